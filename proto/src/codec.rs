@@ -1,0 +1,93 @@
+//! Frame encoding and decoding: one tag byte, then the body in bincode `standard()` form.
+
+use bincode::enc::write::SizeWriter;
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::DecodeError;
+use crate::frame::{Frame, Tag};
+use crate::limit::{decode_bounded, wire_config};
+
+/// Encodes a frame as its tag byte followed by its body.
+pub fn encode(frame: &Frame) -> Bytes {
+    let mut out = Vec::with_capacity(frame_size_hint(frame));
+    encode_into(frame, &mut out);
+    Bytes::from(out)
+}
+
+/// Appends a frame's tag and body to `out`.
+pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
+    out.push(frame.tag() as u8);
+    match frame {
+        Frame::Hello(body) => write_body(body, out),
+        Frame::Welcome(body) => write_body(body, out),
+        Frame::Reject(body) => write_body(body, out),
+        Frame::Event(body) => write_body(body, out),
+        Frame::Ack(body) => write_body(body, out),
+        Frame::AckError(body) => write_body(body, out),
+        Frame::PresenceSubscribe(body) => write_body(body, out),
+        Frame::PresenceUnsubscribe(body) => write_body(body, out),
+        Frame::PresenceState(body) => write_body(body, out),
+        Frame::PresenceDiff(body) => write_body(body, out),
+        Frame::PresenceEnd(body) => write_body(body, out),
+        Frame::Ping(body) => write_body(body, out),
+        Frame::Pong(body) => write_body(body, out),
+        Frame::Disconnect(body) => write_body(body, out),
+    }
+}
+
+/// Decodes exactly one frame from `bytes`: the whole input, no more and no less.
+///
+/// Fails on an unknown tag, truncation, trailing bytes, invalid UTF-8, a length field that
+/// claims more than the input holds, and integers not in their shortest form.
+pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+    let (&tag_byte, body) = bytes.split_first().ok_or(DecodeError::Truncated)?;
+    let tag = Tag::from_byte(tag_byte).ok_or(DecodeError::UnknownTag(tag_byte))?;
+    Ok(match tag {
+        Tag::Hello => Frame::Hello(read_body(body)?),
+        Tag::Welcome => Frame::Welcome(read_body(body)?),
+        Tag::Reject => Frame::Reject(read_body(body)?),
+        Tag::Event => Frame::Event(read_body(body)?),
+        Tag::Ack => Frame::Ack(read_body(body)?),
+        Tag::AckError => Frame::AckError(read_body(body)?),
+        Tag::PresenceSubscribe => Frame::PresenceSubscribe(read_body(body)?),
+        Tag::PresenceUnsubscribe => Frame::PresenceUnsubscribe(read_body(body)?),
+        Tag::PresenceState => Frame::PresenceState(read_body(body)?),
+        Tag::PresenceDiff => Frame::PresenceDiff(read_body(body)?),
+        Tag::PresenceEnd => Frame::PresenceEnd(read_body(body)?),
+        Tag::Ping => Frame::Ping(read_body(body)?),
+        Tag::Pong => Frame::Pong(read_body(body)?),
+        Tag::Disconnect => Frame::Disconnect(read_body(body)?),
+    })
+}
+
+/// A capacity that fits most frames without regrowth: payloads dominate.
+fn frame_size_hint(frame: &Frame) -> usize {
+    16 + match frame {
+        Frame::Event(event) => event.name.len() + event.data.len(),
+        Frame::Ack(ack) => ack.data.len(),
+        _ => 48,
+    }
+}
+
+fn write_body<T: Serialize>(body: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and our frame types have no serializer that errors
+    // (no maps of unknown length, no custom errors), so there is nothing to report.
+    let _infallible = bincode::serde::encode_into_std_write(body, out, wire_config());
+}
+
+fn read_body<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, DecodeError> {
+    let (value, used) = decode_bounded::<T>(body)?;
+    if used != body.len() {
+        return Err(DecodeError::TrailingBytes(body.len() - used));
+    }
+    // bincode accepts over-long varints (`fb 05 00` for 5). Re-measuring the canonical size
+    // catches every one of them, since each makes the input longer than the canonical form.
+    let mut size = SizeWriter::default();
+    let _infallible = bincode::serde::encode_into_writer(&value, &mut size, wire_config());
+    if size.bytes_written != used {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(value)
+}
