@@ -1,1 +1,70 @@
-//! placeholder
+//! quicket's transport-agnostic runtime: sockets, rooms, named events, acknowledgements,
+//! presence and heartbeats, the adapter seam, and the Rust client.
+//!
+//! Transports plug in through [`transport`]; [`transport::memory`] is built in.
+//!
+//! # A server and a client
+//!
+//! ```
+//! use quicket_core::transport::memory::{self, MemoryConfig};
+//! use quicket_core::{AckSender, Client, Data, Server, Socket};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Chat { user: String, text: String }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder()
+//!     .on_connect(|socket: Socket| async move {
+//!         socket.join("lobby").ok();
+//!         socket.on("chat", |socket: Socket, Data(chat): Data<Chat>, ack: AckSender| async move {
+//!             socket.to("lobby").emit("chat", &chat).ok();
+//!             ack.send("delivered").ok();
+//!         });
+//!     })
+//!     .build();
+//! let (listener, connector) = memory::pipe(MemoryConfig::default());
+//! server.listen(listener);
+//!
+//! let client = Client::builder().connect(&connector).await?;
+//! let chat = Chat { user: "ada".into(), text: "hello".into() };
+//! let status: String = client.emit_with_ack("chat", &chat).await?;
+//! assert_eq!(status, "delivered");
+//! # Ok(()) }
+//! ```
+//!
+//! # Concurrency
+//!
+//! Each connection runs one driver task, the only `select!` in the crate: it reads frames,
+//! polls the handlers they start (at most `max_concurrent_handlers` at once, after which it
+//! stops reading), writes the connection's bounded outbound queue to the transport and keeps
+//! the heartbeat. Emits from any task push shared, already-encoded frames into that queue
+//! without waiting. No lock is held across an `.await`.
+
+pub mod adapter;
+mod client;
+mod config;
+mod error;
+mod extensions;
+mod payload;
+mod peer;
+mod server;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod transport;
+
+pub use quicket_proto::{DisconnectReason, PayloadCodec, RejectReason, SocketId};
+
+pub use crate::adapter::{Adapter, LocalAdapter, Room};
+pub use crate::client::{Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch};
+pub use crate::config::{ClientConfig, ConnectionLimits, ServerConfig};
+pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
+pub use crate::extensions::Extensions;
+pub use crate::payload::{FromPayload, IntoPayload, Raw};
+pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
+pub use crate::peer::{AckSender, EmitWithAck, Volatile};
+pub use crate::server::{
+    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, Server, ServerBuilder, Socket,
+    SocketPresence,
+};

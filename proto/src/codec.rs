@@ -91,3 +91,42 @@ fn read_body<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, DecodeEr
     }
     Ok(value)
 }
+
+/// Encodes an [`Event`](crate::Event) frame from borrowed parts: the same bytes as
+/// `encode(&Frame::Event(..))` without building the owned frame first. Broadcasts use it.
+pub fn encode_event(name: &str, ack: Option<u64>, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(16 + name.len() + data.len());
+    out.push(Tag::Event as u8);
+    write_body(&EventRef { name, ack, data: ByteSlice(data) }, &mut out);
+    Bytes::from(out)
+}
+
+/// Encodes an [`Ack`](crate::Ack) frame from borrowed parts.
+pub fn encode_ack(id: u64, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(12 + data.len());
+    out.push(Tag::Ack as u8);
+    write_body(&AckRef { id, data: ByteSlice(data) }, &mut out);
+    Bytes::from(out)
+}
+
+#[derive(Serialize)]
+struct EventRef<'a> {
+    name: &'a str,
+    ack: Option<u64>,
+    data: ByteSlice<'a>,
+}
+
+#[derive(Serialize)]
+struct AckRef<'a> {
+    id: u64,
+    data: ByteSlice<'a>,
+}
+
+/// Serializes as bytes (a length and the raw bytes), as `Bytes` does, not as a sequence.
+struct ByteSlice<'a>(&'a [u8]);
+
+impl Serialize for ByteSlice<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}

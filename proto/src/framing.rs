@@ -1,7 +1,7 @@
 //! Length-prefixed framing for ordered byte streams (a QUIC stream, a TCP socket).
 //!
 //! Each frame is preceded by its length as a bincode varint: one byte below 251, else `fb` and
-//! a `u16`, `fc` and a `u32` (little-endian). A datagram or a WebSocket message carries exactly
+//! a `u16`, `fc` and a `u32`, `fd` and a `u64` (little-endian), always in the shortest form. A datagram or a WebSocket message carries exactly
 //! one frame and no prefix.
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -9,8 +9,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::error::DecodeError;
 use crate::limit::MAX_FRAME_SIZE;
 
-/// The longest length prefix: `fc` and four bytes.
-pub const MAX_PREFIX_LEN: usize = 5;
+/// The longest length prefix: `fd` and eight bytes.
+pub const MAX_PREFIX_LEN: usize = 9;
 
 /// Writes `len`'s canonical prefix into the front of `out`; returns how many bytes it used.
 pub fn write_length_prefix(len: usize, out: &mut [u8; MAX_PREFIX_LEN]) -> usize {
@@ -24,10 +24,15 @@ pub fn write_length_prefix(len: usize, out: &mut [u8; MAX_PREFIX_LEN]) -> usize 
             out[1..3].copy_from_slice(&(len as u16).to_le_bytes());
             3
         }
-        _ => {
+        0x1_0000..=0xFFFF_FFFF => {
             out[0] = 0xFC;
             out[1..5].copy_from_slice(&(len as u32).to_le_bytes());
             5
+        }
+        _ => {
+            out[0] = 0xFD;
+            out[1..9].copy_from_slice(&(len as u64).to_le_bytes());
+            9
         }
     }
 }

@@ -1,0 +1,275 @@
+//! The in-process adapter: every room and all presence live in this node's memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use quicket_proto::SocketId;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout_at};
+
+use super::presence::PresenceStore;
+use super::{AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey, Room};
+use crate::error::{AckError, JoinError, PresenceError};
+use crate::peer::acks::{RegisterError, Waiter};
+use crate::server::Socket;
+
+/// Rooms and presence in this process. The default adapter.
+///
+/// One `RwLock` guards the room index; presence has its own `Mutex`, always taken after the
+/// room lock, so that membership and presence change together. Neither is held across an
+/// `.await`: a broadcast only pushes shared frames into each recipient's bounded queue.
+#[derive(Default)]
+pub struct LocalAdapter {
+    rooms: RwLock<Rooms>,
+    presence: Mutex<PresenceStore>,
+}
+
+#[derive(Default)]
+struct Rooms {
+    members: HashMap<SocketId, Member>,
+    rooms: HashMap<Room, HashMap<SocketId, Socket>>,
+}
+
+struct Member {
+    socket: Socket,
+    rooms: HashSet<Room>,
+}
+
+impl LocalAdapter {
+    /// An empty adapter.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Rooms> {
+        // Each critical section leaves both maps consistent before any call that could panic.
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Rooms> {
+        self.rooms.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn presence(&self) -> MutexGuard<'_, PresenceStore> {
+        self.presence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls `visit` once for every socket the target names.
+    fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Socket)) {
+        let rooms = self.read();
+        let excluded = |sid: &SocketId| {
+            target.except_sockets.contains(sid)
+                || (!target.except_rooms.is_empty()
+                    && rooms.members.get(sid).is_some_and(|m| {
+                        target.except_rooms.iter().any(|room| m.rooms.contains(room))
+                    }))
+        };
+        match target.rooms.as_slice() {
+            [] => rooms
+                .members
+                .iter()
+                .filter(|(sid, _)| !excluded(sid))
+                .for_each(|(_, member)| visit(&member.socket)),
+            [room] => {
+                if let Some(sockets) = rooms.rooms.get(room) {
+                    sockets.iter().filter(|(sid, _)| !excluded(sid)).for_each(|(_, s)| visit(s));
+                }
+            }
+            many => {
+                let mut seen = HashSet::new();
+                for room in many {
+                    let Some(sockets) = rooms.rooms.get(room) else { continue };
+                    for (sid, socket) in sockets {
+                        if !excluded(sid) && seen.insert(*sid) {
+                            visit(socket);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_socket(&self, socket: Socket) {
+        let member = Member { socket: socket.clone(), rooms: HashSet::new() };
+        self.write().members.insert(socket.id(), member);
+    }
+
+    fn remove_socket(&self, sid: SocketId) {
+        let mut rooms = self.write();
+        let Some(member) = rooms.members.remove(&sid) else {
+            return;
+        };
+        let mut presence = self.presence();
+        for room in &member.rooms {
+            presence.remove_socket(room, sid, false);
+            if let Some(sockets) = rooms.rooms.get_mut(room) {
+                sockets.remove(&sid);
+                if sockets.is_empty() {
+                    rooms.rooms.remove(room);
+                }
+            }
+        }
+    }
+
+    fn socket(&self, sid: SocketId) -> Option<Socket> {
+        self.read().members.get(&sid).map(|m| m.socket.clone())
+    }
+
+    fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
+        let mut rooms = self.write();
+        let member = rooms.members.get_mut(&sid).ok_or(JoinError::Disconnected)?;
+        if member.rooms.contains(&room) {
+            return Ok(());
+        }
+        if member.rooms.len() >= max_rooms {
+            return Err(JoinError::TooManyRooms { max: max_rooms });
+        }
+        member.rooms.insert(room.clone());
+        let socket = member.socket.clone();
+        rooms.rooms.entry(room).or_default().insert(sid, socket);
+        Ok(())
+    }
+
+    fn leave(&self, sid: SocketId, room: &str) {
+        let mut rooms = self.write();
+        let Some(member) = rooms.members.get_mut(&sid) else {
+            return;
+        };
+        if !member.rooms.remove(room) {
+            return;
+        }
+        if let Some(sockets) = rooms.rooms.get_mut(room) {
+            sockets.remove(&sid);
+            if sockets.is_empty() {
+                rooms.rooms.remove(room);
+            }
+        }
+        self.presence().remove_socket(room, sid, true);
+    }
+
+    fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
+        self.read().members.get(&sid).map(|m| m.rooms.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
+        let mut sockets = Vec::new();
+        self.for_each_target(target, |socket| sockets.push(socket.clone()));
+        Box::pin(std::future::ready(sockets))
+    }
+
+    fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
+        let mut reached = 0;
+        self.for_each_target(target, |socket| {
+            let Ok(frame) = event.frame(socket.codec()) else {
+                return;
+            };
+            let core = socket.core();
+            let sent = if event.is_volatile() {
+                core.send_volatile(frame.clone())
+            } else {
+                core.send_reliable(frame.clone()).is_ok()
+            };
+            reached += usize::from(sent);
+        });
+        reached
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        target: &BroadcastTarget,
+        event: &OutgoingEvent<'_>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Vec<AckOutcome>> {
+        let mut recipients = Vec::new();
+        self.for_each_target(target, |socket| recipients.push(socket.clone()));
+        let Some(id) = event.ack_id() else {
+            return Box::pin(std::future::ready(Vec::new()));
+        };
+        let (tx, mut rx) = mpsc::channel(recipients.len().max(1));
+        let mut outcomes = Vec::with_capacity(recipients.len());
+        let mut waiting = HashMap::with_capacity(recipients.len());
+        for socket in recipients {
+            let (sid, codec) = (socket.id(), socket.codec());
+            let fail = |err| AckOutcome { sid, codec, reply: Err(err) };
+            let frame = match event.frame(codec) {
+                Ok(frame) => frame.clone(),
+                Err(err) => {
+                    outcomes.push(fail(AckError::Payload(err.clone())));
+                    continue;
+                }
+            };
+            let core = socket.core();
+            match core.acks.register_as(id, Waiter::Many(sid, tx.clone())) {
+                Ok(()) => match core.send_reliable(frame) {
+                    Ok(()) => {
+                        waiting.insert(sid, socket);
+                    }
+                    Err(err) => {
+                        core.acks.cancel(id);
+                        outcomes.push(fail(AckError::Emit(err)));
+                    }
+                },
+                Err(RegisterError::TooMany) => outcomes.push(fail(AckError::TooManyPending)),
+                Err(RegisterError::Closed) => outcomes.push(fail(AckError::Disconnected)),
+            }
+        }
+        drop(tx);
+        Box::pin(async move {
+            let deadline = Instant::now() + timeout;
+            while !waiting.is_empty() {
+                let Ok(Some((sid, reply))) = timeout_at(deadline, rx.recv()).await else {
+                    break;
+                };
+                if let Some(socket) = waiting.remove(&sid) {
+                    let reply = reply.map_err(AckError::Remote);
+                    outcomes.push(AckOutcome { sid, codec: socket.codec(), reply });
+                }
+            }
+            for (sid, socket) in waiting {
+                socket.core().acks.cancel(id);
+                let err = if socket.connected() { AckError::Timeout(timeout) } else { AckError::Disconnected };
+                outcomes.push(AckOutcome { sid, codec: socket.codec(), reply: Err(err) });
+            }
+            outcomes
+        })
+    }
+
+    fn presence_track(
+        &self,
+        room: &str,
+        key: &str,
+        sid: SocketId,
+        meta: EncodedPayload,
+    ) -> Result<(), PresenceError> {
+        let rooms = self.read();
+        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
+        let room = member.rooms.get(room).ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
+        self.presence().track(room, key, sid, meta);
+        Ok(())
+    }
+
+    fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
+        let _membership = self.read();
+        self.presence().untrack(room, key, sid);
+    }
+
+    fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
+        let rooms = self.read();
+        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
+        let room = member.rooms.get(room).ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
+        self.presence().subscribe(room, &member.socket);
+        Ok(())
+    }
+
+    fn presence_unsubscribe(&self, room: &str, sid: SocketId) {
+        let _membership = self.read();
+        self.presence().unsubscribe(room, sid);
+    }
+
+    fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
+        Box::pin(std::future::ready(self.presence().list(room)))
+    }
+}

@@ -1,0 +1,229 @@
+//! Phoenix-style presence for the rooms of one node.
+//!
+//! A key (a user id) has one meta per connection that tracks it, so one user on three devices
+//! is one key with three metas. Subscribers get the room's state, then diffs; an update is the
+//! old meta leaving and the new one joining in the same diff.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use quicket_proto::{
+    Frame, PayloadCodec, PayloadError, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta,
+    PresenceState, SocketId, codec,
+};
+
+use super::Room;
+use crate::payload::IntoPayload;
+use crate::server::Socket;
+
+/// A payload encoded once with every codec, so each receiver gets its own without re-encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPayload {
+    bincode: Bytes,
+    json: Bytes,
+}
+
+impl EncodedPayload {
+    /// Encodes a payload with every codec.
+    pub fn encode(meta: &dyn IntoPayload) -> Result<Self, PayloadError> {
+        Ok(Self { bincode: meta.encode(PayloadCodec::Bincode)?, json: meta.encode(PayloadCodec::Json)? })
+    }
+
+    /// The payload encoded with `codec`.
+    pub fn get(&self, codec: PayloadCodec) -> &Bytes {
+        match codec {
+            PayloadCodec::Json => &self.json,
+            _ => &self.bincode,
+        }
+    }
+}
+
+/// One key's metas, as listed on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceKey {
+    /// The key.
+    pub key: String,
+    /// One meta per connection tracking it.
+    pub metas: Vec<StoredMeta>,
+}
+
+/// One connection's meta for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredMeta {
+    /// Unique within the room; a new id on every update.
+    pub id: u64,
+    /// The connection that tracks it.
+    pub sid: SocketId,
+    /// The metadata.
+    pub meta: EncodedPayload,
+}
+
+#[derive(Default)]
+pub(crate) struct PresenceStore {
+    rooms: HashMap<Room, RoomPresence>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+struct RoomPresence {
+    keys: BTreeMap<String, Vec<StoredMeta>>,
+    subscribers: HashMap<SocketId, Socket>,
+}
+
+/// Metas that joined and left, by key.
+#[derive(Default)]
+struct Diff {
+    joins: Vec<(String, StoredMeta)>,
+    leaves: Vec<(String, StoredMeta)>,
+}
+
+impl PresenceStore {
+    pub(crate) fn track(&mut self, room: &Room, key: &str, sid: SocketId, meta: EncodedPayload) {
+        self.next_id += 1;
+        let fresh = StoredMeta { id: self.next_id, sid, meta };
+        let presence = self.rooms.entry(room.clone()).or_default();
+        let metas = presence.keys.entry(key.to_owned()).or_default();
+        let mut diff = Diff::default();
+        match metas.iter_mut().find(|stored| stored.sid == sid) {
+            Some(slot) => diff.leaves.push((key.to_owned(), std::mem::replace(slot, fresh.clone()))),
+            None => metas.push(fresh.clone()),
+        }
+        diff.joins.push((key.to_owned(), fresh));
+        presence.publish(room, &diff);
+    }
+
+    pub(crate) fn untrack(&mut self, room: &str, key: &str, sid: SocketId) {
+        let Some(presence) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let mut diff = Diff::default();
+        if let Some(metas) = presence.keys.get_mut(key) {
+            metas.retain(|stored| {
+                let keep = stored.sid != sid;
+                if !keep {
+                    diff.leaves.push((key.to_owned(), stored.clone()));
+                }
+                keep
+            });
+            if metas.is_empty() {
+                presence.keys.remove(key);
+            }
+        }
+        presence.publish(room, &diff);
+        self.forget_if_empty(room);
+    }
+
+    /// A socket left the room or disconnected: its metas go, and its subscription ends
+    /// (with a `PresenceEnd` when it is still connected to read it).
+    pub(crate) fn remove_socket(&mut self, room: &str, sid: SocketId, tell: bool) {
+        let Some(presence) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let mut diff = Diff::default();
+        presence.keys.retain(|key, metas| {
+            metas.retain(|stored| {
+                let keep = stored.sid != sid;
+                if !keep {
+                    diff.leaves.push((key.clone(), stored.clone()));
+                }
+                keep
+            });
+            !metas.is_empty()
+        });
+        if let Some(socket) = presence.subscribers.remove(&sid) {
+            if tell {
+                end(&socket, room, "left the room");
+            }
+        }
+        presence.publish(room, &diff);
+        self.forget_if_empty(room);
+    }
+
+    pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) {
+        let presence = self.rooms.entry(room.clone()).or_default();
+        let codec = socket.codec();
+        let entries = presence
+            .keys
+            .iter()
+            .map(|(key, metas)| entry(key, metas.iter(), codec))
+            .collect();
+        let state = Frame::PresenceState(PresenceState { room: room.to_string(), entries });
+        if socket.core().send_frame(&state).is_ok() {
+            presence.subscribers.insert(socket.id(), socket.clone());
+        }
+    }
+
+    pub(crate) fn unsubscribe(&mut self, room: &str, sid: SocketId) {
+        if let Some(socket) = self.rooms.get_mut(room).and_then(|p| p.subscribers.remove(&sid)) {
+            end(&socket, room, "unsubscribed");
+        }
+        self.forget_if_empty(room);
+    }
+
+    pub(crate) fn list(&self, room: &str) -> Vec<PresenceKey> {
+        let Some(presence) = self.rooms.get(room) else {
+            return Vec::new();
+        };
+        presence
+            .keys
+            .iter()
+            .map(|(key, metas)| PresenceKey { key: key.clone(), metas: metas.clone() })
+            .collect()
+    }
+
+    fn forget_if_empty(&mut self, room: &str) {
+        if self.rooms.get(room).is_some_and(|p| p.keys.is_empty() && p.subscribers.is_empty()) {
+            self.rooms.remove(room);
+        }
+    }
+}
+
+impl RoomPresence {
+    /// Sends a diff to every subscriber, encoded once per codec.
+    fn publish(&self, room: &str, diff: &Diff) {
+        if diff.joins.is_empty() && diff.leaves.is_empty() {
+            return;
+        }
+        let mut encoded: [Option<Bytes>; 2] = [None, None];
+        for socket in self.subscribers.values() {
+            let codec = socket.codec();
+            let frame = encoded[usize::from(codec.id()) % 2].get_or_insert_with(|| {
+                codec::encode(&Frame::PresenceDiff(PresenceDiff {
+                    room: room.to_string(),
+                    joins: group(&diff.joins, codec),
+                    leaves: group(&diff.leaves, codec),
+                }))
+            });
+            let _slow_consumer_closing = socket.core().send_reliable(frame.clone());
+        }
+    }
+}
+
+fn end(socket: &Socket, room: &str, why: &str) {
+    let frame = Frame::PresenceEnd(PresenceEnd { room: room.to_owned(), message: why.to_owned() });
+    let _closing = socket.core().send_frame(&frame);
+}
+
+fn entry<'a>(key: &str, metas: impl Iterator<Item = &'a StoredMeta>, codec: PayloadCodec) -> PresenceEntry {
+    PresenceEntry {
+        key: key.to_owned(),
+        metas: metas
+            .map(|stored| PresenceMeta { id: stored.id, data: stored.meta.get(codec).clone() })
+            .collect(),
+    }
+}
+
+/// Groups `(key, meta)` pairs by key, keeping first-seen order.
+fn group(pairs: &[(String, StoredMeta)], codec: PayloadCodec) -> Vec<PresenceEntry> {
+    let mut entries: Vec<PresenceEntry> = Vec::new();
+    for (key, stored) in pairs {
+        let meta = PresenceMeta { id: stored.id, data: stored.meta.get(codec).clone() };
+        match entries.iter_mut().find(|e| &e.key == key) {
+            Some(entry) => entry.metas.push(meta),
+            None => entries.push(PresenceEntry { key: key.clone(), metas: vec![meta] }),
+        }
+    }
+    entries
+}

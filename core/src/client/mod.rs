@@ -1,0 +1,330 @@
+//! The Rust client: connects over any transport and speaks the same events as the server.
+
+mod presence;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_proto::{
+    DisconnectReason, Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PresenceSubscribe,
+    PresenceUnsubscribe, Resume, SocketId, codec,
+};
+use tokio::sync::{mpsc, watch};
+
+pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
+use self::presence::PresenceFeed;
+use crate::config::ClientConfig;
+use crate::error::{ConnectError, EmitError};
+use crate::payload::IntoPayload;
+use crate::peer::driver::{Heartbeat, Role, drive};
+use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
+use crate::peer::outbox::Close;
+use crate::peer::{EmitWithAck, PeerCore, Volatile};
+use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming, TransportKind};
+
+/// How many presence events a watch buffers before it drops them.
+const PRESENCE_EVENTS: usize = 1024;
+
+/// A connected client. Cheap to clone; every clone is the same connection.
+///
+/// ```
+/// # async fn demo(connector: quicket_core::transport::memory::MemoryConnector) -> Result<(), Box<dyn std::error::Error>> {
+/// use quicket_core::{Client, Data};
+///
+/// let client = Client::builder()
+///     .auth("secret-token")
+///     .on("chat", |Data(line): Data<String>| async move { println!("{line}") })
+///     .connect(&connector)
+///     .await?;
+/// let echoed: String = client.emit_with_ack("echo", "hello").await?;
+/// client.disconnect().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    id: SocketId,
+    core: Arc<PeerCore>,
+    handlers: Handlers<Client>,
+    presence: Mutex<HashMap<String, PresenceFeed>>,
+    closed: watch::Receiver<Option<DisconnectReason>>,
+}
+
+/// Builds and connects a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    codec: PayloadCodec,
+    auth: Result<Bytes, quicket_proto::PayloadError>,
+    handlers: Handlers<Client>,
+    name: (String, String),
+}
+
+impl ClientBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The payload codec (default bincode).
+    pub fn codec(mut self, codec: PayloadCodec) -> Self {
+        self.codec = codec;
+        self.auth = Ok(Bytes::new());
+        self
+    }
+
+    /// Credentials for the server's auth middleware, encoded with the codec. Set the codec first.
+    pub fn auth(mut self, auth: impl IntoPayload) -> Self {
+        self.auth = auth.encode(self.codec);
+        self
+    }
+
+    /// Names the client library in the handshake, for the server's logs.
+    pub fn client_name(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.name = (name.into(), version.into());
+        self
+    }
+
+    /// Handles an event from the first frame on; see [`Client::on`].
+    pub fn on<H: Handler<Client, Args>, Args: 'static>(self, event: impl Into<String>, handler: H) -> Self {
+        self.handlers.on(event.into(), handler);
+        self
+    }
+
+    /// Connects through `connector`.
+    pub async fn connect<C: Connector>(self, connector: &C) -> Result<Client, ConnectError> {
+        let connection = connector.connect().await?;
+        self.connect_over(connection).await
+    }
+
+    /// Runs the handshake over an open connection.
+    pub async fn connect_over<C: Connection>(self, connection: C) -> Result<Client, ConnectError> {
+        let info = connection.info();
+        let limits = self.config.limits.clone();
+        let (mut reader, mut writer, datagrams) = connection.split(limits.max_frame_size);
+        let hello = Frame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            codec: self.codec,
+            client_name: self.name.0,
+            client_version: self.name.1,
+            auth: self.auth?,
+            resume: None::<Resume>,
+        });
+        let timeout = self.config.handshake_timeout;
+        let welcome = tokio::time::timeout(timeout, async {
+            writer.send(codec::encode(&hello)).await?;
+            writer.flush().await?;
+            loop {
+                match reader.recv().await? {
+                    Incoming::Frame(bytes) => break Ok::<_, ConnectError>(bytes),
+                    Incoming::Datagram(_) => continue,
+                }
+            }
+        })
+        .await
+        .map_err(|_| ConnectError::Timeout(timeout))??;
+        let welcome = match codec::decode(&welcome) {
+            Ok(Frame::Welcome(welcome)) => welcome,
+            Ok(Frame::Reject(reject)) => {
+                return Err(ConnectError::Rejected {
+                    reason: reject.reason,
+                    message: reject.message,
+                    data: reject.data,
+                });
+            }
+            Ok(other) => return Err(ConnectError::Protocol(format!("expected Welcome, got {:?}", other.tag()))),
+            Err(err) => return Err(ConnectError::Protocol(err.to_string())),
+        };
+
+        let core = Arc::new(PeerCore::new(
+            self.codec,
+            info,
+            datagrams,
+            limits,
+            welcome.max_frame_size as usize,
+            self.config.default_ack_timeout,
+        ));
+        let (closed_tx, closed) = watch::channel(None);
+        let client = Client {
+            inner: Arc::new(ClientInner {
+                id: welcome.sid,
+                core,
+                handlers: self.handlers,
+                presence: Mutex::new(HashMap::new()),
+                closed,
+            }),
+        };
+        let heartbeat = Heartbeat {
+            ping_every: None,
+            dead_after: Duration::from_millis(u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms)),
+        };
+        let driven = client.clone();
+        tokio::spawn(async move {
+            let close = drive(driven.clone(), reader, writer, heartbeat, None).await;
+            tracing::debug!(reason = %close.reason, message = %close.message, "client closed");
+            driven.presence().clear();
+            closed_tx.send_replace(Some(close.reason));
+        });
+        Ok(client)
+    }
+}
+
+impl Client {
+    /// Starts building a client with the default configuration and the bincode codec.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: ClientConfig::default(),
+            codec: PayloadCodec::Bincode,
+            auth: Ok(Bytes::new()),
+            handlers: Handlers::new(),
+            name: ("quicket-rs".into(), env!("CARGO_PKG_VERSION").into()),
+        }
+    }
+
+    /// The socket id the server gave this connection.
+    pub fn id(&self) -> SocketId {
+        self.inner.id
+    }
+
+    /// The transport carrying it.
+    pub fn transport(&self) -> TransportKind {
+        self.inner.core.info.kind
+    }
+
+    /// The last measured round trip, once a ping has been answered.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.inner.core.rtt()
+    }
+
+    /// Handles the event `event` with `handler`, replacing any handler it had.
+    pub fn on<H: Handler<Client, Args>, Args: 'static>(&self, event: impl Into<String>, handler: H) {
+        self.inner.handlers.on(event.into(), handler);
+    }
+
+    /// Removes the handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.inner.handlers.off(event);
+    }
+
+    /// Handles every event that has no handler of its own.
+    pub fn on_fallback<H: Handler<Client, Args>, Args: 'static>(&self, handler: H) {
+        self.inner.handlers.on_fallback(handler);
+    }
+
+    /// Emits an event to the server.
+    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<(), EmitError> {
+        self.inner.core.emit(event, &data)
+    }
+
+    /// Emits an event and waits for the server's acknowledgement, decoded as `R`.
+    pub fn emit_with_ack<R>(&self, event: &str, data: impl IntoPayload) -> EmitWithAck<R> {
+        self.inner.core.emit_with_ack(event, &data)
+    }
+
+    /// Emits that may be dropped, as datagrams where the transport has them.
+    pub fn volatile(&self) -> Volatile<'_> {
+        Volatile::new(&self.inner.core)
+    }
+
+    /// Subscribes to a room's presence. The first event is [`PresenceEvent::Sync`], or
+    /// [`PresenceEvent::Ended`] when the server refuses (the socket is not in the room).
+    pub fn subscribe_presence(&self, room: &str) -> Result<PresenceWatch, EmitError> {
+        let (events_tx, events) = mpsc::channel(PRESENCE_EVENTS);
+        let (state_tx, state) = watch::channel(PresenceSnapshot::default());
+        self.presence().insert(room.to_owned(), PresenceFeed { events: events_tx, state: state_tx });
+        let subscribe = Frame::PresenceSubscribe(PresenceSubscribe { room: room.to_owned() });
+        if let Err(err) = self.inner.core.send_frame(&subscribe) {
+            self.presence().remove(room);
+            return Err(err);
+        }
+        Ok(PresenceWatch { room: room.to_owned(), events, state })
+    }
+
+    /// Ends a presence subscription.
+    pub fn unsubscribe_presence(&self, room: &str) -> Result<(), EmitError> {
+        self.presence().remove(room);
+        self.inner.core.send_frame(&Frame::PresenceUnsubscribe(PresenceUnsubscribe { room: room.to_owned() }))
+    }
+
+    /// Whether the connection is still up.
+    pub fn connected(&self) -> bool {
+        self.inner.closed.borrow().is_none()
+    }
+
+    /// Waits until the connection closes, and says why.
+    pub async fn closed(&self) -> DisconnectReason {
+        let mut closed = self.inner.closed.clone();
+        match closed.wait_for(Option::is_some).await {
+            Ok(reason) => reason.unwrap_or(DisconnectReason::TransportClosed),
+            Err(_driver_gone) => DisconnectReason::TransportClosed,
+        }
+    }
+
+    /// Disconnects after writing what is queued, and waits until the connection is closed.
+    pub async fn disconnect(&self) {
+        self.inner.core.outbox.close(Close::graceful(DisconnectReason::ClientDisconnect));
+        self.closed().await;
+    }
+
+    fn presence(&self) -> MutexGuard<'_, HashMap<String, PresenceFeed>> {
+        // Single map operations only: a poisoned map is still a valid map.
+        self.inner.presence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("id", &self.id()).field("transport", &self.transport()).finish()
+    }
+}
+
+impl Role for Client {
+    fn core(&self) -> &Arc<PeerCore> {
+        &self.inner.core
+    }
+
+    fn handlers(&self) -> &Handlers<Self> {
+        &self.inner.handlers
+    }
+
+    fn on_frame(&self, frame: Frame) -> Result<(), Close> {
+        let codec = self.inner.core.codec;
+        match frame {
+            Frame::PresenceState(state) => {
+                if let Some(feed) = self.presence().get(&state.room) {
+                    feed.sync(codec, state.entries);
+                }
+                Ok(())
+            }
+            Frame::PresenceDiff(diff) => {
+                if let Some(feed) = self.presence().get(&diff.room) {
+                    feed.diff(diff.joins, diff.leaves);
+                }
+                Ok(())
+            }
+            Frame::PresenceEnd(end) => {
+                if let Some(feed) = self.presence().remove(&end.room) {
+                    feed.notify(PresenceEvent::Ended(end.message));
+                }
+                Ok(())
+            }
+            other => Err(Close::now(
+                DisconnectReason::ProtocolError,
+                format!("a server may not send {:?} frames after the handshake", other.tag()),
+            )),
+        }
+    }
+}
+
+impl FromEvent<Client> for Client {
+    fn from_event(ctx: &mut EventContext<Client>) -> Result<Self, ExtractError> {
+        Ok(ctx.owner().clone())
+    }
+}

@@ -1,0 +1,153 @@
+//! The client's view of a room's presence.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use quicket_proto::{PayloadCodec, PayloadError, PresenceEntry};
+use tokio::sync::{mpsc, watch};
+
+use crate::payload::FromPayload;
+
+/// A room's presence as the client last heard it: each key with its metas, by meta id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresenceSnapshot {
+    codec: Option<PayloadCodec>,
+    keys: BTreeMap<String, BTreeMap<u64, Bytes>>,
+}
+
+impl PresenceSnapshot {
+    /// The keys present.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// How many keys are present.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether nobody is present.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The metas of `key`, one per connection that tracks it, decoded as `M`.
+    pub fn metas<M: FromPayload>(&self, key: &str) -> Result<Vec<M>, PayloadError> {
+        let codec = self.codec.unwrap_or(PayloadCodec::Bincode);
+        self.keys
+            .get(key)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .map(|bytes| M::decode(bytes.clone(), codec))
+            .collect()
+    }
+}
+
+/// A change in a room's presence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PresenceEvent {
+    /// The full state arrived; [`PresenceWatch::state`] holds it.
+    Sync,
+    /// A meta appeared. `first` when it is the key's only meta: the key joined.
+    Join {
+        /// The key.
+        key: String,
+        /// The meta, encoded with the connection's codec.
+        meta: Bytes,
+        /// Whether the key was absent before.
+        first: bool,
+    },
+    /// A meta went away. `last` when the key has no meta left: the key left.
+    Leave {
+        /// The key.
+        key: String,
+        /// The meta, encoded with the connection's codec.
+        meta: Bytes,
+        /// Whether the key is now absent.
+        last: bool,
+    },
+    /// The server ended the subscription (refused it, or the socket left the room).
+    Ended(String),
+}
+
+/// A subscription to one room's presence.
+#[derive(Debug)]
+pub struct PresenceWatch {
+    pub(crate) room: String,
+    pub(crate) events: mpsc::Receiver<PresenceEvent>,
+    pub(crate) state: watch::Receiver<PresenceSnapshot>,
+}
+
+impl PresenceWatch {
+    /// The room.
+    pub fn room(&self) -> &str {
+        &self.room
+    }
+
+    /// The next change; `None` once the subscription or the connection has ended. Events are
+    /// dropped when they are not read fast enough, but [`PresenceWatch::state`] stays exact.
+    pub async fn next(&mut self) -> Option<PresenceEvent> {
+        self.events.recv().await
+    }
+
+    /// The current state.
+    pub fn state(&self) -> PresenceSnapshot {
+        self.state.borrow().clone()
+    }
+}
+
+/// The client side of one subscription, fed by the connection's driver.
+pub(crate) struct PresenceFeed {
+    pub(crate) events: mpsc::Sender<PresenceEvent>,
+    pub(crate) state: watch::Sender<PresenceSnapshot>,
+}
+
+impl PresenceFeed {
+    pub(crate) fn sync(&self, codec: PayloadCodec, entries: Vec<PresenceEntry>) {
+        let keys = entries
+            .into_iter()
+            .map(|entry| (entry.key, entry.metas.into_iter().map(|m| (m.id, m.data)).collect()))
+            .collect();
+        self.state.send_replace(PresenceSnapshot { codec: Some(codec), keys });
+        self.notify(PresenceEvent::Sync);
+    }
+
+    pub(crate) fn diff(&self, joins: Vec<PresenceEntry>, leaves: Vec<PresenceEntry>) {
+        let mut events = Vec::new();
+        self.state.send_modify(|snapshot| {
+            for entry in leaves {
+                let Some(metas) = snapshot.keys.get_mut(&entry.key) else { continue };
+                for meta in entry.metas {
+                    if metas.remove(&meta.id).is_some() {
+                        let last = metas.is_empty();
+                        events.push(PresenceEvent::Leave { key: entry.key.clone(), meta: meta.data, last });
+                    }
+                }
+                if metas.is_empty() {
+                    snapshot.keys.remove(&entry.key);
+                }
+            }
+            for entry in joins {
+                let metas = snapshot.keys.entry(entry.key.clone()).or_default();
+                for meta in entry.metas {
+                    let first = metas.is_empty();
+                    metas.insert(meta.id, meta.data.clone());
+                    events.push(PresenceEvent::Join { key: entry.key.clone(), meta: meta.data, first });
+                }
+            }
+        });
+        events.into_iter().for_each(|event| self.notify(event));
+    }
+
+    pub(crate) fn notify(&self, event: PresenceEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::debug!("presence event dropped: the watch is not being read");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! One error enum per operation.
+
+use std::time::Duration;
+
+use quicket_proto::{PayloadError, RejectReason};
+use thiserror::Error;
+
+use crate::transport::TransportError;
+
+/// Why an emit did not queue its event.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The payload could not be encoded with the connection's codec.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The event name is longer than the configured maximum.
+    #[error("event name of {len} bytes exceeds the maximum of {max}")]
+    EventNameTooLong {
+        /// The name's length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The encoded frame is larger than the peer accepts.
+    #[error("frame of {size} bytes exceeds the peer's maximum of {max}")]
+    FrameTooLarge {
+        /// The frame's size in bytes.
+        size: usize,
+        /// The peer's limit.
+        max: usize,
+    },
+    /// The connection is closed or closing.
+    #[error("the connection is closed")]
+    Disconnected,
+    /// The connection's outbound queue overflowed; it is being closed as a slow consumer.
+    #[error("the peer reads too slowly; the connection is closing")]
+    SlowConsumer,
+}
+
+/// Why an acknowledged emit has no reply.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The event could not be sent.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// No reply came within the timeout.
+    #[error("no acknowledgement within {0:?}")]
+    Timeout(Duration),
+    /// The peer answered with an error.
+    #[error("the peer failed to handle the event: {0}")]
+    Remote(String),
+    /// The reply does not decode as the requested type.
+    #[error("the reply does not decode: {0}")]
+    Payload(PayloadError),
+    /// Too many acknowledgements are pending on this connection already.
+    #[error("too many acknowledgements pending")]
+    TooManyPending,
+    /// The connection closed before the reply came.
+    #[error("the connection closed before the reply came")]
+    Disconnected,
+}
+
+/// Why a socket could not join a room.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The socket is in as many rooms as it may be.
+    #[error("the socket is already in the maximum of {max} rooms")]
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+    /// The socket has disconnected.
+    #[error("the socket is disconnected")]
+    Disconnected,
+}
+
+/// Why a presence operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PresenceError {
+    /// Presence is per room: the socket must be in the room first.
+    #[error("the socket is not in room {0:?}")]
+    NotInRoom(String),
+    /// The metadata could not be encoded.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The socket has disconnected.
+    #[error("the socket is disconnected")]
+    Disconnected,
+}
+
+/// Why a client did not connect.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The transport failed to open.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The server refused the handshake.
+    #[error("the server refused the connection ({reason}): {message}")]
+    Rejected {
+        /// Why, as a code.
+        reason: RejectReason,
+        /// Why, in words.
+        message: String,
+        /// The application's data about the refusal, decodable with [`crate::FromPayload`].
+        data: bytes::Bytes,
+    },
+    /// The auth payload could not be encoded.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The server answered with something other than a handshake reply.
+    #[error("protocol error during the handshake: {0}")]
+    Protocol(String),
+    /// No handshake reply within the timeout.
+    #[error("no handshake reply within {0:?}")]
+    Timeout(Duration),
+}

@@ -1,0 +1,241 @@
+//! The one task that runs a connection: the only `select!` in core.
+//!
+//! It reads frames, polls the handlers they start, drains the outbound queue into the
+//! transport, and keeps the heartbeat. Everything it reacts to is a plain method on the
+//! socket or client, so the protocol logic stays testable without the loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
+use tokio::time::{Instant, sleep};
+
+use super::PeerCore;
+use super::handler::{BoxFuture, EventContext, Handlers, contain_panics};
+use super::outbox::{Close, Next};
+use crate::transport::{FrameReader, FrameWriter, Incoming, TransportError};
+
+/// The side-specific half of a connection: the server's socket or the client.
+pub(crate) trait Role: Clone + Send + Sync + 'static {
+    fn core(&self) -> &Arc<PeerCore>;
+    fn handlers(&self) -> &Handlers<Self>;
+    /// Handles a frame that only this side receives. An error closes the connection.
+    fn on_frame(&self, frame: Frame) -> Result<(), Close>;
+}
+
+/// When to ping, and when to give up on a silent peer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heartbeat {
+    pub(crate) ping_every: Option<Duration>,
+    pub(crate) dead_after: Duration,
+}
+
+/// Runs the connection until it closes; returns how it closed.
+///
+/// `startup` (the server's connect handler) runs before any event is read, so the handlers it
+/// registers see the first event.
+pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
+    peer: P,
+    mut reader: R,
+    mut writer: W,
+    heartbeat: Heartbeat,
+    startup: Option<BoxFuture>,
+) -> Close {
+    let core = Arc::clone(peer.core());
+    let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
+    let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
+    let max_handlers = core.limits.max_concurrent_handlers.max(1);
+    let mut reading = true;
+    let mut last_inbound = Instant::now();
+
+    let close = {
+        let write = write_loop(&core, &mut writer);
+        tokio::pin!(write);
+        let dead = sleep(heartbeat.dead_after);
+        tokio::pin!(dead);
+        let far = Duration::from_secs(86_400 * 365);
+        let ping_every = heartbeat.ping_every.unwrap_or(far);
+        let ping = sleep(ping_every);
+        tokio::pin!(ping);
+        let grace = sleep(far);
+        tokio::pin!(grace);
+        let mut grace_armed = false;
+
+        loop {
+            tokio::select! {
+                biased;
+                close = &mut write => break close,
+                () = core.outbox.closing(), if !grace_armed => {
+                    grace.as_mut().reset(Instant::now() + core.limits.close_timeout);
+                    grace_armed = true;
+                }
+                () = &mut grace, if grace_armed => {
+                    tracing::debug!("queued frames did not drain in time; abandoning them");
+                    break abandoned_close(&core);
+                }
+                incoming = reader.recv(), if reading && startup.is_empty() && handlers.len() < max_handlers => {
+                    last_inbound = Instant::now();
+                    let result = match incoming {
+                        Ok(incoming) => on_incoming(&peer, incoming, &mut handlers),
+                        Err(err) => {
+                            reading = false;
+                            Err(transport_close(err))
+                        }
+                    };
+                    if let Err(close) = result {
+                        reading = false;
+                        core.outbox.close(close);
+                    }
+                }
+                Some(()) = handlers.next(), if !handlers.is_empty() => {}
+                Some(()) = startup.next(), if !startup.is_empty() => {}
+                () = &mut dead => {
+                    let deadline = last_inbound + heartbeat.dead_after;
+                    if deadline > Instant::now() {
+                        dead.as_mut().reset(deadline);
+                    } else {
+                        let message = format!("no frame from the peer for {:?}", heartbeat.dead_after);
+                        core.outbox.close(Close::now(DisconnectReason::PingTimeout, message));
+                        dead.as_mut().reset(Instant::now() + far);
+                    }
+                }
+                () = &mut ping => {
+                    let _closing = core.send_frame(&core.next_ping());
+                    ping.as_mut().reset(Instant::now() + ping_every);
+                }
+            }
+        }
+    };
+
+    if close.notify_peer {
+        let goodbye = codec::encode(&Frame::Disconnect(Disconnect {
+            reason: close.reason,
+            message: close.message.clone(),
+        }));
+        let sent = tokio::time::timeout(core.limits.close_timeout, async {
+            writer.send(goodbye).await?;
+            writer.flush().await
+        });
+        if let Ok(Err(err)) = sent.await {
+            tracing::debug!(%err, "could not send the disconnect frame");
+        }
+    }
+    writer.close(close.reason, &close.message).await;
+    drop(reader);
+    core.acks.close();
+    if !handlers.is_empty() {
+        // Handlers already running finish on their own; they see a closed socket.
+        tokio::spawn(handlers.for_each(|()| async {}));
+    }
+    close
+}
+
+/// Drains the outbound queue into the transport until a close comes out of it.
+async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
+    loop {
+        match core.outbox.try_next() {
+            Some(Next::Frame(frame)) => {
+                if let Err(err) = writer.send(frame).await {
+                    let close = transport_close(err);
+                    core.outbox.close(close.clone());
+                    return close;
+                }
+            }
+            Some(Next::Closed(close)) => return close,
+            None => {
+                if let Err(err) = writer.flush().await {
+                    let close = transport_close(err);
+                    core.outbox.close(close.clone());
+                    return close;
+                }
+                core.outbox.ready().await;
+            }
+        }
+    }
+}
+
+fn abandoned_close(core: &PeerCore) -> Close {
+    match core.outbox.try_next() {
+        Some(Next::Closed(close)) => Close { notify_peer: false, ..close },
+        _ => Close::silent(DisconnectReason::TransportClosed, "the transport stopped accepting frames"),
+    }
+}
+
+fn transport_close(err: TransportError) -> Close {
+    match err {
+        TransportError::FrameTooLarge { declared, max } => Close::now(
+            DisconnectReason::FrameTooLarge,
+            format!("frame of {declared} bytes exceeds the maximum of {max}"),
+        ),
+        TransportError::Malformed(message) => Close::now(DisconnectReason::ProtocolError, message),
+        other => Close::silent(DisconnectReason::TransportClosed, other.to_string()),
+    }
+}
+
+fn on_incoming<P: Role>(
+    peer: &P,
+    incoming: Incoming,
+    handlers: &mut FuturesUnordered<BoxFuture>,
+) -> Result<(), Close> {
+    let core = peer.core();
+    let (bytes, datagram) = match incoming {
+        Incoming::Frame(bytes) => (bytes, false),
+        Incoming::Datagram(bytes) => (bytes, true),
+    };
+    let frame = codec::decode(&bytes)
+        .map_err(|err| Close::now(DisconnectReason::ProtocolError, format!("undecodable frame: {err}")))?;
+    if datagram && !matches!(frame, Frame::Event(Event { ack: None, .. })) {
+        return Err(Close::now(
+            DisconnectReason::ProtocolError,
+            "only events without an ack id may travel as datagrams",
+        ));
+    }
+    match frame {
+        Frame::Event(event) => {
+            on_event(peer, event, handlers);
+            Ok(())
+        }
+        Frame::Ack(ack) => {
+            core.acks.resolve(ack.id, Ok(ack.data));
+            Ok(())
+        }
+        Frame::AckError(ack) => {
+            core.acks.resolve(ack.id, Err(ack.message));
+            Ok(())
+        }
+        Frame::Ping(ping) => {
+            let _closing = core.send_frame(&Frame::Pong(Pong { id: ping.id }));
+            Ok(())
+        }
+        Frame::Pong(pong) => {
+            core.record_pong(pong.id);
+            Ok(())
+        }
+        Frame::Disconnect(bye) => Err(Close::silent(bye.reason, bye.message)),
+        other => peer.on_frame(other),
+    }
+}
+
+fn on_event<P: Role>(peer: &P, event: Event, handlers: &mut FuturesUnordered<BoxFuture>) {
+    let core = peer.core();
+    if let Err(err) = core.check_event_name(&event.name) {
+        tracing::debug!(%err, "incoming event refused");
+        if let Some(id) = event.ack {
+            let _closing = super::send_ack_error(core, id, &err.to_string());
+        }
+        return;
+    }
+    let Some(handler) = peer.handlers().find(&event.name) else {
+        tracing::debug!(event = %event.name, "no handler for event");
+        if let Some(id) = event.ack {
+            let _closing = super::send_ack_error(core, id, &format!("unknown event {:?}", event.name));
+        }
+        return;
+    };
+    let ctx = EventContext::new(peer.clone(), Arc::clone(core), event.name, event.data, event.ack);
+    if let Some(future) = handler.call(ctx) {
+        handlers.push(contain_panics(future, "an event handler"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Event handlers with extractor-style arguments, as in axum and socketioxide.
+//!
+//! A handler is an async function whose arguments each implement [`FromEvent`]:
+//!
+//! ```ignore
+//! socket.on("chat", |socket: Socket, Data(msg): Data<Chat>, ack: AckSender| async move { .. });
+//! ```
+//!
+//! `S` is the handle type of the side that receives: `Socket` on the server, `Client` on the
+//! client.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use quicket_proto::PayloadError;
+
+use super::{AckSender, PeerCore, send_ack_error};
+use crate::payload::FromPayload;
+
+/// A boxed handler future.
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Everything an extractor may take from an incoming event.
+pub struct EventContext<S> {
+    owner: S,
+    core: Arc<PeerCore>,
+    name: String,
+    data: Bytes,
+    ack: Option<u64>,
+}
+
+impl<S> EventContext<S> {
+    pub(crate) fn new(owner: S, core: Arc<PeerCore>, name: String, data: Bytes, ack: Option<u64>) -> Self {
+        Self { owner, core, name, data, ack }
+    }
+
+    /// The receiving side's handle.
+    pub fn owner(&self) -> &S {
+        &self.owner
+    }
+
+    /// The event's name.
+    pub fn event_name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Why an argument could not be extracted; the emitter's ack, if any, gets the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The payload does not decode as the handler's type.
+    #[error("invalid payload: {0}")]
+    Payload(#[from] PayloadError),
+}
+
+/// A handler argument taken from the incoming event.
+pub trait FromEvent<S>: Sized {
+    /// Extracts the argument.
+    fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError>;
+}
+
+/// The event's payload, decoded with the connection's codec. `Data<Raw>` takes the bytes as they
+/// came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Data<T>(pub T);
+
+impl<S, T: FromPayload> FromEvent<S> for Data<T> {
+    fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError> {
+        Ok(Data(T::decode(ctx.data.clone(), ctx.core.codec)?))
+    }
+}
+
+/// The event's name; useful in a fallback handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventName(pub String);
+
+impl<S> FromEvent<S> for EventName {
+    fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError> {
+        Ok(EventName(ctx.name.clone()))
+    }
+}
+
+impl<S> FromEvent<S> for AckSender {
+    fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError> {
+        Ok(AckSender::new(Arc::clone(&ctx.core), ctx.ack.take()))
+    }
+}
+
+/// An async function usable as an event handler.
+pub trait Handler<S, Args>: Send + Sync + 'static {
+    /// Extracts the arguments and starts the handler. A failed extraction answers the emitter's
+    /// ack with the error and runs nothing.
+    fn call(&self, ctx: EventContext<S>) -> Option<BoxFuture>;
+}
+
+macro_rules! impl_handler {
+    ($($arg:ident),*) => {
+        impl<S, F, Fut, $($arg,)*> Handler<S, ($($arg,)*)> for F
+        where
+            S: Send + 'static,
+            F: Fn($($arg),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($arg: FromEvent<S> + Send + 'static,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn call(&self, mut ctx: EventContext<S>) -> Option<BoxFuture> {
+                $(
+                    let $arg = match $arg::from_event(&mut ctx) {
+                        Ok(value) => value,
+                        Err(err) => {
+                            reject(&ctx, &err);
+                            return None;
+                        }
+                    };
+                )*
+                if let Some(id) = ctx.ack {
+                    let _closed = send_ack_error(&ctx.core, id, "the handler does not acknowledge");
+                }
+                Some(Box::pin((self)($($arg),*)))
+            }
+        }
+    };
+}
+
+impl_handler!();
+impl_handler!(A1);
+impl_handler!(A1, A2);
+impl_handler!(A1, A2, A3);
+impl_handler!(A1, A2, A3, A4);
+impl_handler!(A1, A2, A3, A4, A5);
+
+fn reject<S>(ctx: &EventContext<S>, err: &ExtractError) {
+    tracing::debug!(event = %ctx.name, %err, "event rejected");
+    if let Some(id) = ctx.ack {
+        let _closed = send_ack_error(&ctx.core, id, &err.to_string());
+    }
+}
+
+/// A handler with its argument types erased.
+pub(crate) trait ErasedHandler<S>: Send + Sync + 'static {
+    fn call(&self, ctx: EventContext<S>) -> Option<BoxFuture>;
+}
+
+struct Erased<H, Args>(H, PhantomData<fn(Args)>);
+
+impl<S, H: Handler<S, Args>, Args: 'static> ErasedHandler<S> for Erased<H, Args> {
+    fn call(&self, ctx: EventContext<S>) -> Option<BoxFuture> {
+        self.0.call(ctx)
+    }
+}
+
+/// The handlers registered on one socket or client.
+pub(crate) struct Handlers<S> {
+    events: RwLock<HashMap<String, Arc<dyn ErasedHandler<S>>>>,
+    fallback: RwLock<Option<Arc<dyn ErasedHandler<S>>>>,
+}
+
+impl<S: 'static> Handlers<S> {
+    pub(crate) fn new() -> Self {
+        Self { events: RwLock::default(), fallback: RwLock::new(None) }
+    }
+
+    pub(crate) fn on<H: Handler<S, Args>, Args: 'static>(&self, event: String, handler: H) {
+        let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
+        self.events.write().unwrap_or_else(PoisonError::into_inner).insert(event, handler);
+    }
+
+    pub(crate) fn off(&self, event: &str) {
+        self.events.write().unwrap_or_else(PoisonError::into_inner).remove(event);
+    }
+
+    pub(crate) fn on_fallback<H: Handler<S, Args>, Args: 'static>(&self, handler: H) {
+        let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
+        *self.fallback.write().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+    }
+
+    /// The handler for `event`, else the fallback.
+    pub(crate) fn find(&self, event: &str) -> Option<Arc<dyn ErasedHandler<S>>> {
+        let found = self.events.read().unwrap_or_else(PoisonError::into_inner).get(event).cloned();
+        found.or_else(|| self.fallback.read().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+}
+
+/// Runs a handler future so that its panic is logged and contained.
+pub(crate) fn contain_panics(future: BoxFuture, what: &'static str) -> BoxFuture {
+    Box::pin(AssertUnwindSafe(future).catch_unwind().map(move |result| {
+        if result.is_err() {
+            tracing::error!("{what} panicked; the connection goes on");
+        }
+    }))
+}

@@ -1,0 +1,179 @@
+//! Chainable broadcast operators: `server.to("a").except("b").timeout(d).emit_with_ack(..)`.
+
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quicket_proto::SocketId;
+
+use super::{ServerShared, Socket};
+use crate::adapter::{BroadcastTarget, OutgoingEvent, Room};
+use crate::error::{AckError, EmitError};
+use crate::payload::{FromPayload, IntoPayload};
+use crate::peer::acks::next_ack_id;
+
+/// Chooses which sockets an emit reaches and how.
+#[derive(Clone)]
+#[must_use = "an operator does nothing until an emit"]
+pub struct BroadcastOperator {
+    server: Arc<ServerShared>,
+    target: BroadcastTarget,
+    volatile: bool,
+    timeout: Option<Duration>,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(server: Arc<ServerShared>, target: BroadcastTarget) -> Self {
+        Self { server, target, volatile: false, timeout: None }
+    }
+
+    /// Also targets the sockets in `room`. Without any room, every socket is targeted.
+    pub fn to(mut self, room: impl Into<Room>) -> Self {
+        self.target.rooms.push(room.into());
+        self
+    }
+
+    /// Leaves out the sockets in `room`.
+    pub fn except(mut self, room: impl Into<Room>) -> Self {
+        self.target.except_rooms.push(room.into());
+        self
+    }
+
+    /// Only this node's sockets, in a cluster.
+    pub fn local(mut self) -> Self {
+        self.target.local = true;
+        self
+    }
+
+    /// Emits may be dropped for congested sockets, and travel as datagrams where they fit.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// How long [`BroadcastOperator::emit_with_ack`] waits for replies.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits to every targeted socket, encoding the payload once per codec in use; returns how
+    /// many sockets it reached.
+    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<usize, EmitError> {
+        self.check_name(event)?;
+        let outgoing = OutgoingEvent::new(event, &data, self.volatile);
+        let reached = self.server.adapter.broadcast(&self.target, &outgoing);
+        match outgoing.encode_error() {
+            Some(err) => Err(err.into()),
+            None => Ok(reached),
+        }
+    }
+
+    /// Emits asking every targeted socket for an ack; `.await` it for every socket's reply,
+    /// or its error once the timeout passes.
+    pub fn emit_with_ack<R, P>(&self, event: &str, data: P) -> BroadcastWithAck<R, P>
+    where
+        P: IntoPayload + Send + 'static,
+    {
+        BroadcastWithAck {
+            operator: self.clone(),
+            event: event.to_owned(),
+            data,
+            _reply: PhantomData,
+        }
+    }
+
+    /// The targeted sockets.
+    pub async fn sockets(&self) -> Vec<Socket> {
+        self.server.adapter.sockets(&self.target).await
+    }
+
+    /// Makes every targeted socket join `room`.
+    pub async fn join(&self, room: impl Into<Room>) {
+        let room = room.into();
+        let max = self.server.config.max_rooms_per_socket;
+        for socket in self.sockets().await {
+            if let Err(err) = self.server.adapter.join(socket.id(), room.clone(), max) {
+                tracing::debug!(sid = %socket.id(), %err, "could not join");
+            }
+        }
+    }
+
+    /// Makes every targeted socket leave `room`.
+    pub async fn leave(&self, room: &str) {
+        for socket in self.sockets().await {
+            self.server.adapter.leave(socket.id(), room);
+        }
+    }
+
+    /// Disconnects every targeted socket.
+    pub async fn disconnect(&self) {
+        for socket in self.sockets().await {
+            socket.disconnect();
+        }
+    }
+
+    fn check_name(&self, event: &str) -> Result<(), EmitError> {
+        let max = self.server.config.limits.max_event_name_len;
+        if event.len() > max {
+            return Err(EmitError::EventNameTooLong { len: event.len(), max });
+        }
+        Ok(())
+    }
+}
+
+/// A broadcast awaiting every socket's acknowledgement.
+#[must_use = "the event is only sent when this is awaited"]
+pub struct BroadcastWithAck<R, P> {
+    operator: BroadcastOperator,
+    event: String,
+    data: P,
+    _reply: PhantomData<fn() -> R>,
+}
+
+impl<R, P> BroadcastWithAck<R, P> {
+    /// How long to wait for replies.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.operator.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Each targeted socket with its reply.
+pub type AckReplies<R> = Vec<(SocketId, Result<R, AckError>)>;
+
+impl<R, P> IntoFuture for BroadcastWithAck<R, P>
+where
+    R: FromPayload + Send + 'static,
+    P: IntoPayload + Send + 'static,
+{
+    type Output = Result<AckReplies<R>, EmitError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let operator = self.operator;
+        let timeout = operator.timeout.unwrap_or(operator.server.config.default_ack_timeout);
+        let sent = operator.check_name(&self.event).and_then(|()| {
+            let outgoing = OutgoingEvent::new(&self.event, &self.data, false).with_ack(next_ack_id());
+            let collect = operator.server.adapter.broadcast_with_ack(&operator.target, &outgoing, timeout);
+            match outgoing.encode_error() {
+                Some(err) => Err(EmitError::from(err)),
+                None => Ok(collect),
+            }
+        });
+        Box::pin(async move {
+            let outcomes = sent?.await;
+            Ok(outcomes
+                .into_iter()
+                .map(|outcome| {
+                    let reply = outcome
+                        .reply
+                        .and_then(|bytes| R::decode(bytes, outcome.codec).map_err(AckError::Payload));
+                    (outcome.sid, reply)
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! The server's side of the handshake, and what auth middleware sees of it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quicket_proto::{Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PayloadError, Reject, RejectReason, codec};
+
+use crate::adapter::EncodedPayload;
+use crate::extensions::Extensions;
+use crate::payload::{FromPayload, IntoPayload};
+use crate::transport::{ConnectionInfo, Incoming};
+
+/// What a client said when it connected. Auth middleware inspects it; sockets keep it.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    hello: Arc<Hello>,
+    info: ConnectionInfo,
+    extensions: Extensions,
+}
+
+impl Handshake {
+    pub(crate) fn new(hello: Hello, info: ConnectionInfo) -> Self {
+        Self { hello: Arc::new(hello), info, extensions: Extensions::default() }
+    }
+
+    /// The auth payload, decoded with the connection's codec.
+    pub fn auth<T: FromPayload>(&self) -> Result<T, PayloadError> {
+        T::decode(self.hello.auth.clone(), self.hello.codec)
+    }
+
+    /// The connection's payload codec.
+    pub fn codec(&self) -> PayloadCodec {
+        self.hello.codec
+    }
+
+    /// The client library's name and version, as it reported them.
+    pub fn client(&self) -> (&str, &str) {
+        (&self.hello.client_name, &self.hello.client_version)
+    }
+
+    /// The transport and peer address.
+    pub fn connection(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// Data for the socket: what middleware inserts here, handlers find in
+    /// [`Socket::extensions`](crate::Socket::extensions).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+}
+
+/// Auth middleware's refusal; the client receives it as
+/// [`ConnectError::Rejected`](crate::ConnectError::Rejected).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    message: String,
+    data: Option<EncodedPayload>,
+}
+
+impl Rejection {
+    /// A refusal with a message for the client.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), data: None }
+    }
+
+    /// Adds application data (e.g. a retry delay). Data that cannot be encoded is left out.
+    pub fn with_data(mut self, data: impl IntoPayload) -> Self {
+        self.data = EncodedPayload::encode(&data).ok();
+        self
+    }
+
+    pub(crate) fn into_frame(self, codec: PayloadCodec) -> Frame {
+        let data = self.data.map(|d| d.get(codec).clone()).unwrap_or_default();
+        Frame::Reject(Reject { reason: RejectReason::Unauthorized, message: self.message, data })
+    }
+}
+
+/// Reads the client's `Hello`, or says how to refuse it.
+pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Frame> {
+    let bytes = match incoming {
+        Incoming::Frame(bytes) => bytes,
+        Incoming::Datagram(_) => return Err(refusal(RejectReason::BadHandshake, "a datagram came before the handshake")),
+    };
+    let hello = match codec::decode(&bytes) {
+        Ok(Frame::Hello(hello)) => hello,
+        Ok(other) => {
+            let message = format!("expected Hello, got {:?}", other.tag());
+            return Err(refusal(RejectReason::BadHandshake, &message));
+        }
+        Err(err) => return Err(refusal(RejectReason::BadHandshake, &format!("undecodable Hello: {err}"))),
+    };
+    if hello.version != PROTOCOL_VERSION {
+        let message = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.version);
+        return Err(refusal(RejectReason::UnsupportedVersion, &message));
+    }
+    Ok(hello)
+}
+
+pub(crate) fn refusal(reason: RejectReason, message: &str) -> Frame {
+    Frame::Reject(Reject { reason, message: message.to_owned(), data: Bytes::new() })
+}

@@ -1,0 +1,334 @@
+//! The server: accepts connections from any number of listeners into one set of rooms.
+
+mod broadcast;
+mod handshake;
+mod socket;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use self::broadcast::{AckReplies, BroadcastOperator, BroadcastWithAck};
+pub use self::handshake::{Handshake, Rejection};
+pub use self::socket::{Socket, SocketPresence};
+use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
+use crate::config::ServerConfig;
+use crate::peer::PeerCore;
+use crate::peer::driver::{Heartbeat, drive};
+use crate::peer::handler::{BoxFuture, contain_panics};
+use crate::peer::outbox::Close;
+use crate::transport::{Connection, FrameReader, FrameWriter, Listener, TransportError};
+
+type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>
+    + Send
+    + Sync;
+type ConnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
+
+/// A quicket server. Cheap to clone; every clone is the same server.
+///
+/// ```
+/// # async fn demo() {
+/// use quicket_core::{Data, Server, Socket, AckSender};
+/// use quicket_core::transport::memory::{self, MemoryConfig};
+///
+/// let server = Server::builder()
+///     .on_connect(|socket: Socket| async move {
+///         socket.on("echo", |Data(text): Data<String>, ack: AckSender| async move {
+///             let _ = ack.send(text);
+///         });
+///     })
+///     .build();
+/// let (listener, _connector) = memory::pipe(MemoryConfig::default());
+/// server.listen(listener);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<ServerShared>,
+}
+
+pub(crate) struct ServerShared {
+    pub(crate) config: ServerConfig,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    auth: Option<Arc<AuthFn>>,
+    on_connect: Option<Arc<ConnectFn>>,
+    connections: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Builds a [`Server`].
+#[must_use]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    adapter: Option<Arc<dyn Adapter>>,
+    auth: Option<Arc<AuthFn>>,
+    on_connect: Option<Arc<ConnectFn>>,
+}
+
+impl ServerBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses a multi-node adapter instead of the in-memory one.
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Some(Arc::new(adapter));
+        self
+    }
+
+    /// Checks every handshake before a socket exists. An `Err` refuses the client with the
+    /// rejection's message and data.
+    pub fn auth<F, Fut>(mut self, auth: F) -> Self
+    where
+        F: Fn(Handshake) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Rejection>> + Send + 'static,
+    {
+        self.auth = Some(Arc::new(move |handshake| Box::pin(auth(handshake))));
+        self
+    }
+
+    /// Runs for every new socket, before any of its events is read: register handlers here.
+    pub fn on_connect<F, Fut>(mut self, on_connect: F) -> Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_connect = Some(Arc::new(move |socket| Box::pin(on_connect(socket))));
+        self
+    }
+
+    /// Builds the server. It serves nothing until [`Server::listen`] is given a listener.
+    pub fn build(self) -> Server {
+        let adapter = self.adapter.unwrap_or_else(|| Arc::new(LocalAdapter::new()));
+        Server {
+            shared: Arc::new(ServerShared {
+                config: self.config,
+                adapter,
+                auth: self.auth,
+                on_connect: self.on_connect,
+                connections: AtomicUsize::new(0),
+                shutdown: watch::Sender::new(false),
+            }),
+        }
+    }
+}
+
+impl Server {
+    /// Starts building a server with the default configuration and the in-memory adapter.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            adapter: None,
+            auth: None,
+            on_connect: None,
+        }
+    }
+
+    /// Serves every connection `listener` accepts, until the listener fails or the server
+    /// shuts down. Call it once per transport; all share the same rooms.
+    pub fn listen<L: Listener>(&self, mut listener: L) -> JoinHandle<()> {
+        let server = self.clone();
+        let mut shutdown = self.shared.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = shutdown.wait_for(|down| *down) => return,
+                };
+                match accepted {
+                    Ok(connection) => {
+                        let server = server.clone();
+                        tokio::spawn(async move { server.serve(connection).await });
+                    }
+                    Err(TransportError::Closed) => return,
+                    Err(err) => {
+                        tracing::error!(%err, "listener failed; it accepts no more");
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Runs one connection to its end: handshake, then events until it closes.
+    pub async fn serve<C: Connection>(&self, connection: C) {
+        let shared = &self.shared;
+        let info = connection.info();
+        let (mut reader, mut writer, datagrams) = connection.split(shared.config.limits.max_frame_size);
+        let _slot = ConnectionSlot::take(&shared.connections);
+
+        let handshake = tokio::time::timeout(shared.config.handshake_timeout, async {
+            let incoming = reader.recv().await.map_err(|_| None)?;
+            let hello = handshake::parse_hello(incoming).map_err(Some)?;
+            if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
+                return Err(Some(handshake::refusal(RejectReason::ServerFull, "the server is full")));
+            }
+            let codec = hello.codec;
+            let handshake = Handshake::new(hello, info.clone());
+            if let Some(auth) = &shared.auth {
+                auth(handshake.clone()).await.map_err(|rejection| Some(rejection.into_frame(codec)))?;
+            }
+            Ok(handshake)
+        })
+        .await;
+
+        let handshake = match handshake {
+            Ok(Ok(handshake)) => handshake,
+            Ok(Err(refusal)) => {
+                if let Some(refusal) = refusal {
+                    let _peer_gone = writer.send(codec::encode(&refusal)).await;
+                    let _peer_gone = writer.flush().await;
+                }
+                writer.close(DisconnectReason::ServerDisconnect, "handshake refused").await;
+                return;
+            }
+            Err(_elapsed) => {
+                writer.close(DisconnectReason::HandshakeTimeout, "handshake timed out").await;
+                return;
+            }
+        };
+
+        let config = &shared.config;
+        let core = Arc::new(PeerCore::new(
+            handshake.codec(),
+            info,
+            datagrams,
+            config.limits.clone(),
+            config.limits.max_frame_size,
+            config.default_ack_timeout,
+        ));
+        let sid = random_socket_id();
+        let welcome = Frame::Welcome(Welcome {
+            sid,
+            ping_interval_ms: millis(config.ping_interval),
+            ping_timeout_ms: millis(config.ping_timeout),
+            max_frame_size: u32::try_from(config.limits.max_frame_size).unwrap_or(u32::MAX),
+        });
+        if core.send_frame(&welcome).is_err() {
+            return;
+        }
+        let socket = Socket::new(sid, core, handshake, Arc::clone(shared));
+        shared.adapter.add_socket(socket.clone());
+        let startup = shared
+            .on_connect
+            .as_ref()
+            .map(|on_connect| contain_panics(on_connect(socket.clone()), "the connect handler"));
+        let heartbeat = Heartbeat {
+            ping_every: Some(config.ping_interval),
+            dead_after: config.ping_interval + config.ping_timeout,
+        };
+        let close = drive(socket.clone(), reader, writer, heartbeat, startup).await;
+        self.finish(&socket, close).await;
+    }
+
+    async fn finish(&self, socket: &Socket, close: Close) {
+        tracing::debug!(sid = %socket.id(), reason = %close.reason, message = %close.message, "socket closed");
+        socket.mark_disconnected();
+        self.shared.adapter.remove_socket(socket.id());
+        if let Some(on_disconnect) = socket.take_disconnect_handler() {
+            contain_panics(on_disconnect(socket.clone(), close.reason), "a disconnect handler").await;
+        }
+    }
+
+    /// Targets the sockets in `room`.
+    pub fn to(&self, room: impl Into<crate::Room>) -> BroadcastOperator {
+        self.all().to(room)
+    }
+
+    /// Targets every socket except those in `room`.
+    pub fn except(&self, room: impl Into<crate::Room>) -> BroadcastOperator {
+        self.all().except(room)
+    }
+
+    /// Targets only this node's sockets.
+    pub fn local(&self) -> BroadcastOperator {
+        self.all().local()
+    }
+
+    /// Targets every socket with volatile emits.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.all().volatile()
+    }
+
+    /// Emits to every socket; returns how many it reached.
+    pub fn emit(&self, event: &str, data: impl crate::IntoPayload) -> Result<usize, crate::EmitError> {
+        self.all().emit(event, data)
+    }
+
+    /// A socket of this node by id.
+    pub fn socket(&self, sid: SocketId) -> Option<Socket> {
+        self.shared.adapter.socket(sid)
+    }
+
+    /// Every socket.
+    pub async fn sockets(&self) -> Vec<Socket> {
+        self.all().sockets().await
+    }
+
+    /// The presence tracked in `room`.
+    pub async fn presence(&self, room: &str) -> Vec<PresenceKey> {
+        self.shared.adapter.presence_list(room).await
+    }
+
+    /// Connections being served right now, handshakes included.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Stops every listener and disconnects every socket with `ServerShutdown`, after their
+    /// queued frames are written.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+        for socket in self.sockets().await {
+            socket.close(Close::graceful(DisconnectReason::ServerShutdown));
+        }
+    }
+
+    fn all(&self) -> BroadcastOperator {
+        BroadcastOperator::new(Arc::clone(&self.shared), BroadcastTarget::default())
+    }
+}
+
+/// Counts a connection for its whole life, handshake included.
+struct ConnectionSlot<'a>(&'a AtomicUsize);
+
+impl<'a> ConnectionSlot<'a> {
+    fn take(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for ConnectionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// 16 bytes from the OS random source. Ids must not be guessable: a future resume token
+/// builds on them.
+fn random_socket_id() -> SocketId {
+    let mut bytes = [0u8; 16];
+    if let Err(err) = getrandom::fill(&mut bytes) {
+        // Without an OS random source we still need unique ids; uniqueness is all the
+        // protocol requires of them today.
+        tracing::warn!(%err, "no OS randomness; socket ids fall back to a hashed counter");
+        static FALLBACK: AtomicUsize = AtomicUsize::new(0);
+        use std::hash::{BuildHasher, RandomState};
+        let n = FALLBACK.fetch_add(1, Ordering::Relaxed);
+        let state = RandomState::new();
+        bytes[..8].copy_from_slice(&state.hash_one(n).to_le_bytes());
+        bytes[8..].copy_from_slice(&state.hash_one((n, 1u8)).to_le_bytes());
+    }
+    SocketId::from_bytes(bytes)
+}

@@ -1,0 +1,273 @@
+//! A client's connection, as the server sees it.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PresenceEnd, SocketId};
+
+use super::handshake::Handshake;
+use super::{BroadcastOperator, ServerShared};
+use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
+use crate::error::{EmitError, JoinError, PresenceError};
+use crate::extensions::Extensions;
+use crate::payload::IntoPayload;
+use crate::peer::driver::Role;
+use crate::peer::handler::{BoxFuture, Handler, Handlers};
+use crate::peer::outbox::Close;
+use crate::peer::{EmitWithAck, PeerCore, Volatile};
+use crate::transport::TransportKind;
+
+type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
+
+/// One connected client. Cheap to clone; every clone is the same socket.
+#[derive(Clone)]
+pub struct Socket {
+    inner: Arc<SocketInner>,
+}
+
+struct SocketInner {
+    id: SocketId,
+    core: Arc<PeerCore>,
+    handlers: Handlers<Socket>,
+    handshake: Handshake,
+    server: Arc<ServerShared>,
+    connected: AtomicBool,
+    on_disconnect: Mutex<Option<Arc<DisconnectFn>>>,
+}
+
+impl Socket {
+    pub(crate) fn new(id: SocketId, core: Arc<PeerCore>, handshake: Handshake, server: Arc<ServerShared>) -> Self {
+        Self {
+            inner: Arc::new(SocketInner {
+                id,
+                core,
+                handlers: Handlers::new(),
+                handshake,
+                server,
+                connected: AtomicBool::new(true),
+                on_disconnect: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The socket's id, unique on this server.
+    pub fn id(&self) -> SocketId {
+        self.inner.id
+    }
+
+    /// The transport carrying it.
+    pub fn transport(&self) -> TransportKind {
+        self.inner.core.info.kind
+    }
+
+    /// The peer's address, where the transport has one.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.core.info.peer_addr
+    }
+
+    /// The payload codec the client chose.
+    pub fn codec(&self) -> PayloadCodec {
+        self.inner.core.codec
+    }
+
+    /// The handshake the client connected with.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// Typed data attached to the socket, shared with the auth middleware.
+    pub fn extensions(&self) -> &Extensions {
+        self.inner.handshake.extensions()
+    }
+
+    /// The last measured round trip to the client, from the heartbeat.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.inner.core.rtt()
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// Handles the event `event` with `handler`, replacing any handler it had.
+    pub fn on<H: Handler<Socket, Args>, Args: 'static>(&self, event: impl Into<String>, handler: H) {
+        self.inner.handlers.on(event.into(), handler);
+    }
+
+    /// Removes the handler of `event`.
+    pub fn off(&self, event: &str) {
+        self.inner.handlers.off(event);
+    }
+
+    /// Handles every event that has no handler of its own. Take [`EventName`](crate::EventName)
+    /// to learn which.
+    pub fn on_fallback<H: Handler<Socket, Args>, Args: 'static>(&self, handler: H) {
+        self.inner.handlers.on_fallback(handler);
+    }
+
+    /// Runs once when the socket disconnects, after it has left its rooms.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: Arc<DisconnectFn> = Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+        *self.inner.on_disconnect.lock().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+    }
+
+    /// Emits an event to this client.
+    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<(), EmitError> {
+        self.inner.core.emit(event, &data)
+    }
+
+    /// Emits an event and waits for the client's acknowledgement, decoded as `R`.
+    pub fn emit_with_ack<R>(&self, event: &str, data: impl IntoPayload) -> EmitWithAck<R> {
+        self.inner.core.emit_with_ack(event, &data)
+    }
+
+    /// Emits that may be dropped under congestion, and travel as datagrams where they fit.
+    pub fn volatile(&self) -> Volatile<'_> {
+        Volatile::new(&self.inner.core)
+    }
+
+    /// Joins a room.
+    pub fn join(&self, room: impl Into<Room>) -> Result<(), JoinError> {
+        let max = self.inner.server.config.max_rooms_per_socket;
+        self.inner.server.adapter.join(self.id(), room.into(), max)
+    }
+
+    /// Leaves a room, with the presence it tracked there.
+    pub fn leave(&self, room: &str) {
+        self.inner.server.adapter.leave(self.id(), room);
+    }
+
+    /// The rooms the socket is in.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.inner.server.adapter.rooms_of(self.id())
+    }
+
+    /// Targets the other sockets in `room` (not this one).
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Targets every other socket except those in `room`.
+    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// Targets every other socket.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        let target = BroadcastTarget { except_sockets: vec![self.id()], ..BroadcastTarget::default() };
+        BroadcastOperator::new(Arc::clone(&self.inner.server), target)
+    }
+
+    /// Presence in one of the socket's rooms.
+    pub fn presence<'a>(&'a self, room: &'a str) -> SocketPresence<'a> {
+        SocketPresence { socket: self, room }
+    }
+
+    /// Disconnects the client after writing what is queued for it.
+    pub fn disconnect(&self) {
+        self.close(Close::graceful(DisconnectReason::ServerDisconnect));
+    }
+
+    pub(crate) fn close(&self, close: Close) {
+        self.inner.core.outbox.close(close);
+    }
+
+    pub(crate) fn core(&self) -> &Arc<PeerCore> {
+        &self.inner.core
+    }
+
+    pub(crate) fn mark_disconnected(&self) {
+        self.inner.connected.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn take_disconnect_handler(&self) -> Option<Arc<DisconnectFn>> {
+        self.inner.on_disconnect.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id())
+            .field("transport", &self.transport())
+            .field("connected", &self.connected())
+            .finish()
+    }
+}
+
+impl Role for Socket {
+    fn core(&self) -> &Arc<PeerCore> {
+        &self.inner.core
+    }
+
+    fn handlers(&self) -> &Handlers<Self> {
+        &self.inner.handlers
+    }
+
+    fn on_frame(&self, frame: Frame) -> Result<(), Close> {
+        match frame {
+            Frame::PresenceSubscribe(subscribe) => {
+                if let Err(err) = self.presence(&subscribe.room).subscribe() {
+                    let end = PresenceEnd { room: subscribe.room, message: err.to_string() };
+                    let _closing = self.inner.core.send_frame(&Frame::PresenceEnd(end));
+                }
+                Ok(())
+            }
+            Frame::PresenceUnsubscribe(unsubscribe) => {
+                self.presence(&unsubscribe.room).unsubscribe();
+                Ok(())
+            }
+            other => Err(Close::now(
+                DisconnectReason::ProtocolError,
+                format!("a client may not send {:?} frames", other.tag()),
+            )),
+        }
+    }
+}
+
+impl crate::peer::handler::FromEvent<Socket> for Socket {
+    fn from_event(
+        ctx: &mut crate::peer::handler::EventContext<Socket>,
+    ) -> Result<Self, crate::peer::handler::ExtractError> {
+        Ok(ctx.owner().clone())
+    }
+}
+
+/// Presence operations of one socket in one room.
+pub struct SocketPresence<'a> {
+    socket: &'a Socket,
+    room: &'a str,
+}
+
+impl SocketPresence<'_> {
+    /// Tracks `key` (e.g. a user id) for this connection with `meta`, or replaces this
+    /// connection's meta for it. The socket must be in the room.
+    pub fn track(&self, key: &str, meta: impl IntoPayload) -> Result<(), PresenceError> {
+        let meta = EncodedPayload::encode(&meta)?;
+        self.socket.inner.server.adapter.presence_track(self.room, key, self.socket.id(), meta)
+    }
+
+    /// Stops tracking `key` for this connection.
+    pub fn untrack(&self, key: &str) {
+        self.socket.inner.server.adapter.presence_untrack(self.room, key, self.socket.id());
+    }
+
+    /// Sends the client the room's presence state, then its diffs. The socket must be in the
+    /// room; clients may also ask themselves.
+    pub fn subscribe(&self) -> Result<(), PresenceError> {
+        self.socket.inner.server.adapter.presence_subscribe(self.room, self.socket.id())
+    }
+
+    /// Ends the client's presence subscription.
+    pub fn unsubscribe(&self) {
+        self.socket.inner.server.adapter.presence_unsubscribe(self.room, self.socket.id());
+    }
+}

@@ -1,0 +1,214 @@
+//! An in-process transport: bounded channels in place of a network.
+//!
+//! It behaves like the real ones where core can tell: reliable frames apply backpressure when
+//! the peer does not read, datagrams are dropped when the peer's datagram queue is full or the
+//! datagram is too large, and closing either end ends both. Tests use it; so can an application
+//! that embeds a client and a server in one process.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quicket_proto::DisconnectReason;
+use tokio::sync::mpsc;
+
+use super::{
+    Connection, ConnectionInfo, Connector, DatagramSender, FrameReader, FrameWriter, Incoming,
+    Listener, TransportError, TransportKind,
+};
+
+/// Sizes of the in-memory pipes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MemoryConfig {
+    /// Reliable frames in flight per direction before `send` waits.
+    pub frames_in_flight: usize,
+    /// Datagrams queued per direction before more are dropped.
+    pub datagrams_in_flight: usize,
+    /// The datagram size limit; `None` for a transport without datagrams.
+    pub max_datagram_size: Option<usize>,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self { frames_in_flight: 64, datagrams_in_flight: 64, max_datagram_size: Some(1200) }
+    }
+}
+
+impl MemoryConfig {
+    /// Sets [`MemoryConfig::frames_in_flight`].
+    pub fn frames_in_flight(mut self, frames: usize) -> Self {
+        self.frames_in_flight = frames.max(1);
+        self
+    }
+
+    /// Sets [`MemoryConfig::max_datagram_size`].
+    pub fn max_datagram_size(mut self, size: Option<usize>) -> Self {
+        self.max_datagram_size = size;
+        self
+    }
+}
+
+/// Makes a listener and the connector that reaches it.
+pub fn pipe(config: MemoryConfig) -> (MemoryListener, MemoryConnector) {
+    let (tx, rx) = mpsc::channel(64);
+    (MemoryListener { incoming: rx }, MemoryConnector { listener: tx, config })
+}
+
+/// The server end: yields one [`MemoryConnection`] per [`MemoryConnector::connect`].
+#[derive(Debug)]
+pub struct MemoryListener {
+    incoming: mpsc::Receiver<MemoryConnection>,
+}
+
+/// The client end: opens connections to its [`MemoryListener`].
+#[derive(Debug, Clone)]
+pub struct MemoryConnector {
+    listener: mpsc::Sender<MemoryConnection>,
+    config: MemoryConfig,
+}
+
+/// One end of an in-memory connection.
+#[derive(Debug)]
+pub struct MemoryConnection {
+    frames_out: mpsc::Sender<Bytes>,
+    frames_in: mpsc::Receiver<Bytes>,
+    datagrams_out: mpsc::Sender<Bytes>,
+    datagrams_in: mpsc::Receiver<Bytes>,
+    max_datagram_size: Option<usize>,
+}
+
+impl Listener for MemoryListener {
+    type Connection = MemoryConnection;
+
+    async fn accept(&mut self) -> Result<MemoryConnection, TransportError> {
+        self.incoming.recv().await.ok_or(TransportError::Closed)
+    }
+
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
+}
+
+impl Connector for MemoryConnector {
+    type Connection = MemoryConnection;
+
+    async fn connect(&self) -> Result<MemoryConnection, TransportError> {
+        let (client, server) = MemoryConnection::pair(&self.config);
+        self.listener
+            .send(server)
+            .await
+            .map_err(|_| TransportError::Connect("the in-memory listener is gone".into()))?;
+        Ok(client)
+    }
+}
+
+impl MemoryConnection {
+    /// Two connected ends, with no listener involved.
+    pub fn pair(config: &MemoryConfig) -> (MemoryConnection, MemoryConnection) {
+        let (a_frames, b_frames_in) = mpsc::channel(config.frames_in_flight.max(1));
+        let (b_frames, a_frames_in) = mpsc::channel(config.frames_in_flight.max(1));
+        let (a_dgrams, b_dgrams_in) = mpsc::channel(config.datagrams_in_flight.max(1));
+        let (b_dgrams, a_dgrams_in) = mpsc::channel(config.datagrams_in_flight.max(1));
+        let end = |frames_out, frames_in, datagrams_out, datagrams_in| MemoryConnection {
+            frames_out,
+            frames_in,
+            datagrams_out,
+            datagrams_in,
+            max_datagram_size: config.max_datagram_size,
+        };
+        (
+            end(a_frames, a_frames_in, a_dgrams, a_dgrams_in),
+            end(b_frames, b_frames_in, b_dgrams, b_dgrams_in),
+        )
+    }
+}
+
+impl Connection for MemoryConnection {
+    type Reader = MemoryReader;
+    type Writer = MemoryWriter;
+
+    fn info(&self) -> ConnectionInfo {
+        ConnectionInfo::new(TransportKind::Memory, None)
+    }
+
+    fn split(
+        self,
+        max_frame_size: usize,
+    ) -> (MemoryReader, MemoryWriter, Option<Arc<dyn DatagramSender>>) {
+        let datagrams = self.max_datagram_size.map(|max| {
+            Arc::new(MemoryDatagrams { out: self.datagrams_out, max }) as Arc<dyn DatagramSender>
+        });
+        let reader = MemoryReader {
+            frames: self.frames_in,
+            datagrams: self.datagrams_in,
+            max_frame_size,
+        };
+        (reader, MemoryWriter { frames: Some(self.frames_out) }, datagrams)
+    }
+}
+
+/// Receives frames and datagrams from the peer.
+#[derive(Debug)]
+pub struct MemoryReader {
+    frames: mpsc::Receiver<Bytes>,
+    datagrams: mpsc::Receiver<Bytes>,
+    max_frame_size: usize,
+}
+
+impl FrameReader for MemoryReader {
+    async fn recv(&mut self) -> Result<Incoming, TransportError> {
+        let incoming = tokio::select! {
+            biased;
+            frame = self.frames.recv() => frame.map(Incoming::Frame),
+            Some(datagram) = self.datagrams.recv() => Some(Incoming::Datagram(datagram)),
+        };
+        match incoming {
+            Some(Incoming::Frame(frame)) if frame.len() > self.max_frame_size => {
+                Err(TransportError::FrameTooLarge {
+                    declared: frame.len() as u64,
+                    max: self.max_frame_size,
+                })
+            }
+            Some(incoming) => Ok(incoming),
+            None => Err(TransportError::Closed),
+        }
+    }
+}
+
+/// Sends reliable frames to the peer.
+#[derive(Debug)]
+pub struct MemoryWriter {
+    frames: Option<mpsc::Sender<Bytes>>,
+}
+
+impl FrameWriter for MemoryWriter {
+    async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
+        let frames = self.frames.as_ref().ok_or(TransportError::Closed)?;
+        frames.send(frame).await.map_err(|_| TransportError::Closed)
+    }
+
+    async fn close(&mut self, _reason: DisconnectReason, _message: &str) {
+        self.frames = None;
+    }
+}
+
+struct MemoryDatagrams {
+    out: mpsc::Sender<Bytes>,
+    max: usize,
+}
+
+impl DatagramSender for MemoryDatagrams {
+    fn max_size(&self) -> usize {
+        self.max
+    }
+
+    fn send(&self, frame: Bytes) -> Result<(), TransportError> {
+        if frame.len() > self.max {
+            return Err(TransportError::DatagramTooLarge { size: frame.len(), max: self.max });
+        }
+        match self.out.try_send(frame) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(TransportError::Closed),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The transport seam: what core needs from QUIC, WebSocket or an in-memory pipe.
+//!
+//! A [`Listener`] yields [`Connection`]s; a [`Connector`] opens one. A connection splits into a
+//! [`FrameReader`], a [`FrameWriter`] for reliable ordered frames, and optionally a
+//! [`DatagramSender`] for unreliable ones. Frames cross the seam as encoded [`Bytes`], one
+//! frame each, so a transport never parses them and core never sees a socket type.
+
+pub mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quicket_proto::DisconnectReason;
+use thiserror::Error;
+
+/// Which transport carries a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// WebTransport over QUIC.
+    WebTransport,
+    /// WebSocket over TCP.
+    WebSocket,
+    /// The in-process pipe of [`memory`].
+    Memory,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::WebTransport => "webtransport",
+            TransportKind::WebSocket => "websocket",
+            TransportKind::Memory => "memory",
+        })
+    }
+}
+
+/// What is known about a connection when it is established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The carrying transport.
+    pub kind: TransportKind,
+    /// The peer's address, where the transport has one.
+    pub peer_addr: Option<SocketAddr>,
+}
+
+impl ConnectionInfo {
+    /// Describes a connection.
+    pub fn new(kind: TransportKind, peer_addr: Option<SocketAddr>) -> Self {
+        Self { kind, peer_addr }
+    }
+}
+
+/// One frame received from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A frame from the reliable, ordered channel.
+    Frame(Bytes),
+    /// A frame that arrived as an unreliable datagram.
+    Datagram(Bytes),
+}
+
+/// A transport failure. It names no dependency's types, so transports can change underneath.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The peer closed the connection, or it was closed locally.
+    #[error("connection closed")]
+    Closed,
+    /// The peer declared or sent a frame above the receiver's maximum; nothing was buffered.
+    #[error("frame of {declared} bytes exceeds the maximum of {max}")]
+    FrameTooLarge {
+        /// The size the peer declared or sent.
+        declared: u64,
+        /// The receiver's limit.
+        max: usize,
+    },
+    /// A datagram is larger than the path allows right now.
+    #[error("datagram of {size} bytes exceeds the path's limit of {max}")]
+    DatagramTooLarge {
+        /// The datagram's size.
+        size: usize,
+        /// The current limit.
+        max: usize,
+    },
+    /// The bytes on the channel are not well-formed framing.
+    #[error("malformed framing: {0}")]
+    Malformed(String),
+    /// Connecting failed, or the handshake of the transport itself did.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// An I/O error from the operating system.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Accepts connections. Server transports implement it.
+pub trait Listener: Send + 'static {
+    /// The connections it yields.
+    type Connection: Connection;
+
+    /// Waits for the next established connection.
+    ///
+    /// A failed handshake of one peer MUST NOT surface here: the listener logs it and keeps
+    /// accepting. An error means the listener itself can accept no more.
+    fn accept(&mut self) -> impl Future<Output = Result<Self::Connection, TransportError>> + Send;
+
+    /// The address it listens on, where it has one.
+    fn local_addr(&self) -> Option<SocketAddr>;
+}
+
+/// Opens connections. Client transports implement it.
+pub trait Connector: Send + Sync + 'static {
+    /// The connections it opens.
+    type Connection: Connection;
+
+    /// Opens one connection.
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, TransportError>> + Send;
+}
+
+/// An established connection, before core takes it apart.
+pub trait Connection: Send + 'static {
+    /// The receiving half.
+    type Reader: FrameReader;
+    /// The sending half for reliable frames.
+    type Writer: FrameWriter;
+
+    /// What is known about the connection.
+    fn info(&self) -> ConnectionInfo;
+
+    /// Splits into halves. The reader MUST refuse frames above `max_frame_size` with
+    /// [`TransportError::FrameTooLarge`] before buffering them.
+    fn split(
+        self,
+        max_frame_size: usize,
+    ) -> (Self::Reader, Self::Writer, Option<Arc<dyn DatagramSender>>);
+}
+
+/// Receives frames.
+pub trait FrameReader: Send + 'static {
+    /// Waits for the next frame. `Err(Closed)` once the connection is gone.
+    ///
+    /// MUST be cancel safe: core polls it in a `select!` and drops it when another branch wins.
+    fn recv(&mut self) -> impl Future<Output = Result<Incoming, TransportError>> + Send;
+}
+
+/// Sends reliable frames in order.
+///
+/// Core calls it from one task only, and never drops a `send` future before it completes
+/// unless the connection is being abandoned.
+pub trait FrameWriter: Send + 'static {
+    /// Queues one frame for sending, waiting while the transport applies backpressure.
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Pushes out whatever `send` buffered. Core calls it when its own queue runs empty.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Closes the connection with a reason the transport may pass on (a WebSocket close code,
+    /// a QUIC application error code).
+    fn close(
+        &mut self,
+        reason: DisconnectReason,
+        message: &str,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Sends unreliable datagrams without waiting. Shared by every task that emits to the socket.
+pub trait DatagramSender: Send + Sync + 'static {
+    /// The largest datagram the path takes right now.
+    fn max_size(&self) -> usize;
+
+    /// Sends one frame as a datagram, or fails at once. Delivery is not guaranteed.
+    fn send(&self, frame: Bytes) -> Result<(), TransportError>;
+}
