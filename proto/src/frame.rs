@@ -143,6 +143,8 @@ pub struct Hello {
     pub client_name: String,
     /// The client library's version, for logs.
     pub client_version: String,
+    /// The largest frame, in bytes, that the client accepts; the server MUST NOT send larger.
+    pub max_frame_size: u32,
     /// The application's credentials, encoded with [`Hello::codec`]; empty for none.
     pub auth: Bytes,
     /// A session to resume after a drop, for connection state recovery.

@@ -31,7 +31,7 @@ TYPES = {tag: name for name, tag in TAGS.items()}
 CODECS = {"bincode": 0, "json": 1}
 CODEC_NAMES = {v: k for k, v in CODECS.items()}
 
-MAX_FRAME_SIZE = 64 << 20  # absolute cap, 64 MiB
+MAX_FRAME_SIZE = 16 << 20  # absolute cap, 16 MiB
 
 # Field kinds: "u16" "u32" "u64" varints of that width, "str", "bytes", "codec" (one raw
 # byte), "sid" (16 raw bytes), ("opt", kind), ("struct", fields), ("seq", kind).
@@ -41,7 +41,8 @@ RESUME = ("struct", [("token", "bytes"), ("offset", "u64")])
 
 BODIES = {
     "Hello": [("version", "u16"), ("codec", "codec"), ("client_name", "str"),
-              ("client_version", "str"), ("auth", "bytes"), ("resume", ("opt", RESUME))],
+              ("client_version", "str"), ("max_frame_size", "u32"), ("auth", "bytes"),
+              ("resume", ("opt", RESUME))],
     "Welcome": [("sid", "sid"), ("ping_interval_ms", "u32"), ("ping_timeout_ms", "u32"),
                 ("max_frame_size", "u32")],
     "Reject": [("reason", "u16"), ("message", "str"), ("data", "bytes")],
@@ -144,11 +145,12 @@ class Reader:
         n = self.varint(64)
         remaining = len(self.body) - self.pos
         if n > remaining:
-            # PROTOCOL.md "Decoding rules": > max(256, 4 x body) or > 64 MiB is LimitExceeded,
-            # <= 128 is Truncated, anything between is the implementation's choice.
-            if n > max(256, 4 * len(self.body)) or n > MAX_FRAME_SIZE:
+            # PROTOCOL.md "Decoding rules": > max(256, 64 x body) is LimitExceeded,
+            # <= max(128, 8 x body) is Truncated, anything between is the implementation's choice.
+            body = len(self.body)
+            if n > max(256, 64 * body):
                 raise DecodeError("LimitExceeded")
-            if n <= 128:
+            if n <= max(128, 8 * body):
                 raise DecodeError("Truncated")
             raise AssertionError("a vector must not declare a length in the ambiguous band")
         return n
@@ -258,9 +260,11 @@ def entry(key, *metas):
     return {"key": key, "metas": list(metas)}
 
 
-def hello(codec="bincode", name="quicket-rs", version="0.1.0", auth="", resume=None, v=1):
+def hello(codec="bincode", name="quicket-rs", version="0.1.0", auth="", resume=None, v=1,
+          max_frame=1048576):
     return {"type": "Hello", "version": v, "codec": codec, "client_name": name,
-            "client_version": version, "auth": auth, "resume": resume}
+            "client_version": version, "max_frame_size": max_frame, "auth": auth,
+            "resume": resume}
 
 
 def welcome(sid=SID, interval=25000, timeout=20000, max_frame=1048576):
@@ -298,7 +302,7 @@ def disconnect(reason, message):
 
 FRAMES = [
     # Hello
-    ("hello_minimal", hello(name="", version="")),
+    ("hello_minimal", hello(name="", version="", max_frame=0)),
     ("hello_bincode", hello()),
     ("hello_json_auth", hello("json", "quicket-js", "0.1.0", j('{"token":"abc"}'))),
     ("hello_json_resume", hello("json", "quicket-js", "0.1.0", j("null"),
@@ -306,12 +310,18 @@ FRAMES = [
     ("hello_resume_empty_token_offset_0", hello(resume={"token": "", "offset": 0})),
     ("hello_future_version_300", hello(v=300)),
     ("hello_non_ascii_client_name", hello(name="clïent-🎉")),
+    ("hello_max_frame_size_250", hello(max_frame=250)),
+    ("hello_max_frame_size_251", hello(max_frame=251)),
+    ("hello_max_frame_size_65536", hello(max_frame=65536)),
+    ("hello_max_frame_size_16mib_cap", hello("json", max_frame=16777216)),
+    ("hello_max_frame_size_u32_max", hello(max_frame=4294967295)),
     # Welcome
     ("welcome_defaults", welcome()),
     ("welcome_zeros", welcome("00" * 16, 0, 0, 0)),
     ("welcome_varint_boundaries", welcome("ff" * 16, 250, 251, 65535)),
     ("welcome_u32_max_and_cap", welcome("0123456789abcdef0123456789abcdef", 4294967295, 65536,
-                                        67108864)),
+                                        16777216)),
+    ("welcome_max_frame_size_u32_max", welcome(max_frame=4294967295)),
     # Reject
     ("reject_unauthorized", reject(1, "bad token")),
     ("reject_unsupported_version", reject(2, "unsupported protocol version")),
@@ -402,14 +412,20 @@ MALFORMED = [
     ("tag_only_ping", H("30"), "Truncated"),
     ("tag_only_disconnect", H("3f"), "Truncated"),
     ("hello_client_name_5_declared_2_present", H("01 01 00 05 71 75"), "Truncated"),
-    ("hello_missing_resume_tag", H("01 01 00 00 00 00"), "Truncated"),
-    ("hello_resume_missing_offset", H("01 01 00 00 00 00 01 00"), "Truncated"),
+    ("hello_missing_max_frame_size", H("01 01 00 00 00"), "Truncated"),
+    ("hello_max_frame_size_fc_cut", H("01 01 00 00 00 fc 00 00 10"), "Truncated"),
+    ("hello_pre_max_frame_size_layout",
+     H("01 01 00 0a 71 75 69 63 6b 65 74 2d 72 73 05 30 2e 31 2e 30 00 00"), "Truncated"),
+    ("hello_missing_resume_tag", H("01 01 00 00 00 fc 00 00 10 00 00"), "Truncated"),
+    ("hello_resume_missing_offset", H("01 01 00 00 00 fc 00 00 10 00 00 01 00"), "Truncated"),
     ("welcome_sid_10_of_16_bytes", H("02", SID[:20]), "Truncated"),
     ("welcome_missing_max_frame_size", H("02", SID, "fb a8 61 fb 20 4e"), "Truncated"),
     ("welcome_max_frame_size_varint_cut", H("02", SID, "fb a8 61 fb 20 4e fc 00 00"), "Truncated"),
     ("event_name_5_declared_2_present", H("10 05 63 68"), "Truncated"),
     ("event_missing_data", H("10 04 63 68 61 74 00"), "Truncated"),
     ("event_data_100_declared_3_present", H("10 01 65 00 64 01 02 03"), "Truncated"),
+    ("event_data_256_declared_26_present_8x_body", H("10 01 65 00 fb 00 01", "ee" * 26),
+     "Truncated"),
     ("event_ack_fd_cut", H("10 01 65 01 fd 00 00"), "Truncated"),
     ("ack_missing_data", H("11 2a"), "Truncated"),
     ("ping_fb_cut", H("30 fb 2c"), "Truncated"),
@@ -439,7 +455,7 @@ MALFORMED = [
     ("event_name_surrogate", H("10 03 ed a0 80 00 00"), "InvalidUtf8"),
     ("event_name_above_u10ffff", H("10 04 f4 90 80 80 00 00"), "InvalidUtf8"),
     ("presence_subscribe_room_ff", H("20 03 61 ff 62"), "InvalidUtf8"),
-    ("hello_client_name_fe", H("01 01 00 01 fe 00 00 00"), "InvalidUtf8"),
+    ("hello_client_name_fe", H("01 01 00 01 fe 00 fc 00 00 10 00 00 00"), "InvalidUtf8"),
     ("ack_error_message_invalid", H("12 07 02 e2 82"), "InvalidUtf8"),
     ("presence_state_key_invalid", H("22 01 72 01 01 c1 00"), "InvalidUtf8"),
     # Non-canonical integers inside bodies
@@ -449,7 +465,9 @@ MALFORMED = [
     ("ping_250_as_fb", H("30 fb fa 00"), "NonCanonical"),
     ("ping_65535_as_fc", H("30 fc ff ff 00 00"), "NonCanonical"),
     ("ping_u32_max_as_fd", H("30 fd ff ff ff ff 00 00 00 00"), "NonCanonical"),
-    ("hello_version_1_as_fb", H("01 fb 01 00 00 00 00 00 00"), "NonCanonical"),
+    ("hello_version_1_as_fb", H("01 fb 01 00 00 00 00 fc 00 00 10 00 00 00"), "NonCanonical"),
+    ("hello_max_frame_size_250_as_fb", H("01 01 00 00 00 fb fa 00 00 00"), "NonCanonical"),
+    ("hello_max_frame_size_65535_as_fc", H("01 01 00 00 00 fc ff ff 00 00 00 00"), "NonCanonical"),
     ("welcome_interval_25000_as_fc", H("02", SID, "fc a8 61 00 00 fb 20 4e fc 00 00 10 00"),
      "NonCanonical"),
     ("disconnect_reason_3_as_fb", H("3f fb 03 00 00"), "NonCanonical"),
@@ -457,11 +475,14 @@ MALFORMED = [
     ("presence_meta_id_as_fc", H("22 01 72 01 01 6b 01 fc 07 00 00 00 00"), "NonCanonical"),
     # Values a field's type does not allow
     ("event_option_tag_2", H("10 01 65 02 00"), "InvalidValue"),
-    ("hello_resume_option_tag_ff", H("01 01 00 00 00 00 ff"), "InvalidValue"),
-    ("hello_codec_7", H("01 01 07 00 00 00 00"), "InvalidValue"),
-    ("hello_codec_2", H("01 01 02 00 00 00 00"), "InvalidValue"),
+    ("hello_resume_option_tag_ff", H("01 01 00 00 00 fc 00 00 10 00 00 ff"), "InvalidValue"),
+    ("hello_codec_7", H("01 01 07 00 00 fc 00 00 10 00 00 00"), "InvalidValue"),
+    ("hello_codec_2", H("01 01 02 00 00 fc 00 00 10 00 00 00"), "InvalidValue"),
     ("hello_codec_fd_fuzz_input", H("01 00 fd 00 b9 b9 b9 b9 b9 b9 b9 b9 b9"), "InvalidValue"),
-    ("hello_version_u16_given_fc", H("01 fc 01 00 01 00 00 00 00 00 00"), "InvalidValue"),
+    ("hello_version_u16_given_fc", H("01 fc 01 00 01 00 00 00 00 fc 00 00 10 00 00 00"),
+     "InvalidValue"),
+    ("hello_max_frame_size_u32_given_fd", H("01 01 00 00 00 fd 00 00 10 00 00 00 00 00 00 00"),
+     "InvalidValue"),
     ("disconnect_reason_u16_given_fd", H("3f fd 03 00 00 00 00 00 00 00 00"), "InvalidValue"),
     ("welcome_interval_u32_given_fd", H("02", SID, "fd a8 61 00 00 00 00 00 00 fb 20 4e fc 00 00 10 00"),
      "InvalidValue"),
@@ -475,10 +496,15 @@ MALFORMED = [
      "LimitExceeded"),
     ("event_name_u64_max", H("10 fd ff ff ff ff ff ff ff ff"), "LimitExceeded"),
     ("event_name_1000_declared_2_present", H("10 fb e8 03 61 62"), "LimitExceeded"),
+    ("event_name_321_declared_2_present_64x_body", H("10 fb 41 01 61 62"), "LimitExceeded"),
+    ("event_data_2049_declared_26_present_64x_body", H("10 01 65 00 fb 01 08", "ee" * 26),
+     "LimitExceeded"),
     ("event_data_1gib", H("10 01 65 00 fc 00 00 00 40 00"), "LimitExceeded"),
-    ("hello_auth_100gb", H("01 01 01 00 00 fd", (100_000_000_000).to_bytes(8, "little")),
+    ("hello_auth_100gb", H("01 01 01 00 00 fc 00 00 10 00 fd",
+                           (100_000_000_000).to_bytes(8, "little")),
      "LimitExceeded"),
     ("reject_message_4gib", H("03 01 fd 00 00 00 00 01 00 00 00"), "LimitExceeded"),
+    ("presence_meta_data_16mib_plus_1", H("22 01 72 01 01 6b 01 01 fc 01 00 00 01"), "LimitExceeded"),
     ("presence_meta_data_64mib_plus_1", H("22 01 72 01 01 6b 01 01 fc 01 00 00 04"), "LimitExceeded"),
 ]
 
@@ -516,8 +542,10 @@ FRAMING = [
     ("length_one_above_max", H("03"), 2, {"error": "FrameTooLarge"}),
     ("max_1mib_exact_prefix_only", H("fc 00 00 10 00"), MIB, "NeedMore"),
     ("max_1mib_plus_1", H("fc 01 00 10 00"), MIB, {"error": "FrameTooLarge"}),
-    ("cap_64mib_exact", H("fc 00 00 00 04"), 128 * MIB, "NeedMore"),
-    ("cap_64mib_plus_1", H("fc 01 00 00 04"), 128 * MIB, {"error": "FrameTooLarge"}),
+    ("cap_16mib_exact", H("fc 00 00 00 01"), 128 * MIB, "NeedMore"),
+    ("cap_16mib_plus_1", H("fc 01 00 00 01"), 128 * MIB, {"error": "FrameTooLarge"}),
+    ("cap_16mib_max_u32", H("fc 01 00 00 01"), 4294967295, {"error": "FrameTooLarge"}),
+    ("former_cap_64mib", H("fc 00 00 00 04"), 128 * MIB, {"error": "FrameTooLarge"}),
     ("non_canonical_fb_5", H("fb 05 00"), MIB, {"error": "NonCanonical"}),
     ("non_canonical_fb_250", H("fb fa 00", "00" * 250), MIB, {"error": "NonCanonical"}),
     ("non_canonical_fc_65535", H("fc ff ff 00 00"), MIB, {"error": "NonCanonical"}),

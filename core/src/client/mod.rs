@@ -114,6 +114,7 @@ impl ClientBuilder {
             codec: self.codec,
             client_name: self.name.0,
             client_version: self.name.1,
+            max_frame_size: u32::try_from(limits.max_frame_size).unwrap_or(u32::MAX),
             auth: self.auth?,
             resume: None::<Resume>,
         });

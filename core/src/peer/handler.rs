@@ -2,7 +2,7 @@
 //!
 //! A handler is an async function whose arguments each implement [`FromEvent`]:
 //!
-//! ```ignore
+//! ```text
 //! socket.on("chat", |socket: Socket, Data(msg): Data<Chat>, ack: AckSender| async move { .. });
 //! ```
 //!

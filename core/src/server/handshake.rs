@@ -38,6 +38,11 @@ impl Handshake {
         (&self.hello.client_name, &self.hello.client_version)
     }
 
+    /// The largest frame the client accepts.
+    pub fn peer_max_frame_size(&self) -> usize {
+        self.hello.max_frame_size as usize
+    }
+
     /// The transport and peer address.
     pub fn connection(&self) -> &ConnectionInfo {
         &self.info

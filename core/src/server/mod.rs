@@ -200,7 +200,7 @@ impl Server {
             info,
             datagrams,
             config.limits.clone(),
-            config.limits.max_frame_size,
+            handshake.peer_max_frame_size(),
             config.default_ack_timeout,
         ));
         let sid = random_socket_id();

@@ -1,0 +1,185 @@
+//! Handshake, auth, heartbeats and disconnects.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_proto::{Event, Frame, Hello, RejectReason, Welcome, codec};
+use tokio::sync::mpsc;
+
+use super::{Harness, RawPeer, TestServer, disconnect_reasons, next, within};
+use crate::transport::{Connection, FrameReader, FrameWriter, Listener};
+use crate::{
+    AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection, Server,
+    ServerConfig, Socket,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+struct UserId(String);
+
+pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
+    let builder = Server::builder().auth(|handshake| async move {
+        let token: String = handshake.auth().map_err(|_| Rejection::new("no token"))?;
+        if token != "good" {
+            return Err(Rejection::new("bad token").with_data(5u32));
+        }
+        handshake.extensions().insert(UserId("ada".into()));
+        Ok(())
+    });
+    let mut t = TestServer::start(harness, builder, |s: Socket| async move {
+        s.on("whoami", |socket: Socket, ack: AckSender| async move {
+            ack.send(socket.extensions().get::<UserId>().map(|u| u.0)).unwrap();
+        });
+    })
+    .await;
+    for codec in PayloadCodec::ALL {
+        let refused = within("refusal", Client::builder().codec(codec).auth("bad").connect(&t.connector)).await;
+        match refused {
+            Err(ConnectError::Rejected { reason, message, data }) => {
+                assert_eq!(reason, RejectReason::Unauthorized);
+                assert_eq!(message, "bad token");
+                assert_eq!(u32::decode(data, codec).unwrap(), 5);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    let (client, _) = t.connect_with(Client::builder().auth("good")).await;
+    let who: Option<String> = within("whoami", client.emit_with_ack("whoami", ())).await.unwrap();
+    assert_eq!(who.as_deref(), Some("ada"));
+    // The refused handshakes left no sockets behind.
+    assert_eq!(t.server.sockets().await.len(), 1);
+}
+
+pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
+    let mut config = ServerConfig::default();
+    config.handshake_timeout = Duration::from_millis(100);
+    let t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut raw = t.raw().await;
+    assert_eq!(raw.recv().await, None, "the server closes a connection that never says Hello");
+}
+
+pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut raw = t.raw().await;
+    raw.send(&Frame::Event(Event { name: "early".into(), ack: None, data: Bytes::new() })).await;
+    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake));
+    assert_eq!(raw.recv().await, None);
+
+    let mut raw = t.raw().await;
+    let Frame::Hello(hello) = RawPeer::<<H::Connector as crate::transport::Connector>::Connection>::hello() else {
+        unreachable!()
+    };
+    raw.send(&Frame::Hello(Hello { version: 99, ..hello })).await;
+    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion));
+
+    let mut raw = t.raw().await;
+    raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage")).await;
+    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake));
+
+    // The server still accepts well-behaved clients afterwards.
+    t.connect().await;
+}
+
+pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
+    let (reasons_tx, mut reasons) = mpsc::channel(8);
+    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
+        disconnect_reasons(&s, &reasons_tx);
+        async {}
+    })
+    .await;
+    let (client, _) = t.connect().await;
+    client.disconnect().await;
+    assert_eq!(next(&mut reasons, "server-side reason").await, DisconnectReason::ClientDisconnect);
+    assert!(!client.connected());
+    assert!(client.emit("late", ()).is_err());
+
+    let (client, socket) = t.connect().await;
+    let mut inbox = super::collect(&client, "bye-soon");
+    socket.emit("bye-soon", "queued before the disconnect").unwrap();
+    socket.disconnect();
+    assert_eq!(within("client closed", client.closed()).await, DisconnectReason::ServerDisconnect);
+    assert_eq!(next(&mut reasons, "server-side reason").await, DisconnectReason::ServerDisconnect);
+    assert!(!socket.connected());
+    assert!(socket.emit("late", ()).is_err());
+    // Frames queued before a graceful disconnect are still delivered.
+    assert_eq!(next(&mut inbox, "the queued event").await, "queued before the disconnect");
+}
+
+pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
+    let mut config = ServerConfig::default();
+    config.ping_interval = Duration::from_millis(50);
+    config.ping_timeout = Duration::from_millis(50);
+    let (reasons_tx, mut reasons) = mpsc::channel(8);
+    let mut t = TestServer::start(harness, Server::builder().config(config), move |s: Socket| {
+        disconnect_reasons(&s, &reasons_tx);
+        s.on("join", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            socket.join(room).unwrap();
+            socket.presence("r").track("silent", ()).unwrap();
+            ack.send(()).unwrap();
+        });
+        async {}
+    })
+    .await;
+    let mut raw = t.raw().await;
+    let welcome = raw.handshake().await;
+    assert_eq!(welcome.ping_interval_ms, 50);
+    let data = PayloadCodec::Bincode.encode("r").unwrap();
+    raw.send(&Frame::Event(Event { name: "join".into(), ack: Some(1), data })).await;
+    assert!(raw.recv_until(|f| matches!(f, Frame::Ack(_))).await.is_some());
+    let socket = t.next_socket().await;
+    assert_eq!(t.server.to("r").sockets().await.len(), 1);
+    // Now the raw peer answers nothing: no pong, no frame at all.
+    assert_eq!(next(&mut reasons, "ping timeout").await, DisconnectReason::PingTimeout);
+    assert!(!socket.connected());
+    assert!(t.server.to("r").sockets().await.is_empty(), "rooms are cleaned");
+    assert!(t.server.presence("r").await.is_empty(), "presence is cleaned");
+    let bye = raw.recv_until(|f| matches!(f, Frame::Disconnect(_))).await;
+    assert!(matches!(bye, Some(Frame::Disconnect(d)) if d.reason == DisconnectReason::PingTimeout));
+}
+
+pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
+    let (mut listener, connector) = harness.pair().await;
+    let server = tokio::spawn(async move {
+        let connection = listener.accept().await.expect("accepts");
+        let (mut reader, mut writer, _) = connection.split(1 << 20);
+        let hello = reader.recv().await.expect("hello");
+        assert!(matches!(hello, crate::transport::Incoming::Frame(_)));
+        let welcome = Frame::Welcome(Welcome {
+            sid: quicket_proto::SocketId::from_bytes([7; 16]),
+            ping_interval_ms: 50,
+            ping_timeout_ms: 50,
+            max_frame_size: 1 << 20,
+        });
+        writer.send(codec::encode(&welcome)).await.expect("welcome");
+        writer.flush().await.expect("flush");
+        // Then silence, while keeping the connection open.
+        let _keep = (reader, writer);
+        std::future::pending::<()>().await;
+    });
+    let client = within("connect", Client::builder().connect(&connector)).await.unwrap();
+    assert_eq!(client.id(), quicket_proto::SocketId::from_bytes([7; 16]));
+    assert_eq!(within("client gives up", client.closed()).await, DisconnectReason::PingTimeout);
+    server.abort();
+}
+
+pub async fn rtt_is_measured<H: Harness>(harness: &H) {
+    let mut config = ServerConfig::default();
+    config.ping_interval = Duration::from_millis(20);
+    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let (_client, socket) = t.connect().await;
+    within("an rtt sample", async {
+        while socket.rtt().is_none() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(socket.rtt().unwrap() < super::DEADLINE);
+}
+
+pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let (a, _) = t.connect().await;
+    let (b, _) = t.connect().await;
+    t.server.shutdown().await;
+    assert_eq!(within("a closed", a.closed()).await, DisconnectReason::ServerShutdown);
+    assert_eq!(within("b closed", b.closed()).await, DisconnectReason::ServerShutdown);
+}

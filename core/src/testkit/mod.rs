@@ -1,0 +1,169 @@
+//! The transport conformance suite: every transport crate runs these scenarios over its own
+//! wire with [`conformance_tests!`](crate::conformance_tests).
+//!
+//! ```text
+//! struct Quic;
+//! impl quicket_core::testkit::Harness for Quic { /* a listener and a connector on loopback */ }
+//! quicket_core::conformance_tests!(Quic);
+//! ```
+//!
+//! A scenario panics when the behaviour it names is broken: it is test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod events;
+mod lifecycle;
+mod limits;
+mod presence;
+mod raw;
+mod rooms;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use self::events::*;
+pub use self::lifecycle::*;
+pub use self::limits::*;
+pub use self::presence::*;
+pub use self::raw::RawPeer;
+pub use self::rooms::*;
+use crate::transport::{Connector, Listener};
+use crate::{Client, ClientBuilder, Data, Server, ServerBuilder, Socket};
+
+/// A transport under test: a fresh listener and a connector that reaches it.
+pub trait Harness: Send + Sync + 'static {
+    /// The server side.
+    type Listener: Listener;
+    /// The client side.
+    type Connector: Connector;
+
+    /// A listener on a fresh port and a connector to it.
+    fn pair(&self) -> impl Future<Output = (Self::Listener, Self::Connector)> + Send;
+}
+
+/// Every scenario gets this long before it fails as a hang.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, failing the test if it takes longer than [`DEADLINE`].
+pub async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A running server with a channel of its new sockets.
+pub struct TestServer<H: Harness> {
+    pub server: Server,
+    pub connector: H::Connector,
+    pub sockets: mpsc::Receiver<Socket>,
+}
+
+impl<H: Harness> TestServer<H> {
+    /// Starts `builder` on the harness; `on_connect` runs before the socket is reported.
+    pub async fn start<F, Fut>(harness: &H, builder: ServerBuilder, on_connect: F) -> Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, sockets) = mpsc::channel(256);
+        let server = builder
+            .on_connect(move |socket: Socket| {
+                let tx = tx.clone();
+                let setup = on_connect(socket.clone());
+                async move {
+                    setup.await;
+                    let _ = tx.send(socket).await;
+                }
+            })
+            .build();
+        let (listener, connector) = harness.pair().await;
+        server.listen(listener);
+        Self { server, connector, sockets }
+    }
+
+    /// Connects a client built by `builder`, and returns it with its server-side socket.
+    pub async fn connect_with(&mut self, builder: ClientBuilder) -> (Client, Socket) {
+        let client = within("connect", builder.connect(&self.connector)).await.expect("connects");
+        let socket = self.next_socket().await;
+        assert_eq!(client.id(), socket.id(), "client and server agree on the socket id");
+        (client, socket)
+    }
+
+    /// Connects a default client.
+    pub async fn connect(&mut self) -> (Client, Socket) {
+        self.connect_with(Client::builder()).await
+    }
+
+    /// The next socket the server reports.
+    pub async fn next_socket(&mut self) -> Socket {
+        within("a server-side socket", self.sockets.recv()).await.expect("server is running")
+    }
+
+    /// Opens a raw connection that speaks frames by hand.
+    pub async fn raw(&self) -> RawPeer<<H::Connector as Connector>::Connection> {
+        let connection = within("raw connect", self.connector.connect()).await.expect("raw connect");
+        RawPeer::new(connection)
+    }
+}
+
+/// Collects the string payloads of `event` as `client` receives them.
+pub fn collect(client: &Client, event: &str) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(4096);
+    client.on(event, move |Data(text): Data<String>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(text).await;
+        }
+    });
+    rx
+}
+
+/// Receives the next item, failing on a hang.
+pub async fn next<T>(rx: &mut mpsc::Receiver<T>, what: &str) -> T {
+    within(what, rx.recv()).await.unwrap_or_else(|| panic!("channel closed waiting for {what}"))
+}
+
+/// Reports each disconnect reason of the sockets it is installed on.
+pub fn disconnect_reasons(socket: &Socket, tx: &mpsc::Sender<crate::DisconnectReason>) {
+    let tx = tx.clone();
+    socket.on_disconnect(move |_socket, reason| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(reason).await;
+        }
+    });
+}
+
+/// Generates one `#[tokio::test]` per conformance scenario for a [`Harness`] value.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@each $harness;
+            ack_roundtrip, json_codec_roundtrip, raw_payload_passes_through, server_emit_reaches_client,
+            unknown_event_gets_ack_error, unacknowledging_handler_gets_ack_error,
+            invalid_payload_gets_ack_error_and_connection_survives, handler_panic_is_contained,
+            ack_timeout, volatile_emits_arrive_when_idle, catch_all_handler,
+            broadcast_operators, rooms_join_leave_and_listing, broadcast_with_acks_collects_and_times_out,
+            server_operators_join_and_disconnect,
+            presence_snapshot_and_multi_device_diffs, presence_refused_outside_room,
+            presence_cleaned_when_socket_leaves_room,
+            auth_rejection_reaches_client, handshake_timeout_closes, bad_handshake_is_rejected,
+            disconnect_reasons_reach_both_sides, heartbeat_drops_silent_client, client_drops_silent_server,
+            rtt_is_measured, shutdown_disconnects_everyone,
+            malformed_frame_closes_only_that_connection, oversized_frame_closes_with_reason,
+            emit_larger_than_peer_limit_is_typed_error, event_name_limit, max_rooms_per_socket,
+            max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
+            volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded
+        );
+    };
+    (@each $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::testkit::$name(&$harness).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,77 @@
+//! A peer that speaks frames by hand, to send what a well-behaved client never would.
+
+use bytes::Bytes;
+use quicket_proto::{Frame, Hello, PROTOCOL_VERSION, PayloadCodec, Welcome, codec};
+
+use super::within;
+use crate::transport::{Connection, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError};
+
+/// One raw connection.
+pub struct RawPeer<C: Connection> {
+    pub reader: C::Reader,
+    pub writer: C::Writer,
+    pub datagrams: Option<std::sync::Arc<dyn DatagramSender>>,
+}
+
+impl<C: Connection> RawPeer<C> {
+    pub fn new(connection: C) -> Self {
+        let (reader, writer, datagrams) = connection.split(quicket_proto::MAX_FRAME_SIZE);
+        Self { reader, writer, datagrams }
+    }
+
+    /// A well-formed Hello with the bincode codec.
+    pub fn hello() -> Frame {
+        Frame::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            codec: PayloadCodec::Bincode,
+            client_name: "raw".into(),
+            client_version: "0".into(),
+            max_frame_size: 1 << 20,
+            auth: Bytes::new(),
+            resume: None,
+        })
+    }
+
+    /// Sends a Hello and returns the server's Welcome.
+    pub async fn handshake(&mut self) -> Welcome {
+        self.send(&Self::hello()).await;
+        match self.recv().await {
+            Some(Frame::Welcome(welcome)) => welcome,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, frame: &Frame) {
+        self.send_bytes(codec::encode(frame)).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: Bytes) {
+        within("a raw send", async {
+            self.writer.send(bytes).await.expect("raw send");
+            self.writer.flush().await.expect("raw flush");
+        })
+        .await;
+    }
+
+    /// The next reliable frame, or `None` once the connection is closed.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            match within("a raw frame", self.reader.recv()).await {
+                Ok(Incoming::Frame(bytes)) => return Some(codec::decode(&bytes).expect("server frames decode")),
+                Ok(Incoming::Datagram(_)) => continue,
+                Err(TransportError::Closed) => return None,
+                Err(err) => panic!("raw receive failed: {err}"),
+            }
+        }
+    }
+
+    /// Skips frames until one matches, returning it; `None` if the connection closes first.
+    pub async fn recv_until(&mut self, mut wanted: impl FnMut(&Frame) -> bool) -> Option<Frame> {
+        while let Some(frame) = self.recv().await {
+            if wanted(&frame) {
+                return Some(frame);
+            }
+        }
+        None
+    }
+}
