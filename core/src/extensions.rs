@@ -22,7 +22,10 @@ impl Extensions {
 
     /// A clone of the stored value of type `T`.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.lock().get(&TypeId::of::<T>()).and_then(|boxed| boxed.downcast_ref::<T>()).cloned()
+        self.lock()
+            .get(&TypeId::of::<T>())
+            .and_then(|boxed| boxed.downcast_ref::<T>())
+            .cloned()
     }
 
     /// Removes and returns the value of type `T`.
@@ -39,6 +42,8 @@ impl Extensions {
 
 impl fmt::Debug for Extensions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Extensions").field("len", &self.lock().len()).finish()
+        f.debug_struct("Extensions")
+            .field("len", &self.lock().len())
+            .finish()
     }
 }

@@ -65,6 +65,6 @@ pub use crate::payload::{FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::{
-    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, Server, ServerBuilder, Socket,
-    SocketPresence,
+    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, Server, ServerBuilder,
+    Socket, SocketPresence,
 };

@@ -1,4 +1,5 @@
 //! The conformance suite over the in-memory transport, with and without datagrams.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use quicket_core::testkit::Harness;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector, MemoryListener};

@@ -97,7 +97,14 @@ fn read_body<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, DecodeEr
 pub fn encode_event(name: &str, ack: Option<u64>, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(16 + name.len() + data.len());
     out.push(Tag::Event as u8);
-    write_body(&EventRef { name, ack, data: ByteSlice(data) }, &mut out);
+    write_body(
+        &EventRef {
+            name,
+            ack,
+            data: ByteSlice(data),
+        },
+        &mut out,
+    );
     Bytes::from(out)
 }
 
@@ -105,7 +112,13 @@ pub fn encode_event(name: &str, ack: Option<u64>, data: &[u8]) -> Bytes {
 pub fn encode_ack(id: u64, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(12 + data.len());
     out.push(Tag::Ack as u8);
-    write_body(&AckRef { id, data: ByteSlice(data) }, &mut out);
+    write_body(
+        &AckRef {
+            id,
+            data: ByteSlice(data),
+        },
+        &mut out,
+    );
     Bytes::from(out)
 }
 

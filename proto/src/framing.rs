@@ -47,7 +47,9 @@ impl FrameSplitter {
     /// A splitter that refuses frames longer than `max_frame_size` (capped at
     /// [`MAX_FRAME_SIZE`]).
     pub fn new(max_frame_size: usize) -> Self {
-        Self { max_frame_size: max_frame_size.min(MAX_FRAME_SIZE) }
+        Self {
+            max_frame_size: max_frame_size.min(MAX_FRAME_SIZE),
+        }
     }
 
     /// The largest frame accepted.
@@ -65,7 +67,10 @@ impl FrameSplitter {
             return Ok(None);
         };
         if declared > self.max_frame_size as u64 {
-            return Err(DecodeError::FrameTooLarge { declared, max: self.max_frame_size });
+            return Err(DecodeError::FrameTooLarge {
+                declared,
+                max: self.max_frame_size,
+            });
         }
         let len = declared as usize;
         if buf.len() < prefix_len + len {
@@ -97,7 +102,11 @@ fn read_prefix(buf: &[u8]) -> Result<Option<(u64, usize)>, DecodeError> {
         0xFB => (2, 251),
         0xFC => (4, 1 << 16),
         0xFD => (8, 1 << 32),
-        other => return Err(DecodeError::InvalidValue(format!("length prefix byte {other:#04x}"))),
+        other => {
+            return Err(DecodeError::InvalidValue(format!(
+                "length prefix byte {other:#04x}"
+            )));
+        }
     };
     let Some(bytes) = buf.get(1..1 + width) else {
         return Ok(None);

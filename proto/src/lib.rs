@@ -22,8 +22,8 @@
 //! assert_eq!(codec::decode(&received).unwrap(), frame);
 //! ```
 
-pub mod codec;
 mod code;
+pub mod codec;
 mod error;
 mod frame;
 pub mod framing;

@@ -35,6 +35,8 @@ pub(crate) fn decode_bounded<T: DeserializeOwned>(input: &[u8]) -> Result<(T, us
             )*
         };
     }
-    ladder!(256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456);
+    ladder!(
+        256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456
+    );
     Err(DecodeError::LimitExceeded)
 }

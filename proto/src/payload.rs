@@ -47,7 +47,12 @@ impl PayloadCodec {
             }
             PayloadCodec::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
         };
-        encoded.map(Bytes::from).map_err(|message| PayloadError::Encode { codec: self, message })
+        encoded
+            .map(Bytes::from)
+            .map_err(|message| PayloadError::Encode {
+                codec: self,
+                message,
+            })
     }
 
     /// Decodes a value, rejecting trailing bytes. Length fields cannot make it allocate more
@@ -61,7 +66,10 @@ impl PayloadCodec {
             },
             PayloadCodec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
         };
-        decoded.map_err(|message| PayloadError::Decode { codec: self, message })
+        decoded.map_err(|message| PayloadError::Decode {
+            codec: self,
+            message,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! This test binary counts every allocation, so a decoder that reserved what a frame claims
 //! (gigabytes) would fail here rather than abort the process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -83,7 +84,10 @@ fn a_stream_prefix_declaring_three_gigabytes_is_refused_before_buffering() {
     let largest = largest_allocation(|| {
         assert_eq!(
             splitter.split(&mut stream),
-            Err(DecodeError::FrameTooLarge { declared: 3 << 30, max: 1 << 20 })
+            Err(DecodeError::FrameTooLarge {
+                declared: 3 << 30,
+                max: 1 << 20
+            })
         );
         assert_eq!(splitter.missing(&stream), None);
     });
@@ -96,7 +100,11 @@ fn a_bincode_payload_declaring_a_huge_string_is_refused_cheaply() {
     payload.extend_from_slice(&100_000_000_000u64.to_le_bytes());
     let largest = largest_allocation(|| {
         assert!(PayloadCodec::Bincode.decode::<String>(&payload).is_err());
-        assert!(PayloadCodec::Bincode.decode::<Vec<String>>(&payload).is_err());
+        assert!(
+            PayloadCodec::Bincode
+                .decode::<Vec<String>>(&payload)
+                .is_err()
+        );
     });
     assert!(largest < SMALL, "largest allocation was {largest} bytes");
 }

@@ -1,4 +1,5 @@
 //! Properties over arbitrary input: decoding never panics, encoding round-trips.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -13,9 +14,17 @@ fn bytes() -> impl Strategy<Value = Bytes> {
 }
 
 fn entry() -> impl Strategy<Value = PresenceEntry> {
-    (".{0,8}", proptest::collection::vec((any::<u64>(), bytes()), 0..3)).prop_map(|(key, metas)| {
-        PresenceEntry { key, metas: metas.into_iter().map(|(id, data)| PresenceMeta { id, data }).collect() }
-    })
+    (
+        ".{0,8}",
+        proptest::collection::vec((any::<u64>(), bytes()), 0..3),
+    )
+        .prop_map(|(key, metas)| PresenceEntry {
+            key,
+            metas: metas
+                .into_iter()
+                .map(|(id, data)| PresenceMeta { id, data })
+                .collect(),
+        })
 }
 
 fn frame() -> impl Strategy<Value = Frame> {
@@ -28,8 +37,16 @@ fn frame() -> impl Strategy<Value = Frame> {
             reason: DisconnectReason::from_code(code),
             message
         })),
-        (".{0,8}", proptest::collection::vec(entry(), 0..3), proptest::collection::vec(entry(), 0..3))
-            .prop_map(|(room, joins, leaves)| Frame::PresenceDiff(PresenceDiff { room, joins, leaves })),
+        (
+            ".{0,8}",
+            proptest::collection::vec(entry(), 0..3),
+            proptest::collection::vec(entry(), 0..3)
+        )
+            .prop_map(|(room, joins, leaves)| Frame::PresenceDiff(PresenceDiff {
+                room,
+                joins,
+                leaves
+            })),
     ]
 }
 

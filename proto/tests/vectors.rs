@@ -1,4 +1,5 @@
 //! The golden vectors in `proto/vectors/`, shared with the TypeScript client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use bytes::{Bytes, BytesMut};
 use quicket_proto::{
@@ -17,7 +18,10 @@ fn load(file: &str) -> Vec<Value> {
 
 fn unhex(hex: &str) -> Vec<u8> {
     assert!(hex.len() % 2 == 0, "odd hex {hex}");
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -25,11 +29,16 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn s(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} is a string in {v}")).to_owned()
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is a string in {v}"))
+        .to_owned()
 }
 
 fn n(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} is a number in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
 fn b(v: &Value, key: &str) -> Bytes {
@@ -46,7 +55,10 @@ fn entries(v: &Value) -> Vec<PresenceEntry> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|m| PresenceMeta { id: n(m, "id"), data: b(m, "data") })
+                .map(|m| PresenceMeta {
+                    id: n(m, "id"),
+                    data: b(m, "data"),
+                })
                 .collect(),
         })
         .collect()
@@ -66,8 +78,10 @@ fn frame(v: &Value) -> Frame {
             client_version: s(v, "client_version"),
             max_frame_size: n(v, "max_frame_size") as u32,
             auth: b(v, "auth"),
-            resume: (!v["resume"].is_null())
-                .then(|| Resume { token: b(&v["resume"], "token"), offset: n(&v["resume"], "offset") }),
+            resume: (!v["resume"].is_null()).then(|| Resume {
+                token: b(&v["resume"], "token"),
+                offset: n(&v["resume"], "offset"),
+            }),
         }),
         "Welcome" => Frame::Welcome(Welcome {
             sid: SocketId::from_bytes(unhex(&s(v, "sid")).try_into().unwrap()),
@@ -80,18 +94,36 @@ fn frame(v: &Value) -> Frame {
             message: s(v, "message"),
             data: b(v, "data"),
         }),
-        "Event" => Frame::Event(Event { name: s(v, "name"), ack: v["ack"].as_u64(), data: b(v, "data") }),
-        "Ack" => Frame::Ack(Ack { id: n(v, "id"), data: b(v, "data") }),
-        "AckError" => Frame::AckError(AckError { id: n(v, "id"), message: s(v, "message") }),
+        "Event" => Frame::Event(Event {
+            name: s(v, "name"),
+            ack: v["ack"].as_u64(),
+            data: b(v, "data"),
+        }),
+        "Ack" => Frame::Ack(Ack {
+            id: n(v, "id"),
+            data: b(v, "data"),
+        }),
+        "AckError" => Frame::AckError(AckError {
+            id: n(v, "id"),
+            message: s(v, "message"),
+        }),
         "PresenceSubscribe" => Frame::PresenceSubscribe(PresenceSubscribe { room: s(v, "room") }),
-        "PresenceUnsubscribe" => Frame::PresenceUnsubscribe(PresenceUnsubscribe { room: s(v, "room") }),
-        "PresenceState" => Frame::PresenceState(PresenceState { room: s(v, "room"), entries: entries(&v["entries"]) }),
+        "PresenceUnsubscribe" => {
+            Frame::PresenceUnsubscribe(PresenceUnsubscribe { room: s(v, "room") })
+        }
+        "PresenceState" => Frame::PresenceState(PresenceState {
+            room: s(v, "room"),
+            entries: entries(&v["entries"]),
+        }),
         "PresenceDiff" => Frame::PresenceDiff(PresenceDiff {
             room: s(v, "room"),
             joins: entries(&v["joins"]),
             leaves: entries(&v["leaves"]),
         }),
-        "PresenceEnd" => Frame::PresenceEnd(PresenceEnd { room: s(v, "room"), message: s(v, "message") }),
+        "PresenceEnd" => Frame::PresenceEnd(PresenceEnd {
+            room: s(v, "room"),
+            message: s(v, "message"),
+        }),
         "Ping" => Frame::Ping(Ping { id: n(v, "id") }),
         "Pong" => Frame::Pong(Pong { id: n(v, "id") }),
         "Disconnect" => Frame::Disconnect(Disconnect {
@@ -111,17 +143,26 @@ fn every_frame_vector_encodes_and_decodes_byte_for_byte() {
         let expected = frame(&v["frame"]);
         let bytes = unhex(&s(v, "hex"));
         assert_eq!(hex(&codec::encode(&expected)), s(v, "hex"), "encode {name}");
-        assert_eq!(codec::decode(&bytes).as_ref(), Ok(&expected), "decode {name}");
+        assert_eq!(
+            codec::decode(&bytes).as_ref(),
+            Ok(&expected),
+            "decode {name}"
+        );
         if let Frame::Event(event) = &expected {
             let borrowed = codec::encode_event(&event.name, event.ack, &event.data);
             assert_eq!(hex(&borrowed), s(v, "hex"), "encode_event {name}");
         }
         if let Frame::Ack(ack) = &expected {
-            assert_eq!(hex(&codec::encode_ack(ack.id, &ack.data)), s(v, "hex"), "encode_ack {name}");
+            assert_eq!(
+                hex(&codec::encode_ack(ack.id, &ack.data)),
+                s(v, "hex"),
+                "encode_ack {name}"
+            );
         }
         types.insert(expected.tag() as u8);
     }
-    let all: std::collections::BTreeSet<u8> = quicket_proto::Tag::ALL.iter().map(|t| *t as u8).collect();
+    let all: std::collections::BTreeSet<u8> =
+        quicket_proto::Tag::ALL.iter().map(|t| *t as u8).collect();
     assert_eq!(types, all, "the vectors cover every frame type");
 }
 
@@ -173,8 +214,12 @@ fn every_framing_vector_splits_as_specified() {
                 assert_eq!(outcome, Err(result["error"].as_str().unwrap()), "{name}");
             }
             Value::Object(result) => {
-                let want: Vec<String> =
-                    result["frames"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
+                let want: Vec<String> = result["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_owned())
+                    .collect();
                 assert_eq!((frames, outcome), (want, Ok(())), "{name}");
                 assert_eq!(hex(&buf), result["rest"].as_str().unwrap(), "{name} rest");
             }

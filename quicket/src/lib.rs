@@ -1,1 +1,69 @@
-//! placeholder
+//! # quicket
+//!
+//! socket.io's programming model (rooms, named events, acknowledgements, presence) for Rust
+//! game and IoT backends, carried over QUIC/WebTransport with a WebSocket fallback.
+//!
+//! This facade re-exports [`quicket_core`] (server, sockets, client, rooms, presence) and, as
+//! [`proto`], the wire format. Transports arrive as cargo features; the in-memory transport in
+//! [`transport::memory`] is always there, for tests and for embedding.
+//!
+//! ## A server
+//!
+//! ```
+//! use quicket::{AckSender, Data, Server, Socket};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Chat { text: String }
+//!
+//! let server = Server::builder()
+//!     .on_connect(|socket: Socket| async move {
+//!         socket.join("lobby").ok();
+//!         socket.presence("lobby").track("ada", "online").ok();
+//!         socket.on("chat", |socket: Socket, Data(chat): Data<Chat>, ack: AckSender| async move {
+//!             // Everyone else in the lobby; the payload is encoded once per codec in use.
+//!             socket.to("lobby").emit("chat", &chat).ok();
+//!             ack.send("ok").ok();
+//!         });
+//!     })
+//!     .build();
+//! # drop(server);
+//! ```
+//!
+//! ## A client
+//!
+//! ```
+//! # use quicket::transport::memory::{self, MemoryConfig};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = quicket::Server::builder()
+//! #     .on_connect(|s: quicket::Socket| async move {
+//! #         s.on("chat", |ack: quicket::AckSender| async move { ack.send("ok").ok(); });
+//! #     })
+//! #     .build();
+//! # let (listener, connector) = memory::pipe(MemoryConfig::default());
+//! # server.listen(listener);
+//! use quicket::{Client, Data};
+//!
+//! let client = Client::builder()
+//!     .on("chat", |Data(line): Data<String>| async move { println!("{line}") })
+//!     .connect(&connector)
+//!     .await?;
+//! let status: String = client.emit_with_ack("chat", "hello").await?;
+//! assert_eq!(status, "ok");
+//! client.volatile().emit("cursor", (10u16, 20u16))?;
+//! client.disconnect().await;
+//! # Ok(()) }
+//! ```
+
+pub use quicket_core::*;
+
+/// The wire format: frames, tags and the bounded codec.
+pub mod proto {
+    pub use quicket_proto::*;
+}
+
+/// Compiles the README's example as a doctest, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;

@@ -9,7 +9,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
 use super::presence::PresenceStore;
-use super::{AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey, Room};
+use super::{
+    AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey,
+    Room,
+};
 use crate::error::{AckError, JoinError, PresenceError};
 use crate::peer::acks::{RegisterError, Waiter};
 use crate::server::Socket;
@@ -62,7 +65,10 @@ impl LocalAdapter {
             target.except_sockets.contains(sid)
                 || (!target.except_rooms.is_empty()
                     && rooms.members.get(sid).is_some_and(|m| {
-                        target.except_rooms.iter().any(|room| m.rooms.contains(room))
+                        target
+                            .except_rooms
+                            .iter()
+                            .any(|room| m.rooms.contains(room))
                     }))
         };
         match target.rooms.as_slice() {
@@ -73,13 +79,18 @@ impl LocalAdapter {
                 .for_each(|(_, member)| visit(&member.socket)),
             [room] => {
                 if let Some(sockets) = rooms.rooms.get(room) {
-                    sockets.iter().filter(|(sid, _)| !excluded(sid)).for_each(|(_, s)| visit(s));
+                    sockets
+                        .iter()
+                        .filter(|(sid, _)| !excluded(sid))
+                        .for_each(|(_, s)| visit(s));
                 }
             }
             many => {
                 let mut seen = HashSet::new();
                 for room in many {
-                    let Some(sockets) = rooms.rooms.get(room) else { continue };
+                    let Some(sockets) = rooms.rooms.get(room) else {
+                        continue;
+                    };
                     for (sid, socket) in sockets {
                         if !excluded(sid) && seen.insert(*sid) {
                             visit(socket);
@@ -93,7 +104,10 @@ impl LocalAdapter {
 
 impl Adapter for LocalAdapter {
     fn add_socket(&self, socket: Socket) {
-        let member = Member { socket: socket.clone(), rooms: HashSet::new() };
+        let member = Member {
+            socket: socket.clone(),
+            rooms: HashSet::new(),
+        };
         self.write().members.insert(socket.id(), member);
     }
 
@@ -151,7 +165,11 @@ impl Adapter for LocalAdapter {
     }
 
     fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
-        self.read().members.get(&sid).map(|m| m.rooms.iter().cloned().collect()).unwrap_or_default()
+        self.read()
+            .members
+            .get(&sid)
+            .map(|m| m.rooms.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
@@ -193,7 +211,11 @@ impl Adapter for LocalAdapter {
         let mut waiting = HashMap::with_capacity(recipients.len());
         for socket in recipients {
             let (sid, codec) = (socket.id(), socket.codec());
-            let fail = |err| AckOutcome { sid, codec, reply: Err(err) };
+            let fail = |err| AckOutcome {
+                sid,
+                codec,
+                reply: Err(err),
+            };
             let frame = match event.frame(codec) {
                 Ok(frame) => frame.clone(),
                 Err(err) => {
@@ -225,13 +247,25 @@ impl Adapter for LocalAdapter {
                 };
                 if let Some(socket) = waiting.remove(&sid) {
                     let reply = reply.map_err(AckError::Remote);
-                    outcomes.push(AckOutcome { sid, codec: socket.codec(), reply });
+                    outcomes.push(AckOutcome {
+                        sid,
+                        codec: socket.codec(),
+                        reply,
+                    });
                 }
             }
             for (sid, socket) in waiting {
                 socket.core().acks.cancel(id);
-                let err = if socket.connected() { AckError::Timeout(timeout) } else { AckError::Disconnected };
-                outcomes.push(AckOutcome { sid, codec: socket.codec(), reply: Err(err) });
+                let err = if socket.connected() {
+                    AckError::Timeout(timeout)
+                } else {
+                    AckError::Disconnected
+                };
+                outcomes.push(AckOutcome {
+                    sid,
+                    codec: socket.codec(),
+                    reply: Err(err),
+                });
             }
             outcomes
         })
@@ -246,7 +280,10 @@ impl Adapter for LocalAdapter {
     ) -> Result<(), PresenceError> {
         let rooms = self.read();
         let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
-        let room = member.rooms.get(room).ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
+        let room = member
+            .rooms
+            .get(room)
+            .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
         self.presence().track(room, key, sid, meta);
         Ok(())
     }
@@ -259,7 +296,10 @@ impl Adapter for LocalAdapter {
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         let rooms = self.read();
         let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
-        let room = member.rooms.get(room).ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
+        let room = member
+            .rooms
+            .get(room)
+            .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
         self.presence().subscribe(room, &member.socket);
         Ok(())
     }

@@ -53,7 +53,13 @@ pub struct OutgoingEvent<'a> {
 impl<'a> OutgoingEvent<'a> {
     /// An event named `name` carrying `payload`.
     pub fn new(name: &'a str, payload: &'a dyn IntoPayload, volatile: bool) -> Self {
-        Self { name, payload, volatile, ack: None, frames: Default::default() }
+        Self {
+            name,
+            payload,
+            volatile,
+            ack: None,
+            frames: Default::default(),
+        }
     }
 
     pub(crate) fn with_ack(mut self, id: u64) -> Self {
@@ -73,7 +79,9 @@ impl<'a> OutgoingEvent<'a> {
 
     /// The first payload encoding error, if a codec in use could not encode the payload.
     pub fn encode_error(&self) -> Option<PayloadError> {
-        self.frames.iter().find_map(|cell| cell.get().and_then(|frame| frame.as_ref().err().cloned()))
+        self.frames
+            .iter()
+            .find_map(|cell| cell.get().and_then(|frame| frame.as_ref().err().cloned()))
     }
 
     /// Whether it may be dropped.
@@ -145,8 +153,13 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> BoxFuture<'static, Vec<AckOutcome>>;
 
     /// Tracks `key` for a socket in a room, or replaces that socket's meta for it.
-    fn presence_track(&self, room: &str, key: &str, sid: SocketId, meta: EncodedPayload)
-    -> Result<(), PresenceError>;
+    fn presence_track(
+        &self,
+        room: &str,
+        key: &str,
+        sid: SocketId,
+        meta: EncodedPayload,
+    ) -> Result<(), PresenceError>;
 
     /// Stops tracking `key` for a socket in a room.
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId);

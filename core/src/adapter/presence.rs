@@ -26,7 +26,10 @@ pub struct EncodedPayload {
 impl EncodedPayload {
     /// Encodes a payload with every codec.
     pub fn encode(meta: &dyn IntoPayload) -> Result<Self, PayloadError> {
-        Ok(Self { bincode: meta.encode(PayloadCodec::Bincode)?, json: meta.encode(PayloadCodec::Json)? })
+        Ok(Self {
+            bincode: meta.encode(PayloadCodec::Bincode)?,
+            json: meta.encode(PayloadCodec::Json)?,
+        })
     }
 
     /// The payload encoded with `codec`.
@@ -82,12 +85,18 @@ struct Diff {
 impl PresenceStore {
     pub(crate) fn track(&mut self, room: &Room, key: &str, sid: SocketId, meta: EncodedPayload) {
         self.next_id += 1;
-        let fresh = StoredMeta { id: self.next_id, sid, meta };
+        let fresh = StoredMeta {
+            id: self.next_id,
+            sid,
+            meta,
+        };
         let presence = self.rooms.entry(room.clone()).or_default();
         let metas = presence.keys.entry(key.to_owned()).or_default();
         let mut diff = Diff::default();
         match metas.iter_mut().find(|stored| stored.sid == sid) {
-            Some(slot) => diff.leaves.push((key.to_owned(), std::mem::replace(slot, fresh.clone()))),
+            Some(slot) => diff
+                .leaves
+                .push((key.to_owned(), std::mem::replace(slot, fresh.clone()))),
             None => metas.push(fresh.clone()),
         }
         diff.joins.push((key.to_owned(), fresh));
@@ -149,14 +158,21 @@ impl PresenceStore {
             .iter()
             .map(|(key, metas)| entry(key, metas.iter(), codec))
             .collect();
-        let state = Frame::PresenceState(PresenceState { room: room.to_string(), entries });
+        let state = Frame::PresenceState(PresenceState {
+            room: room.to_string(),
+            entries,
+        });
         if socket.core().send_frame(&state).is_ok() {
             presence.subscribers.insert(socket.id(), socket.clone());
         }
     }
 
     pub(crate) fn unsubscribe(&mut self, room: &str, sid: SocketId) {
-        if let Some(socket) = self.rooms.get_mut(room).and_then(|p| p.subscribers.remove(&sid)) {
+        if let Some(socket) = self
+            .rooms
+            .get_mut(room)
+            .and_then(|p| p.subscribers.remove(&sid))
+        {
             end(&socket, room, "unsubscribed");
         }
         self.forget_if_empty(room);
@@ -169,12 +185,19 @@ impl PresenceStore {
         presence
             .keys
             .iter()
-            .map(|(key, metas)| PresenceKey { key: key.clone(), metas: metas.clone() })
+            .map(|(key, metas)| PresenceKey {
+                key: key.clone(),
+                metas: metas.clone(),
+            })
             .collect()
     }
 
     fn forget_if_empty(&mut self, room: &str) {
-        if self.rooms.get(room).is_some_and(|p| p.keys.is_empty() && p.subscribers.is_empty()) {
+        if self
+            .rooms
+            .get(room)
+            .is_some_and(|p| p.keys.is_empty() && p.subscribers.is_empty())
+        {
             self.rooms.remove(room);
         }
     }
@@ -202,15 +225,25 @@ impl RoomPresence {
 }
 
 fn end(socket: &Socket, room: &str, why: &str) {
-    let frame = Frame::PresenceEnd(PresenceEnd { room: room.to_owned(), message: why.to_owned() });
+    let frame = Frame::PresenceEnd(PresenceEnd {
+        room: room.to_owned(),
+        message: why.to_owned(),
+    });
     let _closing = socket.core().send_frame(&frame);
 }
 
-fn entry<'a>(key: &str, metas: impl Iterator<Item = &'a StoredMeta>, codec: PayloadCodec) -> PresenceEntry {
+fn entry<'a>(
+    key: &str,
+    metas: impl Iterator<Item = &'a StoredMeta>,
+    codec: PayloadCodec,
+) -> PresenceEntry {
     PresenceEntry {
         key: key.to_owned(),
         metas: metas
-            .map(|stored| PresenceMeta { id: stored.id, data: stored.meta.get(codec).clone() })
+            .map(|stored| PresenceMeta {
+                id: stored.id,
+                data: stored.meta.get(codec).clone(),
+            })
             .collect(),
     }
 }
@@ -219,10 +252,16 @@ fn entry<'a>(key: &str, metas: impl Iterator<Item = &'a StoredMeta>, codec: Payl
 fn group(pairs: &[(String, StoredMeta)], codec: PayloadCodec) -> Vec<PresenceEntry> {
     let mut entries: Vec<PresenceEntry> = Vec::new();
     for (key, stored) in pairs {
-        let meta = PresenceMeta { id: stored.id, data: stored.meta.get(codec).clone() };
+        let meta = PresenceMeta {
+            id: stored.id,
+            data: stored.meta.get(codec).clone(),
+        };
         match entries.iter_mut().find(|e| &e.key == key) {
             Some(entry) => entry.metas.push(meta),
-            None => entries.push(PresenceEntry { key: key.clone(), metas: vec![meta] }),
+            None => entries.push(PresenceEntry {
+                key: key.clone(),
+                metas: vec![meta],
+            }),
         }
     }
     entries

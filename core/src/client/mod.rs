@@ -14,8 +14,8 @@ use quicket_proto::{
 };
 use tokio::sync::{mpsc, watch};
 
-pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
 use self::presence::PresenceFeed;
+pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
 use crate::payload::IntoPayload;
@@ -93,7 +93,11 @@ impl ClientBuilder {
     }
 
     /// Handles an event from the first frame on; see [`Client::on`].
-    pub fn on<H: Handler<Client, Args>, Args: 'static>(self, event: impl Into<String>, handler: H) -> Self {
+    pub fn on<H: Handler<Client, Args>, Args: 'static>(
+        self,
+        event: impl Into<String>,
+        handler: H,
+    ) -> Self {
         self.handlers.on(event.into(), handler);
         self
     }
@@ -140,7 +144,12 @@ impl ClientBuilder {
                     data: reject.data,
                 });
             }
-            Ok(other) => return Err(ConnectError::Protocol(format!("expected Welcome, got {:?}", other.tag()))),
+            Ok(other) => {
+                return Err(ConnectError::Protocol(format!(
+                    "expected Welcome, got {:?}",
+                    other.tag()
+                )));
+            }
             Err(err) => return Err(ConnectError::Protocol(err.to_string())),
         };
 
@@ -164,7 +173,9 @@ impl ClientBuilder {
         };
         let heartbeat = Heartbeat {
             ping_every: None,
-            dead_after: Duration::from_millis(u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms)),
+            dead_after: Duration::from_millis(
+                u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms),
+            ),
         };
         let driven = client.clone();
         tokio::spawn(async move {
@@ -205,7 +216,11 @@ impl Client {
     }
 
     /// Handles the event `event` with `handler`, replacing any handler it had.
-    pub fn on<H: Handler<Client, Args>, Args: 'static>(&self, event: impl Into<String>, handler: H) {
+    pub fn on<H: Handler<Client, Args>, Args: 'static>(
+        &self,
+        event: impl Into<String>,
+        handler: H,
+    ) {
         self.inner.handlers.on(event.into(), handler);
     }
 
@@ -239,19 +254,35 @@ impl Client {
     pub fn subscribe_presence(&self, room: &str) -> Result<PresenceWatch, EmitError> {
         let (events_tx, events) = mpsc::channel(PRESENCE_EVENTS);
         let (state_tx, state) = watch::channel(PresenceSnapshot::default());
-        self.presence().insert(room.to_owned(), PresenceFeed { events: events_tx, state: state_tx });
-        let subscribe = Frame::PresenceSubscribe(PresenceSubscribe { room: room.to_owned() });
+        self.presence().insert(
+            room.to_owned(),
+            PresenceFeed {
+                events: events_tx,
+                state: state_tx,
+            },
+        );
+        let subscribe = Frame::PresenceSubscribe(PresenceSubscribe {
+            room: room.to_owned(),
+        });
         if let Err(err) = self.inner.core.send_frame(&subscribe) {
             self.presence().remove(room);
             return Err(err);
         }
-        Ok(PresenceWatch { room: room.to_owned(), events, state })
+        Ok(PresenceWatch {
+            room: room.to_owned(),
+            events,
+            state,
+        })
     }
 
     /// Ends a presence subscription.
     pub fn unsubscribe_presence(&self, room: &str) -> Result<(), EmitError> {
         self.presence().remove(room);
-        self.inner.core.send_frame(&Frame::PresenceUnsubscribe(PresenceUnsubscribe { room: room.to_owned() }))
+        self.inner
+            .core
+            .send_frame(&Frame::PresenceUnsubscribe(PresenceUnsubscribe {
+                room: room.to_owned(),
+            }))
     }
 
     /// Whether the connection is still up.
@@ -270,19 +301,28 @@ impl Client {
 
     /// Disconnects after writing what is queued, and waits until the connection is closed.
     pub async fn disconnect(&self) {
-        self.inner.core.outbox.close(Close::graceful(DisconnectReason::ClientDisconnect));
+        self.inner
+            .core
+            .outbox
+            .close(Close::graceful(DisconnectReason::ClientDisconnect));
         self.closed().await;
     }
 
     fn presence(&self) -> MutexGuard<'_, HashMap<String, PresenceFeed>> {
         // Single map operations only: a poisoned map is still a valid map.
-        self.inner.presence.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .presence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("id", &self.id()).field("transport", &self.transport()).finish()
+        f.debug_struct("Client")
+            .field("id", &self.id())
+            .field("transport", &self.transport())
+            .finish()
     }
 }
 
@@ -318,7 +358,10 @@ impl Role for Client {
             }
             other => Err(Close::now(
                 DisconnectReason::ProtocolError,
-                format!("a server may not send {:?} frames after the handshake", other.tag()),
+                format!(
+                    "a server may not send {:?} frames after the handshake",
+                    other.tag()
+                ),
             )),
         }
     }

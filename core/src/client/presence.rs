@@ -112,9 +112,17 @@ impl PresenceFeed {
     pub(crate) fn sync(&self, codec: PayloadCodec, entries: Vec<PresenceEntry>) {
         let keys = entries
             .into_iter()
-            .map(|entry| (entry.key, entry.metas.into_iter().map(|m| (m.id, m.data)).collect()))
+            .map(|entry| {
+                (
+                    entry.key,
+                    entry.metas.into_iter().map(|m| (m.id, m.data)).collect(),
+                )
+            })
             .collect();
-        self.state.send_replace(PresenceSnapshot { codec: Some(codec), keys });
+        self.state.send_replace(PresenceSnapshot {
+            codec: Some(codec),
+            keys,
+        });
         self.notify(PresenceEvent::Sync);
     }
 
@@ -122,11 +130,17 @@ impl PresenceFeed {
         let mut events = Vec::new();
         self.state.send_modify(|snapshot| {
             for entry in leaves {
-                let Some(metas) = snapshot.keys.get_mut(&entry.key) else { continue };
+                let Some(metas) = snapshot.keys.get_mut(&entry.key) else {
+                    continue;
+                };
                 for meta in entry.metas {
                     if metas.remove(&meta.id).is_some() {
                         let last = metas.is_empty();
-                        events.push(PresenceEvent::Leave { key: entry.key.clone(), meta: meta.data, last });
+                        events.push(PresenceEvent::Leave {
+                            key: entry.key.clone(),
+                            meta: meta.data,
+                            last,
+                        });
                     }
                 }
                 if metas.is_empty() {
@@ -138,7 +152,11 @@ impl PresenceFeed {
                 for meta in entry.metas {
                     let first = metas.is_empty();
                     metas.insert(meta.id, meta.data.clone());
-                    events.push(PresenceEvent::Join { key: entry.key.clone(), meta: meta.data, first });
+                    events.push(PresenceEvent::Join {
+                        key: entry.key.clone(),
+                        meta: meta.data,
+                        first,
+                    });
                 }
             }
         });

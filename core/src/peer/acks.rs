@@ -50,7 +50,10 @@ pub(crate) fn next_ack_id() -> u64 {
 
 impl AckTable {
     pub(crate) fn new(max_pending: usize) -> Self {
-        Self { state: Mutex::default(), max_pending }
+        Self {
+            state: Mutex::default(),
+            max_pending,
+        }
     }
 
     /// Hands out an ack id for `waiter`.

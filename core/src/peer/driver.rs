@@ -158,8 +158,14 @@ async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
 
 fn abandoned_close(core: &PeerCore) -> Close {
     match core.outbox.try_next() {
-        Some(Next::Closed(close)) => Close { notify_peer: false, ..close },
-        _ => Close::silent(DisconnectReason::TransportClosed, "the transport stopped accepting frames"),
+        Some(Next::Closed(close)) => Close {
+            notify_peer: false,
+            ..close
+        },
+        _ => Close::silent(
+            DisconnectReason::TransportClosed,
+            "the transport stopped accepting frames",
+        ),
     }
 }
 
@@ -184,8 +190,12 @@ fn on_incoming<P: Role>(
         Incoming::Frame(bytes) => (bytes, false),
         Incoming::Datagram(bytes) => (bytes, true),
     };
-    let frame = codec::decode(&bytes)
-        .map_err(|err| Close::now(DisconnectReason::ProtocolError, format!("undecodable frame: {err}")))?;
+    let frame = codec::decode(&bytes).map_err(|err| {
+        Close::now(
+            DisconnectReason::ProtocolError,
+            format!("undecodable frame: {err}"),
+        )
+    })?;
     if datagram && !matches!(frame, Frame::Event(Event { ack: None, .. })) {
         return Err(Close::now(
             DisconnectReason::ProtocolError,
@@ -230,11 +240,18 @@ fn on_event<P: Role>(peer: &P, event: Event, handlers: &mut FuturesUnordered<Box
     let Some(handler) = peer.handlers().find(&event.name) else {
         tracing::debug!(event = %event.name, "no handler for event");
         if let Some(id) = event.ack {
-            let _closing = super::send_ack_error(core, id, &format!("unknown event {:?}", event.name));
+            let _closing =
+                super::send_ack_error(core, id, &format!("unknown event {:?}", event.name));
         }
         return;
     };
-    let ctx = EventContext::new(peer.clone(), Arc::clone(core), event.name, event.data, event.ack);
+    let ctx = EventContext::new(
+        peer.clone(),
+        Arc::clone(core),
+        event.name,
+        event.data,
+        event.ack,
+    );
     if let Some(future) = handler.call(ctx) {
         handlers.push(contain_panics(future, "an event handler"));
     }

@@ -36,8 +36,20 @@ pub struct EventContext<S> {
 }
 
 impl<S> EventContext<S> {
-    pub(crate) fn new(owner: S, core: Arc<PeerCore>, name: String, data: Bytes, ack: Option<u64>) -> Self {
-        Self { owner, core, name, data, ack }
+    pub(crate) fn new(
+        owner: S,
+        core: Arc<PeerCore>,
+        name: String,
+        data: Bytes,
+        ack: Option<u64>,
+    ) -> Self {
+        Self {
+            owner,
+            core,
+            name,
+            data,
+            ack,
+        }
     }
 
     /// The receiving side's handle.
@@ -164,27 +176,49 @@ pub(crate) struct Handlers<S> {
 
 impl<S: 'static> Handlers<S> {
     pub(crate) fn new() -> Self {
-        Self { events: RwLock::default(), fallback: RwLock::new(None) }
+        Self {
+            events: RwLock::default(),
+            fallback: RwLock::new(None),
+        }
     }
 
     pub(crate) fn on<H: Handler<S, Args>, Args: 'static>(&self, event: String, handler: H) {
         let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
-        self.events.write().unwrap_or_else(PoisonError::into_inner).insert(event, handler);
+        self.events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event, handler);
     }
 
     pub(crate) fn off(&self, event: &str) {
-        self.events.write().unwrap_or_else(PoisonError::into_inner).remove(event);
+        self.events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(event);
     }
 
     pub(crate) fn on_fallback<H: Handler<S, Args>, Args: 'static>(&self, handler: H) {
         let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
-        *self.fallback.write().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+        *self
+            .fallback
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handler);
     }
 
     /// The handler for `event`, else the fallback.
     pub(crate) fn find(&self, event: &str) -> Option<Arc<dyn ErasedHandler<S>>> {
-        let found = self.events.read().unwrap_or_else(PoisonError::into_inner).get(event).cloned();
-        found.or_else(|| self.fallback.read().unwrap_or_else(PoisonError::into_inner).clone())
+        let found = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(event)
+            .cloned();
+        found.or_else(|| {
+            self.fallback
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
     }
 }
 

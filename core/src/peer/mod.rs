@@ -66,7 +66,10 @@ impl PeerCore {
     pub(crate) fn check_event_name(&self, name: &str) -> Result<(), EmitError> {
         let max = self.limits.max_event_name_len;
         if name.len() > max {
-            return Err(EmitError::EventNameTooLong { len: name.len(), max });
+            return Err(EmitError::EventNameTooLong {
+                len: name.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -107,12 +110,19 @@ impl PeerCore {
         self.send_reliable(codec::encode_event(event, None, &payload))
     }
 
-    pub(crate) fn emit_volatile(&self, event: &str, data: &dyn IntoPayload) -> Result<(), EmitError> {
+    pub(crate) fn emit_volatile(
+        &self,
+        event: &str,
+        data: &dyn IntoPayload,
+    ) -> Result<(), EmitError> {
         self.check_event_name(event)?;
         let payload = data.encode(self.codec)?;
         let frame = codec::encode_event(event, None, &payload);
         if frame.len() > self.peer_max_frame_size {
-            return Err(EmitError::FrameTooLarge { size: frame.len(), max: self.peer_max_frame_size });
+            return Err(EmitError::FrameTooLarge {
+                size: frame.len(),
+                max: self.peer_max_frame_size,
+            });
         }
         if !self.send_volatile(frame) {
             tracing::trace!(event, "volatile event dropped");
@@ -121,14 +131,20 @@ impl PeerCore {
     }
 
     pub(crate) fn next_ping(&self) -> Frame {
-        let mut last = self.last_ping.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = self
+            .last_ping
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let id = last.map_or(0, |(id, _)| id.wrapping_add(1));
         *last = Some((id, Instant::now()));
         Frame::Ping(quicket_proto::Ping { id })
     }
 
     pub(crate) fn record_pong(&self, id: u64) {
-        let last = *self.last_ping.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = *self
+            .last_ping
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((sent_id, sent_at)) = last {
             if sent_id == id {
                 let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -144,7 +160,11 @@ impl PeerCore {
         }
     }
 
-    pub(crate) fn emit_with_ack<R>(self: &Arc<Self>, event: &str, data: &dyn IntoPayload) -> EmitWithAck<R> {
+    pub(crate) fn emit_with_ack<R>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &dyn IntoPayload,
+    ) -> EmitWithAck<R> {
         let prepared = self
             .check_event_name(event)
             .and_then(|()| data.encode(self.codec).map_err(EmitError::from))
@@ -186,11 +206,17 @@ impl<R: FromPayload + Send + 'static> IntoFuture for EmitWithAck<R> {
             let (event, payload) = self.prepared?;
             let core = self.core;
             let (tx, rx) = oneshot::channel();
-            let id = core.acks.register(Waiter::One(tx)).map_err(|err| match err {
-                RegisterError::TooMany => AckError::TooManyPending,
-                RegisterError::Closed => AckError::Disconnected,
-            })?;
-            let _pending = CancelOnDrop { acks: &core.acks, id };
+            let id = core
+                .acks
+                .register(Waiter::One(tx))
+                .map_err(|err| match err {
+                    RegisterError::TooMany => AckError::TooManyPending,
+                    RegisterError::Closed => AckError::Disconnected,
+                })?;
+            let _pending = CancelOnDrop {
+                acks: &core.acks,
+                id,
+            };
             core.send_reliable(codec::encode_event(&event, Some(id), &payload))?;
             let reply = tokio::time::timeout(self.timeout, rx).await;
             match reply {
@@ -283,5 +309,8 @@ impl Drop for AckSender {
 }
 
 pub(crate) fn send_ack_error(core: &PeerCore, id: u64, message: &str) -> Result<(), EmitError> {
-    core.send_frame(&Frame::AckError(AckErrorFrame { id, message: message.to_owned() }))
+    core.send_frame(&Frame::AckError(AckErrorFrame {
+        id,
+        message: message.to_owned(),
+    }))
 }

@@ -26,17 +26,32 @@ pub(crate) struct Close {
 impl Close {
     /// A close we decide on and tell the peer about, dropping what is queued.
     pub(crate) fn now(reason: DisconnectReason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), notify_peer: true, flush: false }
+        Self {
+            reason,
+            message: message.into(),
+            notify_peer: true,
+            flush: false,
+        }
     }
 
     /// A close that first writes what is queued.
     pub(crate) fn graceful(reason: DisconnectReason) -> Self {
-        Self { reason, message: String::new(), notify_peer: true, flush: true }
+        Self {
+            reason,
+            message: String::new(),
+            notify_peer: true,
+            flush: true,
+        }
     }
 
     /// The peer is gone or has said goodbye: nothing more to write.
     pub(crate) fn silent(reason: DisconnectReason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), notify_peer: false, flush: false }
+        Self {
+            reason,
+            message: message.into(),
+            notify_peer: false,
+            flush: false,
+        }
     }
 }
 
@@ -207,7 +222,10 @@ mod tests {
         let outbox = Outbox::new(4, 1 << 20);
         assert!(outbox.push_volatile(frame(1)));
         assert!(outbox.push_volatile(frame(1)));
-        assert!(!outbox.push_volatile(frame(1)), "half full: volatile dropped");
+        assert!(
+            !outbox.push_volatile(frame(1)),
+            "half full: volatile dropped"
+        );
         assert_eq!(outbox.push(frame(1)), Ok(()));
         assert_eq!(outbox.push(frame(1)), Ok(()));
         assert!(!outbox.is_closing());

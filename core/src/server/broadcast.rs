@@ -26,7 +26,12 @@ pub struct BroadcastOperator {
 
 impl BroadcastOperator {
     pub(crate) fn new(server: Arc<ServerShared>, target: BroadcastTarget) -> Self {
-        Self { server, target, volatile: false, timeout: None }
+        Self {
+            server,
+            target,
+            volatile: false,
+            timeout: None,
+        }
     }
 
     /// Also targets the sockets in `room`. Without any room, every socket is targeted.
@@ -118,7 +123,10 @@ impl BroadcastOperator {
     fn check_name(&self, event: &str) -> Result<(), EmitError> {
         let max = self.server.config.limits.max_event_name_len;
         if event.len() > max {
-            return Err(EmitError::EventNameTooLong { len: event.len(), max });
+            return Err(EmitError::EventNameTooLong {
+                len: event.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -154,10 +162,17 @@ where
 
     fn into_future(self) -> Self::IntoFuture {
         let operator = self.operator;
-        let timeout = operator.timeout.unwrap_or(operator.server.config.default_ack_timeout);
+        let timeout = operator
+            .timeout
+            .unwrap_or(operator.server.config.default_ack_timeout);
         let sent = operator.check_name(&self.event).and_then(|()| {
-            let outgoing = OutgoingEvent::new(&self.event, &self.data, false).with_ack(next_ack_id());
-            let collect = operator.server.adapter.broadcast_with_ack(&operator.target, &outgoing, timeout);
+            let outgoing =
+                OutgoingEvent::new(&self.event, &self.data, false).with_ack(next_ack_id());
+            let collect =
+                operator
+                    .server
+                    .adapter
+                    .broadcast_with_ack(&operator.target, &outgoing, timeout);
             match outgoing.encode_error() {
                 Some(err) => Err(EmitError::from(err)),
                 None => Ok(collect),
@@ -168,9 +183,9 @@ where
             Ok(outcomes
                 .into_iter()
                 .map(|outcome| {
-                    let reply = outcome
-                        .reply
-                        .and_then(|bytes| R::decode(bytes, outcome.codec).map_err(AckError::Payload));
+                    let reply = outcome.reply.and_then(|bytes| {
+                        R::decode(bytes, outcome.codec).map_err(AckError::Payload)
+                    });
                     (outcome.sid, reply)
                 })
                 .collect())

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use quicket_proto::{Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PayloadError, Reject, RejectReason, codec};
+use quicket_proto::{
+    Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PayloadError, Reject, RejectReason, codec,
+};
 
 use crate::adapter::EncodedPayload;
 use crate::extensions::Extensions;
@@ -20,7 +22,11 @@ pub struct Handshake {
 
 impl Handshake {
     pub(crate) fn new(hello: Hello, info: ConnectionInfo) -> Self {
-        Self { hello: Arc::new(hello), info, extensions: Extensions::default() }
+        Self {
+            hello: Arc::new(hello),
+            info,
+            extensions: Extensions::default(),
+        }
     }
 
     /// The auth payload, decoded with the connection's codec.
@@ -66,7 +72,10 @@ pub struct Rejection {
 impl Rejection {
     /// A refusal with a message for the client.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), data: None }
+        Self {
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Adds application data (e.g. a retry delay). Data that cannot be encoded is left out.
@@ -77,15 +86,24 @@ impl Rejection {
 
     pub(crate) fn into_frame(self, codec: PayloadCodec) -> Frame {
         let data = self.data.map(|d| d.get(codec).clone()).unwrap_or_default();
-        Frame::Reject(Reject { reason: RejectReason::Unauthorized, message: self.message, data })
+        Frame::Reject(Reject {
+            reason: RejectReason::Unauthorized,
+            message: self.message,
+            data,
+        })
     }
 }
 
 /// Reads the client's `Hello`, or says how to refuse it.
-pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Frame> {
+pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
     let bytes = match incoming {
         Incoming::Frame(bytes) => bytes,
-        Incoming::Datagram(_) => return Err(refusal(RejectReason::BadHandshake, "a datagram came before the handshake")),
+        Incoming::Datagram(_) => {
+            return Err(refusal(
+                RejectReason::BadHandshake,
+                "a datagram came before the handshake",
+            ));
+        }
     };
     let hello = match codec::decode(&bytes) {
         Ok(Frame::Hello(hello)) => hello,
@@ -93,15 +111,27 @@ pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Frame> {
             let message = format!("expected Hello, got {:?}", other.tag());
             return Err(refusal(RejectReason::BadHandshake, &message));
         }
-        Err(err) => return Err(refusal(RejectReason::BadHandshake, &format!("undecodable Hello: {err}"))),
+        Err(err) => {
+            return Err(refusal(
+                RejectReason::BadHandshake,
+                &format!("undecodable Hello: {err}"),
+            ));
+        }
     };
     if hello.version != PROTOCOL_VERSION {
-        let message = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.version);
+        let message = format!(
+            "protocol version {} is not {PROTOCOL_VERSION}",
+            hello.version
+        );
         return Err(refusal(RejectReason::UnsupportedVersion, &message));
     }
     Ok(hello)
 }
 
-pub(crate) fn refusal(reason: RejectReason, message: &str) -> Frame {
-    Frame::Reject(Reject { reason, message: message.to_owned(), data: Bytes::new() })
+pub(crate) fn refusal(reason: RejectReason, message: &str) -> Box<Frame> {
+    Box::new(Frame::Reject(Reject {
+        reason,
+        message: message.to_owned(),
+        data: Bytes::new(),
+    }))
 }

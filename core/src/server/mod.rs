@@ -105,7 +105,9 @@ impl ServerBuilder {
 
     /// Builds the server. It serves nothing until [`Server::listen`] is given a listener.
     pub fn build(self) -> Server {
-        let adapter = self.adapter.unwrap_or_else(|| Arc::new(LocalAdapter::new()));
+        let adapter = self
+            .adapter
+            .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
         Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
@@ -160,19 +162,25 @@ impl Server {
     pub async fn serve<C: Connection>(&self, connection: C) {
         let shared = &self.shared;
         let info = connection.info();
-        let (mut reader, mut writer, datagrams) = connection.split(shared.config.limits.max_frame_size);
+        let (mut reader, mut writer, datagrams) =
+            connection.split(shared.config.limits.max_frame_size);
         let _slot = ConnectionSlot::take(&shared.connections);
 
         let handshake = tokio::time::timeout(shared.config.handshake_timeout, async {
             let incoming = reader.recv().await.map_err(|_| None)?;
             let hello = handshake::parse_hello(incoming).map_err(Some)?;
             if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
-                return Err(Some(handshake::refusal(RejectReason::ServerFull, "the server is full")));
+                return Err(Some(handshake::refusal(
+                    RejectReason::ServerFull,
+                    "the server is full",
+                )));
             }
             let codec = hello.codec;
             let handshake = Handshake::new(hello, info.clone());
             if let Some(auth) = &shared.auth {
-                auth(handshake.clone()).await.map_err(|rejection| Some(rejection.into_frame(codec)))?;
+                auth(handshake.clone())
+                    .await
+                    .map_err(|rejection| Some(Box::new(rejection.into_frame(codec))))?;
             }
             Ok(handshake)
         })
@@ -185,11 +193,15 @@ impl Server {
                     let _peer_gone = writer.send(codec::encode(&refusal)).await;
                     let _peer_gone = writer.flush().await;
                 }
-                writer.close(DisconnectReason::ServerDisconnect, "handshake refused").await;
+                writer
+                    .close(DisconnectReason::ServerDisconnect, "handshake refused")
+                    .await;
                 return;
             }
             Err(_elapsed) => {
-                writer.close(DisconnectReason::HandshakeTimeout, "handshake timed out").await;
+                writer
+                    .close(DisconnectReason::HandshakeTimeout, "handshake timed out")
+                    .await;
                 return;
             }
         };
@@ -232,7 +244,11 @@ impl Server {
         socket.mark_disconnected();
         self.shared.adapter.remove_socket(socket.id());
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
-            contain_panics(on_disconnect(socket.clone(), close.reason), "a disconnect handler").await;
+            contain_panics(
+                on_disconnect(socket.clone(), close.reason),
+                "a disconnect handler",
+            )
+            .await;
         }
     }
 
@@ -257,7 +273,11 @@ impl Server {
     }
 
     /// Emits to every socket; returns how many it reached.
-    pub fn emit(&self, event: &str, data: impl crate::IntoPayload) -> Result<usize, crate::EmitError> {
+    pub fn emit(
+        &self,
+        event: &str,
+        data: impl crate::IntoPayload,
+    ) -> Result<usize, crate::EmitError> {
         self.all().emit(event, data)
     }
 

@@ -39,7 +39,12 @@ struct SocketInner {
 }
 
 impl Socket {
-    pub(crate) fn new(id: SocketId, core: Arc<PeerCore>, handshake: Handshake, server: Arc<ServerShared>) -> Self {
+    pub(crate) fn new(
+        id: SocketId,
+        core: Arc<PeerCore>,
+        handshake: Handshake,
+        server: Arc<ServerShared>,
+    ) -> Self {
         Self {
             inner: Arc::new(SocketInner {
                 id,
@@ -94,7 +99,11 @@ impl Socket {
     }
 
     /// Handles the event `event` with `handler`, replacing any handler it had.
-    pub fn on<H: Handler<Socket, Args>, Args: 'static>(&self, event: impl Into<String>, handler: H) {
+    pub fn on<H: Handler<Socket, Args>, Args: 'static>(
+        &self,
+        event: impl Into<String>,
+        handler: H,
+    ) {
         self.inner.handlers.on(event.into(), handler);
     }
 
@@ -115,8 +124,13 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: Arc<DisconnectFn> = Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
-        *self.inner.on_disconnect.lock().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+        let handler: Arc<DisconnectFn> =
+            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+        *self
+            .inner
+            .on_disconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handler);
     }
 
     /// Emits an event to this client.
@@ -162,7 +176,10 @@ impl Socket {
 
     /// Targets every other socket.
     pub fn broadcast(&self) -> BroadcastOperator {
-        let target = BroadcastTarget { except_sockets: vec![self.id()], ..BroadcastTarget::default() };
+        let target = BroadcastTarget {
+            except_sockets: vec![self.id()],
+            ..BroadcastTarget::default()
+        };
         BroadcastOperator::new(Arc::clone(&self.inner.server), target)
     }
 
@@ -189,7 +206,11 @@ impl Socket {
     }
 
     pub(crate) fn take_disconnect_handler(&self) -> Option<Arc<DisconnectFn>> {
-        self.inner.on_disconnect.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.inner
+            .on_disconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -216,7 +237,10 @@ impl Role for Socket {
         match frame {
             Frame::PresenceSubscribe(subscribe) => {
                 if let Err(err) = self.presence(&subscribe.room).subscribe() {
-                    let end = PresenceEnd { room: subscribe.room, message: err.to_string() };
+                    let end = PresenceEnd {
+                        room: subscribe.room,
+                        message: err.to_string(),
+                    };
                     let _closing = self.inner.core.send_frame(&Frame::PresenceEnd(end));
                 }
                 Ok(())
@@ -252,22 +276,38 @@ impl SocketPresence<'_> {
     /// connection's meta for it. The socket must be in the room.
     pub fn track(&self, key: &str, meta: impl IntoPayload) -> Result<(), PresenceError> {
         let meta = EncodedPayload::encode(&meta)?;
-        self.socket.inner.server.adapter.presence_track(self.room, key, self.socket.id(), meta)
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_track(self.room, key, self.socket.id(), meta)
     }
 
     /// Stops tracking `key` for this connection.
     pub fn untrack(&self, key: &str) {
-        self.socket.inner.server.adapter.presence_untrack(self.room, key, self.socket.id());
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_untrack(self.room, key, self.socket.id());
     }
 
     /// Sends the client the room's presence state, then its diffs. The socket must be in the
     /// room; clients may also ask themselves.
     pub fn subscribe(&self) -> Result<(), PresenceError> {
-        self.socket.inner.server.adapter.presence_subscribe(self.room, self.socket.id())
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_subscribe(self.room, self.socket.id())
     }
 
     /// Ends the client's presence subscription.
     pub fn unsubscribe(&self) {
-        self.socket.inner.server.adapter.presence_unsubscribe(self.room, self.socket.id());
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_unsubscribe(self.room, self.socket.id());
     }
 }

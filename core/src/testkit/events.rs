@@ -17,9 +17,12 @@ struct Move {
 }
 
 fn echo_handlers(socket: &Socket) {
-    socket.on("echo", |Data(text): Data<String>, ack: AckSender| async move {
-        ack.send(text).unwrap();
-    });
+    socket.on(
+        "echo",
+        |Data(text): Data<String>, ack: AckSender| async move {
+            ack.send(text).unwrap();
+        },
+    );
     socket.on("move", |Data(mv): Data<Move>, ack: AckSender| async move {
         ack.send(Move { x: mv.x + 1, ..mv }).unwrap();
     });
@@ -29,63 +32,116 @@ fn echo_handlers(socket: &Socket) {
 }
 
 pub async fn ack_roundtrip<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { echo_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { echo_handlers(&s) },
+    )
+    .await;
     let (client, _) = t.connect().await;
     for i in 0..20 {
-        let reply: String = within("echo ack", client.emit_with_ack("echo", format!("hi {i}"))).await.unwrap();
+        let reply: String = within("echo ack", client.emit_with_ack("echo", format!("hi {i}")))
+            .await
+            .unwrap();
         assert_eq!(reply, format!("hi {i}"));
     }
-    let mv = Move { player: "ada".into(), x: -3, y: 7, tags: vec!["a".into()] };
-    let back: Move = within("move ack", client.emit_with_ack("move", &mv)).await.unwrap();
+    let mv = Move {
+        player: "ada".into(),
+        x: -3,
+        y: 7,
+        tags: vec!["a".into()],
+    };
+    let back: Move = within("move ack", client.emit_with_ack("move", &mv))
+        .await
+        .unwrap();
     assert_eq!(back, Move { x: -2, ..mv });
 }
 
 pub async fn json_codec_roundtrip<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { echo_handlers(&s) }).await;
-    let (client, socket) = t.connect_with(Client::builder().codec(PayloadCodec::Json)).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { echo_handlers(&s) },
+    )
+    .await;
+    let (client, socket) = t
+        .connect_with(Client::builder().codec(PayloadCodec::Json))
+        .await;
     assert_eq!(socket.codec(), PayloadCodec::Json);
-    let mv = Move { player: "hé 🎮".into(), x: 1, y: 2, tags: vec![] };
-    let back: Move = within("json move ack", client.emit_with_ack("move", &mv)).await.unwrap();
+    let mv = Move {
+        player: "hé 🎮".into(),
+        x: 1,
+        y: 2,
+        tags: vec![],
+    };
+    let back: Move = within("json move ack", client.emit_with_ack("move", &mv))
+        .await
+        .unwrap();
     assert_eq!(back.x, 2);
     // A JSON peer's payload is JSON text on the wire: a raw reply shows the exact bytes.
-    let raw: Raw = within("raw json", client.emit_with_ack("echo", "x")).await.unwrap();
+    let raw: Raw = within("raw json", client.emit_with_ack("echo", "x"))
+        .await
+        .unwrap();
     assert_eq!(raw.0, Bytes::from_static(b"\"x\""));
 }
 
 pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { echo_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { echo_handlers(&s) },
+    )
+    .await;
     for codec in PayloadCodec::ALL {
         let (client, _) = t.connect_with(Client::builder().codec(codec)).await;
         let blob = Bytes::from((0..=255u8).collect::<Vec<_>>());
-        let back: Raw = within("raw ack", client.emit_with_ack("raw", Raw(blob.clone()))).await.unwrap();
+        let back: Raw = within("raw ack", client.emit_with_ack("raw", Raw(blob.clone())))
+            .await
+            .unwrap();
         assert_eq!(back.0, blob, "raw bytes are untouched with {codec}");
     }
 }
 
 pub async fn server_emit_reaches_client<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
-    let client = within("connect", Client::builder().connect(&t.connector)).await.unwrap();
+    let client = within("connect", Client::builder().connect(&t.connector))
+        .await
+        .unwrap();
     let mut inbox = collect(&client, "news");
     let socket = t.next_socket().await;
     for i in 0..50 {
         socket.emit("news", format!("n{i}")).unwrap();
     }
     for i in 0..50 {
-        assert_eq!(next(&mut inbox, "news").await, format!("n{i}"), "events arrive in order");
+        assert_eq!(
+            next(&mut inbox, "news").await,
+            format!("n{i}"),
+            "events arrive in order"
+        );
     }
     // And acks the other way: the client answers the server.
-    client.on("question", |Data(q): Data<u32>, ack: AckSender| async move {
-        ack.send(q * 2).unwrap();
-    });
-    let answer: u32 = within("client ack", socket.emit_with_ack("question", 21u32)).await.unwrap();
+    client.on(
+        "question",
+        |Data(q): Data<u32>, ack: AckSender| async move {
+            ack.send(q * 2).unwrap();
+        },
+    );
+    let answer: u32 = within("client ack", socket.emit_with_ack("question", 21u32))
+        .await
+        .unwrap();
     assert_eq!(answer, 42);
 }
 
 pub async fn unknown_event_gets_ack_error<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let (client, _) = t.connect().await;
-    let err = within("ack", client.emit_with_ack::<()>("nobody-listens", ())).await.unwrap_err();
-    assert!(matches!(&err, AckError::Remote(m) if m.contains("unknown event")), "{err:?}");
+    let err = within("ack", client.emit_with_ack::<()>("nobody-listens", ()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AckError::Remote(m) if m.contains("unknown event")),
+        "{err:?}"
+    );
     client.emit("nobody-listens", ()).unwrap();
     assert!(client.connected());
 }
@@ -97,9 +153,13 @@ pub async fn unacknowledging_handler_gets_ack_error<H: Harness>(harness: &H) {
     })
     .await;
     let (client, _) = t.connect().await;
-    let err = within("ack", client.emit_with_ack::<()>("fire", 1u8)).await.unwrap_err();
+    let err = within("ack", client.emit_with_ack::<()>("fire", 1u8))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AckError::Remote(_)), "{err:?}");
-    let err = within("ack", client.emit_with_ack::<()>("drop-ack", ())).await.unwrap_err();
+    let err = within("ack", client.emit_with_ack::<()>("drop-ack", ()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AckError::Remote(_)), "{err:?}");
 }
 
@@ -112,11 +172,19 @@ pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(
     .await;
     for codec in PayloadCodec::ALL {
         let (client, _) = t.connect_with(Client::builder().codec(codec)).await;
-        let err = within("ack", client.emit_with_ack::<u64>("number", Raw(Bytes::from_static(b"\xff\xff"))))
+        let err = within(
+            "ack",
+            client.emit_with_ack::<u64>("number", Raw(Bytes::from_static(b"\xff\xff"))),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, AckError::Remote(m) if m.contains("invalid payload")),
+            "{err:?}"
+        );
+        let n: u64 = within("ack", client.emit_with_ack("number", 7u64))
             .await
-            .unwrap_err();
-        assert!(matches!(&err, AckError::Remote(m) if m.contains("invalid payload")), "{err:?}");
-        let n: u64 = within("ack", client.emit_with_ack("number", 7u64)).await.unwrap();
+            .unwrap();
         assert_eq!(n, 7);
     }
 }
@@ -129,7 +197,12 @@ pub async fn handler_panic_is_contained<H: Harness>(harness: &H) {
     .await;
     let (client, socket) = t.connect().await;
     client.emit("boom", ()).unwrap();
-    let reply: String = within("echo after panic", client.emit_with_ack("echo", "still here")).await.unwrap();
+    let reply: String = within(
+        "echo after panic",
+        client.emit_with_ack("echo", "still here"),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply, "still here");
     assert!(socket.connected());
 }
@@ -143,17 +216,27 @@ pub async fn ack_timeout<H: Harness>(harness: &H) {
     })
     .await;
     let (client, socket) = t.connect().await;
-    let err = within("timeout", client.emit_with_ack::<()>("never", ()).timeout(Duration::from_millis(50)))
-        .await
-        .unwrap_err();
+    let err = within(
+        "timeout",
+        client
+            .emit_with_ack::<()>("never", ())
+            .timeout(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err, AckError::Timeout(Duration::from_millis(50)));
     client.on("mute", |ack: AckSender| async move {
         let _held = ack;
         std::future::pending::<()>().await;
     });
-    let err = within("timeout", socket.emit_with_ack::<()>("mute", ()).timeout(Duration::from_millis(50)))
-        .await
-        .unwrap_err();
+    let err = within(
+        "timeout",
+        socket
+            .emit_with_ack::<()>("mute", ())
+            .timeout(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err, AckError::Timeout(Duration::from_millis(50)));
 }
 
@@ -181,20 +264,29 @@ pub async fn volatile_emits_arrive_when_idle<H: Harness>(harness: &H) {
             break;
         }
     }
-    assert!(arrived.is_some(), "no volatile event made the round trip in 50 tries");
+    assert!(
+        arrived.is_some(),
+        "no volatile event made the round trip in 50 tries"
+    );
 }
 
 pub async fn catch_all_handler<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         echo_handlers(&s);
-        s.on_fallback(|EventName(name): EventName, Data(raw): Data<Raw>, ack: AckSender| async move {
-            ack.send((name, raw.0.len())).unwrap();
-        });
+        s.on_fallback(
+            |EventName(name): EventName, Data(raw): Data<Raw>, ack: AckSender| async move {
+                ack.send((name, raw.0.len())).unwrap();
+            },
+        );
     })
     .await;
     let (client, _) = t.connect().await;
-    let (name, len): (String, usize) = within("fallback", client.emit_with_ack("whatever", 5u8)).await.unwrap();
+    let (name, len): (String, usize) = within("fallback", client.emit_with_ack("whatever", 5u8))
+        .await
+        .unwrap();
     assert_eq!((name.as_str(), len), ("whatever", 1));
-    let echoed: String = within("echo", client.emit_with_ack("echo", "specific wins")).await.unwrap();
+    let echoed: String = within("echo", client.emit_with_ack("echo", "specific wins"))
+        .await
+        .unwrap();
     assert_eq!(echoed, "specific wins");
 }

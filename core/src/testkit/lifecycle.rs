@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use super::{Harness, RawPeer, TestServer, disconnect_reasons, next, within};
 use crate::transport::{Connection, FrameReader, FrameWriter, Listener};
 use crate::{
-    AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection, Server,
-    ServerConfig, Socket,
+    AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection,
+    Server, ServerConfig, Socket,
 };
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,14 +27,26 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
     });
     let mut t = TestServer::start(harness, builder, |s: Socket| async move {
         s.on("whoami", |socket: Socket, ack: AckSender| async move {
-            ack.send(socket.extensions().get::<UserId>().map(|u| u.0)).unwrap();
+            ack.send(socket.extensions().get::<UserId>().map(|u| u.0))
+                .unwrap();
         });
     })
     .await;
     for codec in PayloadCodec::ALL {
-        let refused = within("refusal", Client::builder().codec(codec).auth("bad").connect(&t.connector)).await;
+        let refused = within(
+            "refusal",
+            Client::builder()
+                .codec(codec)
+                .auth("bad")
+                .connect(&t.connector),
+        )
+        .await;
         match refused {
-            Err(ConnectError::Rejected { reason, message, data }) => {
+            Err(ConnectError::Rejected {
+                reason,
+                message,
+                data,
+            }) => {
                 assert_eq!(reason, RejectReason::Unauthorized);
                 assert_eq!(message, "bad token");
                 assert_eq!(u32::decode(data, codec).unwrap(), 5);
@@ -43,7 +55,9 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
         }
     }
     let (client, _) = t.connect_with(Client::builder().auth("good")).await;
-    let who: Option<String> = within("whoami", client.emit_with_ack("whoami", ())).await.unwrap();
+    let who: Option<String> = within("whoami", client.emit_with_ack("whoami", ()))
+        .await
+        .unwrap();
     assert_eq!(who.as_deref(), Some("ada"));
     // The refused handshakes left no sockets behind.
     assert_eq!(t.server.sockets().await.len(), 1);
@@ -54,26 +68,48 @@ pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     config.handshake_timeout = Duration::from_millis(100);
     let t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
     let mut raw = t.raw().await;
-    assert_eq!(raw.recv().await, None, "the server closes a connection that never says Hello");
+    assert_eq!(
+        raw.recv().await,
+        None,
+        "the server closes a connection that never says Hello"
+    );
 }
 
 pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let mut raw = t.raw().await;
-    raw.send(&Frame::Event(Event { name: "early".into(), ack: None, data: Bytes::new() })).await;
-    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake));
+    raw.send(&Frame::Event(Event {
+        name: "early".into(),
+        ack: None,
+        data: Bytes::new(),
+    }))
+    .await;
+    assert!(
+        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
+    );
     assert_eq!(raw.recv().await, None);
 
     let mut raw = t.raw().await;
-    let Frame::Hello(hello) = RawPeer::<<H::Connector as crate::transport::Connector>::Connection>::hello() else {
+    let Frame::Hello(hello) =
+        RawPeer::<<H::Connector as crate::transport::Connector>::Connection>::hello()
+    else {
         unreachable!()
     };
-    raw.send(&Frame::Hello(Hello { version: 99, ..hello })).await;
-    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion));
+    raw.send(&Frame::Hello(Hello {
+        version: 99,
+        ..hello
+    }))
+    .await;
+    assert!(
+        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion)
+    );
 
     let mut raw = t.raw().await;
-    raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage")).await;
-    assert!(matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake));
+    raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage"))
+        .await;
+    assert!(
+        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
+    );
 
     // The server still accepts well-behaved clients afterwards.
     t.connect().await;
@@ -88,20 +124,34 @@ pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
     .await;
     let (client, _) = t.connect().await;
     client.disconnect().await;
-    assert_eq!(next(&mut reasons, "server-side reason").await, DisconnectReason::ClientDisconnect);
+    assert_eq!(
+        next(&mut reasons, "server-side reason").await,
+        DisconnectReason::ClientDisconnect
+    );
     assert!(!client.connected());
     assert!(client.emit("late", ()).is_err());
 
     let (client, socket) = t.connect().await;
     let mut inbox = super::collect(&client, "bye-soon");
-    socket.emit("bye-soon", "queued before the disconnect").unwrap();
+    socket
+        .emit("bye-soon", "queued before the disconnect")
+        .unwrap();
     socket.disconnect();
-    assert_eq!(within("client closed", client.closed()).await, DisconnectReason::ServerDisconnect);
-    assert_eq!(next(&mut reasons, "server-side reason").await, DisconnectReason::ServerDisconnect);
+    assert_eq!(
+        within("client closed", client.closed()).await,
+        DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(
+        next(&mut reasons, "server-side reason").await,
+        DisconnectReason::ServerDisconnect
+    );
     assert!(!socket.connected());
     assert!(socket.emit("late", ()).is_err());
     // Frames queued before a graceful disconnect are still delivered.
-    assert_eq!(next(&mut inbox, "the queued event").await, "queued before the disconnect");
+    assert_eq!(
+        next(&mut inbox, "the queued event").await,
+        "queued before the disconnect"
+    );
 }
 
 pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
@@ -109,29 +159,54 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     config.ping_interval = Duration::from_millis(50);
     config.ping_timeout = Duration::from_millis(50);
     let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(harness, Server::builder().config(config), move |s: Socket| {
-        disconnect_reasons(&s, &reasons_tx);
-        s.on("join", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-            socket.join(room).unwrap();
-            socket.presence("r").track("silent", ()).unwrap();
-            ack.send(()).unwrap();
-        });
-        async {}
-    })
+    let mut t = TestServer::start(
+        harness,
+        Server::builder().config(config),
+        move |s: Socket| {
+            disconnect_reasons(&s, &reasons_tx);
+            s.on(
+                "join",
+                |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+                    socket.join(room).unwrap();
+                    socket.presence("r").track("silent", ()).unwrap();
+                    ack.send(()).unwrap();
+                },
+            );
+            async {}
+        },
+    )
     .await;
     let mut raw = t.raw().await;
     let welcome = raw.handshake().await;
     assert_eq!(welcome.ping_interval_ms, 50);
     let data = PayloadCodec::Bincode.encode("r").unwrap();
-    raw.send(&Frame::Event(Event { name: "join".into(), ack: Some(1), data })).await;
-    assert!(raw.recv_until(|f| matches!(f, Frame::Ack(_))).await.is_some());
+    raw.send(&Frame::Event(Event {
+        name: "join".into(),
+        ack: Some(1),
+        data,
+    }))
+    .await;
+    assert!(
+        raw.recv_until(|f| matches!(f, Frame::Ack(_)))
+            .await
+            .is_some()
+    );
     let socket = t.next_socket().await;
     assert_eq!(t.server.to("r").sockets().await.len(), 1);
     // Now the raw peer answers nothing: no pong, no frame at all.
-    assert_eq!(next(&mut reasons, "ping timeout").await, DisconnectReason::PingTimeout);
+    assert_eq!(
+        next(&mut reasons, "ping timeout").await,
+        DisconnectReason::PingTimeout
+    );
     assert!(!socket.connected());
-    assert!(t.server.to("r").sockets().await.is_empty(), "rooms are cleaned");
-    assert!(t.server.presence("r").await.is_empty(), "presence is cleaned");
+    assert!(
+        t.server.to("r").sockets().await.is_empty(),
+        "rooms are cleaned"
+    );
+    assert!(
+        t.server.presence("r").await.is_empty(),
+        "presence is cleaned"
+    );
     let bye = raw.recv_until(|f| matches!(f, Frame::Disconnect(_))).await;
     assert!(matches!(bye, Some(Frame::Disconnect(d)) if d.reason == DisconnectReason::PingTimeout));
 }
@@ -155,9 +230,14 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
         let _keep = (reader, writer);
         std::future::pending::<()>().await;
     });
-    let client = within("connect", Client::builder().connect(&connector)).await.unwrap();
+    let client = within("connect", Client::builder().connect(&connector))
+        .await
+        .unwrap();
     assert_eq!(client.id(), quicket_proto::SocketId::from_bytes([7; 16]));
-    assert_eq!(within("client gives up", client.closed()).await, DisconnectReason::PingTimeout);
+    assert_eq!(
+        within("client gives up", client.closed()).await,
+        DisconnectReason::PingTimeout
+    );
     server.abort();
 }
 
@@ -180,6 +260,12 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     let (a, _) = t.connect().await;
     let (b, _) = t.connect().await;
     t.server.shutdown().await;
-    assert_eq!(within("a closed", a.closed()).await, DisconnectReason::ServerShutdown);
-    assert_eq!(within("b closed", b.closed()).await, DisconnectReason::ServerShutdown);
+    assert_eq!(
+        within("a closed", a.closed()).await,
+        DisconnectReason::ServerShutdown
+    );
+    assert_eq!(
+        within("b closed", b.closed()).await,
+        DisconnectReason::ServerShutdown
+    );
 }

@@ -11,20 +11,33 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::{Harness, TestServer, collect, disconnect_reasons, next, within};
 use crate::{
-    AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw, Server,
-    ServerConfig, Socket,
+    AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw,
+    Server, ServerConfig, Socket,
 };
 
 fn join_handler(socket: &Socket) {
-    socket.on("join", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        ack.send(socket.join(room).map_err(|e| e.to_string())).unwrap();
-    });
+    socket.on(
+        "join",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            ack.send(socket.join(room).map_err(|e| e.to_string()))
+                .unwrap();
+        },
+    );
 }
 
 async fn raw_join<C: crate::transport::Connection>(raw: &mut super::RawPeer<C>, room: &str) {
     let data = PayloadCodec::Bincode.encode(room).unwrap();
-    raw.send(&Frame::Event(Event { name: "join".into(), ack: Some(1), data })).await;
-    assert!(raw.recv_until(|f| matches!(f, Frame::Ack(_))).await.is_some());
+    raw.send(&Frame::Event(Event {
+        name: "join".into(),
+        ack: Some(1),
+        data,
+    }))
+    .await;
+    assert!(
+        raw.recv_until(|f| matches!(f, Frame::Ack(_)))
+            .await
+            .is_some()
+    );
 }
 
 fn disconnect_reason(frame: Option<Frame>) -> Option<DisconnectReason> {
@@ -35,16 +48,32 @@ fn disconnect_reason(frame: Option<Frame>) -> Option<DisconnectReason> {
 }
 
 pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { join_handler(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { join_handler(&s) },
+    )
+    .await;
     let (good, _) = t.connect().await;
-    let _: Result<(), String> = within("join", good.emit_with_ack("join", "room")).await.unwrap();
+    let _: Result<(), String> = within("join", good.emit_with_ack("join", "room"))
+        .await
+        .unwrap();
     let mut inbox = collect(&good, "news");
-    for garbage in [&b"\xee\x01\x02"[..], b"\x10\x05ab", b"\x10\x01a\x02\x00\x00", b""] {
+    for garbage in [
+        &b"\xee\x01\x02"[..],
+        b"\x10\x05ab",
+        b"\x10\x01a\x02\x00\x00",
+        b"",
+    ] {
         let mut raw = t.raw().await;
         raw.handshake().await;
         raw.send_bytes(Bytes::copy_from_slice(garbage)).await;
         let bye = raw.recv_until(|f| matches!(f, Frame::Disconnect(_))).await;
-        assert_eq!(disconnect_reason(bye), Some(DisconnectReason::ProtocolError), "{garbage:02x?}");
+        assert_eq!(
+            disconnect_reason(bye),
+            Some(DisconnectReason::ProtocolError),
+            "{garbage:02x?}"
+        );
         assert_eq!(raw.recv().await, None);
     }
     assert_eq!(t.server.to("room").emit("news", "unaffected").unwrap(), 1);
@@ -59,9 +88,17 @@ pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
     let welcome = raw.handshake().await;
     assert_eq!(welcome.max_frame_size, 4096);
     let data = Bytes::from(vec![7u8; 10_000]);
-    raw.send(&Frame::Event(Event { name: "big".into(), ack: None, data })).await;
+    raw.send(&Frame::Event(Event {
+        name: "big".into(),
+        ack: None,
+        data,
+    }))
+    .await;
     let bye = raw.recv_until(|f| matches!(f, Frame::Disconnect(_))).await;
-    assert_eq!(disconnect_reason(bye), Some(DisconnectReason::FrameTooLarge));
+    assert_eq!(
+        disconnect_reason(bye),
+        Some(DisconnectReason::FrameTooLarge)
+    );
 }
 
 pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H) {
@@ -70,12 +107,23 @@ pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H)
     let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
     let mut client_config = ClientConfig::default();
     client_config.limits.max_frame_size = 1024;
-    let (client, socket) = t.connect_with(Client::builder().config(client_config)).await;
+    let (client, socket) = t
+        .connect_with(Client::builder().config(client_config))
+        .await;
     let big = Raw(Bytes::from(vec![1u8; 2000]));
-    assert!(matches!(socket.emit("big", big.clone()), Err(EmitError::FrameTooLarge { max: 1024, .. })));
-    assert!(matches!(socket.volatile().emit("big", big.clone()), Err(EmitError::FrameTooLarge { .. })));
+    assert!(matches!(
+        socket.emit("big", big.clone()),
+        Err(EmitError::FrameTooLarge { max: 1024, .. })
+    ));
+    assert!(matches!(
+        socket.volatile().emit("big", big.clone()),
+        Err(EmitError::FrameTooLarge { .. })
+    ));
     let bigger = Raw(Bytes::from(vec![1u8; 5000]));
-    assert!(matches!(client.emit("big", bigger), Err(EmitError::FrameTooLarge { max: 4096, .. })));
+    assert!(matches!(
+        client.emit("big", bigger),
+        Err(EmitError::FrameTooLarge { max: 4096, .. })
+    ));
     assert!(client.connected() && socket.connected());
 }
 
@@ -83,14 +131,30 @@ pub async fn event_name_limit<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let (client, socket) = t.connect().await;
     let long = "e".repeat(300);
-    assert!(matches!(client.emit(&long, ()), Err(EmitError::EventNameTooLong { len: 300, max: 256 })));
-    assert!(matches!(socket.emit(&long, ()), Err(EmitError::EventNameTooLong { .. })));
-    assert!(matches!(t.server.emit(&long, ()), Err(EmitError::EventNameTooLong { .. })));
+    assert!(matches!(
+        client.emit(&long, ()),
+        Err(EmitError::EventNameTooLong { len: 300, max: 256 })
+    ));
+    assert!(matches!(
+        socket.emit(&long, ()),
+        Err(EmitError::EventNameTooLong { .. })
+    ));
+    assert!(matches!(
+        t.server.emit(&long, ()),
+        Err(EmitError::EventNameTooLong { .. })
+    ));
     let mut raw = t.raw().await;
     raw.handshake().await;
-    raw.send(&Frame::Event(Event { name: long, ack: Some(9), data: Bytes::new() })).await;
+    raw.send(&Frame::Event(Event {
+        name: long,
+        ack: Some(9),
+        data: Bytes::new(),
+    }))
+    .await;
     let reply = raw.recv_until(|f| matches!(f, Frame::AckError(_))).await;
-    assert!(matches!(reply, Some(Frame::AckError(e)) if e.id == 9 && e.message.contains("exceeds")));
+    assert!(
+        matches!(reply, Some(Frame::AckError(e)) if e.id == 9 && e.message.contains("exceeds"))
+    );
 }
 
 pub async fn max_rooms_per_socket<H: Harness>(harness: &H) {
@@ -130,7 +194,13 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
     assert_eq!(third, Err(AckError::TooManyPending));
     drop((first, second));
     // Giving up on an ack frees its slot.
-    let again = within("slot freed", client.emit_with_ack::<()>("hold", ()).timeout(std::time::Duration::from_millis(20))).await;
+    let again = within(
+        "slot freed",
+        client
+            .emit_with_ack::<()>("hold", ())
+            .timeout(std::time::Duration::from_millis(20)),
+    )
+    .await;
     assert!(matches!(again, Err(AckError::Timeout(_))));
 }
 
@@ -138,14 +208,20 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
     let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(harness, Server::builder().config(config), move |s: Socket| {
-        disconnect_reasons(&s, &reasons_tx);
-        join_handler(&s);
-        async {}
-    })
+    let mut t = TestServer::start(
+        harness,
+        Server::builder().config(config),
+        move |s: Socket| {
+            disconnect_reasons(&s, &reasons_tx);
+            join_handler(&s);
+            async {}
+        },
+    )
     .await;
     let (reader, _) = t.connect().await;
-    let _: Result<(), String> = within("join", reader.emit_with_ack("join", "feed")).await.unwrap();
+    let _: Result<(), String> = within("join", reader.emit_with_ack("join", "feed"))
+        .await
+        .unwrap();
     let mut inbox = collect(&reader, "tick");
     let mut stalled = t.raw().await;
     stalled.handshake().await;
@@ -157,12 +233,19 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
     loop {
         let mut reached = 0;
         for _ in 0..16 {
-            reached = t.server.to("feed").emit("tick", format!("{sent}:{payload}")).unwrap();
+            reached = t
+                .server
+                .to("feed")
+                .emit("tick", format!("{sent}:{payload}"))
+                .unwrap();
             sent += 1;
         }
         for expected in sent - 16..sent {
             let tick = next(&mut inbox, "a tick").await;
-            assert!(tick.starts_with(&format!("{expected}:")), "ticks arrive complete and in order");
+            assert!(
+                tick.starts_with(&format!("{expected}:")),
+                "ticks arrive complete and in order"
+            );
         }
         if reached == 1 {
             break;
@@ -171,10 +254,19 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
     }
     let cut = next(&mut reasons, "the stalled reader's disconnect").await;
     assert_eq!(cut, DisconnectReason::SlowConsumer);
-    assert!(reader.connected(), "the healthy reader keeps its connection");
+    assert!(
+        reader.connected(),
+        "the healthy reader keeps its connection"
+    );
     assert_eq!(t.server.to("feed").sockets().await.len(), 1);
-    t.server.to("feed").emit("tick", format!("{sent}:after")).unwrap();
-    assert_eq!(next(&mut inbox, "tick after the cut").await, format!("{sent}:after"));
+    t.server
+        .to("feed")
+        .emit("tick", format!("{sent}:after"))
+        .unwrap();
+    assert_eq!(
+        next(&mut inbox, "tick after the cut").await,
+        format!("{sent}:after")
+    );
 }
 
 pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
@@ -191,7 +283,9 @@ pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
         t.server.volatile().emit("state", payload.clone()).unwrap();
     }
     assert!(socket.connected(), "volatile floods never cut a socket");
-    socket.emit("reliable", ()).expect("volatile frames leave room for reliable ones");
+    socket
+        .emit("reliable", ())
+        .expect("volatile frames leave room for reliable ones");
     assert!(socket.connected());
 }
 
@@ -211,20 +305,24 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_concurrent_handlers = 4;
     let shared = Arc::clone(&counters);
-    let mut t = TestServer::start(harness, Server::builder().config(config), move |s: Socket| {
-        let shared = Arc::clone(&shared);
-        s.on("work", move |Data(_): Data<u32>| {
-            let c = Arc::clone(&shared);
-            async move {
-                let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                c.max.fetch_max(now, Ordering::SeqCst);
-                c.gate.acquire().await.unwrap().forget();
-                c.in_flight.fetch_sub(1, Ordering::SeqCst);
-                c.done.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        async {}
-    })
+    let mut t = TestServer::start(
+        harness,
+        Server::builder().config(config),
+        move |s: Socket| {
+            let shared = Arc::clone(&shared);
+            s.on("work", move |Data(_): Data<u32>| {
+                let c = Arc::clone(&shared);
+                async move {
+                    let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    c.max.fetch_max(now, Ordering::SeqCst);
+                    c.gate.acquire().await.unwrap().forget();
+                    c.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    c.done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            async {}
+        },
+    )
     .await;
     let (client, _) = t.connect().await;
     for i in 0..40u32 {
@@ -243,5 +341,9 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
         }
     })
     .await;
-    assert_eq!(counters.max.load(Ordering::SeqCst), 4, "never more than the limit at once");
+    assert_eq!(
+        counters.max.load(Ordering::SeqCst),
+        4,
+        "never more than the limit at once"
+    );
 }

@@ -8,7 +8,12 @@
 //! ```
 //!
 //! A scenario panics when the behaviour it names is broken: it is test code.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default,
+    missing_docs
+)]
 
 mod events;
 mod lifecycle;
@@ -80,14 +85,24 @@ impl<H: Harness> TestServer<H> {
             .build();
         let (listener, connector) = harness.pair().await;
         server.listen(listener);
-        Self { server, connector, sockets }
+        Self {
+            server,
+            connector,
+            sockets,
+        }
     }
 
     /// Connects a client built by `builder`, and returns it with its server-side socket.
     pub async fn connect_with(&mut self, builder: ClientBuilder) -> (Client, Socket) {
-        let client = within("connect", builder.connect(&self.connector)).await.expect("connects");
+        let client = within("connect", builder.connect(&self.connector))
+            .await
+            .expect("connects");
         let socket = self.next_socket().await;
-        assert_eq!(client.id(), socket.id(), "client and server agree on the socket id");
+        assert_eq!(
+            client.id(),
+            socket.id(),
+            "client and server agree on the socket id"
+        );
         (client, socket)
     }
 
@@ -98,12 +113,16 @@ impl<H: Harness> TestServer<H> {
 
     /// The next socket the server reports.
     pub async fn next_socket(&mut self) -> Socket {
-        within("a server-side socket", self.sockets.recv()).await.expect("server is running")
+        within("a server-side socket", self.sockets.recv())
+            .await
+            .expect("server is running")
     }
 
     /// Opens a raw connection that speaks frames by hand.
     pub async fn raw(&self) -> RawPeer<<H::Connector as Connector>::Connection> {
-        let connection = within("raw connect", self.connector.connect()).await.expect("raw connect");
+        let connection = within("raw connect", self.connector.connect())
+            .await
+            .expect("raw connect");
         RawPeer::new(connection)
     }
 }
@@ -122,7 +141,9 @@ pub fn collect(client: &Client, event: &str) -> mpsc::Receiver<String> {
 
 /// Receives the next item, failing on a hang.
 pub async fn next<T>(rx: &mut mpsc::Receiver<T>, what: &str) -> T {
-    within(what, rx.recv()).await.unwrap_or_else(|| panic!("channel closed waiting for {what}"))
+    within(what, rx.recv())
+        .await
+        .unwrap_or_else(|| panic!("channel closed waiting for {what}"))
 }
 
 /// Reports each disconnect reason of the sockets it is installed on.

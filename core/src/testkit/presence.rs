@@ -18,88 +18,178 @@ struct Track {
 }
 
 fn presence_handlers(socket: &Socket) {
-    socket.on("enter", |socket: Socket, Data(t): Data<Track>, ack: AckSender| async move {
-        socket.join(t.room.as_str()).unwrap();
-        socket.presence(&t.room).track(&t.user, Device { name: t.device }).unwrap();
-        ack.send(()).unwrap();
-    });
-    socket.on("join-only", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        socket.join(room).unwrap();
-        ack.send(()).unwrap();
-    });
-    socket.on("untrack", |socket: Socket, Data(t): Data<Track>, ack: AckSender| async move {
-        socket.presence(&t.room).untrack(&t.user);
-        ack.send(()).unwrap();
-    });
-    socket.on("leave", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        socket.leave(&room);
-        ack.send(()).unwrap();
-    });
+    socket.on(
+        "enter",
+        |socket: Socket, Data(t): Data<Track>, ack: AckSender| async move {
+            socket.join(t.room.as_str()).unwrap();
+            socket
+                .presence(&t.room)
+                .track(&t.user, Device { name: t.device })
+                .unwrap();
+            ack.send(()).unwrap();
+        },
+    );
+    socket.on(
+        "join-only",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            socket.join(room).unwrap();
+            ack.send(()).unwrap();
+        },
+    );
+    socket.on(
+        "untrack",
+        |socket: Socket, Data(t): Data<Track>, ack: AckSender| async move {
+            socket.presence(&t.room).untrack(&t.user);
+            ack.send(()).unwrap();
+        },
+    );
+    socket.on(
+        "leave",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            socket.leave(&room);
+            ack.send(()).unwrap();
+        },
+    );
 }
 
 async fn enter(client: &Client, room: &str, user: &str, device: &str) {
-    let track = Track { room: room.into(), user: user.into(), device: device.into() };
-    within("enter", client.emit_with_ack::<()>("enter", &track)).await.unwrap();
+    let track = Track {
+        room: room.into(),
+        user: user.into(),
+        device: device.into(),
+    };
+    within("enter", client.emit_with_ack::<()>("enter", &track))
+        .await
+        .unwrap();
 }
 
 async fn event(watch: &mut PresenceWatch) -> PresenceEvent {
-    within("a presence event", watch.next()).await.expect("subscription alive")
+    within("a presence event", watch.next())
+        .await
+        .expect("subscription alive")
 }
 
 fn device(name: &str) -> bytes::Bytes {
-    crate::PayloadCodec::Bincode.encode(&Device { name: name.into() }).unwrap()
+    crate::PayloadCodec::Bincode
+        .encode(&Device { name: name.into() })
+        .unwrap()
 }
 
 pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { presence_handlers(&s) }).await;
+    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
     let (watcher, _) = t.connect().await;
     let (phone, _) = t.connect().await;
     enter(&phone, "lobby", "u1", "phone").await;
-    within("join", watcher.emit_with_ack::<()>("join-only", "lobby")).await.unwrap();
+    within("join", watcher.emit_with_ack::<()>("join-only", "lobby"))
+        .await
+        .unwrap();
 
     let mut watch = watcher.subscribe_presence("lobby").unwrap();
     assert_eq!(event(&mut watch).await, PresenceEvent::Sync);
     let state = watch.state();
     assert_eq!(state.keys().collect::<Vec<_>>(), ["u1"]);
-    assert_eq!(state.metas::<Device>("u1").unwrap(), [Device { name: "phone".into() }]);
+    assert_eq!(
+        state.metas::<Device>("u1").unwrap(),
+        [Device {
+            name: "phone".into()
+        }]
+    );
 
     let (laptop, _) = t.connect().await;
     enter(&laptop, "lobby", "u1", "laptop").await;
     assert_eq!(
         event(&mut watch).await,
-        PresenceEvent::Join { key: "u1".into(), meta: device("laptop"), first: false },
+        PresenceEvent::Join {
+            key: "u1".into(),
+            meta: device("laptop"),
+            first: false
+        },
         "a second device is a second meta of the same key"
     );
     let (other, _) = t.connect().await;
     enter(&other, "lobby", "u2", "tablet").await;
-    assert_eq!(event(&mut watch).await, PresenceEvent::Join { key: "u2".into(), meta: device("tablet"), first: true });
+    assert_eq!(
+        event(&mut watch).await,
+        PresenceEvent::Join {
+            key: "u2".into(),
+            meta: device("tablet"),
+            first: true
+        }
+    );
 
     // An update replaces the connection's meta: the old one leaves, the new one joins.
     enter(&laptop, "lobby", "u1", "laptop-docked").await;
-    assert_eq!(event(&mut watch).await, PresenceEvent::Leave { key: "u1".into(), meta: device("laptop"), last: false });
     assert_eq!(
         event(&mut watch).await,
-        PresenceEvent::Join { key: "u1".into(), meta: device("laptop-docked"), first: false }
+        PresenceEvent::Leave {
+            key: "u1".into(),
+            meta: device("laptop"),
+            last: false
+        }
+    );
+    assert_eq!(
+        event(&mut watch).await,
+        PresenceEvent::Join {
+            key: "u1".into(),
+            meta: device("laptop-docked"),
+            first: false
+        }
     );
     let listed = t.server.presence("lobby").await;
-    assert_eq!(listed.iter().map(|k| (k.key.as_str(), k.metas.len())).collect::<Vec<_>>(), [("u1", 2), ("u2", 1)]);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|k| (k.key.as_str(), k.metas.len()))
+            .collect::<Vec<_>>(),
+        [("u1", 2), ("u2", 1)]
+    );
 
     phone.disconnect().await;
-    assert_eq!(event(&mut watch).await, PresenceEvent::Leave { key: "u1".into(), meta: device("phone"), last: false });
+    assert_eq!(
+        event(&mut watch).await,
+        PresenceEvent::Leave {
+            key: "u1".into(),
+            meta: device("phone"),
+            last: false
+        }
+    );
     laptop.disconnect().await;
     assert_eq!(
         event(&mut watch).await,
-        PresenceEvent::Leave { key: "u1".into(), meta: device("laptop-docked"), last: true }
+        PresenceEvent::Leave {
+            key: "u1".into(),
+            meta: device("laptop-docked"),
+            last: true
+        }
     );
-    let untrack = Track { room: "lobby".into(), user: "u2".into(), device: String::new() };
-    within("untrack", other.emit_with_ack::<()>("untrack", &untrack)).await.unwrap();
-    assert_eq!(event(&mut watch).await, PresenceEvent::Leave { key: "u2".into(), meta: device("tablet"), last: true });
+    let untrack = Track {
+        room: "lobby".into(),
+        user: "u2".into(),
+        device: String::new(),
+    };
+    within("untrack", other.emit_with_ack::<()>("untrack", &untrack))
+        .await
+        .unwrap();
+    assert_eq!(
+        event(&mut watch).await,
+        PresenceEvent::Leave {
+            key: "u2".into(),
+            meta: device("tablet"),
+            last: true
+        }
+    );
     assert!(watch.state().is_empty());
     assert!(t.server.presence("lobby").await.is_empty());
 }
 
 pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { presence_handlers(&s) }).await;
+    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
     let (client, _) = t.connect().await;
     let mut watch = client.subscribe_presence("secret").unwrap();
     assert!(matches!(event(&mut watch).await, PresenceEvent::Ended(_)));
@@ -108,17 +198,36 @@ pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
 }
 
 pub async fn presence_cleaned_when_socket_leaves_room<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { presence_handlers(&s) }).await;
+    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
     let (watcher, _) = t.connect().await;
     let (member, _) = t.connect().await;
-    within("join", watcher.emit_with_ack::<()>("join-only", "hall")).await.unwrap();
+    within("join", watcher.emit_with_ack::<()>("join-only", "hall"))
+        .await
+        .unwrap();
     let mut watch = watcher.subscribe_presence("hall").unwrap();
     assert_eq!(event(&mut watch).await, PresenceEvent::Sync);
     enter(&member, "hall", "m", "pc").await;
-    assert!(matches!(event(&mut watch).await, PresenceEvent::Join { first: true, .. }));
-    within("leave", member.emit_with_ack::<()>("leave", "hall")).await.unwrap();
-    assert_eq!(event(&mut watch).await, PresenceEvent::Leave { key: "m".into(), meta: device("pc"), last: true });
+    assert!(matches!(
+        event(&mut watch).await,
+        PresenceEvent::Join { first: true, .. }
+    ));
+    within("leave", member.emit_with_ack::<()>("leave", "hall"))
+        .await
+        .unwrap();
+    assert_eq!(
+        event(&mut watch).await,
+        PresenceEvent::Leave {
+            key: "m".into(),
+            meta: device("pc"),
+            last: true
+        }
+    );
     // The watcher leaving ends its own subscription.
-    within("leave", watcher.emit_with_ack::<()>("leave", "hall")).await.unwrap();
+    within("leave", watcher.emit_with_ack::<()>("leave", "hall"))
+        .await
+        .unwrap();
     assert!(matches!(event(&mut watch).await, PresenceEvent::Ended(_)));
 }

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use quicket_proto::{Frame, Hello, PROTOCOL_VERSION, PayloadCodec, Welcome, codec};
 
 use super::within;
-use crate::transport::{Connection, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError};
+use crate::transport::{
+    Connection, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
+};
 
 /// One raw connection.
 pub struct RawPeer<C: Connection> {
@@ -16,7 +18,11 @@ pub struct RawPeer<C: Connection> {
 impl<C: Connection> RawPeer<C> {
     pub fn new(connection: C) -> Self {
         let (reader, writer, datagrams) = connection.split(quicket_proto::MAX_FRAME_SIZE);
-        Self { reader, writer, datagrams }
+        Self {
+            reader,
+            writer,
+            datagrams,
+        }
     }
 
     /// A well-formed Hello with the bincode codec.
@@ -57,7 +63,9 @@ impl<C: Connection> RawPeer<C> {
     pub async fn recv(&mut self) -> Option<Frame> {
         loop {
             match within("a raw frame", self.reader.recv()).await {
-                Ok(Incoming::Frame(bytes)) => return Some(codec::decode(&bytes).expect("server frames decode")),
+                Ok(Incoming::Frame(bytes)) => {
+                    return Some(codec::decode(&bytes).expect("server frames decode"));
+                }
                 Ok(Incoming::Datagram(_)) => continue,
                 Err(TransportError::Closed) => return None,
                 Err(err) => panic!("raw receive failed: {err}"),

@@ -9,33 +9,46 @@ use super::{Harness, TestServer, next, within};
 use crate::{AckError, AckSender, Client, Data, EventName, Server, Socket};
 
 fn room_handlers(socket: &Socket) {
-    socket.on("join", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        ack.send(socket.join(room).is_ok()).unwrap();
-    });
-    socket.on("leave", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        socket.leave(&room);
-        ack.send(()).unwrap();
-    });
-    socket.on("to-room", |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
-        socket.to(room).emit("msg", "from-peer").unwrap();
-        ack.send(()).unwrap();
-    });
+    socket.on(
+        "join",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            ack.send(socket.join(room).is_ok()).unwrap();
+        },
+    );
+    socket.on(
+        "leave",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            socket.leave(&room);
+            ack.send(()).unwrap();
+        },
+    );
+    socket.on(
+        "to-room",
+        |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
+            socket.to(room).emit("msg", "from-peer").unwrap();
+            ack.send(()).unwrap();
+        },
+    );
 }
 
 /// Every event a client receives, in order, as (name, payload).
 fn inbox(client: &Client) -> mpsc::Receiver<(String, String)> {
     let (tx, rx) = mpsc::channel(4096);
-    client.on_fallback(move |EventName(name): EventName, Data(text): Data<String>| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send((name, text)).await;
-        }
-    });
+    client.on_fallback(
+        move |EventName(name): EventName, Data(text): Data<String>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((name, text)).await;
+            }
+        },
+    );
     rx
 }
 
 async fn join(client: &Client, room: &str) {
-    let joined: bool = within("join", client.emit_with_ack("join", room)).await.unwrap();
+    let joined: bool = within("join", client.emit_with_ack("join", room))
+        .await
+        .unwrap();
     assert!(joined);
 }
 
@@ -53,7 +66,12 @@ async fn before_fence(rx: &mut mpsc::Receiver<(String, String)>) -> Vec<String> 
 }
 
 pub async fn broadcast_operators<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { room_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { room_handlers(&s) },
+    )
+    .await;
     let mut clients = Vec::new();
     for _ in 0..4 {
         let (client, socket) = t.connect().await;
@@ -69,19 +87,32 @@ pub async fn broadcast_operators<H: Harness>(harness: &H) {
 
     let server = &t.server;
     assert_eq!(server.to("r1").emit("msg", "to-r1").unwrap(), 3);
-    assert_eq!(server.to("r1").except("x").emit("msg", "r1-not-x").unwrap(), 2);
+    assert_eq!(
+        server.to("r1").except("x").emit("msg", "r1-not-x").unwrap(),
+        2
+    );
     assert_eq!(server.to("r1").to("r2").emit("msg", "r1-or-r2").unwrap(), 4);
     assert_eq!(server.emit("msg", "all").unwrap(), 4);
     assert_eq!(server.except("r1").emit("msg", "not-r1").unwrap(), 1);
     assert_eq!(server.to("r1").local().emit("msg", "local").unwrap(), 3);
     assert_eq!(server.to("nobody").emit("msg", "void").unwrap(), 0);
-    within("to-room", clients[0].0.emit_with_ack::<()>("to-room", "r1")).await.unwrap();
+    within("to-room", clients[0].0.emit_with_ack::<()>("to-room", "r1"))
+        .await
+        .unwrap();
     assert_eq!(clients[0].1.broadcast().emit("msg", "not-a").unwrap(), 3);
     server.emit("fence", "").unwrap();
 
     let expected: [&[&str]; 4] = [
         &["to-r1", "r1-not-x", "r1-or-r2", "all", "local"],
-        &["to-r1", "r1-not-x", "r1-or-r2", "all", "local", "from-peer", "not-a"],
+        &[
+            "to-r1",
+            "r1-not-x",
+            "r1-or-r2",
+            "all",
+            "local",
+            "from-peer",
+            "not-a",
+        ],
         &["r1-or-r2", "all", "not-r1", "not-a"],
         &["to-r1", "r1-or-r2", "all", "local", "from-peer", "not-a"],
     ];
@@ -91,18 +122,34 @@ pub async fn broadcast_operators<H: Harness>(harness: &H) {
 }
 
 pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { room_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { room_handlers(&s) },
+    )
+    .await;
     let (a, sa) = t.connect().await;
     let (b, sb) = t.connect().await;
     join(&a, "lobby").await;
     join(&b, "lobby").await;
     join(&a, "game").await;
     let rooms: BTreeSet<String> = sa.rooms().iter().map(|r| r.to_string()).collect();
-    assert_eq!(rooms, BTreeSet::from(["lobby".to_string(), "game".to_string()]));
+    assert_eq!(
+        rooms,
+        BTreeSet::from(["lobby".to_string(), "game".to_string()])
+    );
     let ids = |sockets: Vec<Socket>| sockets.into_iter().map(|s| s.id()).collect::<BTreeSet<_>>();
-    assert_eq!(ids(t.server.to("lobby").sockets().await), BTreeSet::from([sa.id(), sb.id()]));
-    within("leave", a.emit_with_ack::<()>("leave", "lobby")).await.unwrap();
-    assert_eq!(ids(t.server.to("lobby").sockets().await), BTreeSet::from([sb.id()]));
+    assert_eq!(
+        ids(t.server.to("lobby").sockets().await),
+        BTreeSet::from([sa.id(), sb.id()])
+    );
+    within("leave", a.emit_with_ack::<()>("leave", "lobby"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(t.server.to("lobby").sockets().await),
+        BTreeSet::from([sb.id()])
+    );
     assert_eq!(t.server.to("lobby").emit("msg", "x").unwrap(), 1);
     b.disconnect().await;
     within("b gone", async {
@@ -116,7 +163,12 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
 }
 
 pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { room_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { room_handlers(&s) },
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..3u32 {
         let (client, socket) = t.connect().await;
@@ -135,13 +187,19 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
     }
     let replies = within(
         "broadcast acks",
-        t.server.to("team").timeout(Duration::from_millis(300)).emit_with_ack::<u32, _>("vote", ()),
+        t.server
+            .to("team")
+            .timeout(Duration::from_millis(300))
+            .emit_with_ack::<u32, _>("vote", ()),
     )
     .await
     .unwrap();
     assert_eq!(replies.len(), 3);
     for (i, id) in ids.iter().enumerate() {
-        let (_, reply) = replies.iter().find(|(sid, _)| sid == id).expect("every socket has an outcome");
+        let (_, reply) = replies
+            .iter()
+            .find(|(sid, _)| sid == id)
+            .expect("every socket has an outcome");
         if i < 2 {
             assert_eq!(reply, &Ok(i as u32));
         } else {
@@ -151,7 +209,12 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
 }
 
 pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move { room_handlers(&s) }).await;
+    let mut t = TestServer::start(
+        harness,
+        Server::builder(),
+        |s| async move { room_handlers(&s) },
+    )
+    .await;
     let (a, _) = t.connect().await;
     let (b, _) = t.connect().await;
     let (c, _) = t.connect().await;
@@ -163,7 +226,13 @@ pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
     t.server.to("purple").leave("red").await;
     assert!(t.server.to("red").sockets().await.is_empty());
     t.server.to("purple").disconnect().await;
-    assert_eq!(within("a closed", a.closed()).await, crate::DisconnectReason::ServerDisconnect);
-    assert_eq!(within("b closed", b.closed()).await, crate::DisconnectReason::ServerDisconnect);
+    assert_eq!(
+        within("a closed", a.closed()).await,
+        crate::DisconnectReason::ServerDisconnect
+    );
+    assert_eq!(
+        within("b closed", b.closed()).await,
+        crate::DisconnectReason::ServerDisconnect
+    );
     assert!(c.connected());
 }

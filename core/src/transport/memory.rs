@@ -30,7 +30,11 @@ pub struct MemoryConfig {
 
 impl Default for MemoryConfig {
     fn default() -> Self {
-        Self { frames_in_flight: 64, datagrams_in_flight: 64, max_datagram_size: Some(1200) }
+        Self {
+            frames_in_flight: 64,
+            datagrams_in_flight: 64,
+            max_datagram_size: Some(1200),
+        }
     }
 }
 
@@ -51,7 +55,13 @@ impl MemoryConfig {
 /// Makes a listener and the connector that reaches it.
 pub fn pipe(config: MemoryConfig) -> (MemoryListener, MemoryConnector) {
     let (tx, rx) = mpsc::channel(64);
-    (MemoryListener { incoming: rx }, MemoryConnector { listener: tx, config })
+    (
+        MemoryListener { incoming: rx },
+        MemoryConnector {
+            listener: tx,
+            config,
+        },
+    )
 }
 
 /// The server end: yields one [`MemoryConnection`] per [`MemoryConnector::connect`].
@@ -136,14 +146,23 @@ impl Connection for MemoryConnection {
         max_frame_size: usize,
     ) -> (MemoryReader, MemoryWriter, Option<Arc<dyn DatagramSender>>) {
         let datagrams = self.max_datagram_size.map(|max| {
-            Arc::new(MemoryDatagrams { out: self.datagrams_out, max }) as Arc<dyn DatagramSender>
+            Arc::new(MemoryDatagrams {
+                out: self.datagrams_out,
+                max,
+            }) as Arc<dyn DatagramSender>
         });
         let reader = MemoryReader {
             frames: self.frames_in,
             datagrams: self.datagrams_in,
             max_frame_size,
         };
-        (reader, MemoryWriter { frames: Some(self.frames_out) }, datagrams)
+        (
+            reader,
+            MemoryWriter {
+                frames: Some(self.frames_out),
+            },
+            datagrams,
+        )
     }
 }
 
@@ -204,7 +223,10 @@ impl DatagramSender for MemoryDatagrams {
 
     fn send(&self, frame: Bytes) -> Result<(), TransportError> {
         if frame.len() > self.max {
-            return Err(TransportError::DatagramTooLarge { size: frame.len(), max: self.max });
+            return Err(TransportError::DatagramTooLarge {
+                size: frame.len(),
+                max: self.max,
+            });
         }
         match self.out.try_send(frame) {
             Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),

@@ -163,11 +163,8 @@ pub trait FrameWriter: Send + 'static {
 
     /// Closes the connection with a reason the transport may pass on (a WebSocket close code,
     /// a QUIC application error code).
-    fn close(
-        &mut self,
-        reason: DisconnectReason,
-        message: &str,
-    ) -> impl Future<Output = ()> + Send;
+    fn close(&mut self, reason: DisconnectReason, message: &str)
+    -> impl Future<Output = ()> + Send;
 }
 
 /// Sends unreliable datagrams without waiting. Shared by every task that emits to the socket.
