@@ -215,6 +215,16 @@ impl Client {
         self.inner.core.rtt()
     }
 
+    /// The largest volatile frame that travels as a datagram right now; `None` when the
+    /// transport has no datagrams. Larger volatile emits take the reliable channel.
+    pub fn max_datagram_size(&self) -> Option<usize> {
+        self.inner
+            .core
+            .datagrams
+            .as_ref()
+            .map(|datagrams| datagrams.max_size())
+    }
+
     /// Handles the event `event` with `handler`, replacing any handler it had.
     pub fn on<H: Handler<Client, Args>, Args: 'static>(
         &self,

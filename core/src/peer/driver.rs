@@ -92,6 +92,12 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
                 Some(()) = startup.next(), if !startup.is_empty() => {}
                 () = &mut dead => {
+                    // While our own handlers hold reading back, the peer's frames wait unread:
+                    // that silence is ours, not the peer's.
+                    let paused = !startup.is_empty() || handlers.len() >= max_handlers;
+                    if paused {
+                        last_inbound = Instant::now();
+                    }
                     let deadline = last_inbound + heartbeat.dead_after;
                     if deadline > Instant::now() {
                         dead.as_mut().reset(deadline);

@@ -290,3 +290,61 @@ pub async fn catch_all_handler<H: Harness>(harness: &H) {
         .unwrap();
     assert_eq!(echoed, "specific wins");
 }
+
+pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
+    use crate::transport::{FrameReader, Incoming};
+    use quicket_proto::{Frame, codec};
+
+    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut raw = t.raw().await;
+    raw.handshake().await;
+    let socket = t.next_socket().await;
+    let has_datagrams = raw.datagrams.is_some();
+    assert_eq!(socket.max_datagram_size().is_some(), has_datagrams);
+    let event_of = |bytes: &Bytes| match codec::decode(bytes) {
+        Ok(Frame::Event(event)) => Some(event.name),
+        _ => None,
+    };
+
+    // A small volatile event: a datagram where the transport has them, else a frame.
+    let mut small = None;
+    for _ in 0..50 {
+        socket.volatile().emit("small", 1u8).unwrap();
+        if let Ok(incoming) =
+            tokio::time::timeout(Duration::from_millis(200), raw.reader.recv()).await
+        {
+            small = Some(incoming.expect("the connection stays open"));
+            break;
+        }
+    }
+    match small.expect("a small volatile event arrived") {
+        Incoming::Datagram(bytes) => {
+            assert!(has_datagrams);
+            assert_eq!(event_of(&bytes).as_deref(), Some("small"));
+        }
+        Incoming::Frame(bytes) => {
+            assert!(
+                !has_datagrams,
+                "a volatile event that fits must travel as a datagram"
+            );
+            assert_eq!(event_of(&bytes).as_deref(), Some("small"));
+        }
+    }
+
+    // One too large for a datagram takes the reliable channel, uncongested here.
+    let size = socket.max_datagram_size().unwrap_or(1200) + 100;
+    socket
+        .volatile()
+        .emit("large", Raw(Bytes::from(vec![0u8; size])))
+        .unwrap();
+    loop {
+        match within("the large volatile event", raw.reader.recv())
+            .await
+            .expect("open")
+        {
+            Incoming::Frame(bytes) if event_of(&bytes).as_deref() == Some("large") => break,
+            Incoming::Datagram(bytes) => assert_ne!(event_of(&bytes).as_deref(), Some("large")),
+            Incoming::Frame(_) => {}
+        }
+    }
+}

@@ -347,3 +347,24 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
         "never more than the limit at once"
     );
 }
+
+pub async fn server_full_is_refused<H: Harness>(harness: &H) {
+    let mut config = ServerConfig::default();
+    config.max_connections = 1;
+    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let (first, _) = t.connect().await;
+    match within("refusal", Client::builder().connect(&t.connector)).await {
+        Err(crate::ConnectError::Rejected { reason, .. }) => {
+            assert_eq!(reason, quicket_proto::RejectReason::ServerFull);
+        }
+        other => panic!("expected ServerFull, got {other:?}"),
+    }
+    first.disconnect().await;
+    within("the slot to free up", async {
+        while t.server.connection_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    t.connect().await;
+}

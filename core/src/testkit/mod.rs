@@ -176,7 +176,8 @@ macro_rules! conformance_tests {
             malformed_frame_closes_only_that_connection, oversized_frame_closes_with_reason,
             emit_larger_than_peer_limit_is_typed_error, event_name_limit, max_rooms_per_socket,
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
-            volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded
+            volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded,
+            volatile_uses_datagrams_when_they_fit, server_full_is_refused
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
