@@ -5,6 +5,7 @@
 //! socket or client, so the protocol logic stays testable without the loop.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -78,15 +79,23 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 incoming = reader.recv(), if reading && startup.is_empty() && handlers.len() < max_handlers => {
                     last_inbound = Instant::now();
                     let result = match incoming {
-                        Ok(incoming) => on_incoming(&peer, incoming, &mut handlers),
-                        Err(err) => {
-                            reading = false;
-                            Err(transport_close(err))
-                        }
+                        Ok(incoming) => on_incoming(&peer, incoming),
+                        Err(err) => Err(transport_close(err)),
                     };
-                    if let Err(close) = result {
-                        reading = false;
-                        core.outbox.close(close);
+                    match result {
+                        Ok(Some(mut handler)) => {
+                            // Run the handler up to its first await before the next event is
+                            // read: handlers start, and their synchronous part runs, in
+                            // arrival order.
+                            if poll_once(&mut handler).await.is_pending() {
+                                handlers.push(handler);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(close) => {
+                            reading = false;
+                            core.outbox.close(close);
+                        }
                     }
                 }
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
@@ -186,11 +195,12 @@ fn transport_close(err: TransportError) -> Close {
     }
 }
 
-fn on_incoming<P: Role>(
-    peer: &P,
-    incoming: Incoming,
-    handlers: &mut FuturesUnordered<BoxFuture>,
-) -> Result<(), Close> {
+async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
+}
+
+/// Handles one incoming frame; returns the handler it started, if any.
+fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<BoxFuture>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
         Incoming::Frame(bytes) => (bytes, false),
@@ -209,39 +219,36 @@ fn on_incoming<P: Role>(
         ));
     }
     match frame {
-        Frame::Event(event) => {
-            on_event(peer, event, handlers);
-            Ok(())
-        }
+        Frame::Event(event) => Ok(on_event(peer, event)),
         Frame::Ack(ack) => {
             core.acks.resolve(ack.id, Ok(ack.data));
-            Ok(())
+            Ok(None)
         }
         Frame::AckError(ack) => {
             core.acks.resolve(ack.id, Err(ack.message));
-            Ok(())
+            Ok(None)
         }
         Frame::Ping(ping) => {
             let _closing = core.send_frame(&Frame::Pong(Pong { id: ping.id }));
-            Ok(())
+            Ok(None)
         }
         Frame::Pong(pong) => {
             core.record_pong(pong.id);
-            Ok(())
+            Ok(None)
         }
         Frame::Disconnect(bye) => Err(Close::silent(bye.reason, bye.message)),
-        other => peer.on_frame(other),
+        other => peer.on_frame(other).map(|()| None),
     }
 }
 
-fn on_event<P: Role>(peer: &P, event: Event, handlers: &mut FuturesUnordered<BoxFuture>) {
+fn on_event<P: Role>(peer: &P, event: Event) -> Option<BoxFuture> {
     let core = peer.core();
     if let Err(err) = core.check_event_name(&event.name) {
         tracing::debug!(%err, "incoming event refused");
         if let Some(id) = event.ack {
             let _closing = super::send_ack_error(core, id, &err.to_string());
         }
-        return;
+        return None;
     }
     let Some(handler) = peer.handlers().find(&event.name) else {
         tracing::debug!(event = %event.name, "no handler for event");
@@ -249,7 +256,7 @@ fn on_event<P: Role>(peer: &P, event: Event, handlers: &mut FuturesUnordered<Box
             let _closing =
                 super::send_ack_error(core, id, &format!("unknown event {:?}", event.name));
         }
-        return;
+        return None;
     };
     let ctx = EventContext::new(
         peer.clone(),
@@ -258,7 +265,7 @@ fn on_event<P: Role>(peer: &P, event: Event, handlers: &mut FuturesUnordered<Box
         event.data,
         event.ack,
     );
-    if let Some(future) = handler.call(ctx) {
-        handlers.push(contain_panics(future, "an event handler"));
-    }
+    handler
+        .call(ctx)
+        .map(|future| contain_panics(future, "an event handler"))
 }

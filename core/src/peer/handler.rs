@@ -8,6 +8,11 @@
 //!
 //! `S` is the handle type of the side that receives: `Socket` on the server, `Client` on the
 //! client.
+//!
+//! Ordering: the events of one connection start their handlers in arrival order, and each
+//! handler runs up to its first `.await` before the next event is read. Handlers that await
+//! run concurrently (at most `max_concurrent_handlers` per connection), so work after an await
+//! may finish out of order.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -348,3 +348,29 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
         }
     }
 }
+
+pub async fn events_are_handled_in_arrival_order<H: Harness>(harness: &H) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
+        let record = std::sync::Arc::clone(&record);
+        s.on("n", move |Data(n): Data<u32>| {
+            record.lock().unwrap().push(n);
+            async {}
+        });
+        s.on(
+            "done",
+            |ack: AckSender| async move { ack.send(()).unwrap() },
+        );
+        async {}
+    })
+    .await;
+    let (client, _) = t.connect().await;
+    for n in 0..500u32 {
+        client.emit("n", n).unwrap();
+    }
+    within("done", client.emit_with_ack::<()>("done", ()))
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), (0..500).collect::<Vec<_>>());
+}

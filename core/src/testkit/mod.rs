@@ -127,14 +127,13 @@ impl<H: Harness> TestServer<H> {
     }
 }
 
-/// Collects the string payloads of `event` as `client` receives them.
+/// Collects the string payloads of `event` as `client` receives them, in arrival order: the
+/// handler records before its first await, which runs before the next event is read.
 pub fn collect(client: &Client, event: &str) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel(4096);
+    let (tx, rx) = mpsc::channel(1 << 16);
     client.on(event, move |Data(text): Data<String>| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(text).await;
-        }
+        tx.try_send(text).expect("the test reads its inbox");
+        async {}
     });
     rx
 }
@@ -177,7 +176,7 @@ macro_rules! conformance_tests {
             emit_larger_than_peer_limit_is_typed_error, event_name_limit, max_rooms_per_socket,
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
             volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded,
-            volatile_uses_datagrams_when_they_fit, server_full_is_refused
+            volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -33,13 +33,11 @@ fn room_handlers(socket: &Socket) {
 
 /// Every event a client receives, in order, as (name, payload).
 fn inbox(client: &Client) -> mpsc::Receiver<(String, String)> {
-    let (tx, rx) = mpsc::channel(4096);
+    let (tx, rx) = mpsc::channel(1 << 16);
     client.on_fallback(
         move |EventName(name): EventName, Data(text): Data<String>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((name, text)).await;
-            }
+            tx.try_send((name, text)).expect("the test reads its inbox");
+            async {}
         },
     );
     rx
