@@ -58,6 +58,23 @@ impl LocalAdapter {
         self.presence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs `f` while `sid` is known to be in `room`, holding the room lock so that
+    /// membership cannot change underneath.
+    fn as_member<T>(
+        &self,
+        sid: SocketId,
+        room: &str,
+        f: impl FnOnce(&Member, &Room) -> T,
+    ) -> Result<T, PresenceError> {
+        let rooms = self.read();
+        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
+        let room = member
+            .rooms
+            .get(room)
+            .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
+        Ok(f(member, room))
+    }
+
     /// Calls `visit` once for every socket the target names.
     fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Socket)) {
         let rooms = self.read();
@@ -278,14 +295,9 @@ impl Adapter for LocalAdapter {
         sid: SocketId,
         meta: EncodedPayload,
     ) -> Result<(), PresenceError> {
-        let rooms = self.read();
-        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
-        let room = member
-            .rooms
-            .get(room)
-            .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
-        self.presence().track(room, key, sid, meta);
-        Ok(())
+        self.as_member(sid, room, |_, room| {
+            self.presence().track(room, key, sid, meta);
+        })
     }
 
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
@@ -294,14 +306,9 @@ impl Adapter for LocalAdapter {
     }
 
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        let rooms = self.read();
-        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
-        let room = member
-            .rooms
-            .get(room)
-            .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
-        self.presence().subscribe(room, &member.socket);
-        Ok(())
+        self.as_member(sid, room, |member, room| {
+            self.presence().subscribe(room, &member.socket);
+        })
     }
 
     fn presence_unsubscribe(&self, room: &str, sid: SocketId) {

@@ -19,11 +19,11 @@ pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
 use crate::payload::IntoPayload;
+use crate::peer::PeerCore;
 use crate::peer::driver::{Heartbeat, Role, drive};
 use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
 use crate::peer::outbox::Close;
-use crate::peer::{EmitWithAck, PeerCore, Volatile};
-use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming, TransportKind};
+use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming};
 
 /// How many presence events a watch buffers before it drops them.
 const PRESENCE_EVENTS: usize = 1024;
@@ -200,64 +200,7 @@ impl Client {
         }
     }
 
-    /// The socket id the server gave this connection.
-    pub fn id(&self) -> SocketId {
-        self.inner.id
-    }
-
-    /// The transport carrying it.
-    pub fn transport(&self) -> TransportKind {
-        self.inner.core.info.kind
-    }
-
-    /// The last measured round trip, once a ping has been answered.
-    pub fn rtt(&self) -> Option<Duration> {
-        self.inner.core.rtt()
-    }
-
-    /// The largest volatile frame that travels as a datagram right now; `None` when the
-    /// transport has no datagrams. Larger volatile emits take the reliable channel.
-    pub fn max_datagram_size(&self) -> Option<usize> {
-        self.inner
-            .core
-            .datagrams
-            .as_ref()
-            .map(|datagrams| datagrams.max_size())
-    }
-
-    /// Handles the event `event` with `handler`, replacing any handler it had.
-    pub fn on<H: Handler<Client, Args>, Args: 'static>(
-        &self,
-        event: impl Into<String>,
-        handler: H,
-    ) {
-        self.inner.handlers.on(event.into(), handler);
-    }
-
-    /// Removes the handler of `event`.
-    pub fn off(&self, event: &str) {
-        self.inner.handlers.off(event);
-    }
-
-    /// Handles every event that has no handler of its own.
-    pub fn on_fallback<H: Handler<Client, Args>, Args: 'static>(&self, handler: H) {
-        self.inner.handlers.on_fallback(handler);
-    }
-
-    /// Emits an event to the server.
-    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<(), EmitError> {
-        self.inner.core.emit(event, &data)
-    }
-
-    /// Emits an event and waits for the server's acknowledgement, decoded as `R`.
-    pub fn emit_with_ack<R>(&self, event: &str, data: impl IntoPayload) -> EmitWithAck<R> {
-        self.inner.core.emit_with_ack(event, &data)
-    }
-
-    /// Emits that may be dropped, as datagrams where the transport has them.
-    pub fn volatile(&self) -> Volatile<'_> {
-        Volatile::new(&self.inner.core)
-    }
+    crate::peer::peer_methods!(Client, "server");
 
     /// Subscribes to a room's presence. The first event is [`PresenceEvent::Sync`], or
     /// [`PresenceEvent::Ended`] when the server refuses (the socket is not in the room).

@@ -4,21 +4,19 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PresenceEnd, SocketId};
+use quicket_proto::{DisconnectReason, Frame, PresenceEnd, SocketId};
 
 use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
 use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
-use crate::error::{EmitError, JoinError, PresenceError};
+use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
 use crate::payload::IntoPayload;
+use crate::peer::PeerCore;
 use crate::peer::driver::Role;
-use crate::peer::handler::{BoxFuture, Handler, Handlers};
+use crate::peer::handler::{BoxFuture, Handlers};
 use crate::peer::outbox::Close;
-use crate::peer::{EmitWithAck, PeerCore, Volatile};
-use crate::transport::TransportKind;
 
 type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
 
@@ -58,25 +56,7 @@ impl Socket {
         }
     }
 
-    /// The socket's id, unique on this server.
-    pub fn id(&self) -> SocketId {
-        self.inner.id
-    }
-
-    /// The transport carrying it.
-    pub fn transport(&self) -> TransportKind {
-        self.inner.core.info.kind
-    }
-
-    /// The peer's address, where the transport has one.
-    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.inner.core.info.peer_addr
-    }
-
-    /// The payload codec the client chose.
-    pub fn codec(&self) -> PayloadCodec {
-        self.inner.core.codec
-    }
+    crate::peer::peer_methods!(Socket, "client");
 
     /// The handshake the client connected with.
     pub fn handshake(&self) -> &Handshake {
@@ -88,44 +68,9 @@ impl Socket {
         self.inner.handshake.extensions()
     }
 
-    /// The last measured round trip to the client, from the heartbeat.
-    pub fn rtt(&self) -> Option<Duration> {
-        self.inner.core.rtt()
-    }
-
     /// Whether the socket is still connected.
     pub fn connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
-    }
-
-    /// The largest volatile frame that travels as a datagram right now; `None` when the
-    /// transport has no datagrams. Larger volatile emits take the reliable channel.
-    pub fn max_datagram_size(&self) -> Option<usize> {
-        self.inner
-            .core
-            .datagrams
-            .as_ref()
-            .map(|datagrams| datagrams.max_size())
-    }
-
-    /// Handles the event `event` with `handler`, replacing any handler it had.
-    pub fn on<H: Handler<Socket, Args>, Args: 'static>(
-        &self,
-        event: impl Into<String>,
-        handler: H,
-    ) {
-        self.inner.handlers.on(event.into(), handler);
-    }
-
-    /// Removes the handler of `event`.
-    pub fn off(&self, event: &str) {
-        self.inner.handlers.off(event);
-    }
-
-    /// Handles every event that has no handler of its own. Take [`EventName`](crate::EventName)
-    /// to learn which.
-    pub fn on_fallback<H: Handler<Socket, Args>, Args: 'static>(&self, handler: H) {
-        self.inner.handlers.on_fallback(handler);
     }
 
     /// Runs once when the socket disconnects, after it has left its rooms.
@@ -141,21 +86,6 @@ impl Socket {
             .on_disconnect
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(handler);
-    }
-
-    /// Emits an event to this client.
-    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<(), EmitError> {
-        self.inner.core.emit(event, &data)
-    }
-
-    /// Emits an event and waits for the client's acknowledgement, decoded as `R`.
-    pub fn emit_with_ack<R>(&self, event: &str, data: impl IntoPayload) -> EmitWithAck<R> {
-        self.inner.core.emit_with_ack(event, &data)
-    }
-
-    /// Emits that may be dropped under congestion, and travel as datagrams where they fit.
-    pub fn volatile(&self) -> Volatile<'_> {
-        Volatile::new(&self.inner.core)
     }
 
     /// Joins a room.

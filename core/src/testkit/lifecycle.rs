@@ -179,18 +179,7 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     let mut raw = t.raw().await;
     let welcome = raw.handshake().await;
     assert_eq!(welcome.ping_interval_ms, 50);
-    let data = PayloadCodec::Bincode.encode("r").unwrap();
-    raw.send(&Frame::Event(Event {
-        name: "join".into(),
-        ack: Some(1),
-        data,
-    }))
-    .await;
-    assert!(
-        raw.recv_until(|f| matches!(f, Frame::Ack(_)))
-            .await
-            .is_some()
-    );
+    raw.join("r").await;
     let socket = t.next_socket().await;
     assert_eq!(t.server.to("r").sockets().await.len(), 1);
     // Now the raw peer answers nothing: no pong, no frame at all.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use bytes::Bytes;
-use quicket_proto::{Event, Frame, PayloadCodec};
+use quicket_proto::{Event, Frame};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::{Harness, TestServer, collect, disconnect_reasons, next, within};
@@ -22,21 +22,6 @@ fn join_handler(socket: &Socket) {
             ack.send(socket.join(room).map_err(|e| e.to_string()))
                 .unwrap();
         },
-    );
-}
-
-async fn raw_join<C: crate::transport::Connection>(raw: &mut super::RawPeer<C>, room: &str) {
-    let data = PayloadCodec::Bincode.encode(room).unwrap();
-    raw.send(&Frame::Event(Event {
-        name: "join".into(),
-        ack: Some(1),
-        data,
-    }))
-    .await;
-    assert!(
-        raw.recv_until(|f| matches!(f, Frame::Ack(_)))
-            .await
-            .is_some()
     );
 }
 
@@ -225,7 +210,7 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
     let mut inbox = collect(&reader, "tick");
     let mut stalled = t.raw().await;
     stalled.handshake().await;
-    raw_join(&mut stalled, "feed").await;
+    stalled.join("feed").await;
     // From here on the raw peer reads nothing. Broadcast in batches smaller than the queue,
     // each read by the healthy client before the next, until the stalled one is cut.
     let payload = "x".repeat(4096);

@@ -47,6 +47,25 @@ impl<C: Connection> RawPeer<C> {
         }
     }
 
+    /// Asks the conformance handlers' `join` event to put this peer in `room`, and waits for
+    /// the ack.
+    pub async fn join(&mut self, room: &str) {
+        let data = PayloadCodec::Bincode
+            .encode(room)
+            .expect("a string encodes");
+        let join = Frame::Event(quicket_proto::Event {
+            name: "join".into(),
+            ack: Some(1),
+            data,
+        });
+        self.send(&join).await;
+        assert!(
+            self.recv_until(|f| matches!(f, Frame::Ack(_)))
+                .await
+                .is_some()
+        );
+    }
+
     pub async fn send(&mut self, frame: &Frame) {
         self.send_bytes(codec::encode(frame)).await;
     }
