@@ -52,6 +52,9 @@ impl Adapter for Counting {
     fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
         self.local.rooms_of(sid)
     }
+    fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
+        self.local.rooms()
+    }
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
         self.local.sockets(target)
     }

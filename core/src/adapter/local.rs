@@ -189,6 +189,11 @@ impl Adapter for LocalAdapter {
             .unwrap_or_default()
     }
 
+    fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
+        let rooms = self.read().rooms.keys().cloned().collect();
+        Box::pin(std::future::ready(rooms))
+    }
+
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
         let mut sockets = Vec::new();
         self.for_each_target(target, |socket| sockets.push(socket.clone()));

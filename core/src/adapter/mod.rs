@@ -137,6 +137,9 @@ pub trait Adapter: Send + Sync + 'static {
     /// The rooms a socket is in.
     fn rooms_of(&self, sid: SocketId) -> Vec<Room>;
 
+    /// Every room with at least one socket in it.
+    fn rooms(&self) -> BoxFuture<'_, Vec<Room>>;
+
     /// The sockets a target names.
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>>;
 

@@ -286,6 +286,11 @@ impl Server {
         self.shared.adapter.socket(sid)
     }
 
+    /// Every room with at least one socket in it.
+    pub async fn rooms(&self) -> Vec<crate::Room> {
+        self.shared.adapter.rooms().await
+    }
+
     /// Every socket.
     pub async fn sockets(&self) -> Vec<Socket> {
         self.all().sockets().await

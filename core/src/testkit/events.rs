@@ -31,6 +31,7 @@ fn echo_handlers(socket: &Socket) {
     });
 }
 
+/// Events with acks round-trip typed payloads, in order.
 pub async fn ack_roundtrip<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -57,6 +58,7 @@ pub async fn ack_roundtrip<H: Harness>(harness: &H) {
     assert_eq!(back, Move { x: -2, ..mv });
 }
 
+/// A JSON client is served in JSON, with the same handlers as a bincode one.
 pub async fn json_codec_roundtrip<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -85,6 +87,7 @@ pub async fn json_codec_roundtrip<H: Harness>(harness: &H) {
     assert_eq!(raw.0, Bytes::from_static(b"\"x\""));
 }
 
+/// `Raw` bytes cross untouched with every codec.
 pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -102,6 +105,7 @@ pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
     }
 }
 
+/// Server emits reach the client in order, and the client answers acks.
 pub async fn server_emit_reaches_client<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let client = within("connect", Client::builder().connect(&t.connector))
@@ -132,6 +136,7 @@ pub async fn server_emit_reaches_client<H: Harness>(harness: &H) {
     assert_eq!(answer, 42);
 }
 
+/// An event nobody handles gets an ack error, and the connection stays up.
 pub async fn unknown_event_gets_ack_error<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let (client, _) = t.connect().await;
@@ -146,6 +151,7 @@ pub async fn unknown_event_gets_ack_error<H: Harness>(harness: &H) {
     assert!(client.connected());
 }
 
+/// A handler that does not take or drops its `AckSender` answers with an error.
 pub async fn unacknowledging_handler_gets_ack_error<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         s.on("fire", |Data(_): Data<u8>| async {});
@@ -163,6 +169,7 @@ pub async fn unacknowledging_handler_gets_ack_error<H: Harness>(harness: &H) {
     assert!(matches!(err, AckError::Remote(_)), "{err:?}");
 }
 
+/// A payload of the wrong type gets an ack error; the connection survives.
 pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         s.on("number", |Data(n): Data<u64>, ack: AckSender| async move {
@@ -189,6 +196,7 @@ pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(
     }
 }
 
+/// A panicking handler does not take its connection down.
 pub async fn handler_panic_is_contained<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         echo_handlers(&s);
@@ -207,6 +215,7 @@ pub async fn handler_panic_is_contained<H: Harness>(harness: &H) {
     assert!(socket.connected());
 }
 
+/// An unanswered ack times out on both sides.
 pub async fn ack_timeout<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         s.on("never", |ack: AckSender| async move {
@@ -240,6 +249,7 @@ pub async fn ack_timeout<H: Harness>(harness: &H) {
     assert_eq!(err, AckError::Timeout(Duration::from_millis(50)));
 }
 
+/// Volatile emits arrive on an idle link.
 pub async fn volatile_emits_arrive_when_idle<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         s.on("pos", |socket: Socket, Data(n): Data<u32>| async move {
@@ -270,6 +280,7 @@ pub async fn volatile_emits_arrive_when_idle<H: Harness>(harness: &H) {
     );
 }
 
+/// The fallback handler gets events without a handler of their own.
 pub async fn catch_all_handler<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         echo_handlers(&s);
@@ -291,6 +302,7 @@ pub async fn catch_all_handler<H: Harness>(harness: &H) {
     assert_eq!(echoed, "specific wins");
 }
 
+/// Volatile emits use datagrams where they fit, the reliable channel otherwise.
 pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
     use crate::transport::{FrameReader, Incoming};
     use quicket_proto::{Frame, codec};
@@ -349,6 +361,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
     }
 }
 
+/// Handlers start in the order their events arrived.
 pub async fn events_are_handled_in_arrival_order<H: Harness>(harness: &H) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = std::sync::Arc::clone(&seen);

@@ -16,6 +16,7 @@ use crate::{
 #[derive(Clone, Debug, PartialEq)]
 struct UserId(String);
 
+/// An auth rejection reaches the client as a typed error with its data.
 pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
     let builder = Server::builder().auth(|handshake| async move {
         let token: String = handshake.auth().map_err(|_| Rejection::new("no token"))?;
@@ -63,6 +64,7 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
     assert_eq!(t.server.sockets().await.len(), 1);
 }
 
+/// A connection that never says Hello is closed after the handshake timeout.
 pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.handshake_timeout = Duration::from_millis(100);
@@ -75,6 +77,7 @@ pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     );
 }
 
+/// A malformed or mismatched Hello is refused with its reason.
 pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let mut raw = t.raw().await;
@@ -115,6 +118,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     t.connect().await;
 }
 
+/// Disconnects carry their reason to both sides, after queued frames.
 pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
     let (reasons_tx, mut reasons) = mpsc::channel(8);
     let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
@@ -154,6 +158,7 @@ pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
     );
 }
 
+/// A silent client is dropped by the heartbeat, and its rooms and presence cleaned.
 pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(50);
@@ -200,6 +205,7 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     assert!(matches!(bye, Some(Frame::Disconnect(d)) if d.reason == DisconnectReason::PingTimeout));
 }
 
+/// A client gives up on a silent server.
 pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
     let (mut listener, connector) = harness.pair().await;
     let server = tokio::spawn(async move {
@@ -230,6 +236,7 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
     server.abort();
 }
 
+/// The heartbeat measures the round trip.
 pub async fn rtt_is_measured<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(20);
@@ -244,6 +251,7 @@ pub async fn rtt_is_measured<H: Harness>(harness: &H) {
     assert!(socket.rtt().unwrap() < super::DEADLINE);
 }
 
+/// Shutdown disconnects every client with `ServerShutdown`.
 pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let (a, _) = t.connect().await;

@@ -32,6 +32,7 @@ fn disconnect_reason(frame: Option<Frame>) -> Option<DisconnectReason> {
     }
 }
 
+/// A malformed frame closes only its own connection, with `ProtocolError`.
 pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -65,6 +66,7 @@ pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H
     assert_eq!(next(&mut inbox, "news").await, "unaffected");
 }
 
+/// A frame above the maximum closes with `FrameTooLarge`.
 pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_frame_size = 4096;
@@ -86,6 +88,7 @@ pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
     );
 }
 
+/// An emit larger than the peer accepts is a typed error, not a close.
 pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_frame_size = 4096;
@@ -112,6 +115,7 @@ pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H)
     assert!(client.connected() && socket.connected());
 }
 
+/// Event names above the limit are refused on both sides.
 pub async fn event_name_limit<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
     let (client, socket) = t.connect().await;
@@ -142,6 +146,7 @@ pub async fn event_name_limit<H: Harness>(harness: &H) {
     );
 }
 
+/// A socket cannot join more rooms than allowed.
 pub async fn max_rooms_per_socket<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.max_rooms_per_socket = 2;
@@ -160,6 +165,7 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx))).await
 }
 
+/// A connection cannot await more acks than allowed, and slots come back.
 pub async fn max_pending_acks<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
         s.on("hold", |ack: AckSender| async move {
@@ -189,6 +195,7 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
     assert!(matches!(again, Err(AckError::Timeout(_))));
 }
 
+/// A stalled reader is cut as a slow consumer while its room keeps flowing.
 pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
@@ -254,6 +261,7 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
     );
 }
 
+/// Volatile floods are dropped, never queued without bound.
 pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
@@ -274,6 +282,7 @@ pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
     assert!(socket.connected());
 }
 
+/// No more handlers run at once than allowed.
 pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
     struct Counters {
         in_flight: AtomicUsize,
@@ -333,6 +342,7 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
     );
 }
 
+/// Past `max_connections`, handshakes get `ServerFull`.
 pub async fn server_full_is_refused<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.max_connections = 1;

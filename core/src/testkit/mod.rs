@@ -11,8 +11,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::field_reassign_with_default,
-    missing_docs
+    clippy::field_reassign_with_default
 )]
 
 mod events;
@@ -60,8 +59,11 @@ pub async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Out
 
 /// A running server with a channel of its new sockets.
 pub struct TestServer<H: Harness> {
+    /// The server.
     pub server: Server,
+    /// Reaches the server's listener.
     pub connector: H::Connector,
+    /// Each new socket, once its connect handler has run.
     pub sockets: mpsc::Receiver<Socket>,
 }
 

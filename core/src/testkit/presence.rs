@@ -75,6 +75,7 @@ fn device(name: &str) -> bytes::Bytes {
         .unwrap()
 }
 
+/// Presence: a snapshot, then diffs, with one key over several devices.
 pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s| async move {
         presence_handlers(&s);
@@ -185,6 +186,7 @@ pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
     assert!(t.server.presence("lobby").await.is_empty());
 }
 
+/// A presence subscription outside the socket's rooms is refused, not fatal.
 pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s| async move {
         presence_handlers(&s);
@@ -197,6 +199,7 @@ pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
     assert!(client.connected());
 }
 
+/// Leaving a room removes its presence and ends its subscription.
 pub async fn presence_cleaned_when_socket_leaves_room<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |s| async move {
         presence_handlers(&s);

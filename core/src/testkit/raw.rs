@@ -10,12 +10,16 @@ use crate::transport::{
 
 /// One raw connection.
 pub struct RawPeer<C: Connection> {
+    /// The receiving half.
     pub reader: C::Reader,
+    /// The sending half.
     pub writer: C::Writer,
+    /// The datagram sender, where the transport has datagrams.
     pub datagrams: Option<std::sync::Arc<dyn DatagramSender>>,
 }
 
 impl<C: Connection> RawPeer<C> {
+    /// Splits a fresh connection, accepting frames up to the protocol's cap.
     pub fn new(connection: C) -> Self {
         let (reader, writer, datagrams) = connection.split(quicket_proto::MAX_FRAME_SIZE);
         Self {
@@ -66,10 +70,12 @@ impl<C: Connection> RawPeer<C> {
         );
     }
 
+    /// Sends one frame on the reliable channel.
     pub async fn send(&mut self, frame: &Frame) {
         self.send_bytes(codec::encode(frame)).await;
     }
 
+    /// Sends arbitrary bytes as one frame on the reliable channel.
     pub async fn send_bytes(&mut self, bytes: Bytes) {
         within("a raw send", async {
             self.writer.send(bytes).await.expect("raw send");

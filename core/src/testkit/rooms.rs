@@ -63,6 +63,7 @@ async fn before_fence(rx: &mut mpsc::Receiver<(String, String)>) -> Vec<String> 
     }
 }
 
+/// `to`, `except`, `local` and `broadcast` reach exactly the sockets they name, once each.
 pub async fn broadcast_operators<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -119,6 +120,7 @@ pub async fn broadcast_operators<H: Harness>(harness: &H) {
     }
 }
 
+/// Joining, leaving, listing rooms and their sockets, and cleanup on disconnect.
 pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -141,6 +143,12 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
         ids(t.server.to("lobby").sockets().await),
         BTreeSet::from([sa.id(), sb.id()])
     );
+    let names =
+        |rooms: Vec<crate::Room>| rooms.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        names(t.server.rooms().await),
+        BTreeSet::from(["lobby".to_string(), "game".to_string()])
+    );
     within("leave", a.emit_with_ack::<()>("leave", "lobby"))
         .await
         .unwrap();
@@ -157,9 +165,15 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
     })
     .await;
     assert!(t.server.socket(sb.id()).is_none());
+    assert_eq!(
+        names(t.server.rooms().await),
+        BTreeSet::from(["game".to_string()]),
+        "empty rooms go away"
+    );
     assert_eq!(sa.rooms().len(), 1);
 }
 
+/// A broadcast with acks collects every reply and times out the silent.
 pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
@@ -206,6 +220,7 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
     }
 }
 
+/// Server-side operators move and disconnect the sockets they target.
 pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
