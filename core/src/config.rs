@@ -12,9 +12,11 @@ pub struct ConnectionLimits {
     pub max_event_name_len: usize,
     /// Acknowledgements this side may await at once. Default 1,024.
     pub max_pending_acks: usize,
-    /// Event handlers that may run at once; the connection stops reading while at the limit.
-    /// Default 64.
+    /// Event handlers that may run at once; later events wait in the backlog. Default 64.
     pub max_concurrent_handlers: usize,
+    /// Events that may wait for a handler slot; the connection stops reading while the
+    /// backlog is full. Default 256.
+    pub max_buffered_events: usize,
     /// Frames the outbound queue holds before a reliable frame overflows it. Default 1,024.
     pub max_queued_frames: usize,
     /// Bytes the outbound queue holds before a reliable frame overflows it. Default 8 MiB.
@@ -30,6 +32,7 @@ impl Default for ConnectionLimits {
             max_event_name_len: 256,
             max_pending_acks: 1024,
             max_concurrent_handlers: 64,
+            max_buffered_events: 256,
             max_queued_frames: 1024,
             max_queued_bytes: 8 << 20,
             close_timeout: Duration::from_secs(2),

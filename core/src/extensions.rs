@@ -34,6 +34,10 @@ impl Extensions {
         old.and_then(|boxed| boxed.downcast::<T>().ok().map(|b| *b))
     }
 
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send + Sync>>> {
         // Single map operations only: a poisoned map is still a valid map.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)

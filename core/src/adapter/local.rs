@@ -1,10 +1,11 @@
 //! The in-process adapter: every room and all presence live in this node's memory.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use quicket_proto::SocketId;
+use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
@@ -26,6 +27,8 @@ use crate::server::Socket;
 pub struct LocalAdapter {
     rooms: RwLock<Rooms>,
     presence: Mutex<PresenceStore>,
+    /// Connected sockets per payload codec, by codec id.
+    codecs: [AtomicUsize; 2],
 }
 
 #[derive(Default)]
@@ -73,6 +76,23 @@ impl LocalAdapter {
             .get(room)
             .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
         Ok(f(member, room))
+    }
+
+    fn codec_count(&self, codec: PayloadCodec) -> &AtomicUsize {
+        let index = usize::from(codec.id()).min(self.codecs.len() - 1);
+        &self.codecs[index]
+    }
+
+    /// Encodes the event for every codec in use before any lock is taken: the application's
+    /// `Serialize` runs outside the room lock, and a payload that fails to encode for one codec
+    /// reaches nobody rather than only some.
+    fn encode_for_every_codec(&self, event: &OutgoingEvent<'_>) -> Result<(), PayloadError> {
+        for codec in PayloadCodec::ALL {
+            if self.codec_count(codec).load(Ordering::Relaxed) > 0 {
+                event.frame(codec).map_err(PayloadError::clone)?;
+            }
+        }
+        Ok(())
     }
 
     /// Calls `visit` once for every socket the target names.
@@ -125,6 +145,8 @@ impl Adapter for LocalAdapter {
             socket: socket.clone(),
             rooms: HashSet::new(),
         };
+        self.codec_count(socket.codec())
+            .fetch_add(1, Ordering::Relaxed);
         self.write().members.insert(socket.id(), member);
     }
 
@@ -133,6 +155,8 @@ impl Adapter for LocalAdapter {
         let Some(member) = rooms.members.remove(&sid) else {
             return;
         };
+        self.codec_count(member.socket.codec())
+            .fetch_sub(1, Ordering::Relaxed);
         let mut presence = self.presence();
         for room in &member.rooms {
             presence.remove_socket(room, sid, false);
@@ -196,11 +220,19 @@ impl Adapter for LocalAdapter {
 
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
         let mut sockets = Vec::new();
-        self.for_each_target(target, |socket| sockets.push(socket.clone()));
+        self.for_each_target(target, |socket| {
+            // A socket whose disconnect handler is still running is in its rooms, but gone.
+            if socket.connected() {
+                sockets.push(socket.clone());
+            }
+        });
         Box::pin(std::future::ready(sockets))
     }
 
     fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
+        if self.encode_for_every_codec(event).is_err() {
+            return 0;
+        }
         let mut reached = 0;
         self.for_each_target(target, |socket| {
             let Ok(frame) = event.frame(socket.codec()) else {
@@ -223,6 +255,9 @@ impl Adapter for LocalAdapter {
         event: &OutgoingEvent<'_>,
         timeout: Duration,
     ) -> BoxFuture<'static, Vec<AckOutcome>> {
+        if self.encode_for_every_codec(event).is_err() {
+            return Box::pin(std::future::ready(Vec::new()));
+        }
         let mut recipients = Vec::new();
         self.for_each_target(target, |socket| recipients.push(socket.clone()));
         let Some(id) = event.ack_id() else {

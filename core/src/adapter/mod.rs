@@ -140,7 +140,7 @@ pub trait Adapter: Send + Sync + 'static {
     /// Every room with at least one socket in it.
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>>;
 
-    /// The sockets a target names.
+    /// The connected sockets a target names.
     fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>>;
 
     /// Delivers an event to every socket the target names; returns how many it reached.

@@ -4,7 +4,7 @@ mod presence;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +28,9 @@ use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming
 /// How many presence events a watch buffers before it drops them.
 const PRESENCE_EVENTS: usize = 1024;
 
-/// A connected client. Cheap to clone; every clone is the same connection.
+/// A connected client. Cheap to clone; every clone is the same connection, and dropping the
+/// last one disconnects gracefully. A handler that captures a clone keeps the connection open
+/// until [`Client::disconnect`]: take the `Client` extractor in the handler instead.
 ///
 /// ```
 /// # async fn demo(connector: quicket_core::transport::memory::MemoryConnector) -> Result<(), Box<dyn std::error::Error>> {
@@ -46,6 +48,9 @@ const PRESENCE_EVENTS: usize = 1024;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
+    /// Present in the application's handles, absent in the driver's own: the connection
+    /// closes when the application drops its last one.
+    _user: Option<Arc<UserHandle>>,
 }
 
 struct ClientInner {
@@ -54,6 +59,18 @@ struct ClientInner {
     handlers: Handlers<Client>,
     presence: Mutex<HashMap<String, PresenceFeed>>,
     closed: watch::Receiver<Option<DisconnectReason>>,
+    user: Weak<UserHandle>,
+}
+
+/// Disconnects gracefully when the application's last handle goes.
+struct UserHandle(Arc<PeerCore>);
+
+impl Drop for UserHandle {
+    fn drop(&mut self) {
+        self.0
+            .outbox
+            .close(Close::graceful(DisconnectReason::ClientDisconnect));
+    }
 }
 
 /// Builds and connects a [`Client`].
@@ -162,14 +179,18 @@ impl ClientBuilder {
             self.config.default_ack_timeout,
         ));
         let (closed_tx, closed) = watch::channel(None);
-        let client = Client {
-            inner: Arc::new(ClientInner {
-                id: welcome.sid,
-                core,
-                handlers: self.handlers,
-                presence: Mutex::new(HashMap::new()),
-                closed,
-            }),
+        let user = Arc::new(UserHandle(Arc::clone(&core)));
+        let inner = Arc::new(ClientInner {
+            id: welcome.sid,
+            core,
+            handlers: self.handlers,
+            presence: Mutex::new(HashMap::new()),
+            closed,
+            user: Arc::downgrade(&user),
+        });
+        let driven = Client {
+            inner: Arc::clone(&inner),
+            _user: None,
         };
         let heartbeat = Heartbeat {
             ping_every: None,
@@ -177,14 +198,18 @@ impl ClientBuilder {
                 u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms),
             ),
         };
-        let driven = client.clone();
         tokio::spawn(async move {
             let close = drive(driven.clone(), reader, writer, heartbeat, None).await;
             tracing::debug!(reason = %close.reason, message = %close.message, "client closed");
             driven.presence().clear();
+            // Handlers may hold clones of the client; dropping them breaks the cycle.
+            driven.inner.handlers.clear();
             closed_tx.send_replace(Some(close.reason));
         });
-        Ok(client)
+        Ok(Client {
+            inner,
+            _user: Some(user),
+        })
     }
 }
 
@@ -322,6 +347,10 @@ impl Role for Client {
 
 impl FromEvent<Client> for Client {
     fn from_event(ctx: &mut EventContext<Client>) -> Result<Self, ExtractError> {
-        Ok(ctx.owner().clone())
+        let inner = &ctx.owner().inner;
+        Ok(Client {
+            inner: Arc::clone(inner),
+            _user: inner.user.upgrade(),
+        })
     }
 }

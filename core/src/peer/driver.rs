@@ -4,6 +4,8 @@
 //! transport, and keeps the heartbeat. Everything it reacts to is a plain method on the
 //! socket or client, so the protocol logic stays testable without the loop.
 
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -35,8 +37,10 @@ pub(crate) struct Heartbeat {
 
 /// Runs the connection until it closes; returns how it closed.
 ///
-/// `startup` (the server's connect handler) runs before any event is read, so the handlers it
-/// registers see the first event.
+/// `startup` (the server's connect handler) runs before any event is dispatched, so the
+/// handlers it registers see the first event. Frames are read all along: acks, pongs and
+/// disconnects are handled at once, while events wait in a bounded backlog until a handler
+/// slot is free. Only a full backlog stops reading.
 pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     peer: P,
     mut reader: R,
@@ -47,7 +51,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let core = Arc::clone(peer.core());
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
+    let mut backlog: VecDeque<Event> = VecDeque::new();
     let max_handlers = core.limits.max_concurrent_handlers.max(1);
+    let max_backlog = core.limits.max_buffered_events.max(1);
     let mut reading = true;
     let mut last_inbound = Instant::now();
 
@@ -65,33 +71,37 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         let mut grace_armed = false;
 
         loop {
+            while startup.is_empty() && handlers.len() < max_handlers {
+                let Some(event) = backlog.pop_front() else {
+                    break;
+                };
+                if let Some(mut handler) = on_event(&peer, event) {
+                    // Run the handler up to its first await before starting the next one:
+                    // handlers start, and their synchronous part runs, in arrival order.
+                    if poll_once(&mut handler).await.is_pending() {
+                        handlers.push(handler);
+                    }
+                }
+            }
             tokio::select! {
                 biased;
                 close = &mut write => break close,
                 () = core.outbox.closing(), if !grace_armed => {
                     grace.as_mut().reset(Instant::now() + core.limits.close_timeout);
                     grace_armed = true;
+                    // Events not yet started would only have their replies refused.
+                    backlog.clear();
                 }
                 () = &mut grace, if grace_armed => {
                     tracing::debug!("queued frames did not drain in time; abandoning them");
                     break abandoned_close(&core);
                 }
-                incoming = reader.recv(), if reading && startup.is_empty() && handlers.len() < max_handlers => {
+                incoming = reader.recv(), if reading && backlog.len() < max_backlog => {
                     last_inbound = Instant::now();
-                    let result = match incoming {
-                        Ok(incoming) => on_incoming(&peer, incoming),
-                        Err(err) => Err(transport_close(err)),
-                    };
+                    let result = incoming.map_err(transport_close).and_then(|i| on_incoming(&peer, i));
                     match result {
-                        Ok(Some(mut handler)) => {
-                            // Run the handler up to its first await before the next event is
-                            // read: handlers start, and their synchronous part runs, in
-                            // arrival order.
-                            if poll_once(&mut handler).await.is_pending() {
-                                handlers.push(handler);
-                            }
-                        }
-                        Ok(None) => {}
+                        Ok(Some(event)) if !core.outbox.is_closing() => backlog.push_back(event),
+                        Ok(_) => {}
                         Err(close) => {
                             reading = false;
                             core.outbox.close(close);
@@ -101,10 +111,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
                 Some(()) = startup.next(), if !startup.is_empty() => {}
                 () = &mut dead => {
-                    // While our own handlers hold reading back, the peer's frames wait unread:
+                    // While our own backlog holds reading back, the peer's frames wait unread:
                     // that silence is ours, not the peer's.
-                    let paused = !startup.is_empty() || handlers.len() >= max_handlers;
-                    if paused {
+                    if reading && backlog.len() >= max_backlog {
                         last_inbound = Instant::now();
                     }
                     let deadline = last_inbound + heartbeat.dead_after;
@@ -141,7 +150,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     drop(reader);
     core.acks.close();
     if !handlers.is_empty() {
-        // Handlers already running finish on their own; they see a closed socket.
+        // Handlers already running finish on their own; they see a closed connection.
         tokio::spawn(handlers.for_each(|()| async {}));
     }
     close
@@ -172,12 +181,12 @@ async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
 }
 
 fn abandoned_close(core: &PeerCore) -> Close {
-    match core.outbox.try_next() {
-        Some(Next::Closed(close)) => Close {
+    match core.outbox.close_state() {
+        Some(close) => Close {
             notify_peer: false,
             ..close
         },
-        _ => Close::silent(
+        None => Close::silent(
             DisconnectReason::TransportClosed,
             "the transport stopped accepting frames",
         ),
@@ -199,8 +208,8 @@ async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
-/// Handles one incoming frame; returns the handler it started, if any.
-fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<BoxFuture>, Close> {
+/// Handles one incoming frame; an event is returned for the backlog.
+fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Event>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
         Incoming::Frame(bytes) => (bytes, false),
@@ -219,7 +228,7 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<BoxFuture
         ));
     }
     match frame {
-        Frame::Event(event) => Ok(on_event(peer, event)),
+        Frame::Event(event) => Ok(Some(event)),
         Frame::Ack(ack) => {
             core.acks.resolve(ack.id, Ok(ack.data));
             Ok(None)
@@ -258,6 +267,7 @@ fn on_event<P: Role>(peer: &P, event: Event) -> Option<BoxFuture> {
         }
         return None;
     };
+    let name = event.name.clone();
     let ctx = EventContext::new(
         peer.clone(),
         Arc::clone(core),
@@ -265,7 +275,12 @@ fn on_event<P: Role>(peer: &P, event: Event) -> Option<BoxFuture> {
         event.data,
         event.ack,
     );
-    handler
-        .call(ctx)
-        .map(|future| contain_panics(future, "an event handler"))
+    // Extractors and the synchronous part of a handler closure run here, in the driver.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(ctx))) {
+        Ok(future) => future.map(|future| contain_panics(future, "an event handler")),
+        Err(_panic) => {
+            tracing::error!(event = %name, "an event handler panicked; the connection goes on");
+            None
+        }
+    }
 }

@@ -195,6 +195,18 @@ impl<S: 'static> Handlers<S> {
             .insert(event, handler);
     }
 
+    /// Drops every handler, and with them whatever they captured.
+    pub(crate) fn clear(&self) {
+        self.events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.fallback
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
     pub(crate) fn off(&self, event: &str) {
         self.events
             .write()

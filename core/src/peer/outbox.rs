@@ -115,27 +115,33 @@ impl Outbox {
             self.wake_all();
             return Err(PushError::Overflow);
         }
-        state.bytes += frame.len();
-        state.frames.push_back(frame);
-        drop(state);
-        self.ready.notify_one();
+        self.enqueue(state, frame);
         Ok(())
     }
 
     /// Queues a volatile frame if the queue is less than half full; returns whether it did.
     pub(crate) fn push_volatile(&self, frame: Bytes) -> bool {
-        let mut state = self.lock();
+        let state = self.lock();
         if state.close.is_some()
             || state.frames.len() >= self.max_frames / 2
             || state.bytes + frame.len() > self.max_bytes / 2
         {
             return false;
         }
+        self.enqueue(state, frame);
+        true
+    }
+
+    fn enqueue(&self, mut state: MutexGuard<'_, State>, frame: Bytes) {
+        let was_empty = state.frames.is_empty();
         state.bytes += frame.len();
         state.frames.push_back(frame);
         drop(state);
-        self.ready.notify_one();
-        true
+        // The driver re-checks the queue under the lock before it sleeps, so it only needs a
+        // wake-up when the queue stops being empty: one per burst, not one per frame.
+        if was_empty {
+            self.ready.notify_one();
+        }
     }
 
     /// Starts closing; the first close wins.
@@ -150,6 +156,11 @@ impl Outbox {
 
     pub(crate) fn is_closing(&self) -> bool {
         self.lock().close.is_some()
+    }
+
+    /// The close under way, if any, without taking a frame off the queue.
+    pub(crate) fn close_state(&self) -> Option<Close> {
+        self.lock().close.clone()
     }
 
     /// The next frame to write, or the close once the queue is drained (or dropped).

@@ -227,6 +227,9 @@ impl Server {
         }
         let socket = Socket::new(sid, core, handshake, Arc::clone(shared));
         shared.adapter.add_socket(socket.clone());
+        // Leaves the rooms and breaks handler cycles however this future ends: closed,
+        // cancelled by its caller, or unwinding from a panic.
+        let _departure = Departure(socket.clone());
         let startup = shared
             .on_connect
             .as_ref()
@@ -242,13 +245,9 @@ impl Server {
     async fn finish(&self, socket: &Socket, close: Close) {
         tracing::debug!(sid = %socket.id(), reason = %close.reason, message = %close.message, "socket closed");
         socket.mark_disconnected();
-        self.shared.adapter.remove_socket(socket.id());
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
-            contain_panics(
-                on_disconnect(socket.clone(), close.reason),
-                "a disconnect handler",
-            )
-            .await;
+            let handler = on_disconnect(socket.clone(), close.reason);
+            contain_panics(handler, "a disconnect handler").await;
         }
     }
 
@@ -317,6 +316,19 @@ impl Server {
 
     fn all(&self) -> BroadcastOperator {
         BroadcastOperator::new(Arc::clone(&self.shared), BroadcastTarget::default())
+    }
+}
+
+/// A socket's exit from the server, on drop.
+struct Departure(Socket);
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        let socket = &self.0;
+        socket.mark_disconnected();
+        socket.core().acks.close();
+        socket.server().adapter.remove_socket(socket.id());
+        socket.release();
     }
 }
 

@@ -73,7 +73,9 @@ impl Socket {
         self.inner.connected.load(Ordering::Acquire)
     }
 
-    /// Runs once when the socket disconnects, after it has left its rooms.
+    /// Runs once when the socket disconnects. The socket is still in its rooms while the
+    /// handler runs (`rooms()` lists them; broadcasts from it reach the others) and leaves
+    /// them, with its presence, when the handler returns.
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
@@ -143,6 +145,17 @@ impl Socket {
 
     pub(crate) fn mark_disconnected(&self) {
         self.inner.connected.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn server(&self) -> &ServerShared {
+        &self.inner.server
+    }
+
+    /// Drops what the application attached, which may hold clones of this socket.
+    pub(crate) fn release(&self) {
+        self.inner.handlers.clear();
+        self.take_disconnect_handler();
+        self.extensions().clear();
     }
 
     pub(crate) fn take_disconnect_handler(&self) -> Option<Arc<DisconnectFn>> {

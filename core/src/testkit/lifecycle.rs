@@ -197,10 +197,10 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
         t.server.to("r").sockets().await.is_empty(),
         "rooms are cleaned"
     );
-    assert!(
-        t.server.presence("r").await.is_empty(),
-        "presence is cleaned"
-    );
+    super::until("presence to be cleaned", || async {
+        t.server.presence("r").await.is_empty()
+    })
+    .await;
     let bye = raw.recv_until(|f| matches!(f, Frame::Disconnect(_))).await;
     assert!(matches!(bye, Some(Frame::Disconnect(d)) if d.reason == DisconnectReason::PingTimeout));
 }
@@ -264,5 +264,30 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     assert_eq!(
         within("b closed", b.closed()).await,
         DisconnectReason::ServerShutdown
+    );
+}
+
+/// Dropping the application's last client handle disconnects it gracefully.
+pub async fn dropping_the_last_client_handle_disconnects<H: Harness>(harness: &H) {
+    let (reasons_tx, mut reasons) = mpsc::channel(8);
+    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
+        disconnect_reasons(&s, &reasons_tx);
+        async {}
+    })
+    .await;
+    let (client, _) = t.connect().await;
+    // Handlers reach the client through the extractor, which holds no handle between events.
+    client.on("question", |client: Client, ack: AckSender| async move {
+        ack.send(client.id().to_string()).unwrap();
+    });
+    let (_, socket) = (client.clone(), t.server.sockets().await.remove(0));
+    let answer: String = within("ack", socket.emit_with_ack("question", ()))
+        .await
+        .unwrap();
+    assert_eq!(answer, client.id().to_string());
+    drop(client);
+    assert_eq!(
+        next(&mut reasons, "the server-side disconnect").await,
+        DisconnectReason::ClientDisconnect
     );
 }

@@ -57,6 +57,21 @@ pub async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Out
     }
 }
 
+/// Waits until `condition` holds, re-checking whenever the runtime has run other tasks;
+/// fails the test after [`DEADLINE`].
+pub async fn until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(what, async {
+        while !condition().await {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 /// A running server with a channel of its new sockets.
 pub struct TestServer<H: Harness> {
     /// The server.
@@ -178,7 +193,8 @@ macro_rules! conformance_tests {
             emit_larger_than_peer_limit_is_typed_error, event_name_limit, max_rooms_per_socket,
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
             volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded,
-            volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order
+            volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order,
+            dropping_the_last_client_handle_disconnects
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

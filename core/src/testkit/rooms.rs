@@ -182,6 +182,7 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
     )
     .await;
     let mut ids = Vec::new();
+    let mut clients = Vec::new();
     for i in 0..3u32 {
         let (client, socket) = t.connect().await;
         join(&client, "team").await;
@@ -196,6 +197,7 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
             });
         }
         ids.push(socket.id());
+        clients.push(client);
     }
     let replies = within(
         "broadcast acks",
