@@ -87,6 +87,10 @@ pub enum PresenceError {
     /// The metadata could not be encoded.
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    /// The presence state could not be sent (too large for the client, or the connection is
+    /// closing).
+    #[error(transparent)]
+    Emit(#[from] EmitError),
     /// The socket has disconnected.
     #[error("the socket is disconnected")]
     Disconnected,

@@ -86,8 +86,8 @@ impl Adapter for Counting {
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         self.local.presence_subscribe(room, sid)
     }
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId) {
-        self.local.presence_unsubscribe(room, sid);
+    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
+        self.local.presence_unsubscribe(room, sid, notify);
     }
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
         self.local.presence_list(room)

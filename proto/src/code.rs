@@ -89,6 +89,8 @@ reason_codes! {
         BadHandshake = 3,
         /// The server is at its connection limit.
         ServerFull = 4,
+        /// The server is shutting down and accepts no new sockets.
+        ShuttingDown = 5,
     }
 }
 
@@ -116,6 +118,7 @@ impl fmt::Display for RejectReason {
             RejectReason::UnsupportedVersion => f.write_str("unsupported protocol version"),
             RejectReason::BadHandshake => f.write_str("bad handshake"),
             RejectReason::ServerFull => f.write_str("server full"),
+            RejectReason::ShuttingDown => f.write_str("server shutting down"),
             RejectReason::Other(code) => write!(f, "reason {code}"),
         }
     }

@@ -6,16 +6,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockW
 use std::time::Duration;
 
 use quicket_proto::{PayloadCodec, PayloadError, SocketId};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout_at};
 
+use super::collect::AckCollector;
 use super::presence::PresenceStore;
 use super::{
     AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey,
     Room,
 };
-use crate::error::{AckError, JoinError, PresenceError};
-use crate::peer::acks::{RegisterError, Waiter};
+use crate::error::{JoinError, PresenceError};
 use crate::server::Socket;
 
 /// Rooms and presence in this process. The default adapter.
@@ -263,69 +261,7 @@ impl Adapter for LocalAdapter {
         let Some(id) = event.ack_id() else {
             return Box::pin(std::future::ready(Vec::new()));
         };
-        let (tx, mut rx) = mpsc::channel(recipients.len().max(1));
-        let mut outcomes = Vec::with_capacity(recipients.len());
-        let mut waiting = HashMap::with_capacity(recipients.len());
-        for socket in recipients {
-            let (sid, codec) = (socket.id(), socket.codec());
-            let fail = |err| AckOutcome {
-                sid,
-                codec,
-                reply: Err(err),
-            };
-            let frame = match event.frame(codec) {
-                Ok(frame) => frame.clone(),
-                Err(err) => {
-                    outcomes.push(fail(AckError::Payload(err.clone())));
-                    continue;
-                }
-            };
-            let core = socket.core();
-            match core.acks.register_as(id, Waiter::Many(sid, tx.clone())) {
-                Ok(()) => match core.send_reliable(frame) {
-                    Ok(()) => {
-                        waiting.insert(sid, socket);
-                    }
-                    Err(err) => {
-                        core.acks.cancel(id);
-                        outcomes.push(fail(AckError::Emit(err)));
-                    }
-                },
-                Err(RegisterError::TooMany) => outcomes.push(fail(AckError::TooManyPending)),
-                Err(RegisterError::Closed) => outcomes.push(fail(AckError::Disconnected)),
-            }
-        }
-        drop(tx);
-        Box::pin(async move {
-            let deadline = Instant::now() + timeout;
-            while !waiting.is_empty() {
-                let Ok(Some((sid, reply))) = timeout_at(deadline, rx.recv()).await else {
-                    break;
-                };
-                if let Some(socket) = waiting.remove(&sid) {
-                    let reply = reply.map_err(AckError::Remote);
-                    outcomes.push(AckOutcome {
-                        sid,
-                        codec: socket.codec(),
-                        reply,
-                    });
-                }
-            }
-            for (sid, socket) in waiting {
-                socket.core().acks.cancel(id);
-                let err = if socket.connected() {
-                    AckError::Timeout(timeout)
-                } else {
-                    AckError::Disconnected
-                };
-                outcomes.push(AckOutcome {
-                    sid,
-                    codec: socket.codec(),
-                    reply: Err(err),
-                });
-            }
-            outcomes
-        })
+        Box::pin(AckCollector::send(id, recipients, event, timeout).collect())
     }
 
     fn presence_track(
@@ -347,13 +283,14 @@ impl Adapter for LocalAdapter {
 
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         self.as_member(sid, room, |member, room| {
-            self.presence().subscribe(room, &member.socket);
-        })
+            self.presence().subscribe(room, &member.socket)
+        })?
+        .map_err(PresenceError::Emit)
     }
 
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId) {
+    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
         let _membership = self.read();
-        self.presence().unsubscribe(room, sid);
+        self.presence().unsubscribe(room, sid, notify);
     }
 
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {

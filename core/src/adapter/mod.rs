@@ -5,6 +5,7 @@
 //! publishing to its peers. Fire-and-forget operations are synchronous, so emits never wait
 //! on the network; queries that may need other nodes return futures.
 
+mod collect;
 mod local;
 mod presence;
 mod room;
@@ -170,8 +171,9 @@ pub trait Adapter: Send + Sync + 'static {
     /// Sends the socket the room's presence state, then every diff.
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError>;
 
-    /// Stops a subscription, telling the socket.
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId);
+    /// Stops a subscription; `notify` sends the socket a `PresenceEnd` (not wanted when the
+    /// client asked: it knows, and may already be subscribing again).
+    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool);
 
     /// The room's presence, with metas in bincode.
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>>;

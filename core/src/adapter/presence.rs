@@ -13,6 +13,7 @@ use quicket_proto::{
 };
 
 use super::Room;
+use crate::error::EmitError;
 use crate::payload::IntoPayload;
 use crate::server::Socket;
 
@@ -150,7 +151,7 @@ impl PresenceStore {
         self.forget_if_empty(room);
     }
 
-    pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) {
+    pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) -> Result<(), EmitError> {
         let presence = self.rooms.entry(room.clone()).or_default();
         let codec = socket.codec();
         let entries = presence
@@ -162,17 +163,20 @@ impl PresenceStore {
             room: room.to_string(),
             entries,
         });
-        if socket.core().send_frame(&state).is_ok() {
+        let sent = socket.core().send_frame(&state);
+        if sent.is_ok() {
             presence.subscribers.insert(socket.id(), socket.clone());
         }
+        self.forget_if_empty(room);
+        sent
     }
 
-    pub(crate) fn unsubscribe(&mut self, room: &str, sid: SocketId) {
-        if let Some(socket) = self
+    pub(crate) fn unsubscribe(&mut self, room: &str, sid: SocketId, notify: bool) {
+        let removed = self
             .rooms
             .get_mut(room)
-            .and_then(|p| p.subscribers.remove(&sid))
-        {
+            .and_then(|p| p.subscribers.remove(&sid));
+        if let (Some(socket), true) = (removed, notify) {
             end(&socket, room, "unsubscribed");
         }
         self.forget_if_empty(room);
@@ -205,12 +209,16 @@ impl PresenceStore {
 
 impl RoomPresence {
     /// Sends a diff to every subscriber, encoded once per codec.
-    fn publish(&self, room: &str, diff: &Diff) {
+    ///
+    /// A subscriber that cannot take the diff (larger than it accepts) would drift from the
+    /// truth from then on, so its subscription ends instead.
+    fn publish(&mut self, room: &str, diff: &Diff) {
         if diff.joins.is_empty() && diff.leaves.is_empty() {
             return;
         }
         let mut encoded: [Option<Bytes>; 2] = [None, None];
-        for socket in self.subscribers.values() {
+        let mut unfit = Vec::new();
+        for (sid, socket) in &self.subscribers {
             let codec = socket.codec();
             let frame = encoded[usize::from(codec.id()) % 2].get_or_insert_with(|| {
                 codec::encode(&Frame::PresenceDiff(PresenceDiff {
@@ -219,7 +227,19 @@ impl RoomPresence {
                     leaves: group(&diff.leaves, codec),
                 }))
             });
-            let _slow_consumer_closing = socket.core().send_reliable(frame.clone());
+            if let Err(EmitError::FrameTooLarge { .. }) = socket.core().send_reliable(frame.clone())
+            {
+                unfit.push(*sid);
+            }
+        }
+        for sid in unfit {
+            if let Some(socket) = self.subscribers.remove(&sid) {
+                end(
+                    &socket,
+                    room,
+                    "a presence diff exceeded the connection's frame limit",
+                );
+            }
         }
     }
 }

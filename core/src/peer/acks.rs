@@ -8,8 +8,10 @@ use bytes::Bytes;
 use quicket_proto::SocketId;
 use tokio::sync::{mpsc, oneshot};
 
-/// The peer's answer: its reply payload, or its error message.
-pub(crate) type AckReply = Result<Bytes, String>;
+use crate::error::AckError;
+
+/// The peer's answer: its reply payload, or why there is none.
+pub(crate) type AckReply = Result<Bytes, AckError>;
 
 /// Who is waiting for an ack id.
 #[derive(Debug)]
@@ -95,14 +97,22 @@ impl AckTable {
         self.lock().pending.remove(&id);
     }
 
-    /// Refuses new ids and drops every waiter, which then sees the disconnect.
+    /// Refuses new ids and tells every waiter that the connection is gone.
     pub(crate) fn close(&self) {
         let pending = {
             let mut state = self.lock();
             state.closed = true;
             std::mem::take(&mut state.pending)
         };
-        drop(pending);
+        for waiter in pending.into_values() {
+            match waiter {
+                // A dropped sender reads as a disconnect on the other side.
+                Waiter::One(tx) => drop(tx),
+                Waiter::Many(sid, tx) => {
+                    let _collector_gone = tx.try_send((sid, Err(AckError::Disconnected)));
+                }
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

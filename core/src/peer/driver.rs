@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep};
 use super::PeerCore;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics};
 use super::outbox::{Close, Next};
+use crate::error::AckError;
 use crate::transport::{FrameReader, FrameWriter, Incoming, TransportError};
 
 /// The side-specific half of a connection: the server's socket or the client.
@@ -234,7 +235,8 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Event>, C
             Ok(None)
         }
         Frame::AckError(ack) => {
-            core.acks.resolve(ack.id, Err(ack.message));
+            core.acks
+                .resolve(ack.id, Err(AckError::Remote(ack.message)));
             Ok(None)
         }
         Frame::Ping(ping) => {

@@ -308,7 +308,7 @@ impl<R: FromPayload + Send + 'static> IntoFuture for EmitWithAck<R> {
             match reply {
                 Err(_elapsed) => Err(AckError::Timeout(self.timeout)),
                 Ok(Err(_dropped)) => Err(AckError::Disconnected),
-                Ok(Ok(Err(message))) => Err(AckError::Remote(message)),
+                Ok(Ok(Err(err))) => Err(err),
                 Ok(Ok(Ok(bytes))) => R::decode(bytes, core.codec).map_err(AckError::Payload),
             }
         })

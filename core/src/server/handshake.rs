@@ -94,6 +94,9 @@ impl Rejection {
     }
 }
 
+/// The smallest frame limit a client may advertise: below it, not even a `Welcome` fits.
+const MIN_PEER_FRAME_SIZE: u32 = 1024;
+
 /// Reads the client's `Hello`, or says how to refuse it.
 pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
     let bytes = match incoming {
@@ -118,6 +121,13 @@ pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
             ));
         }
     };
+    if hello.max_frame_size < MIN_PEER_FRAME_SIZE {
+        let message = format!(
+            "max_frame_size {} is below the minimum of {MIN_PEER_FRAME_SIZE}",
+            hello.max_frame_size
+        );
+        return Err(refusal(RejectReason::BadHandshake, &message));
+    }
     if hello.version != PROTOCOL_VERSION {
         let message = format!(
             "protocol version {} is not {PROTOCOL_VERSION}",

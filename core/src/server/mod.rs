@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use self::broadcast::{AckReplies, BroadcastOperator, BroadcastWithAck};
@@ -21,7 +21,9 @@ use crate::peer::PeerCore;
 use crate::peer::driver::{Heartbeat, drive};
 use crate::peer::handler::{BoxFuture, contain_panics};
 use crate::peer::outbox::Close;
-use crate::transport::{Connection, FrameReader, FrameWriter, Listener, TransportError};
+use crate::transport::{
+    Connection, ConnectionInfo, FrameReader, FrameWriter, Listener, TransportError,
+};
 
 type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>
     + Send
@@ -57,6 +59,8 @@ pub(crate) struct ServerShared {
     auth: Option<Arc<AuthFn>>,
     on_connect: Option<Arc<ConnectFn>>,
     connections: AtomicUsize,
+    /// Woken when the last connection ends.
+    idle: Notify,
     shutdown: watch::Sender<bool>,
 }
 
@@ -115,6 +119,7 @@ impl ServerBuilder {
                 auth: self.auth,
                 on_connect: self.on_connect,
                 connections: AtomicUsize::new(0),
+                idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -164,46 +169,26 @@ impl Server {
         let info = connection.info();
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
-        let _slot = ConnectionSlot::take(&shared.connections);
+        let _slot = ConnectionSlot::take(shared);
 
-        let handshake = tokio::time::timeout(shared.config.handshake_timeout, async {
-            let incoming = reader.recv().await.map_err(|_| None)?;
-            let hello = handshake::parse_hello(incoming).map_err(Some)?;
-            if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
-                return Err(Some(handshake::refusal(
-                    RejectReason::ServerFull,
-                    "the server is full",
-                )));
+        let mut shutdown = shared.shutdown.subscribe();
+        let handshake = tokio::select! {
+            done = tokio::time::timeout(shared.config.handshake_timeout, self.handshake(&mut reader, &info)) => {
+                done.unwrap_or(Err(Refusal::Timeout))
             }
-            let codec = hello.codec;
-            let handshake = Handshake::new(hello, info.clone());
-            if let Some(auth) = &shared.auth {
-                auth(handshake.clone())
-                    .await
-                    .map_err(|rejection| Some(Box::new(rejection.into_frame(codec))))?;
-            }
-            Ok(handshake)
-        })
-        .await;
-
+            _ = shutdown.wait_for(|down| *down) => Err(Refusal::Reject(handshake::refusal(
+                RejectReason::ShuttingDown,
+                "the server is shutting down",
+            ))),
+        };
         let handshake = match handshake {
-            Ok(Ok(handshake)) => handshake,
-            Ok(Err(refusal)) => {
-                if let Some(refusal) = refusal {
-                    let _peer_gone = writer.send(codec::encode(&refusal)).await;
-                    let _peer_gone = writer.flush().await;
-                }
-                writer
-                    .close(DisconnectReason::ServerDisconnect, "handshake refused")
-                    .await;
-                return;
+            Ok(handshake) if !*shared.shutdown.borrow() => handshake,
+            Ok(_) => {
+                let closing =
+                    handshake::refusal(RejectReason::ShuttingDown, "the server is shutting down");
+                return Refusal::Reject(closing).deliver(&mut writer).await;
             }
-            Err(_elapsed) => {
-                writer
-                    .close(DisconnectReason::HandshakeTimeout, "handshake timed out")
-                    .await;
-                return;
-            }
+            Err(refusal) => return refusal.deliver(&mut writer).await,
         };
 
         let config = &shared.config;
@@ -230,6 +215,10 @@ impl Server {
         // Leaves the rooms and breaks handler cycles however this future ends: closed,
         // cancelled by its caller, or unwinding from a panic.
         let _departure = Departure(socket.clone());
+        if *shared.shutdown.borrow() {
+            // Shutdown began after our handshake but may have missed this socket.
+            socket.close(Close::graceful(DisconnectReason::ServerShutdown));
+        }
         let startup = shared
             .on_connect
             .as_ref()
@@ -240,6 +229,29 @@ impl Server {
         };
         let close = drive(socket.clone(), reader, writer, heartbeat, startup).await;
         self.finish(&socket, close).await;
+    }
+
+    /// Reads the client's `Hello` and runs the auth middleware.
+    async fn handshake<R: FrameReader>(
+        &self,
+        reader: &mut R,
+        info: &ConnectionInfo,
+    ) -> Result<Handshake, Refusal> {
+        let shared = &self.shared;
+        let incoming = reader.recv().await.map_err(|_| Refusal::Gone)?;
+        let hello = handshake::parse_hello(incoming).map_err(Refusal::Reject)?;
+        if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
+            let full = handshake::refusal(RejectReason::ServerFull, "the server is full");
+            return Err(Refusal::Reject(full));
+        }
+        let codec = hello.codec;
+        let handshake = Handshake::new(hello, info.clone());
+        if let Some(auth) = &shared.auth {
+            auth(handshake.clone())
+                .await
+                .map_err(|rejection| Refusal::Reject(Box::new(rejection.into_frame(codec))))?;
+        }
+        Ok(handshake)
     }
 
     async fn finish(&self, socket: &Socket, close: Close) {
@@ -305,17 +317,56 @@ impl Server {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// Stops every listener and disconnects every socket with `ServerShutdown`, after their
-    /// queued frames are written.
+    /// Stops every listener, refuses handshakes under way, disconnects every socket with
+    /// `ServerShutdown` after writing what is queued for it, and waits until every connection
+    /// has ended (each gets at most its close timeout to drain).
     pub async fn shutdown(&self) {
-        self.shared.shutdown.send_replace(true);
+        let shared = &self.shared;
+        shared.shutdown.send_replace(true);
         for socket in self.sockets().await {
             socket.close(Close::graceful(DisconnectReason::ServerShutdown));
+        }
+        loop {
+            let idle = shared.idle.notified();
+            if shared.connections.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
     fn all(&self) -> BroadcastOperator {
         BroadcastOperator::new(Arc::clone(&self.shared), BroadcastTarget::default())
+    }
+}
+
+/// Why a connection got no socket.
+enum Refusal {
+    /// The client went away during the handshake.
+    Gone,
+    /// The client said nothing in time.
+    Timeout,
+    /// The client gets this `Reject` frame.
+    Reject(Box<Frame>),
+}
+
+impl Refusal {
+    async fn deliver<W: FrameWriter>(self, writer: &mut W) {
+        match self {
+            Refusal::Gone => {}
+            Refusal::Timeout => {
+                writer
+                    .close(DisconnectReason::HandshakeTimeout, "handshake timed out")
+                    .await;
+            }
+            Refusal::Reject(frame) => {
+                let _peer_gone = writer.send(codec::encode(&frame)).await;
+                let _peer_gone = writer.flush().await;
+                writer
+                    .close(DisconnectReason::ServerDisconnect, "handshake refused")
+                    .await;
+            }
+        }
     }
 }
 
@@ -333,18 +384,20 @@ impl Drop for Departure {
 }
 
 /// Counts a connection for its whole life, handshake included.
-struct ConnectionSlot<'a>(&'a AtomicUsize);
+struct ConnectionSlot<'a>(&'a ServerShared);
 
 impl<'a> ConnectionSlot<'a> {
-    fn take(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
+    fn take(shared: &'a ServerShared) -> Self {
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        Self(shared)
     }
 }
 
 impl Drop for ConnectionSlot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

@@ -199,7 +199,8 @@ impl Role for Socket {
                 Ok(())
             }
             Frame::PresenceUnsubscribe(unsubscribe) => {
-                self.presence(&unsubscribe.room).unsubscribe();
+                let adapter = &self.inner.server.adapter;
+                adapter.presence_unsubscribe(&unsubscribe.room, self.id(), false);
                 Ok(())
             }
             other => Err(Close::now(
@@ -261,6 +262,6 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_unsubscribe(self.room, self.socket.id());
+            .presence_unsubscribe(self.room, self.socket.id(), true);
     }
 }

@@ -254,9 +254,32 @@ pub async fn rtt_is_measured<H: Harness>(harness: &H) {
 /// Shutdown disconnects every client with `ServerShutdown`.
 pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
-    let (a, _) = t.connect().await;
+    let (a, sa) = t.connect().await;
     let (b, _) = t.connect().await;
-    t.server.shutdown().await;
+    let mut inbox = super::collect(&a, "last-words");
+    sa.emit("last-words", "queued before shutdown").unwrap();
+    // A connection still in its handshake when shutdown begins is refused.
+    let mut late = t.raw().await;
+    super::until("the late connection to be accepted", || async {
+        t.server.connection_count() == 3
+    })
+    .await;
+    let server = t.server.clone();
+    let shutdown = tokio::spawn(async move { server.shutdown().await });
+    assert!(matches!(
+        late.recv().await,
+        Some(Frame::Reject(r)) if r.reason == RejectReason::ShuttingDown
+    ));
+    within("shutdown to finish", shutdown).await.unwrap();
+    assert_eq!(
+        t.server.connection_count(),
+        0,
+        "shutdown returns once every connection ended"
+    );
+    assert_eq!(
+        next(&mut inbox, "the queued event").await,
+        "queued before shutdown"
+    );
     assert_eq!(
         within("a closed", a.closed()).await,
         DisconnectReason::ServerShutdown

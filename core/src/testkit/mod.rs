@@ -194,7 +194,7 @@ macro_rules! conformance_tests {
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
             volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded,
             volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order,
-            dropping_the_last_client_handle_disconnects
+            dropping_the_last_client_handle_disconnects, presence_resubscribe_after_unsubscribe
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

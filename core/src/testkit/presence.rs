@@ -234,3 +234,26 @@ pub async fn presence_cleaned_when_socket_leaves_room<H: Harness>(harness: &H) {
         .unwrap();
     assert!(matches!(event(&mut watch).await, PresenceEvent::Ended(_)));
 }
+
+/// Unsubscribing and subscribing again yields a working subscription.
+pub async fn presence_resubscribe_after_unsubscribe<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
+    let (client, _) = t.connect().await;
+    enter(&client, "den", "me", "pc").await;
+    let mut first = client.subscribe_presence("den").unwrap();
+    assert_eq!(event(&mut first).await, PresenceEvent::Sync);
+    client.unsubscribe_presence("den").unwrap();
+    assert!(within("the old watch to end", first.next()).await.is_none());
+    let mut second = client.subscribe_presence("den").unwrap();
+    assert_eq!(event(&mut second).await, PresenceEvent::Sync);
+    assert!(second.state().contains("me"));
+    let (other, _) = t.connect().await;
+    enter(&other, "den", "you", "phone").await;
+    assert!(matches!(
+        event(&mut second).await,
+        PresenceEvent::Join { first: true, .. }
+    ));
+}

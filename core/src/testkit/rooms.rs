@@ -158,13 +158,11 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
     );
     assert_eq!(t.server.to("lobby").emit("msg", "x").unwrap(), 1);
     b.disconnect().await;
-    within("b gone", async {
-        while !t.server.to("lobby").sockets().await.is_empty() {
-            tokio::task::yield_now().await;
-        }
+    super::until("b to leave its rooms", || async {
+        t.server.socket(sb.id()).is_none()
     })
     .await;
-    assert!(t.server.socket(sb.id()).is_none());
+    assert!(t.server.to("lobby").sockets().await.is_empty());
     assert_eq!(
         names(t.server.rooms().await),
         BTreeSet::from(["game".to_string()]),
