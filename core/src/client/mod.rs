@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use quicket_proto::{
     DisconnectReason, Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PresenceSubscribe,
     PresenceUnsubscribe, Resume, SocketId, codec,
@@ -16,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use self::presence::PresenceFeed;
 pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
+use crate::adapter::EncodedPayload;
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
 use crate::payload::IntoPayload;
@@ -78,7 +78,7 @@ impl Drop for UserHandle {
 pub struct ClientBuilder {
     config: ClientConfig,
     codec: PayloadCodec,
-    auth: Result<Bytes, quicket_proto::PayloadError>,
+    auth: Result<Option<EncodedPayload>, quicket_proto::PayloadError>,
     handlers: Handlers<Client>,
     name: (String, String),
 }
@@ -93,13 +93,12 @@ impl ClientBuilder {
     /// The payload codec (default bincode).
     pub fn codec(mut self, codec: PayloadCodec) -> Self {
         self.codec = codec;
-        self.auth = Ok(Bytes::new());
         self
     }
 
-    /// Credentials for the server's auth middleware, encoded with the codec. Set the codec first.
+    /// Credentials for the server's auth middleware, sent with the connection's codec.
     pub fn auth(mut self, auth: impl IntoPayload) -> Self {
-        self.auth = auth.encode(self.codec);
+        self.auth = EncodedPayload::encode(&auth).map(Some);
         self
     }
 
@@ -136,7 +135,10 @@ impl ClientBuilder {
             client_name: self.name.0,
             client_version: self.name.1,
             max_frame_size: u32::try_from(limits.max_frame_size).unwrap_or(u32::MAX),
-            auth: self.auth?,
+            auth: self
+                .auth?
+                .map(|auth| auth.get(self.codec).clone())
+                .unwrap_or_default(),
             resume: None::<Resume>,
         });
         let timeout = self.config.handshake_timeout;
@@ -219,7 +221,7 @@ impl Client {
         ClientBuilder {
             config: ClientConfig::default(),
             codec: PayloadCodec::Bincode,
-            auth: Ok(Bytes::new()),
+            auth: Ok(None),
             handlers: Handlers::new(),
             name: ("quicket-rs".into(), env!("CARGO_PKG_VERSION").into()),
         }

@@ -81,6 +81,12 @@ pub enum ExtractError {
 pub trait FromEvent<S>: Sized {
     /// Extracts the argument.
     fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError>;
+
+    /// Called instead of the handler when another argument failed to extract; the default
+    /// drops the value. [`AckSender`] uses it to give the emitter the real reason.
+    fn rejected(self, err: &ExtractError) {
+        let _ = err;
+    }
 }
 
 /// The event's payload, decoded with the connection's codec. `Data<Raw>` takes the bytes as they
@@ -108,6 +114,10 @@ impl<S> FromEvent<S> for AckSender {
     fn from_event(ctx: &mut EventContext<S>) -> Result<Self, ExtractError> {
         Ok(AckSender::new(Arc::clone(&ctx.core), ctx.ack.take()))
     }
+
+    fn rejected(self, err: &ExtractError) {
+        let _closing = self.error(err.to_string());
+    }
 }
 
 /// An async function usable as an event handler.
@@ -128,15 +138,18 @@ macro_rules! impl_handler {
         {
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(&self, mut ctx: EventContext<S>) -> Option<BoxFuture> {
-                $(
-                    let $arg = match $arg::from_event(&mut ctx) {
-                        Ok(value) => value,
-                        Err(err) => {
-                            reject(&ctx, &err);
-                            return None;
-                        }
-                    };
-                )*
+                $( let $arg = $arg::from_event(&mut ctx); )*
+                let failed: Option<ExtractError> = None $( .or_else(|| $arg.as_ref().err().cloned()) )*;
+                if let Some(err) = failed {
+                    reject(&ctx, &err);
+                    $( if let Ok(value) = $arg { value.rejected(&err); } )*
+                    return None;
+                }
+                let ($($arg,)*) = match ($($arg,)*) {
+                    ($(Ok($arg),)*) => ($($arg,)*),
+                    #[allow(unreachable_patterns)]
+                    _ => return None,
+                };
                 if let Some(id) = ctx.ack {
                     let _closed = send_ack_error(&ctx.core, id, "the handler does not acknowledge");
                 }

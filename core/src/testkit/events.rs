@@ -175,20 +175,27 @@ pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(
         s.on("number", |Data(n): Data<u64>, ack: AckSender| async move {
             ack.send(n).unwrap();
         });
+        // The ack extracted before the failing payload still reports the real reason.
+        s.on(
+            "ack-first",
+            |ack: AckSender, Data(n): Data<u64>| async move {
+                ack.send(n).unwrap();
+            },
+        );
     })
     .await;
     for codec in PayloadCodec::ALL {
         let (client, _) = t.connect_with(Client::builder().codec(codec)).await;
-        let err = within(
-            "ack",
-            client.emit_with_ack::<u64>("number", Raw(Bytes::from_static(b"\xff\xff"))),
-        )
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(&err, AckError::Remote(m) if m.contains("invalid payload")),
-            "{err:?}"
-        );
+        for event in ["number", "ack-first"] {
+            let garbage = Raw(Bytes::from_static(b"\xff\xff"));
+            let err = within("ack", client.emit_with_ack::<u64>(event, garbage))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, AckError::Remote(m) if m.contains("invalid payload")),
+                "{event}: {err:?}"
+            );
+        }
         let n: u64 = within("ack", client.emit_with_ack("number", 7u64))
             .await
             .unwrap();

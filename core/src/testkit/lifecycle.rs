@@ -55,7 +55,9 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
             other => panic!("expected a rejection, got {other:?}"),
         }
     }
-    let (client, _) = t.connect_with(Client::builder().auth("good")).await;
+    let (client, _) = t
+        .connect_with(Client::builder().auth("good").codec(PayloadCodec::Json))
+        .await;
     let who: Option<String> = within("whoami", client.emit_with_ack("whoami", ()))
         .await
         .unwrap();
