@@ -145,10 +145,9 @@ macro_rules! impl_handler {
                     $( if let Ok(value) = $arg { value.rejected(&err); } )*
                     return None;
                 }
-                let ($($arg,)*) = match ($($arg,)*) {
-                    ($(Ok($arg),)*) => ($($arg,)*),
-                    #[allow(unreachable_patterns)]
-                    _ => return None,
+                #[allow(irrefutable_let_patterns)]
+                let ($(Ok($arg),)*) = ($($arg,)*) else {
+                    return None;
                 };
                 if let Some(id) = ctx.ack {
                     let _closed = send_ack_error(&ctx.core, id, "the handler does not acknowledge");
