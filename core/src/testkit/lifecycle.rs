@@ -102,11 +102,21 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     };
     raw.send(&Frame::Hello(Hello {
         version: 99,
-        ..hello
+        ..hello.clone()
     }))
     .await;
     assert!(
         matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion)
+    );
+
+    let mut raw = t.raw().await;
+    raw.send(&Frame::Hello(Hello {
+        max_frame_size: 100,
+        ..hello
+    }))
+    .await;
+    assert!(
+        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
     );
 
     let mut raw = t.raw().await;
