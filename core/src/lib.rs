@@ -36,11 +36,18 @@
 //!
 //! # Concurrency
 //!
-//! Each connection runs one driver task, the only `select!` in the crate: it reads frames,
-//! polls the handlers they start (at most `max_concurrent_handlers` at once, after which it
-//! stops reading), writes the connection's bounded outbound queue to the transport and keeps
-//! the heartbeat. Emits from any task push shared, already-encoded frames into that queue
-//! without waiting. No lock is held across an `.await`.
+//! Each connection runs one driver task, the only `select!` in the crate. It reads frames all
+//! the time: acks, pongs and disconnects take effect at once, while events wait in a bounded
+//! backlog (`max_buffered_events`) for one of `max_concurrent_handlers` handler slots; only a
+//! full backlog stops reading. Handler futures run inside the driver task, each first polled
+//! before the next event is taken, so handlers start in arrival order. The driver also drains
+//! the connection's bounded outbound queue into the transport and keeps the heartbeat.
+//!
+//! Emits from any task push shared, already-encoded frames into that queue without waiting;
+//! a reliable frame that does not fit closes that connection alone as a slow consumer, and a
+//! volatile frame is dropped once the queue is half full. Rooms live behind one `RwLock` in
+//! the [`LocalAdapter`], presence behind one `Mutex` taken after it; no lock is held across an
+//! `.await`.
 
 pub mod adapter;
 mod client;
