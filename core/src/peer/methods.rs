@@ -1,0 +1,87 @@
+//! The methods `Socket` and `Client` share, generated into both.
+
+/// The methods a server-side socket and a client share, written once. Both keep `id`, `core`
+/// and `handlers` in `self.inner`.
+macro_rules! peer_methods {
+    ($owner:ident, $peer:literal) => {
+        /// The connection's socket id, assigned by the server.
+        pub fn id(&self) -> quicket_proto::SocketId {
+            self.inner.id
+        }
+
+        /// The transport carrying the connection.
+        pub fn transport(&self) -> $crate::transport::TransportKind {
+            self.inner.core.info.kind
+        }
+
+        #[doc = concat!("The ", $peer, "'s address, where the transport has one.")]
+        pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+            self.inner.core.info.peer_addr
+        }
+
+        /// The connection's payload codec, chosen by the client.
+        pub fn codec(&self) -> quicket_proto::PayloadCodec {
+            self.inner.core.codec
+        }
+
+        #[doc = concat!("The last measured round trip to the ", $peer, ", once a ping has been answered.")]
+        pub fn rtt(&self) -> Option<std::time::Duration> {
+            self.inner.core.rtt()
+        }
+
+        /// The largest volatile frame that travels as a datagram right now; `None` when the
+        /// transport has no datagrams. Larger volatile emits take the reliable channel.
+        pub fn max_datagram_size(&self) -> Option<usize> {
+            self.inner.core.datagrams.as_ref().map(|datagrams| datagrams.max_size())
+        }
+
+        /// Handles the event `event` with `handler`, replacing any handler it had.
+        pub fn on<H, Args>(&self, event: impl Into<String>, handler: H)
+        where
+            H: $crate::Handler<$owner, Args>,
+            Args: 'static,
+        {
+            self.inner.handlers.on(event.into(), handler);
+        }
+
+        /// Removes the handler of `event`.
+        pub fn off(&self, event: &str) {
+            self.inner.handlers.off(event);
+        }
+
+        /// Handles every event that has no handler of its own; take
+        /// [`EventName`]($crate::EventName) to learn which.
+        pub fn on_fallback<H, Args>(&self, handler: H)
+        where
+            H: $crate::Handler<$owner, Args>,
+            Args: 'static,
+        {
+            self.inner.handlers.on_fallback(handler);
+        }
+
+        #[doc = concat!("Emits an event to the ", $peer, ".")]
+        pub fn emit(
+            &self,
+            event: &str,
+            data: impl $crate::IntoPayload,
+        ) -> Result<(), $crate::EmitError> {
+            self.inner.core.emit(event, &data)
+        }
+
+        #[doc = concat!("Emits an event and waits for the ", $peer, "'s acknowledgement, decoded as `R`.")]
+        pub fn emit_with_ack<R>(
+            &self,
+            event: &str,
+            data: impl $crate::IntoPayload,
+        ) -> $crate::EmitWithAck<R> {
+            self.inner.core.emit_with_ack(event, &data)
+        }
+
+        /// Emits that may be dropped under congestion, and travel as datagrams where they fit.
+        pub fn volatile(&self) -> $crate::Volatile<'_> {
+            $crate::Volatile::new(&self.inner.core)
+        }
+    };
+}
+
+pub(crate) use peer_methods;
