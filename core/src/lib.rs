@@ -75,3 +75,4 @@ pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, Server, ServerBuilder,
     Socket, SocketPresence,
 };
+pub use crate::transport::TransportKind;

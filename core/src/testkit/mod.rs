@@ -120,6 +120,16 @@ impl<H: Harness> TestServer<H> {
             socket.id(),
             "client and server agree on the socket id"
         );
+        assert_eq!(
+            client.transport(),
+            socket.transport(),
+            "both ends name the same transport"
+        );
+        assert_eq!(
+            client.codec(),
+            socket.codec(),
+            "both ends use the negotiated codec"
+        );
         (client, socket)
     }
 
