@@ -30,6 +30,15 @@ pub enum EmitError {
         /// The peer's limit.
         max: usize,
     },
+    /// A volatile event is larger than the transport's datagram limit, and the transport does
+    /// not send oversized volatile events on its reliable channel.
+    #[error("volatile frame of {size} bytes exceeds the datagram limit of {max}")]
+    DatagramTooLarge {
+        /// The frame's size in bytes.
+        size: usize,
+        /// The current datagram limit.
+        max: usize,
+    },
     /// The connection is closed or closing.
     #[error("the connection is closed")]
     Disconnected,

@@ -201,6 +201,7 @@ fn transport_close(err: TransportError) -> Close {
             format!("frame of {declared} bytes exceeds the maximum of {max}"),
         ),
         TransportError::Malformed(message) => Close::now(DisconnectReason::ProtocolError, message),
+        TransportError::PeerClosed { reason, message } => Close::silent(reason, message),
         other => Close::silent(DisconnectReason::TransportClosed, other.to_string()),
     }
 }

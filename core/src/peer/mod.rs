@@ -96,8 +96,19 @@ impl PeerCore {
             if frame.len() <= datagrams.max_size() {
                 return datagrams.send(frame).is_ok();
             }
+            if datagrams.rejects_oversize() {
+                return false;
+            }
         }
         frame.len() <= self.peer_max_frame_size && self.outbox.push_volatile(frame)
+    }
+
+    /// The datagram limit a volatile frame must fit, when the transport refuses larger ones.
+    fn strict_datagram_limit(&self) -> Option<usize> {
+        self.datagrams
+            .as_ref()
+            .filter(|datagrams| datagrams.rejects_oversize())
+            .map(|datagrams| datagrams.max_size())
     }
 
     /// Queues a control frame.
@@ -124,6 +135,14 @@ impl PeerCore {
                 size: frame.len(),
                 max: self.peer_max_frame_size,
             });
+        }
+        if let Some(max) = self.strict_datagram_limit() {
+            if frame.len() > max {
+                return Err(EmitError::DatagramTooLarge {
+                    size: frame.len(),
+                    max,
+                });
+            }
         }
         if !self.send_volatile(frame) {
             tracing::trace!(event, "volatile event dropped");

@@ -87,6 +87,15 @@ pub enum TransportError {
         /// The current limit.
         max: usize,
     },
+    /// The peer closed the connection and said why (a QUIC application close code, a
+    /// WebSocket close frame).
+    #[error("closed by the peer ({reason}): {message}")]
+    PeerClosed {
+        /// The peer's reason.
+        reason: DisconnectReason,
+        /// The peer's explanation.
+        message: String,
+    },
     /// The bytes on the channel are not well-formed framing.
     #[error("malformed framing: {0}")]
     Malformed(String),
@@ -174,4 +183,12 @@ pub trait DatagramSender: Send + Sync + 'static {
 
     /// Sends one frame as a datagram, or fails at once. Delivery is not guaranteed.
     fn send(&self, frame: Bytes) -> Result<(), TransportError>;
+
+    /// Whether a volatile frame larger than [`DatagramSender::max_size`] is an error for the
+    /// emitter (`true`), or takes the reliable channel unless it is congested (`false`, the
+    /// default). WebTransport says `true`: a browser drops oversized datagrams without a trace,
+    /// so the application must learn about them.
+    fn rejects_oversize(&self) -> bool {
+        false
+    }
 }
