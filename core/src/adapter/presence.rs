@@ -142,10 +142,10 @@ impl PresenceStore {
             });
             !metas.is_empty()
         });
-        if let Some(socket) = presence.subscribers.remove(&sid) {
-            if tell {
-                end(&socket, room, "left the room");
-            }
+        if let Some(socket) = presence.subscribers.remove(&sid)
+            && tell
+        {
+            end(&socket, room, "left the room");
         }
         presence.publish(room, &diff);
         self.forget_if_empty(room);

@@ -136,13 +136,13 @@ impl PeerCore {
                 max: self.peer_max_frame_size,
             });
         }
-        if let Some(max) = self.strict_datagram_limit() {
-            if frame.len() > max {
-                return Err(EmitError::DatagramTooLarge {
-                    size: frame.len(),
-                    max,
-                });
-            }
+        if let Some(max) = self.strict_datagram_limit()
+            && frame.len() > max
+        {
+            return Err(EmitError::DatagramTooLarge {
+                size: frame.len(),
+                max,
+            });
         }
         if !self.send_volatile(frame) {
             tracing::trace!(event, "volatile event dropped");
@@ -165,11 +165,11 @@ impl PeerCore {
             .last_ping
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((sent_id, sent_at)) = last {
-            if sent_id == id {
-                let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.rtt_micros.store(micros.max(1), Ordering::Relaxed);
-            }
+        if let Some((sent_id, sent_at)) = last
+            && sent_id == id
+        {
+            let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.rtt_micros.store(micros.max(1), Ordering::Relaxed);
         }
     }
 
