@@ -265,24 +265,36 @@ pub async fn rtt_is_measured<H: Harness>(harness: &H) {
 
 /// Shutdown disconnects every client with `ServerShutdown`.
 pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    // "late" stays in its auth check until shutdown has begun.
+    let (auth_started, mut started) = mpsc::channel(1);
+    let builder = Server::builder().auth(move |handshake| {
+        let auth_started = auth_started.clone();
+        async move {
+            if handshake.auth::<String>().is_ok_and(|name| name == "late") {
+                let _ = auth_started.send(()).await;
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    });
+    let mut t = TestServer::start(harness, builder, |_| async {}).await;
     let (a, sa) = t.connect().await;
     let (b, _) = t.connect().await;
     let mut inbox = super::collect(&a, "last-words");
     sa.emit("last-words", "queued before shutdown").unwrap();
-    // A connection still in its handshake when shutdown begins is refused.
-    let mut late = t.raw().await;
-    super::until("the late connection to be accepted", || async {
-        t.server.connection_count() == 3
-    })
-    .await;
-    let server = t.server.clone();
-    let shutdown = tokio::spawn(async move { server.shutdown().await });
-    assert!(matches!(
-        late.recv().await,
-        Some(Frame::Reject(r)) if r.reason == RejectReason::ShuttingDown
-    ));
-    within("shutdown to finish", shutdown).await.unwrap();
+    let connector = &t.connector;
+    let late = Client::builder().auth("late").connect(connector);
+    let shutdown = async {
+        next(&mut started, "the late handshake").await;
+        t.server.shutdown().await;
+    };
+    let (late, ()) = within("shutdown", async { tokio::join!(late, shutdown) }).await;
+    match late {
+        Err(ConnectError::Rejected { reason, .. }) => {
+            assert_eq!(reason, RejectReason::ShuttingDown);
+        }
+        other => panic!("a handshake under way is refused, got {other:?}"),
+    }
     assert_eq!(
         t.server.connection_count(),
         0,

@@ -16,6 +16,7 @@ pub struct RawPeer<C: Connection> {
     pub writer: C::Writer,
     /// The datagram sender, where the transport has datagrams.
     pub datagrams: Option<std::sync::Arc<dyn DatagramSender>>,
+    closed: bool,
 }
 
 impl<C: Connection> RawPeer<C> {
@@ -26,6 +27,7 @@ impl<C: Connection> RawPeer<C> {
             reader,
             writer,
             datagrams,
+            closed: false,
         }
     }
 
@@ -92,7 +94,16 @@ impl<C: Connection> RawPeer<C> {
                     return Some(codec::decode(&bytes).expect("server frames decode"));
                 }
                 Ok(Incoming::Datagram(_)) => continue,
-                Err(TransportError::Closed) => return None,
+                Err(TransportError::PeerClosed { reason, message }) if !self.closed => {
+                    // A transport that closes with a reason (QUIC's application close code)
+                    // may drop the unread Disconnect frame; the reason reads as that frame.
+                    self.closed = true;
+                    return Some(Frame::Disconnect(quicket_proto::Disconnect {
+                        reason,
+                        message,
+                    }));
+                }
+                Err(TransportError::Closed | TransportError::PeerClosed { .. }) => return None,
                 Err(err) => panic!("raw receive failed: {err}"),
             }
         }
