@@ -22,6 +22,11 @@ impl CertificateHash {
         Some(Self(*leaf.hash().as_ref()))
     }
 
+    /// Wraps a SHA-256 digest.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -155,7 +160,8 @@ impl DevCertificate {
         self
     }
 
-    fn generate(&self) -> Result<Identity, QuicError> {
+    /// Makes one certificate now, as the server does at start and at every rotation.
+    pub fn generate(&self) -> Result<Identity, QuicError> {
         const SKEW: time::Duration = time::Duration::hours(1);
         const BROWSER_MAX: Duration = Duration::from_secs(14 * 86_400);
         let validity = self.validity.min(BROWSER_MAX - Duration::from_secs(3600));

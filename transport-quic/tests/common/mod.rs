@@ -1,0 +1,46 @@
+//! Helpers shared by the QUIC integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use quicket_core::{Client, Server};
+use quicket_quic::{QuicConnector, QuicHandle, QuicListener, ServerIdentity, ServerTrust};
+
+/// Awaits `future` or fails the test after ten seconds.
+pub(crate) async fn within<F: IntoFuture>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(10), future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A dev-certificate listener on a free dual-stack port.
+pub(crate) async fn listener() -> QuicListener {
+    QuicListener::builder(ServerIdentity::dev())
+        .bind("[::]:0".parse().unwrap())
+        .listen()
+        .await
+        .unwrap()
+}
+
+/// A connector to `host` on the listener's port, pinning its current hashes.
+pub(crate) fn connector(quic: &QuicHandle, host: &str) -> QuicConnector {
+    let url = format!("https://{host}:{}/quicket", quic.local_addr().port());
+    QuicConnector::new(url, ServerTrust::Hashes(quic.certificate_hashes())).unwrap()
+}
+
+/// A server on a fresh listener; returns it with the listener's handle.
+pub(crate) async fn serve(server: &Server) -> QuicHandle {
+    let listener = listener().await;
+    let quic = listener.handle();
+    server.listen(listener);
+    quic
+}
+
+/// Connects a default client to `host`.
+pub(crate) async fn client(quic: &QuicHandle, host: &str) -> Client {
+    within("connect", Client::builder().connect(&connector(quic, host)))
+        .await
+        .unwrap()
+}
