@@ -1,0 +1,178 @@
+//! Hostile peers: refused requests, garbage packets, stream floods, vanishing clients. The
+//! server stays up, serves everyone else, and holds nothing for them afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, connector, within};
+use quicket_core::{AckSender, Client, Server, ServerConfig, Socket};
+use quicket_quic::{Admission, QuicConnector, QuicListener, ServerIdentity, ServerTrust};
+use tokio::sync::mpsc;
+
+fn echo_server() -> Server {
+    let mut config = ServerConfig::default();
+    config.handshake_timeout = Duration::from_millis(300);
+    Server::builder()
+        .config(config)
+        .on_connect(|socket: Socket| async move {
+            socket.on(
+                "ping",
+                |ack: AckSender| async move { ack.send("pong").unwrap() },
+            );
+        })
+        .build()
+}
+
+async fn healthy(quic: &quicket_quic::QuicHandle) {
+    let client = client(quic, "127.0.0.1").await;
+    let pong: String = within("ping", client.emit_with_ack("ping", ()))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pre_accept_hook_decides_before_a_session_is_spent() {
+    let (seen_tx, mut seen) = mpsc::channel(16);
+    let listener = QuicListener::builder(ServerIdentity::dev())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .pre_accept(move |request| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                let verdict = match request.query_param("token") {
+                    Some("good") => Admission::Accept,
+                    Some("busy") => Admission::TooManyRequests,
+                    _ => Admission::Forbidden,
+                };
+                let _ = seen_tx.send((request.path.clone(), request.remote)).await;
+                verdict
+            }
+        })
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    let server = echo_server();
+    server.listen(listener);
+    let port = quic.local_addr().port();
+    let trust = || ServerTrust::Hashes(quic.certificate_hashes());
+    for token in ["bad", "busy"] {
+        let url = format!("https://127.0.0.1:{port}/quicket?token={token}");
+        let connector = QuicConnector::new(url, trust()).unwrap();
+        let refused = within("refusal", Client::builder().connect(&connector)).await;
+        assert!(refused.is_err(), "{token}");
+        let (path, remote) = within("hook", seen.recv()).await.unwrap();
+        assert_eq!(path, "/quicket");
+        assert!(remote.ip().is_loopback());
+    }
+    let url = format!("https://127.0.0.1:{port}/elsewhere");
+    let connector = QuicConnector::new(url, trust()).unwrap();
+    assert!(
+        within("404", Client::builder().connect(&connector))
+            .await
+            .is_err()
+    );
+    let url = format!("https://127.0.0.1:{port}/quicket?token=good");
+    let client = within(
+        "connect",
+        Client::builder().connect(&QuicConnector::new(url, trust()).unwrap()),
+    )
+    .await
+    .unwrap();
+    let pong: String = within("ping", client.emit_with_ack("ping", ()))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+    assert_eq!(
+        server.sockets().await.len(),
+        1,
+        "refused requests made no sockets"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_packets_and_vanishing_clients_leave_the_server_serving() {
+    let server = echo_server();
+    let listener = common::listener().await;
+    let quic = listener.handle();
+    server.listen(listener);
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], quic.local_addr().port()));
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for size in [1usize, 20, 1200, 1500, 64] {
+        for _ in 0..20 {
+            let garbage: Vec<u8> = (0..size)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            udp.send_to(&garbage, target).await.unwrap();
+        }
+    }
+    healthy(&quic).await;
+    // Clients that open a session and vanish before their first frame, or right after.
+    for _ in 0..10 {
+        let connector = connector(&quic, "127.0.0.1");
+        let raw = within(
+            "raw connect",
+            quicket_core::transport::Connector::connect(&connector),
+        )
+        .await
+        .unwrap();
+        drop(raw);
+    }
+    healthy(&quic).await;
+    within("every connection to be released", async {
+        while server.connection_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cannot_open_streams_beyond_the_limit() {
+    let server = echo_server();
+    let listener = common::listener().await;
+    let quic = listener.handle();
+    server.listen(listener);
+    let config = wtransport::ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes(
+            quic.certificate_hashes()
+                .iter()
+                .map(|h| wtransport::tls::Sha256Digest::new(*h.as_bytes())),
+        )
+        .build();
+    let endpoint = wtransport::Endpoint::client(config).unwrap();
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    let session = within("hostile session", endpoint.connect(url))
+        .await
+        .unwrap();
+    let mut opened = Vec::new();
+    for _ in 0..20 {
+        let Ok(Ok(opening)) =
+            tokio::time::timeout(Duration::from_millis(200), session.open_bi()).await
+        else {
+            break;
+        };
+        let Ok(Ok((mut send, recv))) =
+            tokio::time::timeout(Duration::from_millis(200), opening).await
+        else {
+            break;
+        };
+        let _ = send.write_all(b"\x05junk!").await;
+        opened.push((send, recv));
+    }
+    assert!(
+        opened.len() <= 2,
+        "a peer opened {} streams at once",
+        opened.len()
+    );
+    healthy(&quic).await;
+}
