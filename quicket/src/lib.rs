@@ -4,7 +4,8 @@
 //! game and IoT backends, carried over QUIC/WebTransport with a WebSocket fallback.
 //!
 //! This facade re-exports [`quicket_core`] (server, sockets, client, rooms, presence) and, as
-//! [`proto`], the wire format. Transports arrive as cargo features; the in-memory transport in
+//! [`proto`], the wire format. Transports are cargo features: `quic` (on by default) brings
+//! WebTransport over QUIC as `quicket::quic`. The in-memory transport in
 //! [`transport::memory`] is always there, for tests and for embedding.
 //!
 //! ## A server
@@ -61,6 +62,12 @@ pub use quicket_core::*;
 /// The wire format: frames, tags and the bounded codec.
 pub mod proto {
     pub use quicket_proto::*;
+}
+
+/// WebTransport over QUIC: listener, connector, certificates (feature `quic`, on by default).
+#[cfg(feature = "quic")]
+pub mod quic {
+    pub use quicket_quic::*;
 }
 
 /// Compiles the README's example as a doctest, so it cannot rot.

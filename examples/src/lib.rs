@@ -1,0 +1,1 @@
+//! quicket's runnable examples live in `examples/`.
