@@ -20,7 +20,8 @@ pub struct QuicLimits {
     pub stream_receive_window: u32,
     /// Bytes we may have in flight towards a peer on one connection. Default 4 MiB.
     pub send_window: u64,
-    /// Bidirectional streams a peer may have open at once. quicket uses one. Default 2.
+    /// Bidirectional streams a peer may have open at once: the WebTransport session's own
+    /// CONNECT stream and quicket's reliable stream need two, the minimum. Default 2.
     pub max_bidi_streams: u32,
     /// Unidirectional streams a peer may have open at once; HTTP/3 needs three of its own.
     /// Default 8.
@@ -72,7 +73,7 @@ impl QuicLimits {
             .receive_window(VarInt::from_u32(self.receive_window))
             .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
             .send_window(self.send_window)
-            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_bidi_streams))
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_bidi_streams.max(2)))
             .max_concurrent_uni_streams(VarInt::from_u32(self.max_uni_streams.max(3)))
             // Never `None`: wtransport panics sending datagrams on a connection without them.
             .datagram_receive_buffer_size(Some(self.datagram_buffer_size.max(1500)))

@@ -14,8 +14,8 @@ use quicket_core::transport::{
 use quicket_proto::FrameSplitter;
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use tokio::io::AsyncReadExt;
-use tokio::sync::oneshot;
 use wtransport::error::{ConnectionError, SendDatagramError};
+use wtransport::proto::ids::QStreamId;
 use wtransport::{RecvStream, SendStream};
 
 use crate::close::{close_code, close_reason};
@@ -23,22 +23,16 @@ use crate::close::{close_code, close_reason};
 /// Smallest read into the receive buffer.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// An established WebTransport session.
+/// An established WebTransport session with its reliable stream.
 pub struct QuicConnection {
     session: wtransport::Connection,
-    streams: Streams,
+    send: SendStream,
+    recv: RecvStream,
     close_timeout: Duration,
 }
 
-/// The reliable stream: opened by the client up front, or accepted by the server with the
-/// client's first frame (so core's handshake timeout covers a client that never sends one).
-enum Streams {
-    Opened(SendStream, RecvStream),
-    Accept,
-}
-
 impl QuicConnection {
-    pub(crate) fn opened(
+    pub(crate) fn new(
         session: wtransport::Connection,
         send: SendStream,
         recv: RecvStream,
@@ -46,15 +40,8 @@ impl QuicConnection {
     ) -> Self {
         Self {
             session,
-            streams: Streams::Opened(send, recv),
-            close_timeout,
-        }
-    }
-
-    pub(crate) fn accepting(session: wtransport::Connection, close_timeout: Duration) -> Self {
-        Self {
-            session,
-            streams: Streams::Accept,
+            send,
+            recv,
             close_timeout,
         }
     }
@@ -75,35 +62,40 @@ impl Connection for QuicConnection {
         self,
         max_frame_size: usize,
     ) -> (QuicReader, QuicWriter, Option<Arc<dyn DatagramSender>>) {
-        let (recv, send) = match self.streams {
-            Streams::Opened(send, recv) => (RecvHalf::Ready(recv), SendHalf::Ready(send)),
-            Streams::Accept => {
-                let (tx, rx) = oneshot::channel();
-                (RecvHalf::Accept(Some(tx)), SendHalf::Waiting(rx))
-            }
-        };
-        let datagrams = self.session.max_datagram_size().map(|_| {
+        let datagrams = datagram_limit(&self.session).map(|_| {
             Arc::new(QuicDatagrams {
                 session: self.session.clone(),
             }) as Arc<dyn DatagramSender>
         });
         let reader = QuicReader {
             session: self.session.clone(),
-            recv,
+            recv: self.recv,
             buffer: BytesMut::new(),
             splitter: FrameSplitter::new(max_frame_size),
         };
         let writer = QuicWriter {
             session: self.session,
-            send,
+            send: self.send,
             close_timeout: self.close_timeout,
         };
         (reader, writer, datagrams)
     }
 }
 
+/// The largest datagram payload the session takes now; `None` without datagrams.
+///
+/// Computed from quinn's limit with a checked subtraction: wtransport's own subtracts
+/// unchecked, and a peer advertising a tiny datagram frame size would underflow it.
+fn datagram_limit(session: &wtransport::Connection) -> Option<usize> {
+    let header = QStreamId::from_session_id(session.session_id())
+        .into_varint()
+        .size();
+    let quic = session.quic_connection().max_datagram_size()?;
+    quic.checked_sub(header).filter(|limit| *limit > 0)
+}
+
 /// IPv4 peers of a dual-stack socket show up as `::ffff:a.b.c.d`; report them as IPv4.
-fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(v4.into(), v6.port()),
@@ -113,41 +105,12 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-enum RecvHalf {
-    Ready(RecvStream),
-    Accept(Option<oneshot::Sender<SendStream>>),
-}
-
-enum SendHalf {
-    Ready(SendStream),
-    Waiting(oneshot::Receiver<SendStream>),
-    Gone,
-}
-
 /// Receives length-prefixed frames from the stream and datagrams from the session.
 pub struct QuicReader {
     session: wtransport::Connection,
-    recv: RecvHalf,
+    recv: RecvStream,
     buffer: BytesMut,
     splitter: FrameSplitter,
-}
-
-/// The receive stream, accepting it first on the server. Cancel safe: `accept_bi` is.
-async fn ready_stream<'a>(
-    session: &wtransport::Connection,
-    recv: &'a mut RecvHalf,
-) -> Result<&'a mut RecvStream, TransportError> {
-    if let RecvHalf::Accept(handoff) = recv {
-        let (send, stream) = session.accept_bi().await.map_err(session_error)?;
-        if let Some(handoff) = handoff.take() {
-            let _writer_gone = handoff.send(send);
-        }
-        *recv = RecvHalf::Ready(stream);
-    }
-    match recv {
-        RecvHalf::Ready(stream) => Ok(stream),
-        RecvHalf::Accept(_) => Err(TransportError::Closed),
-    }
 }
 
 impl FrameReader for QuicReader {
@@ -168,11 +131,10 @@ impl FrameReader for QuicReader {
                 Err(err) => return Err(TransportError::Malformed(err.to_string())),
             }
             buffer.reserve(splitter.missing(buffer).unwrap_or(0).max(READ_CHUNK));
-            let stream = ready_stream(session, recv).await?;
             // Both branches are cancel safe: `read_buf` reads nothing unless it completes.
             tokio::select! {
-                read = stream.read_buf(buffer) => match read {
-                    Ok(0) => return Err(TransportError::Closed),
+                read = recv.read_buf(buffer) => match read {
+                    Ok(0) => return Err(why_closed(session).await),
                     Ok(_) => {}
                     Err(_) => return Err(why_closed(session).await),
                 },
@@ -210,51 +172,28 @@ fn session_error(err: ConnectionError) -> TransportError {
 /// Writes length-prefixed frames to the stream.
 pub struct QuicWriter {
     session: wtransport::Connection,
-    send: SendHalf,
+    send: SendStream,
     close_timeout: Duration,
-}
-
-impl QuicWriter {
-    /// The send stream. On the server it exists once the reader has accepted it with the
-    /// client's first frame; before that there is nothing to write on, so this fails rather
-    /// than wait.
-    fn stream(&mut self) -> Result<&mut SendStream, TransportError> {
-        if let SendHalf::Waiting(handoff) = &mut self.send {
-            match handoff.try_recv() {
-                Ok(send) => self.send = SendHalf::Ready(send),
-                Err(oneshot::error::TryRecvError::Empty) => return Err(TransportError::Closed),
-                Err(oneshot::error::TryRecvError::Closed) => self.send = SendHalf::Gone,
-            }
-        }
-        match &mut self.send {
-            SendHalf::Ready(send) => Ok(send),
-            _ => Err(TransportError::Closed),
-        }
-    }
 }
 
 impl FrameWriter for QuicWriter {
     async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
         let mut prefix = [0u8; MAX_PREFIX_LEN];
         let prefix_len = write_length_prefix(frame.len(), &mut prefix);
-        let stream = self.stream()?;
-        stream
-            .write_all(&prefix[..prefix_len])
-            .await
-            .map_err(|_| TransportError::Closed)?;
-        stream
-            .write_all(&frame)
-            .await
-            .map_err(|_| TransportError::Closed)
+        let written = match self.send.write_all(&prefix[..prefix_len]).await {
+            Ok(()) => self.send.write_all(&frame).await,
+            Err(err) => Err(err),
+        };
+        match written {
+            Ok(()) => Ok(()),
+            Err(_) => Err(why_closed(&self.session).await),
+        }
     }
 
     async fn close(&mut self, reason: DisconnectReason, message: &str) {
-        let close_timeout = self.close_timeout;
-        if let Ok(send) = self.stream() {
-            // Closing the session discards unacknowledged stream data; give the last frames
-            // (the `Disconnect` among them) a moment to arrive first.
-            let _late = tokio::time::timeout(close_timeout, send.finish()).await;
-        }
+        // Closing the session discards unacknowledged stream data; give the last frames (the
+        // `Disconnect` among them) a moment to arrive first.
+        let _late = tokio::time::timeout(self.close_timeout, self.send.finish()).await;
         self.session.close(close_code(reason), message.as_bytes());
     }
 }
@@ -266,7 +205,7 @@ struct QuicDatagrams {
 
 impl DatagramSender for QuicDatagrams {
     fn max_size(&self) -> usize {
-        self.session.max_datagram_size().unwrap_or(0)
+        datagram_limit(&self.session).unwrap_or(0)
     }
 
     fn send(&self, frame: Bytes) -> Result<(), TransportError> {

@@ -89,11 +89,6 @@ impl Connector for QuicConnector {
         let (send, recv) = opening
             .await
             .map_err(|err| TransportError::Connect(err.to_string()))?;
-        Ok(QuicConnection::opened(
-            session,
-            send,
-            recv,
-            self.close_timeout,
-        ))
+        Ok(QuicConnection::new(session, send, recv, self.close_timeout))
     }
 }

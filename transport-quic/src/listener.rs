@@ -16,7 +16,7 @@ use wtransport::{Endpoint, Identity, ServerConfig};
 use crate::config::QuicLimits;
 use crate::connection::QuicConnection;
 use crate::error::QuicError;
-use crate::identity::{CertificateHash, ServerIdentity, Source};
+use crate::identity::{CertificateHash, ServerIdentity, Source, tls_config};
 
 /// The default path of quicket's WebTransport endpoint.
 pub const DEFAULT_PATH: &str = "/quicket";
@@ -257,7 +257,10 @@ fn server_config(
         // A reload keeps the bound socket; this address is not used.
         None => ServerConfig::builder().with_bind_default(0),
     };
-    let mut config = builder.with_custom_transport(identity, transport).build();
+    let tls = tls_config(&identity)?;
+    let mut config = builder
+        .with_custom_tls_and_transport(tls, transport)
+        .build();
     config
         .quic_config_mut()
         .max_incoming(limits.max_pending_handshakes.max(1));
@@ -312,8 +315,10 @@ impl Accept {
                 let timeout = this.limits.handshake_timeout;
                 match tokio::time::timeout(timeout, this.establish(incoming)).await {
                     Ok(Ok(connection)) => {
-                        drop(permit);
+                        // The permit goes with the hand-over, so sessions waiting for core
+                        // count against the cap too.
                         let _listener_gone = established.send(connection).await;
+                        drop(permit);
                     }
                     Ok(Err(why)) => tracing::debug!(%why, "session not established"),
                     Err(_) => tracing::debug!("session handshake timed out"),
@@ -345,8 +350,13 @@ impl Accept {
             }
         }
         let session = request.accept().await.map_err(|err| err.to_string())?;
-        Ok(QuicConnection::accepting(
+        // The client opens the reliable stream with its `Hello`; a session that never does
+        // ends with this handshake's timeout.
+        let (send, recv) = session.accept_bi().await.map_err(|err| err.to_string())?;
+        Ok(QuicConnection::new(
             session,
+            send,
+            recv,
             self.limits.close_timeout,
         ))
     }
@@ -363,6 +373,6 @@ fn describe(request: &WtRequest) -> SessionRequest {
         origin: request.origin().map(str::to_owned),
         authority: request.authority().to_owned(),
         headers: request.headers().clone(),
-        remote: request.remote_address(),
+        remote: crate::connection::canonical(request.remote_address()),
     }
 }

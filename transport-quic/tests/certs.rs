@@ -247,3 +247,38 @@ async fn the_dev_certificate_rotates_and_both_hashes_are_advertised() {
     assert_eq!(ping(&new).await, "pong");
     assert_eq!(ping(&old).await, "pong", "sessions survive the rotation");
 }
+
+#[tokio::test]
+async fn a_key_that_does_not_match_its_certificate_is_an_error_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("quicket-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let one = Identity::self_signed(["localhost", "127.0.0.1"]).unwrap();
+    let other = Identity::self_signed(["localhost", "127.0.0.1"]).unwrap();
+    std::fs::write(&cert, one.certificate_chain().as_slice()[0].to_pem()).unwrap();
+    std::fs::write(&key, other.private_key().to_secret_pem()).unwrap();
+    let refused = QuicListener::builder(ServerIdentity::pem_files(&cert, &key))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .listen()
+        .await;
+    assert!(matches!(
+        refused,
+        Err(quicket_quic::QuicError::Certificate(_))
+    ));
+
+    // A reload that reads a renewed chain before its renewed key fails, and serving goes on.
+    std::fs::write(&key, one.private_key().to_secret_pem()).unwrap();
+    let listener = QuicListener::builder(ServerIdentity::pem_files(&cert, &key))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    let server = echo_server();
+    server.listen(listener);
+    std::fs::write(&cert, other.certificate_chain().as_slice()[0].to_pem()).unwrap();
+    assert!(quic.reload_certificate().await.is_err());
+    let client = client(&quic, "127.0.0.1").await;
+    assert_eq!(ping(&client).await, "pong");
+    std::fs::remove_dir_all(&dir).ok();
+}

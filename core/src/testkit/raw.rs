@@ -16,7 +16,7 @@ pub struct RawPeer<C: Connection> {
     pub writer: C::Writer,
     /// The datagram sender, where the transport has datagrams.
     pub datagrams: Option<std::sync::Arc<dyn DatagramSender>>,
-    closed: bool,
+    close_reason: Option<quicket_proto::DisconnectReason>,
 }
 
 impl<C: Connection> RawPeer<C> {
@@ -27,7 +27,7 @@ impl<C: Connection> RawPeer<C> {
             reader,
             writer,
             datagrams,
-            closed: false,
+            close_reason: None,
         }
     }
 
@@ -94,19 +94,26 @@ impl<C: Connection> RawPeer<C> {
                     return Some(codec::decode(&bytes).expect("server frames decode"));
                 }
                 Ok(Incoming::Datagram(_)) => continue,
-                Err(TransportError::PeerClosed { reason, message }) if !self.closed => {
-                    // A transport that closes with a reason (QUIC's application close code)
-                    // may drop the unread Disconnect frame; the reason reads as that frame.
-                    self.closed = true;
-                    return Some(Frame::Disconnect(quicket_proto::Disconnect {
-                        reason,
-                        message,
-                    }));
+                Err(TransportError::PeerClosed { reason, .. }) => {
+                    self.close_reason = Some(reason);
+                    return None;
                 }
-                Err(TransportError::Closed | TransportError::PeerClosed { .. }) => return None,
+                Err(TransportError::Closed) => return None,
                 Err(err) => panic!("raw receive failed: {err}"),
             }
         }
+    }
+
+    /// Reads until the server closes, and says why: from its `Disconnect` frame, or from the
+    /// transport's close when that carries a reason (a QUIC close code; closing a QUIC
+    /// connection may discard a `Disconnect` frame still unread).
+    pub async fn disconnect_reason(&mut self) -> Option<quicket_proto::DisconnectReason> {
+        while let Some(frame) = self.recv().await {
+            if let Frame::Disconnect(bye) = frame {
+                return Some(bye.reason);
+            }
+        }
+        self.close_reason
     }
 
     /// Skips frames until one matches, returning it; `None` if the connection closes first.
