@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{client, connector, serve, within};
 use quicket_core::{AckSender, Client, Server, Socket, TransportKind};
-use quicket_quic::{CertificateHash, DevCertificate, QuicListener, ServerIdentity, ServerTrust};
+use quicket_quic::{CertificateHash, DevCertificate, ServerIdentity, ServerTrust};
 use wtransport::Identity;
 
 fn echo_server() -> Server {
@@ -174,9 +174,7 @@ async fn pem_files_serve_and_reload_without_dropping_sessions() {
         CertificateHash::of(identity).unwrap()
     };
     let first = write(&Identity::self_signed(["localhost", "127.0.0.1"]).unwrap());
-    let listener = QuicListener::builder(ServerIdentity::pem_files(&cert, &key))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .listen()
+    let listener = common::listener_with(ServerIdentity::pem_files(&cert, &key))
         .await
         .unwrap();
     let quic = listener.handle();
@@ -215,9 +213,7 @@ async fn pem_files_serve_and_reload_without_dropping_sessions() {
 #[tokio::test]
 async fn the_dev_certificate_rotates_and_both_hashes_are_advertised() {
     let dev = DevCertificate::default().rotate_every(Duration::from_millis(300));
-    let listener = QuicListener::builder(ServerIdentity::dev_with(dev))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .listen()
+    let listener = common::listener_with(ServerIdentity::dev_with(dev))
         .await
         .unwrap();
     let quic = listener.handle();
@@ -257,10 +253,7 @@ async fn a_key_that_does_not_match_its_certificate_is_an_error_not_a_panic() {
     let other = Identity::self_signed(["localhost", "127.0.0.1"]).unwrap();
     std::fs::write(&cert, one.certificate_chain().as_slice()[0].to_pem()).unwrap();
     std::fs::write(&key, other.private_key().to_secret_pem()).unwrap();
-    let refused = QuicListener::builder(ServerIdentity::pem_files(&cert, &key))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .listen()
-        .await;
+    let refused = common::listener_with(ServerIdentity::pem_files(&cert, &key)).await;
     assert!(matches!(
         refused,
         Err(quicket_quic::QuicError::Certificate(_))
@@ -268,9 +261,7 @@ async fn a_key_that_does_not_match_its_certificate_is_an_error_not_a_panic() {
 
     // A reload that reads a renewed chain before its renewed key fails, and serving goes on.
     std::fs::write(&key, one.private_key().to_secret_pem()).unwrap();
-    let listener = QuicListener::builder(ServerIdentity::pem_files(&cert, &key))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .listen()
+    let listener = common::listener_with(ServerIdentity::pem_files(&cert, &key))
         .await
         .unwrap();
     let quic = listener.handle();

@@ -26,6 +26,16 @@ pub(crate) async fn listener() -> QuicListener {
         .unwrap()
 }
 
+/// A listener with `identity` on a free IPv4 loopback port, or why it could not start.
+pub(crate) async fn listener_with(
+    identity: ServerIdentity,
+) -> Result<QuicListener, quicket_quic::QuicError> {
+    QuicListener::builder(identity)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .listen()
+        .await
+}
+
 /// A connector to `host` on the listener's port, pinning its current hashes.
 pub(crate) fn connector(quic: &QuicHandle, host: &str) -> QuicConnector {
     let url = format!("https://{host}:{}/quicket", quic.local_addr().port());
