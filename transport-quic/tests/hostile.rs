@@ -176,3 +176,91 @@ async fn a_peer_cannot_open_streams_beyond_the_limit() {
     );
     healthy(&quic).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_speaking_the_wrong_alpn_is_refused_and_the_server_goes_on() {
+    use std::sync::Arc;
+    use wtransport::tls::rustls;
+
+    let server = echo_server();
+    let listener = common::listener().await;
+    let quic = listener.handle();
+    server.listen(listener);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(
+            wtransport::tls::client::NoServerVerification::new(),
+        ))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let config = wtransport::ClientConfig::builder()
+        .with_bind_default()
+        .with_custom_tls(tls)
+        .build();
+    let endpoint = wtransport::Endpoint::client(config).unwrap();
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    assert!(within("refusal", endpoint.connect(url)).await.is_err());
+    healthy(&quic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_in_flight_are_capped() {
+    let (started_tx, mut started) = mpsc::channel(4);
+    let mut limits = quicket_quic::QuicLimits::default();
+    limits.max_pending_handshakes = 1;
+    limits.handshake_timeout = Duration::from_millis(500);
+    let listener = QuicListener::builder(ServerIdentity::dev())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .limits(limits)
+        .pre_accept(move |request| {
+            let started_tx = started_tx.clone();
+            async move {
+                if request.query_param("token") == Some("slow") {
+                    let _ = started_tx.send(()).await;
+                    std::future::pending::<()>().await;
+                }
+                Admission::Accept
+            }
+        })
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    let server = echo_server();
+    server.listen(listener);
+    let url = |token: &str| {
+        format!(
+            "https://127.0.0.1:{}/quicket?token={token}",
+            quic.local_addr().port()
+        )
+    };
+    let trust = || ServerTrust::Hashes(quic.certificate_hashes());
+    let slow = QuicConnector::new(url("slow"), trust()).unwrap();
+    let slow = tokio::spawn(async move { Client::builder().connect(&slow).await.map(|_| ()) });
+    within("the slow handshake", started.recv()).await.unwrap();
+    // The only handshake slot is taken: the next connection is refused at once.
+    let next = QuicConnector::new(url("fast"), trust()).unwrap();
+    assert!(
+        within("refusal", Client::builder().connect(&next))
+            .await
+            .is_err()
+    );
+    // The slow one times out, which frees the slot.
+    assert!(
+        within("the slow handshake's end", slow)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    let again = QuicConnector::new(url("fast"), trust()).unwrap();
+    let client = within("connect", Client::builder().connect(&again))
+        .await
+        .unwrap();
+    let pong: String = within("ping", client.emit_with_ack("ping", ()))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+}
