@@ -61,7 +61,7 @@ mod server;
 pub mod testkit;
 pub mod transport;
 
-pub use quicket_proto::{DisconnectReason, PayloadCodec, RejectReason, SocketId};
+pub use quicket_proto::{DisconnectReason, PROTOCOL_VERSION, PayloadCodec, RejectReason, SocketId};
 
 pub use crate::adapter::{Adapter, LocalAdapter, Room};
 pub use crate::client::{Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch};

@@ -1,0 +1,113 @@
+//! The WebSocket endpoint's configuration.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What the discovery endpoint says about WebTransport, supplied by the QUIC listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebTransportInfo {
+    /// The UDP port of the WebTransport endpoint.
+    pub port: u16,
+    /// Its path, e.g. `/quicket`.
+    pub path: String,
+    /// SHA-256 hashes of the certificates to pin, as base64, current first.
+    pub certificate_hashes: Vec<String>,
+    /// The largest datagram (a whole frame) a client should send.
+    pub max_datagram_size: usize,
+}
+
+impl WebTransportInfo {
+    /// Describes a WebTransport endpoint.
+    pub fn new(
+        port: u16,
+        path: impl Into<String>,
+        certificate_hashes: Vec<String>,
+        max_datagram_size: usize,
+    ) -> Self {
+        Self {
+            port,
+            path: path.into(),
+            certificate_hashes,
+            max_datagram_size,
+        }
+    }
+}
+
+type InfoFn = dyn Fn() -> Option<WebTransportInfo> + Send + Sync;
+
+/// Configuration of the WebSocket endpoint and its discovery route.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// The WebSocket path. Default `/quicket`.
+    pub path: String,
+    /// The discovery path. Default `/quicket/info`.
+    pub info_path: String,
+    /// The largest message accepted, checked from the frame header before any of it is
+    /// buffered; a larger one closes the socket with 1009. Default 1 MiB (core's frame limit).
+    pub max_message_size: usize,
+    /// Bytes written before the socket flushes. Default 128 KiB.
+    pub write_buffer_size: usize,
+    /// Bytes the socket may hold unwritten; core's own queue bounds what waits beyond it.
+    /// Default 1 MiB.
+    pub max_write_buffer_size: usize,
+    /// Origins allowed to connect; `None` allows any (native clients send none).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Upgraded sockets waiting for the server to take them; beyond it, upgrades get 503.
+    /// Default 256.
+    pub pending_connections: usize,
+    /// The WebTransport endpoint to advertise, asked on every discovery request so rotated
+    /// certificate hashes show at once.
+    pub webtransport: Option<Arc<InfoFn>>,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            path: "/quicket".into(),
+            info_path: "/quicket/info".into(),
+            max_message_size: 1 << 20,
+            write_buffer_size: 128 << 10,
+            max_write_buffer_size: 1 << 20,
+            allowed_origins: None,
+            pending_connections: 256,
+            webtransport: None,
+        }
+    }
+}
+
+impl WsConfig {
+    /// Allows browser pages from these origins only (e.g. `https://game.example`).
+    pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
+        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Advertises a WebTransport endpoint in discovery.
+    pub fn webtransport<F>(mut self, info: F) -> Self
+    where
+        F: Fn() -> Option<WebTransportInfo> + Send + Sync + 'static,
+    {
+        self.webtransport = Some(Arc::new(info));
+        self
+    }
+
+    /// Sets [`WsConfig::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+}
+
+impl fmt::Debug for WsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsConfig")
+            .field("path", &self.path)
+            .field("info_path", &self.info_path)
+            .field("max_message_size", &self.max_message_size)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("webtransport", &self.webtransport.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,198 @@
+//! The server side: an axum router with the WebSocket route and the discovery route, to run
+//! standalone or to mount in the application's own router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use quicket_core::transport::{Listener, TransportError};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::WsConfig;
+use crate::connection::WsConnection;
+
+/// A server-side WebSocket connection.
+pub type WsServerConnection = WsConnection<WebSocket>;
+
+/// Yields the WebSocket connections of a [`router`] or a [`bind`]; give it to
+/// `Server::listen`.
+pub struct WsListener {
+    incoming: mpsc::Receiver<WsServerConnection>,
+    local_addr: Option<SocketAddr>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Drop for WsListener {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+impl Listener for WsListener {
+    type Connection = WsServerConnection;
+
+    async fn accept(&mut self) -> Result<WsServerConnection, TransportError> {
+        self.incoming.recv().await.ok_or(TransportError::Closed)
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+}
+
+struct Endpoint {
+    config: WsConfig,
+    upgraded: mpsc::Sender<WsServerConnection>,
+}
+
+/// The WebSocket and discovery routes, to merge into an application's router, and the
+/// listener of their connections. Serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()` for peer addresses.
+pub fn router(config: WsConfig) -> (Router, WsListener) {
+    let (upgraded, incoming) = mpsc::channel(config.pending_connections.max(1));
+    let (path, info_path) = (config.path.clone(), config.info_path.clone());
+    let endpoint = Arc::new(Endpoint { config, upgraded });
+    let router = Router::new()
+        .route(&path, get(upgrade))
+        .route(&info_path, get(discovery))
+        .with_state(endpoint);
+    (
+        router,
+        WsListener {
+            incoming,
+            local_addr: None,
+            server: None,
+        },
+    )
+}
+
+/// Serves the routes of [`router`] alone on `addr`.
+pub async fn bind(addr: SocketAddr, config: WsConfig) -> std::io::Result<WsListener> {
+    let tcp = tokio::net::TcpListener::bind(addr).await?;
+    let local_addr = tcp.local_addr()?;
+    let (router, mut listener) = router(config);
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    listener.server = Some(tokio::spawn(async move {
+        if let Err(err) = axum::serve(tcp, service).await {
+            tracing::error!(%err, "the WebSocket server stopped");
+        }
+    }));
+    listener.local_addr = Some(local_addr);
+    Ok(listener)
+}
+
+async fn upgrade(
+    State(endpoint): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let config = &endpoint.config;
+    if let Some(allowed) = &config.allowed_origins {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        if let Some(origin) = origin.filter(|origin| !allowed.iter().any(|a| a == origin)) {
+            tracing::debug!(origin, "WebSocket origin refused");
+            return StatusCode::FORBIDDEN.into_response();
+        }
+    }
+    let Ok(slot) = endpoint.upgraded.clone().try_reserve_owned() else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    upgrade
+        .max_message_size(config.max_message_size)
+        .max_frame_size(config.max_message_size)
+        .write_buffer_size(config.write_buffer_size)
+        .max_write_buffer_size(config.max_write_buffer_size)
+        .on_upgrade(move |socket| async move {
+            slot.send(WsConnection::new(socket, peer));
+        })
+}
+
+/// `GET /quicket/info`: where and how a browser connects.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    protocol_version: u16,
+    webtransport: Option<String>,
+    certificate_hashes: Vec<CertificateHash>,
+    websocket: String,
+    max_datagram_size: Option<usize>,
+}
+
+/// As `serverCertificateHashes` takes them.
+#[derive(Serialize)]
+struct CertificateHash {
+    algorithm: &'static str,
+    value: String,
+}
+
+async fn discovery(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap) -> Response {
+    let config = &endpoint.config;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let hostname = host_without_port(host);
+    let webtransport = config.webtransport.as_ref().and_then(|info| info());
+    let info = Info {
+        protocol_version: quicket_core::PROTOCOL_VERSION,
+        webtransport: webtransport
+            .as_ref()
+            .map(|wt| format!("https://{hostname}:{}{}", wt.port, wt.path)),
+        certificate_hashes: webtransport
+            .as_ref()
+            .map(|wt| {
+                wt.certificate_hashes
+                    .iter()
+                    .map(|value| CertificateHash {
+                        algorithm: "sha-256",
+                        value: value.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        websocket: format!("ws://{host}{}", config.path),
+        max_datagram_size: webtransport.as_ref().map(|wt| wt.max_datagram_size),
+    };
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        axum::Json(info),
+    )
+        .into_response()
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_without_port;
+
+    #[test]
+    fn hosts_lose_their_ports() {
+        assert_eq!(host_without_port("example.com:8080"), "example.com");
+        assert_eq!(host_without_port("example.com"), "example.com");
+        assert_eq!(host_without_port("[::1]:9000"), "[::1]");
+        assert_eq!(host_without_port("127.0.0.1:1"), "127.0.0.1");
+    }
+}
