@@ -11,7 +11,7 @@ use crate::peer::PeerCore;
 use crate::peer::driver::{Heartbeat, drive};
 use crate::peer::handler::contain_panics;
 use crate::peer::outbox::Close;
-use crate::transport::{Connection, ConnectionInfo, FrameReader, FrameWriter};
+use crate::transport::{Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError};
 
 impl Server {
     /// Runs one connection to its end: handshake, then events until it closes.
@@ -89,7 +89,11 @@ impl Server {
         info: &ConnectionInfo,
     ) -> Result<Handshake, Refusal> {
         let shared = &self.shared;
-        let incoming = reader.recv().await.map_err(|_| Refusal::Gone)?;
+        let incoming = reader.recv().await.map_err(|err| match err {
+            TransportError::FrameTooLarge { .. } => Refusal::Close(DisconnectReason::FrameTooLarge),
+            TransportError::Malformed(_) => Refusal::Close(DisconnectReason::ProtocolError),
+            _ => Refusal::Gone,
+        })?;
         let hello = handshake::parse_hello(incoming).map_err(Refusal::Reject)?;
         if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
             let full = handshake::refusal(RejectReason::ServerFull, "the server is full");
@@ -119,6 +123,8 @@ impl Server {
 enum Refusal {
     /// The client went away during the handshake.
     Gone,
+    /// The transport refused what the client sent; close with this reason.
+    Close(DisconnectReason),
     /// The client said nothing in time.
     Timeout,
     /// The client gets this `Reject` frame.
@@ -129,6 +135,7 @@ impl Refusal {
     async fn deliver<W: FrameWriter>(self, writer: &mut W) {
         match self {
             Refusal::Gone => {}
+            Refusal::Close(reason) => writer.close(reason, "bad first frame").await,
             Refusal::Timeout => {
                 writer
                     .close(DisconnectReason::HandshakeTimeout, "handshake timed out")

@@ -1,0 +1,221 @@
+//! The WebSocket endpoint's own limits and its place in an application's axum router.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use quicket_core::{AckSender, Client, Server, Socket};
+use quicket_ws::{WebTransportInfo, WsConfig, WsConnector};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(10), future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+fn echo_server() -> Server {
+    Server::builder()
+        .on_connect(|socket: Socket| async move {
+            socket.on(
+                "ping",
+                |ack: AckSender| async move { ack.send("pong").unwrap() },
+            );
+        })
+        .build()
+}
+
+async fn serve(config: WsConfig) -> (Server, SocketAddr) {
+    let server = echo_server();
+    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+    (server, addr)
+}
+
+async fn healthy(addr: SocketAddr) -> Client {
+    let connector = WsConnector::new(format!("ws://{addr}/quicket"));
+    let client = within("connect", Client::builder().connect(&connector))
+        .await
+        .unwrap();
+    let pong: String = within("ping", client.emit_with_ack("ping", ()))
+        .await
+        .unwrap();
+    assert_eq!(pong, "pong");
+    client
+}
+
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw socket that has said Hello and read the Welcome.
+async fn handshaken(addr: SocketAddr) -> RawSocket {
+    let url = format!("ws://{addr}/quicket");
+    let (mut socket, _) = within("raw", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
+    socket
+        .send(Message::binary(quicket_proto::codec::encode(&hello)))
+        .await
+        .unwrap();
+    match within("welcome", socket.next()).await {
+        Some(Ok(Message::Binary(frame))) => {
+            let welcome = quicket_proto::codec::decode(&frame);
+            assert!(matches!(welcome, Ok(quicket_proto::Frame::Welcome(_))));
+        }
+        other => panic!("expected the Welcome, got {other:?}"),
+    }
+    socket
+}
+
+/// The close code the server ends a raw socket with.
+async fn close_code<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> Option<CloseCode>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match within("the close", socket.next()).await {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_declared_too_large_closes_with_1009_before_it_is_sent() {
+    let (_server, addr) = serve(WsConfig::default()).await;
+    for handshake_first in [false, true] {
+        let mut socket = if handshake_first {
+            handshaken(addr).await
+        } else {
+            let url = format!("ws://{addr}/quicket");
+            within("raw", tokio_tungstenite::connect_async(url))
+                .await
+                .unwrap()
+                .0
+        };
+        // A binary frame header declaring 3 GiB, masked as a client must, and not a byte more.
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(3u64 << 30).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        match socket.get_mut() {
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.write_all(&header).await.unwrap(),
+            _ => unreachable!("plain ws"),
+        }
+        assert_eq!(
+            close_code(&mut socket).await,
+            Some(CloseCode::Size),
+            "after Hello: {handshake_first}"
+        );
+    }
+    healthy(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_and_garbage_messages_close_with_a_protocol_error() {
+    let (_server, addr) = serve(WsConfig::default()).await;
+    for message in [Message::text("hello"), Message::binary(vec![0xEE, 1, 2])] {
+        let mut socket = handshaken(addr).await;
+        socket.send(message).await.unwrap();
+        assert_eq!(close_code(&mut socket).await, Some(CloseCode::Protocol));
+    }
+    healthy(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused() {
+    let (_server, addr) = serve(WsConfig::default().allow_origins(["https://game.example"])).await;
+    let request = |origin: &str| {
+        let mut request = format!("ws://{addr}/quicket")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        request
+    };
+    match within(
+        "refusal",
+        tokio_tungstenite::connect_async(request("https://evil.example")),
+    )
+    .await
+    {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a foreign origin must get 403, got {other:?}"),
+    }
+    let allowed = within(
+        "allowed",
+        tokio_tungstenite::connect_async(request("https://game.example")),
+    )
+    .await;
+    assert!(allowed.is_ok());
+    healthy(addr).await; // a native client sends no Origin
+}
+
+/// Sends a plain HTTP/1.1 GET and returns the status and body.
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    within("response", tcp.read_to_string(&mut response))
+        .await
+        .unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quicket_mounts_into_an_application_router_beside_its_routes() {
+    let config = WsConfig::default().webtransport(|| {
+        Some(WebTransportInfo::new(
+            4433,
+            "/quicket",
+            vec!["aGFzaA==".into()],
+            1200,
+        ))
+    });
+    let (routes, listener) = quicket_ws::router(config);
+    let app = axum::Router::new()
+        .route("/hello", axum::routing::get(|| async { "hi from the app" }))
+        .merge(routes);
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(tcp, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    let server = echo_server();
+    server.listen(listener);
+
+    assert_eq!(
+        http_get(addr, "/hello").await,
+        (200, "hi from the app".to_owned())
+    );
+    let (status, body) = http_get(addr, "/quicket/info").await;
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["protocolVersion"], 1);
+    assert_eq!(info["webtransport"], "https://127.0.0.1:4433/quicket");
+    assert_eq!(info["websocket"], format!("ws://{addr}/quicket"));
+    assert_eq!(info["certificateHashes"][0]["algorithm"], "sha-256");
+    assert_eq!(info["certificateHashes"][0]["value"], "aGFzaA==");
+    assert_eq!(info["maxDatagramSize"], 1200);
+    let _client = healthy(addr).await;
+    let socket = server.sockets().await.remove(0);
+    assert!(socket.peer_addr().unwrap().ip().is_loopback());
+}
