@@ -70,6 +70,28 @@ pub mod quic {
     pub use quicket_quic::*;
 }
 
+/// WebSocket and the discovery endpoint (feature `ws`, on by default).
+#[cfg(feature = "ws")]
+pub mod ws {
+    pub use quicket_ws::*;
+}
+
+#[cfg(all(feature = "quic", feature = "ws"))]
+mod either;
+#[cfg(all(feature = "quic", feature = "ws"))]
+mod endpoints;
+#[cfg(all(feature = "quic", feature = "ws"))]
+mod fallback;
+
+#[cfg(all(feature = "quic", feature = "ws"))]
+pub use crate::either::{AnyConnection, AnyReader, AnyWriter};
+#[cfg(all(feature = "quic", feature = "ws"))]
+pub use crate::endpoints::{BROWSER_DATAGRAM_LIMIT, Endpoints, ServeError, Serving, serve};
+#[cfg(all(feature = "quic", feature = "ws"))]
+pub use crate::fallback::{
+    DiscoveredHash, Discovery, FallbackConnector, FallbackOptions, connect, connect_with, discover,
+};
+
 /// Compiles the README's example as a doctest, so it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

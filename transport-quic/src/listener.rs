@@ -119,6 +119,7 @@ impl QuicListenerBuilder {
                 limits: self.limits.clone(),
                 hashes: RwLock::new(hash.into_iter().collect()),
                 local_addr,
+                path: self.path.clone(),
             }),
         };
         let (tx, incoming) = mpsc::channel(64);
@@ -197,6 +198,7 @@ struct Shared {
     /// The current certificate's hash first, then the previous one while it is still valid.
     hashes: RwLock<Vec<CertificateHash>>,
     local_addr: SocketAddr,
+    path: String,
 }
 
 impl QuicHandle {
@@ -213,6 +215,11 @@ impl QuicHandle {
     /// The address the endpoint is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The WebTransport path it serves.
+    pub fn path(&self) -> &str {
+        &self.shared.path
     }
 
     /// Loads the certificate again (renewed PEM files, or a fresh development certificate)

@@ -1,0 +1,105 @@
+//! One server on both transports: WebTransport on UDP, WebSocket and discovery on TCP.
+
+use std::net::{Ipv6Addr, SocketAddr};
+
+use quicket_core::Server;
+use quicket_quic::{QuicHandle, QuicLimits, QuicListener, ServerIdentity};
+use quicket_ws::{WebTransportInfo, WsConfig};
+use thiserror::Error;
+
+/// The datagram size advertised to browsers: Chromium drops larger datagrams without a trace.
+pub const BROWSER_DATAGRAM_LIMIT: usize = 1200;
+
+/// Where and how to listen.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Endpoints {
+    /// WebSocket and discovery (TCP). Default `[::]:8080`.
+    pub http: SocketAddr,
+    /// WebTransport (UDP). Default `[::]:4433`.
+    pub quic: SocketAddr,
+    /// The certificate. Default: the self-signed development certificate.
+    pub identity: ServerIdentity,
+    /// The QUIC endpoint's limits.
+    pub quic_limits: QuicLimits,
+    /// The WebSocket endpoint's configuration; its WebTransport advertisement is filled in.
+    pub ws: WsConfig,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 8080),
+            quic: SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 4433),
+            identity: ServerIdentity::dev(),
+            quic_limits: QuicLimits::default(),
+            ws: WsConfig::default(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// Sets both ports.
+    pub fn ports(mut self, http: u16, quic: u16) -> Self {
+        self.http.set_port(http);
+        self.quic.set_port(quic);
+        self
+    }
+
+    /// Sets the certificate.
+    pub fn identity(mut self, identity: ServerIdentity) -> Self {
+        self.identity = identity;
+        self
+    }
+}
+
+/// What [`serve`] bound.
+#[derive(Clone)]
+pub struct Serving {
+    /// The WebTransport endpoint: certificate hashes, reloads.
+    pub quic: QuicHandle,
+    /// The HTTP address (WebSocket and discovery).
+    pub http: SocketAddr,
+}
+
+/// Why [`serve`] could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The WebTransport endpoint did not start.
+    #[error(transparent)]
+    Quic(#[from] quicket_quic::QuicError),
+    /// The HTTP endpoint did not start.
+    #[error("cannot bind the HTTP endpoint: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
+/// both, with the discovery document advertising the current certificate hashes.
+pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
+    let quic = QuicListener::builder(endpoints.identity)
+        .bind(endpoints.quic)
+        .limits(endpoints.quic_limits)
+        .listen()
+        .await?;
+    let handle = quic.handle();
+    let advertised = handle.clone();
+    let ws_config = endpoints.ws.webtransport(move || {
+        let hashes = advertised
+            .certificate_hashes()
+            .iter()
+            .map(|hash| hash.to_base64())
+            .collect();
+        Some(WebTransportInfo::new(
+            advertised.local_addr().port(),
+            advertised.path(),
+            hashes,
+            BROWSER_DATAGRAM_LIMIT,
+        ))
+    });
+    let ws = quicket_ws::bind(endpoints.http, ws_config).await?;
+    let http = quicket_core::transport::Listener::local_addr(&ws).unwrap_or(endpoints.http);
+    server.listen(quic);
+    server.listen(ws);
+    Ok(Serving { quic: handle, http })
+}

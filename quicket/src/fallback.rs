@@ -1,0 +1,227 @@
+//! Connecting like a browser does: read the server's discovery document, try WebTransport,
+//! fall back to WebSocket.
+
+use std::time::{Duration, Instant};
+
+use quicket_core::transport::{Connector, TransportError};
+use quicket_core::{Client, ClientBuilder, ConnectError};
+use quicket_quic::{CertificateHash, QuicConnector, ServerTrust};
+use quicket_ws::WsConnector;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::either::AnyConnection;
+
+/// The largest discovery document read.
+const MAX_DISCOVERY: usize = 64 * 1024;
+
+/// The server's discovery document, from `GET /quicket/info`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Discovery {
+    /// The protocol version the server speaks.
+    pub protocol_version: u16,
+    /// The WebTransport URL, if the server offers it.
+    pub webtransport: Option<String>,
+    /// Certificate hashes for `serverCertificateHashes`, current first.
+    #[serde(default)]
+    pub certificate_hashes: Vec<DiscoveredHash>,
+    /// The WebSocket URL.
+    pub websocket: String,
+    /// The largest datagram (a whole frame) to send.
+    pub max_datagram_size: Option<usize>,
+}
+
+/// One certificate hash as discovery lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct DiscoveredHash {
+    /// Always `sha-256`.
+    pub algorithm: String,
+    /// The hash, base64.
+    pub value: String,
+}
+
+/// How a client chooses its transport.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FallbackOptions {
+    /// How long WebTransport may take before WebSocket is tried. Default 3 s.
+    pub webtransport_deadline: Duration,
+    /// Skip WebTransport altogether.
+    pub websocket_only: bool,
+}
+
+impl Default for FallbackOptions {
+    fn default() -> Self {
+        Self {
+            webtransport_deadline: Duration::from_secs(3),
+            websocket_only: false,
+        }
+    }
+}
+
+impl FallbackOptions {
+    /// Sets [`FallbackOptions::webtransport_deadline`].
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.webtransport_deadline = deadline;
+        self
+    }
+
+    /// Connects over WebSocket only.
+    pub fn websocket_only(mut self) -> Self {
+        self.websocket_only = true;
+        self
+    }
+}
+
+/// Tries WebTransport within a deadline, then WebSocket, on every connect.
+pub struct FallbackConnector {
+    quic: Option<QuicConnector>,
+    ws: WsConnector,
+    deadline: Duration,
+}
+
+impl FallbackConnector {
+    /// A connector for what `discovery` offers.
+    pub fn new(discovery: &Discovery, options: &FallbackOptions) -> Result<Self, ConnectError> {
+        let quic = match (&discovery.webtransport, options.websocket_only) {
+            (Some(url), false) => {
+                let hashes = discovery
+                    .certificate_hashes
+                    .iter()
+                    .filter_map(|h| decode_hash(&h.value))
+                    .collect::<Vec<_>>();
+                let trust = if hashes.is_empty() {
+                    ServerTrust::NativeRoots
+                } else {
+                    ServerTrust::Hashes(hashes)
+                };
+                QuicConnector::new(url.clone(), trust).ok()
+            }
+            _ => None,
+        };
+        Ok(Self {
+            quic,
+            ws: WsConnector::new(discovery.websocket.clone()),
+            deadline: options.webtransport_deadline,
+        })
+    }
+}
+
+impl Connector for FallbackConnector {
+    type Connection = AnyConnection;
+
+    async fn connect(&self) -> Result<AnyConnection, TransportError> {
+        if let Some(quic) = &self.quic {
+            let started = Instant::now();
+            match tokio::time::timeout(self.deadline, quic.connect()).await {
+                Ok(Ok(connection)) => return Ok(AnyConnection::Quic(connection)),
+                Ok(Err(err)) => {
+                    tracing::info!(%err, elapsed = ?started.elapsed(), "WebTransport failed; trying WebSocket");
+                }
+                Err(_) => {
+                    tracing::info!(deadline = ?self.deadline, "WebTransport too slow; trying WebSocket");
+                }
+            }
+        }
+        self.ws
+            .connect()
+            .await
+            .map(|ws| AnyConnection::Ws(Box::new(ws)))
+    }
+}
+
+/// Connects to a quicket server at `base` (`http://host:port`): reads its discovery
+/// document, tries WebTransport, and falls back to WebSocket. `client.transport()` says which.
+pub async fn connect(base: &str) -> Result<Client, ConnectError> {
+    connect_with(Client::builder(), base, &FallbackOptions::default()).await
+}
+
+/// [`connect`] with a configured client and fallback options.
+pub async fn connect_with(
+    builder: ClientBuilder,
+    base: &str,
+    options: &FallbackOptions,
+) -> Result<Client, ConnectError> {
+    let discovery = discover(base).await?;
+    let connector = FallbackConnector::new(&discovery, options)?;
+    builder.connect(&connector).await
+}
+
+/// Reads `GET {base}/quicket/info` over plain HTTP/1.1.
+pub async fn discover(base: &str) -> Result<Discovery, ConnectError> {
+    let bad = |why: String| ConnectError::Transport(TransportError::Connect(why));
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or_else(|| bad(format!("{base}: discovery needs an http:// base URL")))?
+        .trim_end_matches('/');
+    let mut tcp = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(TransportError::Io)?;
+    let request = format!(
+        "GET /quicket/info HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(TransportError::Io)?;
+    let mut response = Vec::new();
+    (&mut tcp)
+        .take(MAX_DISCOVERY as u64)
+        .read_to_end(&mut response)
+        .await
+        .map_err(TransportError::Io)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("discovery: no HTTP body".into()))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(bad(format!(
+            "discovery: {}",
+            head.lines().next().unwrap_or_default()
+        )));
+    }
+    serde_json::from_str(body).map_err(|err| bad(format!("discovery: {err}")))
+}
+
+/// Standard base64 of 32 bytes.
+fn decode_hash(text: &str) -> Option<CertificateHash> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(32);
+    for byte in text.bytes().take_while(|b| *b != b'=') {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = bits << 6 | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out.try_into().ok().map(CertificateHash::from_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hash;
+
+    #[test]
+    fn a_base64_hash_decodes_to_its_bytes() {
+        // SHA-256("abc")
+        let hash = decode_hash("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=").unwrap();
+        assert_eq!(
+            hash.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(decode_hash("not base64!").is_none());
+        assert!(decode_hash("YWJj").is_none(), "three bytes are not a hash");
+    }
+}

@@ -1,0 +1,226 @@
+//! One server on WebTransport and WebSocket at once: clients discover it, fall back when UDP
+//! is blocked, and meet in the same rooms whatever they landed on.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use quicket::ws::{WebTransportInfo, WsConfig};
+use quicket::{
+    AckSender, Client, Data, Endpoints, FallbackOptions, PresenceEvent, Server, Socket,
+    TransportKind,
+};
+use tokio::sync::mpsc;
+
+async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(15), future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+fn chat_server() -> Server {
+    Server::builder()
+        .on_connect(|socket: Socket| async move {
+            socket.on(
+                "enter",
+                |socket: Socket, Data(name): Data<String>, ack: AckSender| async move {
+                    socket.join("hall").unwrap();
+                    socket
+                        .presence("hall")
+                        .track(&name, socket.transport().to_string())
+                        .unwrap();
+                    ack.send(()).unwrap();
+                },
+            );
+            socket.on(
+                "say",
+                |socket: Socket, Data(text): Data<String>, ack: AckSender| async move {
+                    socket.to("hall").emit("said", &text).unwrap();
+                    ack.send(socket.transport().to_string()).unwrap();
+                },
+            );
+            socket.on("wave", |socket: Socket, Data(n): Data<u32>| async move {
+                let _ = socket.to("hall").volatile().emit("waved", n);
+            });
+        })
+        .build()
+}
+
+fn base(http: SocketAddr) -> String {
+    format!("http://127.0.0.1:{}", http.port())
+}
+
+/// A client that records what it hears.
+async fn join(
+    http: SocketAddr,
+    name: &str,
+    options: FallbackOptions,
+) -> (Client, mpsc::Receiver<String>, mpsc::Receiver<u32>) {
+    let (said_tx, said) = mpsc::channel(64);
+    let (waved_tx, waved) = mpsc::channel(64);
+    let builder = Client::builder()
+        .on("said", move |Data(text): Data<String>| {
+            said_tx.try_send(text).unwrap();
+            async {}
+        })
+        .on("waved", move |Data(n): Data<u32>| {
+            let _ = waved_tx.try_send(n);
+            async {}
+        });
+    let client = within(
+        "connect",
+        quicket::connect_with(builder, &base(http), &options),
+    )
+    .await
+    .unwrap();
+    within("enter", client.emit_with_ack::<()>("enter", name))
+        .await
+        .unwrap();
+    (client, said, waved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_and_websocket_clients_share_rooms_and_presence() {
+    let server = chat_server();
+    let serving = quicket::serve(&server, Endpoints::default().ports(0, 0))
+        .await
+        .unwrap();
+    let ws_only = FallbackOptions::default().websocket_only();
+    let (quic, mut quic_said, mut quic_waved) =
+        join(serving.http, "ada", FallbackOptions::default()).await;
+    let (ws, mut ws_said, mut ws_waved) = join(serving.http, "linus", ws_only).await;
+    assert_eq!(quic.transport(), TransportKind::WebTransport);
+    assert_eq!(ws.transport(), TransportKind::WebSocket);
+
+    let via: String = within("ack", quic.emit_with_ack("say", "over quic"))
+        .await
+        .unwrap();
+    assert_eq!(via, "webtransport");
+    assert_eq!(within("relay", ws_said.recv()).await.unwrap(), "over quic");
+    let via: String = within("ack", ws.emit_with_ack("say", "over ws"))
+        .await
+        .unwrap();
+    assert_eq!(via, "websocket");
+    assert_eq!(within("relay", quic_said.recv()).await.unwrap(), "over ws");
+
+    for watcher in [&quic, &ws] {
+        let mut presence = watcher.subscribe_presence("hall").unwrap();
+        assert_eq!(
+            within("sync", presence.next()).await.unwrap(),
+            PresenceEvent::Sync
+        );
+        let state = presence.state();
+        assert_eq!(state.metas::<String>("ada").unwrap(), ["webtransport"]);
+        assert_eq!(state.metas::<String>("linus").unwrap(), ["websocket"]);
+    }
+
+    // Volatile events are best effort both ways; on loopback one of a few arrives.
+    for (from, to) in [(&quic, &mut ws_waved), (&ws, &mut quic_waved)] {
+        let mut arrived = false;
+        for n in 0..20u32 {
+            from.volatile().emit("wave", n).unwrap();
+            if tokio::time::timeout(Duration::from_millis(200), to.recv())
+                .await
+                .is_ok()
+            {
+                arrived = true;
+                break;
+            }
+        }
+        assert!(arrived, "a volatile event crossed transports");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_lands_on_webtransport_when_it_works() {
+    let server = chat_server();
+    let serving = quicket::serve(&server, Endpoints::default().ports(0, 0))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let client = within("connect", quicket::connect(&base(serving.http)))
+        .await
+        .unwrap();
+    println!(
+        "landed on {} in {:?}",
+        client.transport(),
+        started.elapsed()
+    );
+    assert_eq!(client.transport(), TransportKind::WebTransport);
+    let discovery = quicket::discover(&base(serving.http)).await.unwrap();
+    assert_eq!(
+        discovery.certificate_hashes[0].value,
+        serving.quic.certificate_hashes()[0].to_base64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_falls_back_to_websocket_when_udp_is_blocked() {
+    // The advertised UDP port swallows every packet, as a firewall that drops UDP does.
+    let black_hole = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp_port = black_hole.local_addr().unwrap().port();
+    let hash = quicket::quic::DevCertificate::default().generate().unwrap();
+    let hash = quicket::quic::CertificateHash::of(&hash)
+        .unwrap()
+        .to_base64();
+    let config = WsConfig::default().webtransport(move || {
+        Some(WebTransportInfo::new(
+            udp_port,
+            "/quicket",
+            vec![hash.clone()],
+            1200,
+        ))
+    });
+    let server = chat_server();
+    let listener = quicket::ws::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let http = quicket::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+
+    for deadline in [Duration::from_millis(500), Duration::from_secs(3)] {
+        let options = FallbackOptions::default().deadline(deadline);
+        let started = Instant::now();
+        let (client, _, _) = join(http, "behind-a-firewall", options).await;
+        let elapsed = started.elapsed();
+        println!(
+            "UDP blocked, deadline {deadline:?}: landed on {} after {elapsed:?}",
+            client.transport()
+        );
+        assert_eq!(client.transport(), TransportKind::WebSocket);
+        assert!(elapsed >= deadline, "WebTransport had its full deadline");
+        let via: String = within("ack", client.emit_with_ack("say", "hello"))
+            .await
+            .unwrap();
+        assert_eq!(via, "websocket");
+    }
+    drop(black_hole);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_falls_back_when_nothing_listens_on_udp() {
+    // Nothing listens on the advertised UDP port; QUIC ignores the ICMP errors, so the
+    // deadline decides.
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let config = WsConfig::default()
+        .webtransport(move || Some(WebTransportInfo::new(port, "/quicket", vec![], 1200)));
+    let server = chat_server();
+    let listener = quicket::ws::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let http = quicket::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+    let started = Instant::now();
+    let options = FallbackOptions::default().deadline(Duration::from_secs(3));
+    let (client, _, _) = join(http, "refused", options).await;
+    println!(
+        "UDP port closed: landed on {} after {:?}",
+        client.transport(),
+        started.elapsed()
+    );
+    assert_eq!(client.transport(), TransportKind::WebSocket);
+}
