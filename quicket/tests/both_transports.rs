@@ -47,6 +47,25 @@ fn chat_server() -> Server {
         .build()
 }
 
+/// A WebSocket-only server whose discovery advertises WebTransport on `udp_port`.
+async fn websocket_advertising(udp_port: u16, hashes: Vec<String>) -> (Server, SocketAddr) {
+    let config = WsConfig::default().webtransport(move || {
+        Some(WebTransportInfo::new(
+            udp_port,
+            "/quicket",
+            hashes.clone(),
+            1200,
+        ))
+    });
+    let server = chat_server();
+    let listener = quicket::ws::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let http = quicket::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+    (server, http)
+}
+
 fn base(http: SocketAddr) -> String {
     format!("http://127.0.0.1:{}", http.port())
 }
@@ -164,20 +183,7 @@ async fn the_client_falls_back_to_websocket_when_udp_is_blocked() {
     let hash = quicket::quic::CertificateHash::of(&hash)
         .unwrap()
         .to_base64();
-    let config = WsConfig::default().webtransport(move || {
-        Some(WebTransportInfo::new(
-            udp_port,
-            "/quicket",
-            vec![hash.clone()],
-            1200,
-        ))
-    });
-    let server = chat_server();
-    let listener = quicket::ws::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let http = quicket::transport::Listener::local_addr(&listener).unwrap();
-    server.listen(listener);
+    let (_server, http) = websocket_advertising(udp_port, vec![hash]).await;
 
     for deadline in [Duration::from_millis(500), Duration::from_secs(3)] {
         let options = FallbackOptions::default().deadline(deadline);
@@ -206,14 +212,7 @@ async fn the_client_falls_back_when_nothing_listens_on_udp() {
         let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let config = WsConfig::default()
-        .webtransport(move || Some(WebTransportInfo::new(port, "/quicket", vec![], 1200)));
-    let server = chat_server();
-    let listener = quicket::ws::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let http = quicket::transport::Listener::local_addr(&listener).unwrap();
-    server.listen(listener);
+    let (_server, http) = websocket_advertising(port, vec![]).await;
     let started = Instant::now();
     let options = FallbackOptions::default().deadline(Duration::from_secs(3));
     let (client, _, _) = join(http, "refused", options).await;
