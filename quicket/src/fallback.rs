@@ -150,6 +150,18 @@ pub async fn connect_with(
     builder.connect(&connector).await
 }
 
+/// Connects over WebTransport only, to `url` (`https://host:port/quicket`).
+pub async fn connect_quic(url: &str, trust: ServerTrust) -> Result<Client, ConnectError> {
+    let connector = QuicConnector::new(url, trust)
+        .map_err(|err| ConnectError::Transport(TransportError::Connect(err.to_string())))?;
+    Client::builder().connect(&connector).await
+}
+
+/// Connects over WebSocket only, to `url` (`ws://host:port/quicket`).
+pub async fn connect_ws(url: &str) -> Result<Client, ConnectError> {
+    Client::builder().connect(&WsConnector::new(url)).await
+}
+
 /// Reads `GET {base}/quicket/info` over plain HTTP/1.1.
 pub async fn discover(base: &str) -> Result<Discovery, ConnectError> {
     let bad = |why: String| ConnectError::Transport(TransportError::Connect(why));

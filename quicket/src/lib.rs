@@ -4,9 +4,23 @@
 //! game and IoT backends, carried over QUIC/WebTransport with a WebSocket fallback.
 //!
 //! This facade re-exports [`quicket_core`] (server, sockets, client, rooms, presence) and, as
-//! [`proto`], the wire format. Transports are cargo features: `quic` (on by default) brings
-//! WebTransport over QUIC as `quicket::quic`. The in-memory transport in
-//! [`transport::memory`] is always there, for tests and for embedding.
+//! [`proto`], the wire format. Transports are cargo features, both on by default: `quic`
+//! (WebTransport over QUIC, `quicket::quic`) and `ws` (WebSocket and discovery,
+//! `quicket::ws`). With both, `serve` runs one server on both transports and `connect`
+//! connects like a browser: discovery, WebTransport, WebSocket when UDP is blocked. The
+//! in-memory transport in [`transport::memory`] is always there, for tests and embedding.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = quicket::Server::builder().build();
+//! // WebTransport on UDP 4433, WebSocket and /quicket/info on TCP 8080, one set of rooms.
+//! let serving = quicket::serve(&server, quicket::Endpoints::default()).await?;
+//! println!("pin {}", serving.quic.certificate_hashes()[0]);
+//!
+//! let client = quicket::connect("http://127.0.0.1:8080").await?;
+//! println!("connected over {}", client.transport());
+//! # Ok(()) }
+//! ```
 //!
 //! ## A server
 //!
@@ -89,7 +103,8 @@ pub use crate::either::{AnyConnection, AnyReader, AnyWriter};
 pub use crate::endpoints::{BROWSER_DATAGRAM_LIMIT, Endpoints, ServeError, Serving, serve};
 #[cfg(all(feature = "quic", feature = "ws"))]
 pub use crate::fallback::{
-    DiscoveredHash, Discovery, FallbackConnector, FallbackOptions, connect, connect_with, discover,
+    DiscoveredHash, Discovery, FallbackConnector, FallbackOptions, connect, connect_quic,
+    connect_with, connect_ws, discover,
 };
 
 /// Compiles the README's example as a doctest, so it cannot rot.

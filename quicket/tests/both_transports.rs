@@ -168,6 +168,16 @@ async fn the_client_lands_on_webtransport_when_it_works() {
     );
     assert_eq!(client.transport(), TransportKind::WebTransport);
     let discovery = quicket::discover(&base(serving.http)).await.unwrap();
+    let ws = within("ws", quicket::connect_ws(&discovery.websocket))
+        .await
+        .unwrap();
+    assert_eq!(ws.transport(), TransportKind::WebSocket);
+    let trust = quicket::quic::ServerTrust::Hashes(serving.quic.certificate_hashes());
+    let url = discovery.webtransport.clone().unwrap();
+    let quic = within("quic", quicket::connect_quic(&url, trust))
+        .await
+        .unwrap();
+    assert_eq!(quic.transport(), TransportKind::WebTransport);
     assert_eq!(
         discovery.certificate_hashes[0].value,
         serving.quic.certificate_hashes()[0].to_base64()

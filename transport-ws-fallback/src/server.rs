@@ -113,6 +113,7 @@ async fn upgrade(
     upgrade
         .max_message_size(config.max_message_size)
         .max_frame_size(config.max_message_size)
+        .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(config.write_buffer_size)
         .max_write_buffer_size(config.max_write_buffer_size)
         .on_upgrade(move |socket| async move {
