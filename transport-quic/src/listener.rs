@@ -170,6 +170,23 @@ impl QuicListener {
 impl Drop for QuicListener {
     fn drop(&mut self) {
         self.tasks.iter().for_each(JoinHandle::abort);
+        // quinn keeps queueing newcomers while the endpoint lives (open sessions, handles):
+        // refuse them at once until the open sessions are gone, then let the endpoint go.
+        let endpoint = Arc::clone(&self.handle.shared.endpoint);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                loop {
+                    tokio::select! {
+                        incoming = endpoint.accept() => incoming.refuse(),
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                            if endpoint.open_connections() == 0 {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
     }
 }
 

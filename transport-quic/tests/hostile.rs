@@ -264,3 +264,21 @@ async fn handshakes_in_flight_are_capped() {
         .unwrap();
     assert_eq!(pong, "pong");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_new_sessions_are_refused_at_once() {
+    let server = echo_server();
+    let listener = common::listener().await;
+    let quic = listener.handle();
+    server.listen(listener);
+    let before = client(&quic, "127.0.0.1").await;
+    server.shutdown().await;
+    let reason = within("closed", before.closed()).await;
+    assert_eq!(reason, quicket_core::DisconnectReason::ServerShutdown);
+    let late = connector(&quic, "127.0.0.1");
+    assert!(
+        within("a refusal, not a hang", Client::builder().connect(&late))
+            .await
+            .is_err()
+    );
+}
