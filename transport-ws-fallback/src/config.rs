@@ -59,6 +59,9 @@ pub struct WsConfig {
     /// Upgraded sockets waiting for the server to take them; beyond it, upgrades get 503.
     /// Default 256.
     pub pending_connections: usize,
+    /// How long a client has to send its HTTP request headers (the WebSocket upgrade), with
+    /// [`bind`](crate::bind); a slow or silent client is dropped after it. Default 10 s.
+    pub header_read_timeout: std::time::Duration,
     /// The WebTransport endpoint to advertise, asked on every discovery request so rotated
     /// certificate hashes show at once.
     pub webtransport: Option<Arc<InfoFn>>,
@@ -75,6 +78,7 @@ impl Default for WsConfig {
             max_write_buffer_size: 1 << 20,
             allowed_origins: None,
             pending_connections: 256,
+            header_read_timeout: std::time::Duration::from_secs(10),
             webtransport: None,
         }
     }

@@ -75,19 +75,50 @@ pub fn router(config: WsConfig) -> (Router, WsListener) {
     )
 }
 
-/// Serves the routes of [`router`] alone on `addr`.
+/// Serves the routes of [`router`] alone on `addr`, with a deadline on each request's headers
+/// so that a client that never finishes its upgrade request holds nothing for long.
 pub async fn bind(addr: SocketAddr, config: WsConfig) -> std::io::Result<WsListener> {
     let tcp = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = tcp.local_addr()?;
+    let header_read_timeout = config.header_read_timeout;
     let (router, mut listener) = router(config);
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    listener.server = Some(tokio::spawn(async move {
-        if let Err(err) = axum::serve(tcp, service).await {
-            tracing::error!(%err, "the WebSocket server stopped");
-        }
-    }));
+    listener.server = Some(tokio::spawn(serve_http(tcp, router, header_read_timeout)));
     listener.local_addr = Some(local_addr);
     Ok(listener)
+}
+
+async fn serve_http(
+    tcp: tokio::net::TcpListener,
+    router: Router,
+    header_read_timeout: std::time::Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    loop {
+        let (stream, peer) = match tcp.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors, say: back off a little rather than spin.
+                tracing::warn!(%err, "accepting a TCP connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, %peer, "HTTP connection ended");
+            }
+        });
+    }
 }
 
 async fn upgrade(

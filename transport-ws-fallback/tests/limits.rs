@@ -219,3 +219,23 @@ async fn quicket_mounts_into_an_application_router_beside_its_routes() {
     let socket = server.sockets().await.remove(0);
     assert!(socket.peer_addr().unwrap().ip().is_loopback());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_upgrade_request_is_dropped() {
+    let mut config = WsConfig::default();
+    config.header_read_timeout = Duration::from_millis(200);
+    let (_server, addr) = serve(config).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /quicket HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    // The server gives up on the headers and closes (after a 408, if it sends one).
+    within(
+        "the server to drop the slow request",
+        tcp.read_to_end(&mut rest),
+    )
+    .await
+    .unwrap();
+    let _client = healthy(addr).await;
+}
