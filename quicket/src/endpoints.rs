@@ -24,6 +24,8 @@ pub struct Endpoints {
     pub quic_limits: QuicLimits,
     /// The WebSocket endpoint's configuration; its WebTransport advertisement is filled in.
     pub ws: WsConfig,
+    /// The application's own HTTP routes (a page, its assets), served beside quicket's.
+    pub routes: quicket_ws::axum::Router,
 }
 
 impl Default for Endpoints {
@@ -34,6 +36,7 @@ impl Default for Endpoints {
             identity: ServerIdentity::dev(),
             quic_limits: QuicLimits::default(),
             ws: WsConfig::default(),
+            routes: quicket_ws::axum::Router::new(),
         }
     }
 }
@@ -43,6 +46,12 @@ impl Endpoints {
     pub fn ports(mut self, http: u16, quic: u16) -> Self {
         self.http.set_port(http);
         self.quic.set_port(quic);
+        self
+    }
+
+    /// Serves the application's own routes beside quicket's.
+    pub fn routes(mut self, routes: quicket_ws::axum::Router) -> Self {
+        self.routes = routes;
         self
     }
 
@@ -97,7 +106,7 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
             BROWSER_DATAGRAM_LIMIT,
         ))
     });
-    let ws = quicket_ws::bind(endpoints.http, ws_config).await?;
+    let ws = quicket_ws::bind_with(endpoints.http, ws_config, endpoints.routes).await?;
     let http = quicket_core::transport::Listener::local_addr(&ws).unwrap_or(endpoints.http);
     server.listen(quic);
     server.listen(ws);

@@ -27,4 +27,7 @@ pub use crate::client::{WsClientConnection, WsConnector};
 pub use crate::config::{WebTransportInfo, WsConfig};
 pub use crate::connection::{WsConnection, WsReader, WsWriter};
 pub use crate::message::{close_code, close_reason};
-pub use crate::server::{WsListener, WsServerConnection, bind, router};
+pub use crate::server::{WsListener, WsServerConnection, bind, bind_with, router};
+
+/// axum, as quicket-ws uses it: build the routes you pass to [`bind_with`] with it.
+pub use axum;

@@ -78,11 +78,21 @@ pub fn router(config: WsConfig) -> (Router, WsListener) {
 /// Serves the routes of [`router`] alone on `addr`, with a deadline on each request's headers
 /// so that a client that never finishes its upgrade request holds nothing for long.
 pub async fn bind(addr: SocketAddr, config: WsConfig) -> std::io::Result<WsListener> {
+    bind_with(addr, config, Router::new()).await
+}
+
+/// [`bind`], serving the application's own `routes` (a page, its scripts) beside quicket's.
+pub async fn bind_with(
+    addr: SocketAddr,
+    config: WsConfig,
+    routes: Router,
+) -> std::io::Result<WsListener> {
     let tcp = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = tcp.local_addr()?;
     let header_read_timeout = config.header_read_timeout;
-    let (router, mut listener) = router(config);
-    listener.server = Some(tokio::spawn(serve_http(tcp, router, header_read_timeout)));
+    let (quicket, mut listener) = router(config);
+    let app = routes.merge(quicket);
+    listener.server = Some(tokio::spawn(serve_http(tcp, app, header_read_timeout)));
     listener.local_addr = Some(local_addr);
     Ok(listener)
 }

@@ -1,0 +1,120 @@
+//! The seed chat: a page with a name prompt, the conversation and the live user list, over
+//! WebTransport with a WebSocket fallback; `chat-cli` joins the same room from a terminal.
+//!
+//! `cargo run -p quicket-examples --bin chat`, then open the printed URL.
+//! Flags: `--http PORT` (default 8080), `--quic PORT` (default 4433); 0 picks free ports.
+
+use std::path::PathBuf;
+
+use quicket::ws::axum::Router;
+use quicket::ws::axum::http::{StatusCode, header};
+use quicket::ws::axum::response::{Html, IntoResponse};
+use quicket::ws::axum::routing::get;
+use quicket::{AckSender, Data, DisconnectReason, Endpoints, Server, Socket};
+use quicket_examples::chat::{Joined, Line, ROOM, User};
+
+const PAGE: &str = include_str!("../../chat/index.html");
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (http, quic) = ports();
+    let server = Server::builder()
+        .on_connect(|socket: Socket| async move {
+            socket.on("join", join);
+            socket.on("say", say);
+            socket.on_disconnect(|socket: Socket, _reason: DisconnectReason| async move {
+                if let Some(User(name)) = socket.extensions().get::<User>() {
+                    let _ = socket
+                        .to(ROOM)
+                        .emit("announce", format!("{name} has disconnected"));
+                }
+            });
+        })
+        .build();
+    let routes = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/quicket/client.js", get(client_js));
+    let serving = quicket::serve(
+        &server,
+        Endpoints::default().ports(http, quic).routes(routes),
+    )
+    .await?;
+    println!("chat: open http://127.0.0.1:{}/", serving.http.port());
+    println!(
+        "chat: WebTransport on UDP {}, certificate sha-256 {}",
+        serving.quic.local_addr().port(),
+        serving.quic.certificate_hashes()[0]
+    );
+    tokio::signal::ctrl_c().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn join(socket: Socket, Data(name): Data<String>, ack: AckSender) {
+    let name = name.trim().chars().take(32).collect::<String>();
+    if name.is_empty() {
+        let _ = ack.error("a name is required");
+        return;
+    }
+    let tracked = match socket.join(ROOM) {
+        Ok(()) => socket
+            .presence(ROOM)
+            .track(&name, socket.transport().to_string())
+            .map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    if let Err(err) = tracked {
+        let _ = ack.error(err);
+        return;
+    }
+    socket.extensions().insert(User(name.clone()));
+    let _ = socket
+        .to(ROOM)
+        .emit("announce", format!("{name} has connected"));
+    let _ = ack.send(Joined {
+        room: ROOM.to_owned(),
+        transport: socket.transport().to_string(),
+    });
+}
+
+async fn say(socket: Socket, Data(text): Data<String>, ack: AckSender) {
+    let Some(User(from)) = socket.extensions().get::<User>() else {
+        let _ = ack.error("join first");
+        return;
+    };
+    let line = Line {
+        from,
+        text: text.chars().take(2000).collect(),
+    };
+    // Everyone else, then the sender: each connection sees the lines in one order.
+    let _ = socket.to(ROOM).emit("line", &line);
+    let _ = socket.emit("line", &line);
+    let _ = ack.send(());
+}
+
+/// The browser client, built by `npm --prefix client-js run build`.
+async fn client_js() -> impl IntoResponse {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client-js/dist/quicket.js");
+    match tokio::fs::read_to_string(&path).await {
+        Ok(js) => ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], js).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            "the browser client is not built: npm --prefix client-js ci && npm --prefix client-js run build",
+        )
+            .into_response(),
+    }
+}
+
+fn ports() -> (u16, u16) {
+    let mut args = std::env::args().skip(1);
+    let (mut http, mut quic) = (8080, 4433);
+    while let Some(flag) = args.next() {
+        let value = args.next().and_then(|v| v.parse().ok());
+        match (flag.as_str(), value) {
+            ("--http", Some(port)) => http = port,
+            ("--quic", Some(port)) => quic = port,
+            _ => eprintln!("chat: ignoring {flag}"),
+        }
+    }
+    (http, quic)
+}
