@@ -237,6 +237,16 @@ impl SocketPresence<'_> {
             .presence_track(self.room, key, self.socket.id(), meta)
     }
 
+    /// The room's presence: every key with its metas, from every connection.
+    pub async fn list(&self) -> Vec<crate::adapter::PresenceKey> {
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_list(self.room)
+            .await
+    }
+
     /// Stops tracking `key` for this connection.
     pub fn untrack(&self, key: &str) {
         self.socket

@@ -10,7 +10,7 @@ use quicket::ws::axum::Router;
 use quicket::ws::axum::http::{StatusCode, header};
 use quicket::ws::axum::response::{Html, IntoResponse};
 use quicket::ws::axum::routing::get;
-use quicket::{AckSender, Data, DisconnectReason, Endpoints, Server, Socket};
+use quicket::{AckSender, Data, DisconnectReason, Endpoints, Raw, Server, Socket};
 use quicket_examples::chat::{Joined, Line, ROOM, User};
 
 const PAGE: &str = include_str!("../../chat/index.html");
@@ -22,8 +22,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .on_connect(|socket: Socket| async move {
             socket.on("join", join);
             socket.on("say", say);
+            // The page's latency readout; a delay lets tests see an ack time out.
+            socket.on(
+                "ping",
+                |Data(delay_ms): Data<u64>, ack: AckSender| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms.min(10_000)))
+                        .await;
+                    let _ = ack.send("pong");
+                },
+            );
+            // Cursor positions: relayed to the room as they came, and dropped under load.
+            socket.on(
+                "pos",
+                |socket: Socket, Data(position): Data<Raw>| async move {
+                    let _ = socket.to(ROOM).volatile().emit("pos", position);
+                },
+            );
             socket.on_disconnect(|socket: Socket, _reason: DisconnectReason| async move {
-                if let Some(User(name)) = socket.extensions().get::<User>() {
+                let Some(User(name)) = socket.extensions().get::<User>() else {
+                    return;
+                };
+                // Still tracked while this runs: announce only when this was the last tab.
+                if metas_of(&socket, &name).await <= 1 {
                     let _ = socket
                         .to(ROOM)
                         .emit("announce", format!("{name} has disconnected"));
@@ -68,9 +88,12 @@ async fn join(socket: Socket, Data(name): Data<String>, ack: AckSender) {
         return;
     }
     socket.extensions().insert(User(name.clone()));
-    let _ = socket
-        .to(ROOM)
-        .emit("announce", format!("{name} has connected"));
+    // A second tab of the same user is the same user: announce the first one only.
+    if metas_of(&socket, &name).await == 1 {
+        let _ = socket
+            .to(ROOM)
+            .emit("announce", format!("{name} has connected"));
+    }
     let _ = ack.send(Joined {
         room: ROOM.to_owned(),
         transport: socket.transport().to_string(),
@@ -90,6 +113,17 @@ async fn say(socket: Socket, Data(text): Data<String>, ack: AckSender) {
     let _ = socket.to(ROOM).emit("line", &line);
     let _ = socket.emit("line", &line);
     let _ = ack.send(());
+}
+
+/// How many connections track `name` in the chat room.
+async fn metas_of(socket: &Socket, name: &str) -> usize {
+    socket
+        .presence(ROOM)
+        .list()
+        .await
+        .iter()
+        .find(|key| key.key == name)
+        .map_or(0, |key| key.metas.len())
 }
 
 /// The browser client, built by `npm --prefix client-js run build`.

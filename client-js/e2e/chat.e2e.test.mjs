@@ -1,0 +1,232 @@
+// End-to-end: the seed chat in headless Debian Chromium (WebTransport with pinned certificate
+// hashes, and the WebSocket fallback) with a Rust CLI client in the same room.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const binary = (name) => path.join(root, "target", "debug", name);
+const output = path.join(root, "target", "e2e");
+const WAIT = 15_000;
+
+let server;
+let base;
+let browser;
+const report = [];
+
+/** A child process whose stdout lines can be awaited. */
+function spawnWithLines(command, args) {
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const seen = [];
+  const waiters = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    seen.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  child.waitFor = (pattern, what) =>
+    new Promise((resolve, reject) => {
+      const found = seen.find((line) => pattern.test(line));
+      if (found) return resolve(found);
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; saw ${JSON.stringify(seen)}`)), WAIT);
+      waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  child.lines = seen;
+  return child;
+}
+
+before(async () => {
+  fs.mkdirSync(output, { recursive: true });
+  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0"]);
+  const line = await server.waitFor(/chat: open (http:\/\/\S+)\//, "the chat server");
+  base = line.match(/(http:\/\/\S+)\//)[1];
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (report.length) console.log(report.join("\n"));
+});
+
+/** Opens the chat in a fresh browser context and joins as `name`. */
+async function openChat(name, { noWebTransport = false, wrongHash = false } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`[${name}] page error:`, error));
+  if (noWebTransport) await page.addInitScript(() => delete window.WebTransport);
+  if (wrongHash) {
+    await page.route("**/quicket/info", async (route) => {
+      const response = await route.fetch();
+      const info = await response.json();
+      info.certificateHashes = [{ algorithm: "sha-256", value: btoa(String.fromCharCode(...new Uint8Array(32))) }];
+      await route.fulfill({ response, json: info });
+    });
+  }
+  await page.goto(`${base}/`);
+  await page.fill("#name", name);
+  await page.click("#name-form button");
+  await page.waitForSelector("body[data-ready=true]", { timeout: WAIT });
+  return page;
+}
+
+const transportOf = (page) => page.evaluate(() => window.chat.transport);
+const linesOf = (page) => page.$$eval("#messages li:not(.announce)", (items) => items.map((li) => li.textContent));
+const usersOf = (page) => page.$$eval("#users li", (items) => items.map((li) => li.textContent));
+
+async function say(page, text) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+
+/** Waits until every page shows `text` as a chat line. */
+async function everyoneSees(pages, text) {
+  await Promise.all(
+    pages.map((page) =>
+      page.waitForFunction((t) => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.endsWith(t)), text, {
+        timeout: WAIT,
+      }),
+    ),
+  );
+}
+
+async function usersAre(page, expected) {
+  await page.waitForFunction(
+    (want) => JSON.stringify([...document.querySelectorAll("#users li")].map((li) => li.textContent)) === JSON.stringify(want),
+    expected,
+    { timeout: WAIT },
+  );
+}
+
+test("two WebTransport pages and a Rust CLI chat in one room", async () => {
+  const ada = await openChat("ada");
+  const bob = await openChat("bob");
+  assert.equal(await transportOf(ada), "webtransport");
+  assert.equal(await transportOf(bob), "webtransport");
+  const cli = spawnWithLines(binary("chat-cli"), ["--name", "cli", "--url", base]);
+  await cli.waitFor(/joined chat as cli/, "the CLI to join");
+  await usersAre(ada, ["ada", "bob", "cli"]);
+  await usersAre(bob, ["ada", "bob", "cli"]);
+
+  await say(ada, "hello from ada");
+  await everyoneSees([ada, bob], "hello from ada");
+  await cli.waitFor(/^ada: hello from ada$/, "ada's line on the CLI");
+  await say(bob, "hi from bob");
+  await everyoneSees([ada, bob], "hi from bob");
+  await cli.waitFor(/^bob: hi from bob$/, "bob's line on the CLI");
+  cli.stdin.write("hey from cli\n");
+  await everyoneSees([ada, bob], "hey from cli");
+  const expected = ["ada hello from ada", "bob hi from bob", "cli hey from cli"];
+  assert.deepEqual(await linesOf(ada), expected);
+  assert.deepEqual(await linesOf(bob), expected);
+  const cliLines = cli.lines.filter((line) => /^(ada|bob|cli): /.test(line));
+  assert.deepEqual(cliLines, ["ada: hello from ada", "bob: hi from bob", "cli: hey from cli"]);
+
+  // A second tab of the same user is the same user in the list.
+  const adaAgain = await openChat("ada");
+  await usersAre(adaAgain, ["ada", "bob", "cli"]);
+  await adaAgain.context().close();
+  await usersAre(bob, ["ada", "bob", "cli"]);
+  // Closing a tab is leaving.
+  await bob.context().close();
+  await usersAre(ada, ["ada", "cli"]);
+  await ada.waitForFunction(() => document.body.textContent.includes("bob has disconnected"), null, { timeout: WAIT });
+  const announcements = await ada.$$eval("#messages li.announce", (items) => items.map((li) => li.textContent));
+  assert.deepEqual(announcements, ["bob has connected", "cli has connected", "bob has disconnected"], "a second tab is not a new user");
+  cli.stdin.end(); // the CLI disconnects at the end of its input
+  await usersAre(ada, ["ada"]);
+  await ada.screenshot({ path: path.join(output, "chat.png") });
+  report.push("main scenario: ada=webtransport, bob=webtransport, cli=native; screenshot target/e2e/chat.png");
+  await ada.context().close();
+});
+
+test("a page without WebTransport lands on WebSocket and chats with a WebTransport page", async () => {
+  const quic = await openChat("wt-user");
+  const ws = await openChat("ws-user", { noWebTransport: true });
+  assert.equal(await transportOf(quic), "webtransport");
+  assert.equal(await transportOf(ws), "websocket");
+  await say(ws, "from the websocket page");
+  await everyoneSees([quic, ws], "from the websocket page");
+  await say(quic, "from the webtransport page");
+  await everyoneSees([quic, ws], "from the webtransport page");
+  report.push("no WebTransport: page landed on websocket, chatted with a webtransport page");
+  await quic.context().close();
+  await ws.context().close();
+});
+
+test("a page handed a wrong certificate hash falls back to WebSocket", async () => {
+  const page = await openChat("pinned-wrong", { wrongHash: true });
+  assert.equal(await transportOf(page), "websocket");
+  report.push("wrong certificate hash: page landed on websocket");
+  await page.context().close();
+});
+
+test("emitWithAck round trip, and an ack timeout", async () => {
+  const page = await openChat("acker");
+  const pong = await page.evaluate(() => window.chat.emitWithAck("ping", 0));
+  assert.equal(pong, "pong");
+  const failure = await page.evaluate(async () => {
+    try {
+      await window.chat.emitWithAck("ping", 2000, { timeout: 100 });
+      return "no error";
+    } catch (error) {
+      return error.name;
+    }
+  });
+  assert.equal(failure, "TimeoutError");
+  await page.context().close();
+});
+
+test("volatile: most of 500 position updates arrive, none corrupted, oversized is a typed error", async () => {
+  const sender = await openChat("mover");
+  const watcher = await openChat("watcher");
+  assert.equal(await transportOf(sender), "webtransport");
+  await watcher.evaluate(() => {
+    window.positions = { ok: 0, corrupted: 0 };
+    window.chat.on("pos", (p) => {
+      if (p && Number.isInteger(p.n) && p.check === (p.n * 7919) % 65521 && p.pad === "x".repeat(32)) window.positions.ok++;
+      else window.positions.corrupted++;
+    });
+  });
+  await sender.evaluate(async () => {
+    window.sendErrors = [];
+    for (let n = 0; n < 500; n++) {
+      try { window.chat.volatile.emit("pos", { n, check: (n * 7919) % 65521, pad: "x".repeat(32) }); } catch (e) { window.sendErrors.push(String(e)); }
+      // A game sends at a frame rate, not all at once: here about 1,000 updates a second.
+      if (n % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  });
+  await say(sender, "positions sent");
+  await everyoneSees([watcher], "positions sent");
+  await watcher.waitForFunction(() => window.positions.ok >= 250, null, { timeout: WAIT }).catch(async (error) => {
+    console.error("positions seen:", await watcher.evaluate(() => window.positions), "sender:", await sender.evaluate(() => window.sendErrors));
+    throw error;
+  });
+  const { ok, corrupted } = await watcher.evaluate(() => window.positions);
+  assert.equal(corrupted, 0);
+  const oversized = await sender.evaluate(() => {
+    try {
+      window.chat.volatile.emit("pos", { blob: "x".repeat(5000) });
+      return "no error";
+    } catch (error) {
+      return error.name;
+    }
+  });
+  assert.equal(oversized, "DatagramTooLargeError");
+  report.push(`volatile: ${ok}/500 position updates arrived over webtransport datagrams, 0 corrupted; oversized emit -> ${oversized}`);
+  await sender.context().close();
+  await watcher.context().close();
+});

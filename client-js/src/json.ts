@@ -1,0 +1,40 @@
+/**
+ * The JSON payload codec (`Hello.codec` = json, PROTOCOL.md section 7): a payload is the
+ * UTF-8 text of exactly one JSON value.
+ *
+ * @module
+ */
+
+import { PayloadError } from "./errors.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes a value as a JSON payload. `undefined` (and anything else `JSON.stringify` drops,
+ * such as a function) becomes `null`, as an emit with no data carries `null`. Throws a
+ * {@link PayloadError} for what JSON cannot hold (a `bigint`, a cycle).
+ */
+export function encodeJson(value: unknown): Uint8Array {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new PayloadError(`cannot encode payload as json: ${errorMessage(err)}`, { cause: err });
+  }
+  return encoder.encode(text ?? "null");
+}
+
+/** Decodes a JSON payload; throws a {@link PayloadError} when it is not UTF-8 JSON. */
+export function decodeJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as unknown;
+  } catch (err) {
+    throw new PayloadError(`cannot decode json payload: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

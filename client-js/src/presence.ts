@@ -1,0 +1,175 @@
+/**
+ * The client's view of one room's presence (PROTOCOL.md section 10.3).
+ *
+ * @module
+ */
+
+import type { PresenceEntry } from "./codec.js";
+import { Emitter } from "./emitter.js";
+
+/** One connection's metadata for a key: its server-assigned id and its decoded JSON value. */
+export interface PresenceMeta {
+  /** Unique among the room's metas; an update gets a new id. */
+  id: bigint;
+  /** The meta's JSON value; `undefined` when it did not decode (an `error` was emitted). */
+  data: unknown;
+}
+
+/** Presence listeners. */
+export type PresenceEvents = {
+  /** A full state arrived and replaced {@link Presence.state}. */
+  sync: () => void;
+  /**
+   * Metas of `key` appeared in one diff. `first` when the key was absent before the diff:
+   * the key joined. An update (a meta replaced in the same diff) has `first` false.
+   */
+  join: (key: string, metas: PresenceMeta[], info: { first: boolean }) => void;
+  /**
+   * Metas of `key` went away in one diff. `last` when the key is absent after the diff: the
+   * key left. An update has `last` false.
+   */
+  leave: (key: string, metas: PresenceMeta[], info: { last: boolean }) => void;
+  /** The server ended the subscription (refused it, or the socket left the room). */
+  end: (message: string) => void;
+};
+
+/** Decodes a meta's payload; reports a failure and returns `undefined`. */
+export type MetaDecoder = (bytes: Uint8Array) => unknown;
+
+/**
+ * A subscription to one room's presence, from `socket.presence(room)`.
+ *
+ * `state` maps each key present to its metas (one per connection tracking the key, ordered
+ * by id). Diffs that arrive before the first full state are ignored: they can only belong to
+ * an earlier subscription of the same room.
+ */
+export class Presence {
+  private readonly events = new Emitter<PresenceEvents>();
+  private readonly metas = new Map<string, Map<bigint, PresenceMeta>>();
+  private synced = false;
+  private ended = false;
+
+  /** Each key present, with its metas ordered by id. Replaced in place on every change. */
+  readonly state = new Map<string, PresenceMeta[]>();
+
+  /** @internal Built by `Socket.presence`. */
+  constructor(
+    /** The room. */
+    readonly room: string,
+    private readonly decode: MetaDecoder,
+    private readonly onUnsubscribe: (presence: Presence) => void,
+  ) {}
+
+  /** Whether the subscription is still running. */
+  get active(): boolean {
+    return !this.ended;
+  }
+
+  /** Whether a full state has arrived yet. */
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Adds a listener. */
+  on<K extends keyof PresenceEvents & string>(event: K, listener: PresenceEvents[K]): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  /** Adds a listener that runs at most once. */
+  once<K extends keyof PresenceEvents & string>(event: K, listener: PresenceEvents[K]): this {
+    this.events.once(event, listener);
+    return this;
+  }
+
+  /** Removes a listener, or all listeners of `event`. */
+  off<K extends keyof PresenceEvents & string>(event: K, listener?: PresenceEvents[K]): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** Stops the subscription (sends `PresenceUnsubscribe`); the server does not answer it. */
+  unsubscribe(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onUnsubscribe(this);
+  }
+
+  /** @internal A `PresenceState`: replaces the whole view. */
+  applyState(entries: PresenceEntry[]): void {
+    if (this.ended) return;
+    this.metas.clear();
+    for (const entry of entries) {
+      const metas = this.metasOf(entry.key);
+      for (const meta of entry.metas) metas.set(meta.id, this.toMeta(meta));
+    }
+    this.state.clear();
+    for (const key of this.metas.keys()) this.refresh(key);
+    this.synced = true;
+    this.events.emit("sync");
+  }
+
+  /** @internal A `PresenceDiff`: every join added and every leave removed, as one change. */
+  applyDiff(joins: PresenceEntry[], leaves: PresenceEntry[]): void {
+    if (this.ended || !this.synced) return;
+    const before = new Set(this.metas.keys());
+    const joined: [string, PresenceMeta[]][] = [];
+    const left: [string, PresenceMeta[]][] = [];
+    for (const entry of joins) {
+      const metas = this.metasOf(entry.key);
+      const added = entry.metas.map((meta) => this.toMeta(meta));
+      for (const meta of added) metas.set(meta.id, meta);
+      if (added.length > 0) joined.push([entry.key, added]);
+    }
+    for (const entry of leaves) {
+      const metas = this.metas.get(entry.key);
+      if (!metas) continue;
+      const removed: PresenceMeta[] = [];
+      for (const { id } of entry.metas) {
+        const meta = metas.get(id);
+        if (meta && metas.delete(id)) removed.push(meta);
+      }
+      if (removed.length > 0) left.push([entry.key, removed]);
+    }
+    const touched = new Set([...joins, ...leaves].map((entry) => entry.key));
+    for (const key of touched) this.refresh(key);
+    for (const [key, metas] of joined) {
+      this.events.emit("join", key, metas, { first: !before.has(key) && this.state.has(key) });
+    }
+    for (const [key, metas] of left) {
+      this.events.emit("leave", key, metas, { last: before.has(key) && !this.state.has(key) });
+    }
+  }
+
+  /** @internal A `PresenceEnd`, or the connection closed. */
+  end(message: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.events.emit("end", message);
+  }
+
+  private metasOf(key: string): Map<bigint, PresenceMeta> {
+    let metas = this.metas.get(key);
+    if (!metas) {
+      metas = new Map();
+      this.metas.set(key, metas);
+    }
+    return metas;
+  }
+
+  private toMeta(meta: { id: bigint; data: Uint8Array }): PresenceMeta {
+    return { id: meta.id, data: this.decode(meta.data) };
+  }
+
+  /** Rebuilds `state` for one key from the metas by id. */
+  private refresh(key: string): void {
+    const metas = this.metas.get(key);
+    if (!metas || metas.size === 0) {
+      this.metas.delete(key);
+      this.state.delete(key);
+      return;
+    }
+    const sorted = [...metas.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.state.set(key, sorted);
+  }
+}
