@@ -1,6 +1,6 @@
 //! The client's view of a room's presence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, PresenceEntry};
@@ -54,22 +54,22 @@ impl PresenceSnapshot {
 pub enum PresenceEvent {
     /// The full state arrived; [`PresenceWatch::state`] holds it.
     Sync,
-    /// A meta appeared. `first` when it is the key's only meta: the key joined.
+    /// A meta appeared. `first` when the key was absent before this change: the key joined.
     Join {
         /// The key.
         key: String,
         /// The meta, encoded with the connection's codec.
         meta: Bytes,
-        /// Whether the key was absent before.
+        /// Whether the key was absent before the change.
         first: bool,
     },
-    /// A meta went away. `last` when the key has no meta left: the key left.
+    /// A meta went away. `last` when the key is absent after this change: the key left.
     Leave {
         /// The key.
         key: String,
         /// The meta, encoded with the connection's codec.
         meta: Bytes,
-        /// Whether the key is now absent.
+        /// Whether the key is absent after the change.
         last: bool,
     },
     /// The server ended the subscription (refused it, or the socket left the room).
@@ -126,21 +126,26 @@ impl PresenceFeed {
         self.notify(PresenceEvent::Sync);
     }
 
+    /// Applies a diff as one change: `first` and `last` compare the state before the whole
+    /// diff with the state after it, so an update (a leave and a join of the same key) is
+    /// neither a key leaving nor one joining.
     pub(crate) fn diff(&self, joins: Vec<PresenceEntry>, leaves: Vec<PresenceEntry>) {
-        let mut events = Vec::new();
+        let mut left = Vec::new();
+        let mut joined = Vec::new();
+        let mut present_before = HashMap::new();
         self.state.send_modify(|snapshot| {
+            for entry in joins.iter().chain(&leaves) {
+                present_before
+                    .entry(entry.key.clone())
+                    .or_insert_with(|| snapshot.keys.contains_key(&entry.key));
+            }
             for entry in leaves {
                 let Some(metas) = snapshot.keys.get_mut(&entry.key) else {
                     continue;
                 };
                 for meta in entry.metas {
                     if metas.remove(&meta.id).is_some() {
-                        let last = metas.is_empty();
-                        events.push(PresenceEvent::Leave {
-                            key: entry.key.clone(),
-                            meta: meta.data,
-                            last,
-                        });
+                        left.push((entry.key.clone(), meta.data));
                     }
                 }
                 if metas.is_empty() {
@@ -150,17 +155,21 @@ impl PresenceFeed {
             for entry in joins {
                 let metas = snapshot.keys.entry(entry.key.clone()).or_default();
                 for meta in entry.metas {
-                    let first = metas.is_empty();
                     metas.insert(meta.id, meta.data.clone());
-                    events.push(PresenceEvent::Join {
-                        key: entry.key.clone(),
-                        meta: meta.data,
-                        first,
-                    });
+                    joined.push((entry.key.clone(), meta.data));
                 }
             }
         });
-        events.into_iter().for_each(|event| self.notify(event));
+        let state = self.state.borrow().clone();
+        let was = |key: &str| present_before.get(key).copied().unwrap_or(false);
+        for (key, meta) in left {
+            let last = was(&key) && !state.contains(&key);
+            self.notify(PresenceEvent::Leave { key, meta, last });
+        }
+        for (key, meta) in joined {
+            let first = !was(&key) && state.contains(&key);
+            self.notify(PresenceEvent::Join { key, meta, first });
+        }
     }
 
     pub(crate) fn notify(&self, event: PresenceEvent) {

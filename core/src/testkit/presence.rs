@@ -256,4 +256,22 @@ pub async fn presence_resubscribe_after_unsubscribe<H: Harness>(harness: &H) {
         event(&mut second).await,
         PresenceEvent::Join { first: true, .. }
     ));
+    // A key with one meta that updates neither leaves nor joins.
+    enter(&client, "den", "me", "laptop").await;
+    assert_eq!(
+        event(&mut second).await,
+        PresenceEvent::Leave {
+            key: "me".into(),
+            meta: device("pc"),
+            last: false
+        }
+    );
+    assert_eq!(
+        event(&mut second).await,
+        PresenceEvent::Join {
+            key: "me".into(),
+            meta: device("laptop"),
+            first: false
+        }
+    );
 }
