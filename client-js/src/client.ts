@@ -27,7 +27,7 @@ import {
   PayloadError,
   TimeoutError,
 } from "./errors.js";
-import { decodeJson, encodeJson, errorMessage } from "./json.js";
+import { decodeJson, encodeJson, errorMessage, sendableMessage } from "./json.js";
 import { Presence } from "./presence.js";
 import {
   CLIENT_MAX_FRAME_SIZE,
@@ -472,7 +472,7 @@ export class Socket {
   private report(err: unknown, fromApplication: boolean): void {
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.lifecycle.listenerCount("error") > 0) {
-      this.lifecycle.emit("error", error);
+      this.lifecycle.emit("error", error); // isolates each listener: see Emitter.emit
     } else if (fromApplication) {
       setTimeout(() => {
         throw error;
@@ -541,7 +541,7 @@ export class Socket {
   private onEvent(event: Event): void {
     const { name, ack: ackId } = event;
     const refuse = (message: string) => {
-      if (ackId !== null) this.sendControl({ type: "AckError", id: ackId, message });
+      if (ackId !== null) this.sendControl({ type: "AckError", id: ackId, message: sendableMessage(message) });
     };
     const nameBytes = utf8.encode(name).length;
     if (nameBytes > MAX_EVENT_NAME_BYTES) {
@@ -562,10 +562,15 @@ export class Socket {
       try {
         const result = handler(data, reply?.ack);
         if (isThenable(result)) {
-          result.then(undefined, (err: unknown) => {
-            reply?.fail(err);
-            this.report(err, true);
-          });
+          // An async handler that finished without acking never will: tell the emitter, as the
+          // protocol requires an answer (a callback-style handler may still ack later).
+          result.then(
+            () => reply?.fail("the handler did not acknowledge"),
+            (err: unknown) => {
+              reply?.fail(err);
+              this.report(err, true);
+            },
+          );
         }
       } catch (err) {
         reply?.fail(err);
@@ -580,7 +585,7 @@ export class Socket {
     const fail = (err: unknown) => {
       if (answered) return;
       answered = true;
-      this.sendControl({ type: "AckError", id, message: errorMessage(err) });
+      this.sendControl({ type: "AckError", id, message: sendableMessage(errorMessage(err)) });
     };
     const ack: AckCallback = (reply) => {
       if (answered) return;
@@ -630,7 +635,8 @@ export class Socket {
     this.checkSize(frame);
     const result = this.carrier.sendReliable(frame);
     if (result === "overflow") {
-      void this.close(DisconnectReason.SlowConsumer, "outbound queue full", true);
+      // Closing rejects every pending ack as disconnected; let the caller first see why.
+      queueMicrotask(() => void this.close(DisconnectReason.SlowConsumer, "outbound queue full", true));
       throw new EmitError("SlowConsumer", "the server reads too slowly; the connection is closing");
     }
     if (result === "closed") throw new EmitError("Disconnected", "the connection is closed");

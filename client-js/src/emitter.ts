@@ -61,10 +61,22 @@ export class Emitter<Events extends EventMap> {
     return [...(this.listeners.get(event) ?? [])] as Events[K][];
   }
 
-  /** Calls every listener of `event`; returns whether there was any. */
+  /**
+   * Calls every listener of `event`; returns whether there was any. A listener that throws
+   * does not stop the others, nor the caller (a connection's read loop): its error is
+   * rethrown on its own turn of the event loop, where the page sees it.
+   */
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): boolean {
     const list = this.listenersOf(event);
-    for (const listener of list) listener(...args);
+    for (const listener of list) {
+      try {
+        listener(...args);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        }, 0);
+      }
+    }
     return list.length > 0;
   }
 }

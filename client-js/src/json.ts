@@ -38,3 +38,25 @@ export function decodeJson(bytes: Uint8Array): unknown {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The most UTF-8 bytes of an ack error message: small enough for any frame limit. */
+const MAX_MESSAGE_BYTES = 1024;
+
+/**
+ * A message that always encodes: lone surrogates become U+FFFD (they have no UTF-8 form) and
+ * it is cut to {@link MAX_MESSAGE_BYTES} bytes on a character boundary.
+ */
+export function sendableMessage(message: string): string {
+  const wellFormed = message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+  const encoder = new TextEncoder();
+  if (encoder.encode(wellFormed).length <= MAX_MESSAGE_BYTES) return wellFormed;
+  let out = "";
+  let bytes = 0;
+  for (const char of wellFormed) {
+    const size = encoder.encode(char).length;
+    if (bytes + size > MAX_MESSAGE_BYTES) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}

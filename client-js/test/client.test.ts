@@ -156,6 +156,42 @@ describe("events and acks", () => {
     expect(ids).toEqual([1n, 2n]);
   });
 
+  it("answers every ack: an async handler that never acks, a message that cannot be encoded", async () => {
+    const { socket, server } = await connected();
+    socket.on("quiet", async () => {});
+    socket.on("broken", () => {
+      throw new Error("bad \uD83D"); // a lone surrogate has no UTF-8 form
+    });
+    socket.on("error", () => {});
+    server.push({ type: "Event", name: "broken", ack: 8n, data: json(null) });
+    server.push({ type: "Event", name: "quiet", ack: 7n, data: json(null) });
+    await until(() => server.sent("AckError").length === 2);
+    const answers = server.sent("AckError");
+    expect(answers.map((a) => a.id)).toEqual([8n, 7n]);
+    expect(answers[0]?.message).toBe("bad \uFFFD");
+    expect(answers[1]?.message).toBe("the handler did not acknowledge");
+    expect(socket.connected).toBe(true);
+  });
+
+  it("keeps reading when an error listener throws", async () => {
+    const { socket, server } = await connected();
+    const seen: string[] = [];
+    socket.on("error", () => {
+      throw new Error("listener bug");
+    });
+    socket.on("boom", () => {
+      throw new Error("handler bug");
+    });
+    socket.on("after", (data) => seen.push(data as string));
+    const uncaught = new Promise((resolve) => process.once("uncaughtException", resolve));
+    server.push({ type: "Event", name: "boom", ack: null, data: json(null) });
+    server.push({ type: "Event", name: "after", ack: null, data: json("still reading") });
+    await until(() => seen.length === 1);
+    expect(seen).toEqual(["still reading"]);
+    expect(socket.connected).toBe(true);
+    expect(((await uncaught) as Error).message).toBe("listener bug");
+  });
+
   it("rejects emitWithAck with AckError and TimeoutError", async () => {
     const { socket, server } = await connected();
     server.onFrame = (f) => {
