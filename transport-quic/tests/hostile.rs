@@ -25,6 +25,13 @@ fn echo_server() -> Server {
         .build()
 }
 
+/// The echo server on a fresh dual-stack listener.
+async fn serving() -> (Server, quicket_quic::QuicHandle) {
+    let server = echo_server();
+    let quic = common::serve(&server).await;
+    (server, quic)
+}
+
 async fn healthy(quic: &quicket_quic::QuicHandle) {
     let client = client(quic, "127.0.0.1").await;
     let pong: String = within("ping", client.emit_with_ack("ping", ()))
@@ -94,10 +101,7 @@ async fn the_pre_accept_hook_decides_before_a_session_is_spent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_packets_and_vanishing_clients_leave_the_server_serving() {
-    let server = echo_server();
-    let listener = common::listener().await;
-    let quic = listener.handle();
-    server.listen(listener);
+    let (server, quic) = serving().await;
     let target = std::net::SocketAddr::from(([127, 0, 0, 1], quic.local_addr().port()));
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -137,10 +141,7 @@ async fn garbage_packets_and_vanishing_clients_leave_the_server_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_cannot_open_streams_beyond_the_limit() {
-    let server = echo_server();
-    let listener = common::listener().await;
-    let quic = listener.handle();
-    server.listen(listener);
+    let (_server, quic) = serving().await;
     let config = wtransport::ClientConfig::builder()
         .with_bind_default()
         .with_server_certificate_hashes(
@@ -182,10 +183,7 @@ async fn a_client_speaking_the_wrong_alpn_is_refused_and_the_server_goes_on() {
     use std::sync::Arc;
     use wtransport::tls::rustls;
 
-    let server = echo_server();
-    let listener = common::listener().await;
-    let quic = listener.handle();
-    server.listen(listener);
+    let (_server, quic) = serving().await;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -267,10 +265,7 @@ async fn handshakes_in_flight_are_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_shutdown_new_sessions_are_refused_at_once() {
-    let server = echo_server();
-    let listener = common::listener().await;
-    let quic = listener.handle();
-    server.listen(listener);
+    let (server, quic) = serving().await;
     let before = client(&quic, "127.0.0.1").await;
     server.shutdown().await;
     let reason = within("closed", before.closed()).await;

@@ -130,14 +130,23 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     t.connect().await;
 }
 
-/// Disconnects carry their reason to both sides, after queued frames.
-pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
-    let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
+/// A server whose sockets report their disconnect reasons.
+async fn reporting_disconnects<H: Harness>(
+    harness: &H,
+    builder: crate::ServerBuilder,
+) -> (TestServer<H>, mpsc::Receiver<DisconnectReason>) {
+    let (reasons_tx, reasons) = mpsc::channel(8);
+    let t = TestServer::start(harness, builder, move |s: Socket| {
         disconnect_reasons(&s, &reasons_tx);
         async {}
     })
     .await;
+    (t, reasons)
+}
+
+/// Disconnects carry their reason to both sides, after queued frames.
+pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
+    let (mut t, mut reasons) = reporting_disconnects(harness, Server::builder()).await;
     let (client, _) = t.connect().await;
     client.disconnect().await;
     assert_eq!(
@@ -318,12 +327,7 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
 
 /// Dropping the application's last client handle disconnects it gracefully.
 pub async fn dropping_the_last_client_handle_disconnects<H: Harness>(harness: &H) {
-    let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
-        disconnect_reasons(&s, &reasons_tx);
-        async {}
-    })
-    .await;
+    let (mut t, mut reasons) = reporting_disconnects(harness, Server::builder()).await;
     let (client, _) = t.connect().await;
     // Handlers reach the client through the extractor, which holds no handle between events.
     client.on("question", |client: Client, ack: AckSender| async move {
