@@ -47,16 +47,20 @@ const MAX_MESSAGE_BYTES = 1024;
  * it is cut to {@link MAX_MESSAGE_BYTES} bytes on a character boundary.
  */
 export function sendableMessage(message: string): string {
-  const wellFormed = message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+  return truncateUtf8(message.replace(lone, "\uFFFD"), MAX_MESSAGE_BYTES);
+}
+
+/** Cuts `text` to at most `max` UTF-8 bytes without splitting a character. */
+export function truncateUtf8(text: string, max: number): string {
   const encoder = new TextEncoder();
-  if (encoder.encode(wellFormed).length <= MAX_MESSAGE_BYTES) return wellFormed;
+  if (encoder.encode(text).length <= max) return text;
   let out = "";
-  let bytes = 0;
-  for (const char of wellFormed) {
-    const size = encoder.encode(char).length;
-    if (bytes + size > MAX_MESSAGE_BYTES) break;
-    out += char;
-    bytes += size;
+  let size = 0;
+  for (const ch of text) {
+    size += encoder.encode(ch).length;
+    if (size > max) break;
+    out += ch;
   }
   return out;
 }

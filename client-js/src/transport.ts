@@ -8,7 +8,7 @@
 
 import { DecodeError, DisconnectReason, FrameSplitter, withLengthPrefix } from "./codec.js";
 import { ConnectError } from "./errors.js";
-import { errorMessage } from "./json.js";
+import { errorMessage, truncateUtf8 } from "./json.js";
 
 /** The two ways a browser reaches a quicket server. */
 export type TransportName = "webtransport" | "websocket";
@@ -142,25 +142,27 @@ export async function openCarrier(url: string, options: OpenOptions): Promise<Ca
   }
   const info = await discover(base, options.timeout);
   const failures: string[] = [];
-  if (options.transports.includes("webtransport")) {
-    if (info.webtransport === null) failures.push("the server offers no WebTransport");
-    else if (typeof WebTransport === "undefined") failures.push("no WebTransport in this browser");
-    else {
-      try {
-        return await openWebTransport(info, options.webtransportDeadline);
-      } catch (err) {
-        failures.push(`WebTransport: ${errorMessage(err)}`);
+  // In the caller's order of preference.
+  for (const transport of options.transports) {
+    if (transport === "webtransport") {
+      if (info.webtransport === null) failures.push("the server offers no WebTransport");
+      else if (typeof WebTransport === "undefined") failures.push("no WebTransport in this browser");
+      else {
+        try {
+          return await openWebTransport(info, options.webtransportDeadline);
+        } catch (err) {
+          failures.push(`WebTransport: ${errorMessage(err)}`);
+        }
       }
-    }
-  }
-  if (wantWs) {
-    // A page served over https may not open ws://; the server only knows its own scheme.
-    const ws = new URL(info.websocket);
-    if (base.protocol === "https:" && ws.protocol === "ws:") ws.protocol = "wss:";
-    try {
-      return await openWebSocket(ws.href, options.timeout);
-    } catch (err) {
-      failures.push(`WebSocket: ${errorMessage(err)}`);
+    } else if (transport === "websocket") {
+      try {
+        // A page served over https may not open ws://; the server only knows its own scheme.
+        const ws = new URL(info.websocket, base);
+        if (base.protocol === "https:" && ws.protocol === "ws:") ws.protocol = "wss:";
+        return await openWebSocket(ws.href, options.timeout);
+      } catch (err) {
+        failures.push(`WebSocket: ${errorMessage(err)}`);
+      }
     }
   }
   throw new ConnectError("Transport", failures.join("; ") || "no transport allowed");
@@ -178,20 +180,6 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
 function base64ToBytes(value: string): Uint8Array<ArrayBuffer> {
   const binary = atob(value);
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
-/** Cuts `text` to at most `max` UTF-8 bytes without splitting a character. */
-function truncateUtf8(text: string, max: number): string {
-  const encoder = new TextEncoder();
-  if (encoder.encode(text).length <= max) return text;
-  let out = "";
-  let size = 0;
-  for (const ch of text) {
-    size += encoder.encode(ch).length;
-    if (size > max) break;
-    out += ch;
-  }
-  return out;
 }
 
 async function openWebTransport(info: Discovery, deadlineMs: number): Promise<Carrier> {

@@ -519,10 +519,15 @@ describe("WebTransport", () => {
     expect(FakeWebTransport.instances[0]!.closeInfo).not.toBeNull();
   });
 
-  it("uses only the transports asked for", async () => {
+  it("uses only the transports asked for, in the order asked", async () => {
     install(wtInfo, true);
     const socket = await connect("http://127.0.0.1:8080", { transports: ["websocket"] });
     expect(socket.transport).toBe("websocket");
+    expect(FakeWebTransport.instances).toHaveLength(0);
+
+    install(wtInfo, true);
+    const preferred = await connect("http://127.0.0.1:8080", { transports: ["websocket", "webtransport"] });
+    expect(preferred.transport).toBe("websocket");
     expect(FakeWebTransport.instances).toHaveLength(0);
   });
 });
