@@ -330,11 +330,13 @@ class WebTransportCarrier implements Carrier {
           this.held.call((sink) => sink.frame(bytes));
         }
       }
+      await this.closedSoon();
       this.gone(DisconnectReason.TransportClosed, "the server ended the stream");
     } catch (err) {
       if (err instanceof DecodeError) {
         if (!this.done) this.held.call((sink) => sink.malformed(err));
       } else {
+        await this.closedSoon();
         this.gone(DisconnectReason.TransportClosed, `stream read failed: ${errorMessage(err)}`);
       }
     } finally {
@@ -355,6 +357,17 @@ class WebTransportCarrier implements Carrier {
     } finally {
       reader.releaseLock();
     }
+  }
+
+  /**
+   * A stream that ends usually means the session is closing: give its close (which carries
+   * the server's reason code) a moment to arrive and report first.
+   */
+  private async closedSoon(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const moment = new Promise<void>((resolve) => (timer = setTimeout(resolve, 50)));
+    await Promise.race([this.wt.closed.then(() => undefined, () => undefined), moment]);
+    clearTimeout(timer);
   }
 
   /** The session ended without our asking. */
