@@ -157,7 +157,16 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     }
   }
   const carrier = await openCarrier(url, resolved);
-  return Socket.handshake(carrier, resolved, auth);
+  try {
+    return await Socket.handshake(carrier, resolved, auth);
+  } catch (err) {
+    // A WebTransport session can open and still never carry a handshake (a middlebox that
+    // lets the QUIC handshake through and little else): try WebSocket, unless refused.
+    const refused = err instanceof ConnectError && err.kind === "Rejected";
+    if (refused || carrier.kind !== "webtransport" || !resolved.transports.includes("websocket")) throw err;
+    const fallback = await openCarrier(url, { ...resolved, transports: ["websocket"] });
+    return Socket.handshake(fallback, resolved, auth);
+  }
 }
 
 /**

@@ -519,6 +519,14 @@ describe("WebTransport", () => {
     expect(FakeWebTransport.instances[0]!.closeInfo).not.toBeNull();
   });
 
+  it("retries over WebSocket when WebTransport opens but never completes the handshake", async () => {
+    install(wtInfo, true);
+    FakeWebTransport.silent = true;
+    const socket = await connect("http://127.0.0.1:8080", { timeout: 100 });
+    expect(socket.transport).toBe("websocket");
+    expect(FakeWebTransport.instances[0]!.closeInfo).not.toBeNull();
+  });
+
   it("uses only the transports asked for, in the order asked", async () => {
     install(wtInfo, true);
     const socket = await connect("http://127.0.0.1:8080", { transports: ["websocket"] });

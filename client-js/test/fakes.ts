@@ -137,6 +137,8 @@ export class FakeWebTransport extends FakePeer {
   static instances: FakeWebTransport[] = [];
   /** How the next sessions behave: connect, never become ready, or fail. */
   static mode: "ok" | "hang" | "fail" = "ok";
+  /** Whether the next sessions open but never answer `Hello`. */
+  static silent = false;
 
   readonly ready: Promise<void>;
   readonly closed: Promise<{ closeCode?: number; reason?: string }>;
@@ -156,6 +158,7 @@ export class FakeWebTransport extends FakePeer {
   ) {
     super();
     FakeWebTransport.instances.push(this);
+    if (FakeWebTransport.silent) this.reply = null;
     const mode = FakeWebTransport.mode;
     this.ready =
       mode === "ok"
@@ -245,6 +248,7 @@ export function install(info: Info = INFO, webtransport = false): { fetched: str
   FakeWebSocket.refuse = false;
   FakeWebTransport.instances = [];
   FakeWebTransport.mode = "ok";
+  FakeWebTransport.silent = false;
   FakePeer.defaultReply = welcome();
   FakePeer.afterReply = [];
   vi.stubGlobal("fetch", async (url: URL | string) => {
