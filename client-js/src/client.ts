@@ -5,6 +5,7 @@
  * @module
  */
 
+import { PendingAcks } from "./acks.js";
 import {
   DisconnectReason,
   type DisconnectReasonName,
@@ -29,6 +30,7 @@ import {
 } from "./errors.js";
 import { decodeJson, encodeJson, errorMessage, sendableMessage } from "./json.js";
 import { Presence } from "./presence.js";
+import { later } from "./timers.js";
 import {
   CLIENT_MAX_FRAME_SIZE,
   type Carrier,
@@ -105,12 +107,6 @@ function isReserved(event: string): event is keyof LifecycleEvents {
   return RESERVED.has(event);
 }
 
-interface PendingAck {
-  resolve: (data: Uint8Array) => void;
-  reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 interface Handshake {
   resolve: (socket: Socket) => void;
   reject: (err: ConnectError) => void;
@@ -121,11 +117,6 @@ type Resolved = Required<Omit<ConnectOptions, "auth">>;
 
 const utf8 = new TextEncoder();
 const now = (): number => performance.now();
-
-/** `setTimeout`, clamped: browsers run a delay above 2^31 − 1 ms at once. */
-function later(run: () => void, ms: number): ReturnType<typeof setTimeout> {
-  return setTimeout(run, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
-}
 
 /**
  * Connects to a quicket server: reads `GET {url}/quicket/info`, tries WebTransport (within
@@ -182,9 +173,8 @@ export class Socket {
   private readonly lifecycle = new Emitter<LifecycleEvents>();
   private readonly handlers = new Emitter<Record<string, EventHandler>>();
   private anyListeners: AnyListener[] = [];
-  private readonly pending = new Map<bigint, PendingAck>();
+  private readonly acks = new PendingAcks(MAX_PENDING_ACKS);
   private readonly presences = new Map<string, Presence>();
-  private nextAckId = 1n;
   private peerMaxFrameSize = CLIENT_MAX_FRAME_SIZE;
   private pendingHandshake: Handshake | null = null;
   /** Inbound work held until `connect` has fired, so handlers set after `await` see it all. */
@@ -299,37 +289,8 @@ export class Socket {
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   emitWithAck<T = any>(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.pending.size >= MAX_PENDING_ACKS) {
-        throw new EmitError("TooManyPending", "too many acknowledgements pending");
-      }
-      const frame = this.eventFrame(event, this.nextAckId, data);
-      const id = this.nextAckId++;
-      const timeout = options.timeout ?? this.options.ackTimeout;
-      const timer = later(() => {
-        this.pending.delete(id);
-        reject(new TimeoutError(timeout));
-      }, timeout);
-      // Registered before sending: a reply must find its id however soon it comes.
-      this.pending.set(id, {
-        resolve: (bytes) => {
-          try {
-            resolve(decodeJson(bytes) as T);
-          } catch (err) {
-            reject(err as Error);
-          }
-        },
-        reject,
-        timer,
-      });
-      try {
-        this.sendReliable(frame);
-      } catch (err) {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        throw err;
-      }
-    });
+    const timeout = options.timeout ?? this.options.ackTimeout;
+    return this.acks.expect<T>(timeout, (id) => this.sendReliable(this.eventFrame(event, id, data)));
   }
 
   /**
@@ -506,9 +467,9 @@ export class Socket {
       case "Event":
         return this.onEvent(frame);
       case "Ack":
-        return this.settle(frame.id, (p) => p.resolve(frame.data));
+        return this.acks.resolve(frame.id, frame.data);
       case "AckError":
-        return this.settle(frame.id, (p) => p.reject(new AckError(frame.message)));
+        return this.acks.reject(frame.id, new AckError(frame.message));
       case "Ping":
         return this.sendControl({ type: "Pong", id: frame.id });
       case "Pong":
@@ -537,14 +498,6 @@ export class Socket {
     const tooLarge = err instanceof DecodeError && err.kind === "FrameTooLarge";
     const reason = tooLarge ? DisconnectReason.FrameTooLarge : DisconnectReason.ProtocolError;
     void this.close(reason, context ? `${context}: ${err.message}` : err.message, true);
-  }
-
-  private settle(id: bigint, action: (pending: PendingAck) => void): void {
-    const pending = this.pending.get(id);
-    if (!pending) return; // Unknown, answered, or timed out: ignored.
-    this.pending.delete(id);
-    clearTimeout(pending.timer);
-    action(pending);
   }
 
   private onEvent(event: Event): void {
@@ -717,11 +670,7 @@ export class Socket {
       }
     }
     const closed = this.carrier.close(reason, message, goodbye);
-    for (const pending of this.pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new EmitError("Disconnected", "the connection closed before the reply came"));
-    }
-    this.pending.clear();
+    this.acks.rejectAll(() => new EmitError("Disconnected", "the connection closed before the reply came"));
     const presences = [...this.presences.values()];
     this.presences.clear();
     const details: DisconnectDetails = { code: reason, message };
