@@ -139,7 +139,8 @@ pub async fn connect(base: &str) -> Result<Client, ConnectError> {
     connect_with(Client::builder(), base, &FallbackOptions::default()).await
 }
 
-/// [`connect`] with a configured client and fallback options.
+/// [`connect`] with a configured client and fallback options. A WebTransport session that
+/// opens but never completes quicket's handshake is retried once over WebSocket.
 pub async fn connect_with(
     builder: ClientBuilder,
     base: &str,
@@ -147,7 +148,16 @@ pub async fn connect_with(
 ) -> Result<Client, ConnectError> {
     let discovery = discover(base).await?;
     let connector = FallbackConnector::new(&discovery, options)?;
-    builder.connect(&connector).await
+    match builder.clone().connect(&connector).await {
+        // A WebTransport session can open and still never carry a handshake (a middlebox that
+        // lets QUIC's handshake through and little else): retry once over WebSocket.
+        Err(ConnectError::Timeout(_) | ConnectError::Protocol(_)) if connector.quic.is_some() => {
+            tracing::info!("the handshake failed on WebTransport; retrying over WebSocket");
+            let websocket = FallbackConnector::new(&discovery, &options.clone().websocket_only())?;
+            builder.connect(&websocket).await
+        }
+        attempt => attempt,
+    }
 }
 
 /// Connects over WebTransport only, to `url` (`https://host:port/quicket`).

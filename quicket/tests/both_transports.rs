@@ -233,3 +233,37 @@ async fn the_client_falls_back_when_nothing_listens_on_udp() {
     );
     assert_eq!(client.transport(), TransportKind::WebSocket);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_falls_back_when_webtransport_opens_but_never_answers() {
+    // A QUIC endpoint that accepts sessions, with no server behind it to read their Hello.
+    let silent = quicket::quic::QuicListener::builder(quicket::quic::ServerIdentity::dev())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .listen()
+        .await
+        .unwrap();
+    let quic = silent.handle();
+    let hashes = quic
+        .certificate_hashes()
+        .iter()
+        .map(|hash| hash.to_base64())
+        .collect();
+    let (_server, http) = websocket_advertising(quic.local_addr().port(), hashes).await;
+    let mut config = quicket::ClientConfig::default();
+    config.handshake_timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let builder = Client::builder().config(config);
+    let client = within(
+        "connect",
+        quicket::connect_with(builder, &base(http), &FallbackOptions::default()),
+    )
+    .await
+    .unwrap();
+    println!(
+        "WebTransport silent after its handshake: landed on {} after {:?}",
+        client.transport(),
+        started.elapsed()
+    );
+    assert_eq!(client.transport(), TransportKind::WebSocket);
+    drop(silent);
+}

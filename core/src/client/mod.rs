@@ -73,8 +73,10 @@ impl Drop for UserHandle {
     }
 }
 
-/// Builds and connects a [`Client`].
+/// Builds and connects a [`Client`]. Cloning it shares the handlers registered so far, so a
+/// failed attempt can be retried with the same setup.
 #[must_use]
+#[derive(Clone)]
 pub struct ClientBuilder {
     config: ClientConfig,
     codec: PayloadCodec,

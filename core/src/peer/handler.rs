@@ -191,6 +191,26 @@ pub(crate) struct Handlers<S> {
     fallback: RwLock<Option<Arc<dyn ErasedHandler<S>>>>,
 }
 
+impl<S> Clone for Handlers<S> {
+    /// Another registry with the same handlers (shared, not copied).
+    fn clone(&self) -> Self {
+        let events = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let fallback = self
+            .fallback
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Self {
+            events: RwLock::new(events),
+            fallback: RwLock::new(fallback),
+        }
+    }
+}
+
 impl<S: 'static> Handlers<S> {
     pub(crate) fn new() -> Self {
         Self {
