@@ -32,12 +32,17 @@ async fn serving() -> (Server, quicket_quic::QuicHandle) {
     (server, quic)
 }
 
-async fn healthy(quic: &quicket_quic::QuicHandle) {
-    let client = client(quic, "127.0.0.1").await;
+/// The client gets its ack back.
+async fn assert_pongs(client: &Client) {
     let pong: String = within("ping", client.emit_with_ack("ping", ()))
         .await
         .unwrap();
     assert_eq!(pong, "pong");
+}
+
+async fn healthy(quic: &quicket_quic::QuicHandle) {
+    let client = client(quic, "127.0.0.1").await;
+    assert_pongs(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,10 +93,7 @@ async fn the_pre_accept_hook_decides_before_a_session_is_spent() {
     )
     .await
     .unwrap();
-    let pong: String = within("ping", client.emit_with_ack("ping", ()))
-        .await
-        .unwrap();
-    assert_eq!(pong, "pong");
+    assert_pongs(&client).await;
     assert_eq!(
         server.sockets().await.len(),
         1,
@@ -257,10 +259,7 @@ async fn handshakes_in_flight_are_capped() {
     let client = within("connect", Client::builder().connect(&again))
         .await
         .unwrap();
-    let pong: String = within("ping", client.emit_with_ack("ping", ()))
-        .await
-        .unwrap();
-    assert_eq!(pong, "pong");
+    assert_pongs(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use quicket_proto::{Event, Frame, Hello, RejectReason, Welcome, codec};
 use tokio::sync::mpsc;
 
-use super::{Harness, RawPeer, TestServer, disconnect_reasons, next, within};
+use super::{Harness, RawPeer, TestServer, next, within};
 use crate::transport::{Connection, FrameReader, FrameWriter, Listener};
 use crate::{
     AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection,
@@ -130,23 +130,10 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     t.connect().await;
 }
 
-/// A server whose sockets report their disconnect reasons.
-async fn reporting_disconnects<H: Harness>(
-    harness: &H,
-    builder: crate::ServerBuilder,
-) -> (TestServer<H>, mpsc::Receiver<DisconnectReason>) {
-    let (reasons_tx, reasons) = mpsc::channel(8);
-    let t = TestServer::start(harness, builder, move |s: Socket| {
-        disconnect_reasons(&s, &reasons_tx);
-        async {}
-    })
-    .await;
-    (t, reasons)
-}
-
 /// Disconnects carry their reason to both sides, after queued frames.
 pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
-    let (mut t, mut reasons) = reporting_disconnects(harness, Server::builder()).await;
+    let (mut t, mut reasons) =
+        super::reporting_disconnects(harness, Server::builder(), |_| {}).await;
     let (client, _) = t.connect().await;
     client.disconnect().await;
     assert_eq!(
@@ -184,12 +171,8 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(50);
     config.ping_timeout = Duration::from_millis(50);
-    let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(
-        harness,
-        Server::builder().config(config),
-        move |s: Socket| {
-            disconnect_reasons(&s, &reasons_tx);
+    let (mut t, mut reasons) =
+        super::reporting_disconnects(harness, Server::builder().config(config), |s| {
             s.on(
                 "join",
                 |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
@@ -198,10 +181,8 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
                     ack.send(()).unwrap();
                 },
             );
-            async {}
-        },
-    )
-    .await;
+        })
+        .await;
     let mut raw = t.raw().await;
     let welcome = raw.handshake().await;
     assert_eq!(welcome.ping_interval_ms, 50);
@@ -327,7 +308,8 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
 
 /// Dropping the application's last client handle disconnects it gracefully.
 pub async fn dropping_the_last_client_handle_disconnects<H: Harness>(harness: &H) {
-    let (mut t, mut reasons) = reporting_disconnects(harness, Server::builder()).await;
+    let (mut t, mut reasons) =
+        super::reporting_disconnects(harness, Server::builder(), |_| {}).await;
     let (client, _) = t.connect().await;
     // Handlers reach the client through the extractor, which holds no handle between events.
     client.on("question", |client: Client, ack: AckSender| async move {

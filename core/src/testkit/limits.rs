@@ -7,9 +7,9 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use quicket_proto::{Event, Frame};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
-use super::{Harness, TestServer, collect, disconnect_reasons, next, within};
+use super::{Harness, TestServer, collect, next, within};
 use crate::{
     AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw,
     Server, ServerConfig, Socket,
@@ -190,17 +190,8 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
 pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
-    let (reasons_tx, mut reasons) = mpsc::channel(8);
-    let mut t = TestServer::start(
-        harness,
-        Server::builder().config(config),
-        move |s: Socket| {
-            disconnect_reasons(&s, &reasons_tx);
-            join_handler(&s);
-            async {}
-        },
-    )
-    .await;
+    let (mut t, mut reasons) =
+        super::reporting_disconnects(harness, Server::builder().config(config), join_handler).await;
     let (reader, _) = t.connect().await;
     let _: Result<(), String> = within("join", reader.emit_with_ack("join", "feed"))
         .await

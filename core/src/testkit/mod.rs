@@ -172,6 +172,22 @@ pub async fn next<T>(rx: &mut mpsc::Receiver<T>, what: &str) -> T {
         .unwrap_or_else(|| panic!("channel closed waiting for {what}"))
 }
 
+/// A server whose sockets report their disconnect reasons, with `setup` run on each.
+pub async fn reporting_disconnects<H: Harness>(
+    harness: &H,
+    builder: ServerBuilder,
+    setup: impl Fn(&Socket) + Send + Sync + 'static,
+) -> (TestServer<H>, mpsc::Receiver<crate::DisconnectReason>) {
+    let (reasons_tx, reasons) = mpsc::channel(8);
+    let t = TestServer::start(harness, builder, move |s: Socket| {
+        disconnect_reasons(&s, &reasons_tx);
+        setup(&s);
+        async {}
+    })
+    .await;
+    (t, reasons)
+}
+
 /// Reports each disconnect reason of the sockets it is installed on.
 pub fn disconnect_reasons(socket: &Socket, tx: &mpsc::Sender<crate::DisconnectReason>) {
     let tx = tx.clone();
