@@ -46,7 +46,8 @@ function spawnWithLines(command, args) {
 
 before(async () => {
   fs.mkdirSync(output, { recursive: true });
-  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0"]);
+  // A short heartbeat: a tab that vanishes without a goodbye is still noticed within the wait.
+  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0", "--heartbeat", "2"]);
   const line = await server.waitFor(/chat: open (http:\/\/\S+)\//, "the chat server");
   base = line.match(/(http:\/\/\S+)\//)[1];
   browser = await chromium.launch({
@@ -138,10 +139,10 @@ test("two WebTransport pages and a Rust CLI chat in one room", async () => {
   // A second tab of the same user is the same user in the list.
   const adaAgain = await openChat("ada");
   await usersAre(adaAgain, ["ada", "bob", "cli"]);
-  await adaAgain.context().close();
+  await adaAgain.close();
   await usersAre(bob, ["ada", "bob", "cli"]);
   // Closing a tab is leaving.
-  await bob.context().close();
+  await bob.close();
   await usersAre(ada, ["ada", "cli"]);
   await ada.waitForFunction(() => document.body.textContent.includes("bob has disconnected"), null, { timeout: WAIT });
   const announcements = await ada.$$eval("#messages li.announce", (items) => items.map((li) => li.textContent));

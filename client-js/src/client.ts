@@ -149,15 +149,27 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   }
   const carrier = await openCarrier(url, resolved);
   try {
-    return await Socket.handshake(carrier, resolved, auth);
+    return disconnectOnPageHide(await Socket.handshake(carrier, resolved, auth));
   } catch (err) {
     // A WebTransport session can open and still never carry a handshake (a middlebox that
     // lets the QUIC handshake through and little else): try WebSocket, unless refused.
     const refused = err instanceof ConnectError && err.kind === "Rejected";
     if (refused || carrier.kind !== "webtransport" || !resolved.transports.includes("websocket")) throw err;
     const fallback = await openCarrier(url, { ...resolved, transports: ["websocket"] });
-    return Socket.handshake(fallback, resolved, auth);
+    return disconnectOnPageHide(await Socket.handshake(fallback, resolved, auth));
   }
+}
+
+/**
+ * A closing tab says goodbye (as socket.io's `closeOnBeforeunload` does) instead of leaving
+ * the server to notice its silence a heartbeat later.
+ */
+function disconnectOnPageHide(socket: Socket): Socket {
+  const page = globalThis as {
+    addEventListener?: (type: string, listener: () => void, options: { once: boolean }) => void;
+  };
+  page.addEventListener?.("pagehide", () => void socket.disconnect(), { once: true });
+  return socket;
 }
 
 /**

@@ -3,6 +3,7 @@
 //!
 //! `cargo run -p quicket-examples --bin chat`, then open the printed URL.
 //! Flags: `--http PORT` (default 8080), `--quic PORT` (default 4433); 0 picks free ports.
+//! `--heartbeat SECS` pings every SECS and drops a client silent for twice that (default 25 + 20).
 
 use std::path::PathBuf;
 
@@ -10,15 +11,25 @@ use quicket::ws::axum::Router;
 use quicket::ws::axum::http::{StatusCode, header};
 use quicket::ws::axum::response::{Html, IntoResponse};
 use quicket::ws::axum::routing::get;
-use quicket::{AckSender, Data, DisconnectReason, Endpoints, Raw, Server, Socket};
+use quicket::{AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket};
 use quicket_examples::chat::{Joined, Line, ROOM, User};
 
 const PAGE: &str = include_str!("../../chat/index.html");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (http, quic) = ports();
+    let Args {
+        http,
+        quic,
+        heartbeat,
+    } = args();
+    let mut config = ServerConfig::default();
+    if let Some(secs) = heartbeat {
+        config.ping_interval = std::time::Duration::from_secs(secs);
+        config.ping_timeout = std::time::Duration::from_secs(secs);
+    }
     let server = Server::builder()
+        .config(config)
         .on_connect(|socket: Socket| async move {
             socket.on("join", join);
             socket.on("say", say);
@@ -139,16 +150,29 @@ async fn client_js() -> impl IntoResponse {
     }
 }
 
-fn ports() -> (u16, u16) {
+/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`.
+struct Args {
+    http: u16,
+    quic: u16,
+    /// Seconds between pings, and the same again before a silent client is dropped.
+    heartbeat: Option<u64>,
+}
+
+fn args() -> Args {
     let mut args = std::env::args().skip(1);
-    let (mut http, mut quic) = (8080, 4433);
+    let mut parsed = Args {
+        http: 8080,
+        quic: 4433,
+        heartbeat: None,
+    };
     while let Some(flag) = args.next() {
-        let value = args.next().and_then(|v| v.parse().ok());
+        let value = args.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
-            ("--http", Some(port)) => http = port,
-            ("--quic", Some(port)) => quic = port,
+            ("--http", Some(port)) => parsed.http = u16::try_from(port).unwrap_or(8080),
+            ("--quic", Some(port)) => parsed.quic = u16::try_from(port).unwrap_or(4433),
+            ("--heartbeat", Some(secs)) => parsed.heartbeat = Some(secs.max(1)),
             _ => eprintln!("chat: ignoring {flag}"),
         }
     }
-    (http, quic)
+    parsed
 }
