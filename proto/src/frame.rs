@@ -152,11 +152,14 @@ pub struct Hello {
 }
 
 /// What a reconnecting client offers to resume.
+///
+/// Offsets count the reliable events of a session in one direction: every `Event` without an
+/// ack id that crossed the ordered channel, in order, from one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
     /// The opaque session token the server handed out.
     pub token: Bytes,
-    /// The offset of the last reliable event the client received.
+    /// How many of the server's reliable events the client has handled in this session.
     pub offset: u64,
 }
 
@@ -171,6 +174,15 @@ pub struct Welcome {
     pub ping_timeout_ms: u32,
     /// The largest frame, in bytes, that the server accepts on this connection.
     pub max_frame_size: u32,
+    /// The token that resumes this session after a drop ([`Resume::token`]); empty when the
+    /// server keeps no sessions. A new token is issued on every `Welcome`.
+    pub session: Bytes,
+    /// Whether the [`Hello::resume`] was honoured: the socket id, rooms and data are the
+    /// session's, and the events the client missed follow.
+    pub recovered: bool,
+    /// How many of the client's reliable events the server has handled in this session; the
+    /// client sends the rest again. Zero for a new session.
+    pub offset: u64,
 }
 
 /// The server's refusal of a [`Hello`].

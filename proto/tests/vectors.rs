@@ -88,6 +88,9 @@ fn frame(v: &Value) -> Frame {
             ping_interval_ms: n(v, "ping_interval_ms") as u32,
             ping_timeout_ms: n(v, "ping_timeout_ms") as u32,
             max_frame_size: n(v, "max_frame_size") as u32,
+            session: b(v, "session"),
+            recovered: v["recovered"].as_bool().unwrap(),
+            offset: n(v, "offset"),
         }),
         "Reject" => Frame::Reject(Reject {
             reason: RejectReason::from_code(n(v, "reason") as u16),

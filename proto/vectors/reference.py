@@ -33,8 +33,8 @@ CODEC_NAMES = {v: k for k, v in CODECS.items()}
 
 MAX_FRAME_SIZE = 16 << 20  # absolute cap, 16 MiB
 
-# Field kinds: "u16" "u32" "u64" varints of that width, "str", "bytes", "codec" (one raw
-# byte), "sid" (16 raw bytes), ("opt", kind), ("struct", fields), ("seq", kind).
+# Field kinds: "u16" "u32" "u64" varints of that width, "str", "bytes", "bool" (one byte,
+# 00 or 01), "codec" (one raw byte), "sid" (16 raw bytes), ("opt", kind), ("struct", fields), ("seq", kind).
 META = ("struct", [("id", "u64"), ("data", "bytes")])
 ENTRY = ("struct", [("key", "str"), ("metas", ("seq", META))])
 RESUME = ("struct", [("token", "bytes"), ("offset", "u64")])
@@ -44,7 +44,8 @@ BODIES = {
               ("client_version", "str"), ("max_frame_size", "u32"), ("auth", "bytes"),
               ("resume", ("opt", RESUME))],
     "Welcome": [("sid", "sid"), ("ping_interval_ms", "u32"), ("ping_timeout_ms", "u32"),
-                ("max_frame_size", "u32")],
+                ("max_frame_size", "u32"), ("session", "bytes"), ("recovered", "bool"),
+                ("offset", "u64")],
     "Reject": [("reason", "u16"), ("message", "str"), ("data", "bytes")],
     "Event": [("name", "str"), ("ack", ("opt", "u64")), ("data", "bytes")],
     "Ack": [("id", "u64"), ("data", "bytes")],
@@ -86,6 +87,8 @@ def enc(kind, value):
     if kind == "bytes":
         raw = bytes.fromhex(value)
         return varint(len(raw)) + raw
+    if kind == "bool":
+        return b"\x01" if value else b"\x00"
     if kind == "codec":
         return bytes([CODECS[value]])
     if kind == "sid":
@@ -167,6 +170,11 @@ def dec(kind, r):
             raise DecodeError("InvalidUtf8") from None
     if kind == "bytes":
         return r.take(r.length()).hex()
+    if kind == "bool":
+        byte = r.take(1)[0]
+        if byte > 1:
+            raise DecodeError("InvalidValue")
+        return byte == 1
     if kind == "codec":
         byte = r.take(1)[0]
         if byte not in CODEC_NAMES:
@@ -245,6 +253,7 @@ def split(buf, max_frame_size):
 # --- Vectors ----------------------------------------------------------------------------------
 
 SID = "5f2b8c1e9d4a7b3c6e0f1a2b3c4d5e6f"
+TOKEN = "a1" * 8 + "5e" * 8 + "c0ffee00" * 4
 
 
 def j(text):
@@ -267,9 +276,11 @@ def hello(codec="bincode", name="quicket-rs", version="0.1.0", auth="", resume=N
             "resume": resume}
 
 
-def welcome(sid=SID, interval=25000, timeout=20000, max_frame=1048576):
+def welcome(sid=SID, interval=25000, timeout=20000, max_frame=1048576, session="",
+            recovered=False, offset=0):
     return {"type": "Welcome", "sid": sid, "ping_interval_ms": interval,
-            "ping_timeout_ms": timeout, "max_frame_size": max_frame}
+            "ping_timeout_ms": timeout, "max_frame_size": max_frame, "session": session,
+            "recovered": recovered, "offset": offset}
 
 
 def reject(reason, message, data=""):
@@ -322,6 +333,9 @@ FRAMES = [
     ("welcome_u32_max_and_cap", welcome("0123456789abcdef0123456789abcdef", 4294967295, 65536,
                                         16777216)),
     ("welcome_max_frame_size_u32_max", welcome(max_frame=4294967295)),
+    ("welcome_new_session", welcome(session=TOKEN)),
+    ("welcome_recovered_offset_1000", welcome(session=TOKEN, recovered=True, offset=1000)),
+    ("welcome_recovered_offset_2p40", welcome(session=TOKEN, recovered=True, offset=1 << 40)),
     # Reject
     ("reject_unauthorized", reject(1, "bad token")),
     ("reject_unsupported_version", reject(2, "unsupported protocol version")),
@@ -421,6 +435,8 @@ MALFORMED = [
     ("welcome_sid_10_of_16_bytes", H("02", SID[:20]), "Truncated"),
     ("welcome_missing_max_frame_size", H("02", SID, "fb a8 61 fb 20 4e"), "Truncated"),
     ("welcome_max_frame_size_varint_cut", H("02", SID, "fb a8 61 fb 20 4e fc 00 00"), "Truncated"),
+    ("welcome_pre_session_layout", H("02", SID, "fb a8 61 fb 20 4e fc 00 00 10 00"), "Truncated"),
+    ("welcome_missing_offset", H("02", SID, "fb a8 61 fb 20 4e fc 00 00 10 00 00 01"), "Truncated"),
     ("event_name_5_declared_2_present", H("10 05 63 68"), "Truncated"),
     ("event_missing_data", H("10 04 63 68 61 74 00"), "Truncated"),
     ("event_data_100_declared_3_present", H("10 01 65 00 64 01 02 03"), "Truncated"),
@@ -468,7 +484,11 @@ MALFORMED = [
     ("hello_version_1_as_fb", H("01 fb 01 00 00 00 00 fc 00 00 10 00 00 00"), "NonCanonical"),
     ("hello_max_frame_size_250_as_fb", H("01 01 00 00 00 fb fa 00 00 00"), "NonCanonical"),
     ("hello_max_frame_size_65535_as_fc", H("01 01 00 00 00 fc ff ff 00 00 00 00"), "NonCanonical"),
-    ("welcome_interval_25000_as_fc", H("02", SID, "fc a8 61 00 00 fb 20 4e fc 00 00 10 00"),
+    ("welcome_recovered_2", H("02", SID, "fb a8 61 fb 20 4e fc 00 00 10 00 00 02 00"),
+     "InvalidValue"),
+    ("welcome_offset_1000_as_fc", H("02", SID, "fb a8 61 fb 20 4e fc 00 00 10 00 00 01 fc e8 03 00 00"),
+     "NonCanonical"),
+    ("welcome_interval_25000_as_fc", H("02", SID, "fc a8 61 00 00 fb 20 4e fc 00 00 10 00 00 00 00"),
      "NonCanonical"),
     ("disconnect_reason_3_as_fb", H("3f fb 03 00 00"), "NonCanonical"),
     ("presence_state_count_0_as_fb", H("22 01 72 fb 00 00"), "NonCanonical"),
@@ -484,7 +504,7 @@ MALFORMED = [
     ("hello_max_frame_size_u32_given_fd", H("01 01 00 00 00 fd 00 00 10 00 00 00 00 00 00 00"),
      "InvalidValue"),
     ("disconnect_reason_u16_given_fd", H("3f fd 03 00 00 00 00 00 00 00 00"), "InvalidValue"),
-    ("welcome_interval_u32_given_fd", H("02", SID, "fd a8 61 00 00 00 00 00 00 fb 20 4e fc 00 00 10 00"),
+    ("welcome_interval_u32_given_fd", H("02", SID, "fd a8 61 00 00 00 00 00 00 fb 20 4e fc 00 00 10 00 00 00 00"),
      "InvalidValue"),
     ("ping_u64_given_fe", H("30 fe", "00" * 16), "InvalidValue"),
     ("ping_varint_ff", H("30 ff 00"), "InvalidValue"),

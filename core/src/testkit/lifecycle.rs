@@ -222,6 +222,9 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
             ping_interval_ms: 50,
             ping_timeout_ms: 50,
             max_frame_size: 1 << 20,
+            session: bytes::Bytes::new(),
+            recovered: false,
+            offset: 0,
         });
         writer.send(codec::encode(&welcome)).await.expect("welcome");
         writer.flush().await.expect("flush");
