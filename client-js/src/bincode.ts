@@ -63,6 +63,12 @@ export class Writer {
     return this;
   }
 
+  /** `00` or `01`. */
+  bool(value: boolean): this {
+    if (typeof value !== "boolean") throw new TypeError(`not a bool: ${String(value)}`);
+    return this.u8(value ? 1 : 0);
+  }
+
   /** A varint `u16`. */
   u16(value: number): this {
     checkInt(value, 0xffff, "u16");
@@ -194,6 +200,14 @@ export class Reader {
   u8(): number {
     if (this.pos >= this.body.length) throw new DecodeError("Truncated");
     return this.body[this.pos++]!;
+  }
+
+  /** `00` or `01`; any other byte is `InvalidValue`. */
+  bool(): boolean {
+    const byte = this.u8();
+    if (byte === 0) return false;
+    if (byte === 1) return true;
+    throw new DecodeError("InvalidValue", `bool byte ${hexByte(byte)}`);
   }
 
   /** A varint `u16`: `fc`, `fd`, `fe` and `ff` are invalid markers for it. */

@@ -2,6 +2,10 @@
  * The browser client: `connect()` and the {@link Socket} it resolves to, modelled on
  * socket.io-client and on the Rust client (`core/src/client`, `core/src/peer/driver.rs`).
  *
+ * A `Socket` outlives its connections: after a drop it reconnects on its own
+ * (reconnect.ts), resumes its session when the server still holds it, and sends again what
+ * the server never handled (replay.ts, PROTOCOL.md section 10.6).
+ *
  * @module
  */
 
@@ -9,27 +13,25 @@ import { PendingAcks } from "./acks.js";
 import {
   DisconnectReason,
   type DisconnectReasonName,
-  type Event,
   type Frame,
   MAX_FRAME_SIZE,
   PROTOCOL_VERSION,
+  RejectReason,
+  type Welcome,
   decodeFrame,
   disconnectReasonName,
   encodeFrame,
   rejectReasonName,
   DecodeError,
 } from "./codec.js";
+import { type AnyListener, type EventHandler, MAX_EVENT_NAME_BYTES, dispatchEvent } from "./dispatch.js";
 import { Emitter } from "./emitter.js";
-import {
-  AckError,
-  ConnectError,
-  DatagramTooLargeError,
-  EmitError,
-  PayloadError,
-  TimeoutError,
-} from "./errors.js";
-import { decodeJson, encodeJson, errorMessage, sendableMessage } from "./json.js";
+import { AckError, ConnectError, DatagramTooLargeError, EmitError } from "./errors.js";
+import { decodeJson, encodeJson, errorMessage } from "./json.js";
+import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { Presence } from "./presence.js";
+import { Reconnector } from "./reconnect.js";
+import { ReplayBuffer } from "./replay.js";
 import { later } from "./timers.js";
 import {
   CLIENT_MAX_FRAME_SIZE,
@@ -39,42 +41,16 @@ import {
   openCarrier,
 } from "./transport.js";
 
+export type { AckCallback, AnyListener, EventHandler } from "./dispatch.js";
+export type { ConnectOptions } from "./options.js";
+
 /** This library's version, sent in `Hello.client_version`. */
 export const VERSION = "0.1.0";
 
-/** The longest event name, in UTF-8 bytes (PROTOCOL.md section 8). */
-const MAX_EVENT_NAME_BYTES = 256;
 /** The most acknowledgements this side awaits at once. */
 const MAX_PENDING_ACKS = 1024;
-
-/** How {@link connect} connects. */
-export interface ConnectOptions {
-  /** Credentials for the server's auth check, sent as JSON in `Hello.auth`; none if omitted. */
-  auth?: unknown;
-  /** Transports to try, in order of preference. Default `["webtransport", "websocket"]`. */
-  transports?: TransportName[];
-  /** Bounds each connection step (discovery, WebSocket opening, `Welcome`), in ms. Default 10 000. */
-  timeout?: number;
-  /** How long WebTransport may take before WebSocket is tried, in ms. Default 3 000. */
-  webtransportDeadline?: number;
-  /** Default timeout of {@link Socket.emitWithAck}, in ms. Default 30 000. */
-  ackTimeout?: number;
-}
-
-/** Answers an event that asked for an acknowledgement; only the first call counts. */
-export type AckCallback = (reply?: unknown) => void;
-
-/**
- * Handles an incoming event. `ack` is present when the server asked for an
- * acknowledgement: call it once with the reply. If the handler throws (or its promise
- * rejects) before acknowledging, the server gets an `AckError` with the error's message.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type EventHandler = (data: any, ack?: AckCallback) => unknown;
-
-/** Sees every incoming event before its handlers (without the ack). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyListener = (event: string, data: any) => void;
+/** How soon a replay that filled the transport's queue tries again. */
+const FLUSH_RETRY_MS = 10;
 
 /** What ended a connection. */
 export interface DisconnectDetails {
@@ -88,43 +64,75 @@ export interface DisconnectDetails {
 type Listener = (...args: any[]) => unknown;
 
 /** The socket's own (reserved) events; incoming events with these names are not delivered. */
-type LifecycleEvents = {
-  /** The connection is open; fired once, just after `connect()` resolved. */
+export type LifecycleEvents = {
+  /** A connection is open: after `connect()` resolved, and again after each reconnection. */
   connect: () => void;
-  /** The connection closed; `reason` is the `DisconnectReason` name. */
+  /** A connection closed; `reason` is the `DisconnectReason` name. Fires on every drop. */
   disconnect: (reason: DisconnectReasonName, details: DisconnectDetails) => void;
   /** A protocol, payload or handler error. */
   error: (err: Error) => void;
+  /** Reconnection attempt `attempt` (from 1) is starting. */
+  reconnecting: (attempt: number) => void;
+  /** A reconnection attempt failed; another follows unless `reconnect_failed` fires. */
+  reconnect_error: (err: Error) => void;
+  /** The socket gave up reconnecting (attempts exhausted, or refused); it stays closed. */
+  reconnect_failed: () => void;
+  /**
+   * Reconnected. `recovered`: the session (socket id, rooms, missed events) was resumed;
+   * otherwise this is a new session, and what was in flight at the drop may be lost.
+   */
+  reconnected: (info: { recovered: boolean }) => void;
+  /**
+   * After a recovered reconnection: `count` events this client had sent were never handled
+   * by the server and had already fallen out of the replay buffer.
+   */
+  events_lost: (count: number) => void;
 };
 
-const RESERVED = new Set(["connect", "disconnect", "error"]);
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
-}
+const RESERVED = new Set<string>([
+  "connect",
+  "disconnect",
+  "error",
+  "reconnecting",
+  "reconnect_error",
+  "reconnect_failed",
+  "reconnected",
+  "events_lost",
+]);
 
 function isReserved(event: string): event is keyof LifecycleEvents {
   return RESERVED.has(event);
 }
 
+/** Refusals that another attempt would only repeat (PROTOCOL.md 10.6, "Reconnecting"). */
+function isFinalRefusal(err: unknown): boolean {
+  return (
+    err instanceof ConnectError &&
+    err.kind === "Rejected" &&
+    (err.reason === RejectReason.Unauthorized || err.reason === RejectReason.UnsupportedVersion)
+  );
+}
+
 interface Handshake {
-  resolve: (socket: Socket) => void;
+  resolve: () => void;
   reject: (err: ConnectError) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
-type Resolved = Required<Omit<ConnectOptions, "auth">>;
-
 const utf8 = new TextEncoder();
 const now = (): number => performance.now();
+const toHex = (bytes: Uint8Array): string =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * Connects to a quicket server: reads `GET {url}/quicket/info`, tries WebTransport (within
  * `webtransportDeadline`), falls back to WebSocket, and runs the handshake. A `ws(s)://` URL
- * skips discovery and connects to that WebSocket endpoint.
+ * skips discovery and connects to that WebSocket endpoint. Reconnections after a drop take
+ * the same path.
  *
  * Rejects with a {@link ConnectError}; `kind` is `"Rejected"` when the server refused the
- * handshake (its `reason`, `message` and JSON `data` are on the error).
+ * handshake (its `reason`, `message` and JSON `data` are on the error). A first connection
+ * that fails is not retried: reconnecting is for connections that were open.
  *
  * ```ts
  * const socket = await connect("http://localhost:8080", { auth: { token } });
@@ -133,12 +141,7 @@ const now = (): number => performance.now();
  * ```
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Socket> {
-  const resolved: Resolved = {
-    transports: options.transports ?? ["webtransport", "websocket"],
-    timeout: options.timeout ?? 10_000,
-    webtransportDeadline: options.webtransportDeadline ?? 3_000,
-    ackTimeout: options.ackTimeout ?? 30_000,
-  };
+  const resolved = resolveOptions(options);
   let auth: Uint8Array = new Uint8Array(0);
   if (options.auth !== undefined) {
     try {
@@ -147,17 +150,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
       throw new ConnectError("Payload", errorMessage(err), undefined, { cause: err });
     }
   }
-  const carrier = await openCarrier(url, resolved);
-  try {
-    return disconnectOnPageHide(await Socket.handshake(carrier, resolved, auth));
-  } catch (err) {
-    // A WebTransport session can open and still never carry a handshake (a middlebox that
-    // lets the QUIC handshake through and little else): try WebSocket, unless refused.
-    const refused = err instanceof ConnectError && err.kind === "Rejected";
-    if (refused || carrier.kind !== "webtransport" || !resolved.transports.includes("websocket")) throw err;
-    const fallback = await openCarrier(url, { ...resolved, transports: ["websocket"] });
-    return disconnectOnPageHide(await Socket.handshake(fallback, resolved, auth));
-  }
+  return disconnectOnPageHide(await Socket.open(url, resolved, auth));
 }
 
 /**
@@ -173,15 +166,30 @@ function disconnectOnPageHide(socket: Socket): Socket {
 }
 
 /**
- * One connection to a quicket server, from {@link connect}.
+ * A connection to a quicket server, from {@link connect}, kept across drops.
  *
  * Local errors are thrown (or rejected) as typed errors: {@link EmitError} (name too long,
- * frame larger than the server accepts, disconnected, …), {@link DatagramTooLargeError},
- * {@link PayloadError}, and for acknowledgements {@link AckError} and {@link TimeoutError}.
+ * frame larger than the server accepts, disconnected, …), {@link OfflineBufferFullError},
+ * {@link DatagramTooLargeError}, {@link PayloadError}, and for acknowledgements
+ * {@link AckError} and {@link TimeoutError}.
  */
 export class Socket {
-  private state: "handshake" | "open" | "closed" = "handshake";
+  /**
+   * `reconnecting` runs from a drop until the next `Welcome`; `closed` is final (the
+   * application disconnected, the server ended the session, or reconnecting gave up).
+   */
+  private state: "connecting" | "open" | "reconnecting" | "closed" = "connecting";
+  /** The current connection's transport; `null` between connections. */
+  private carrier: Carrier | null = null;
+  private kind: TransportName = "websocket";
   private sid = "";
+  /** The last `Welcome.session`: what `Hello.resume` presents. */
+  private session: Uint8Array = new Uint8Array(0);
+  private wasRecovered = false;
+  /** The server's reliable events handled in this session: `Hello.resume.offset`. */
+  private received = 0n;
+  private readonly replay: ReplayBuffer;
+  private readonly reconnector: Reconnector;
   private readonly lifecycle = new Emitter<LifecycleEvents>();
   private readonly handlers = new Emitter<Record<string, EventHandler>>();
   private anyListeners: AnyListener[] = [];
@@ -194,62 +202,69 @@ export class Socket {
   private deadAfter = 0;
   private lastInbound = 0;
   private deadTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
-    private readonly carrier: Carrier,
-    private readonly options: Resolved,
-  ) {}
-
-  /** @internal Sends `Hello` on an open carrier and resolves on `Welcome`. Use {@link connect}. */
-  static handshake(carrier: Carrier, options: Resolved, auth: Uint8Array): Promise<Socket> {
-    const socket = new Socket(carrier, options);
-    return new Promise<Socket>((resolve, reject) => {
-      const timer = later(() => {
-        const err = new ConnectError("Timeout", `no handshake reply within ${options.timeout} ms`);
-        socket.failHandshake(err, DisconnectReason.HandshakeTimeout);
-      }, options.timeout);
-      socket.pendingHandshake = { resolve, reject, timer };
-      carrier.start(socket.sink());
-      const hello = encodeFrame({
-        type: "Hello",
-        version: PROTOCOL_VERSION,
-        codec: "json",
-        client_name: "quicket-js",
-        client_version: VERSION,
-        max_frame_size: CLIENT_MAX_FRAME_SIZE,
-        auth,
-        resume: null,
-      });
-      if (hello.length > CLIENT_MAX_FRAME_SIZE) {
-        socket.failHandshake(new ConnectError("Payload", "auth makes Hello larger than 1 MiB"));
-      } else if (carrier.sendReliable(hello) !== "sent") {
-        socket.failHandshake(new ConnectError("Transport", "the transport closed before Hello"));
-      }
+    private readonly url: string,
+    private readonly options: ResolvedOptions,
+    private readonly auth: Uint8Array,
+  ) {
+    this.replay = new ReplayBuffer({
+      maxEvents: options.replayBufferEvents,
+      maxBytes: options.replayBufferBytes,
+    });
+    this.reconnector = new Reconnector(options, {
+      attempt: () => this.establish(),
+      attempting: (n) => this.lifecycle.emit("reconnecting", n),
+      failed: (err) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.lifecycle.emit("reconnect_error", error);
+        return isFinalRefusal(err);
+      },
+      gaveUp: () => {
+        this.terminate();
+        this.lifecycle.emit("reconnect_failed");
+      },
     });
   }
 
-  /** The socket id the server assigned: 32 lowercase hex digits. */
+  /** @internal Opens the first connection. Use {@link connect}. */
+  static async open(url: string, options: ResolvedOptions, auth: Uint8Array): Promise<Socket> {
+    const socket = new Socket(url, options, auth);
+    try {
+      await socket.establish();
+    } catch (err) {
+      socket.state = "closed";
+      throw err;
+    }
+    return socket;
+  }
+
+  /** The socket id the server assigned: 32 lowercase hex digits. A new session brings a new one. */
   get id(): string {
     return this.sid;
   }
 
-  /** The transport in use. */
-  get transport(): TransportName {
-    return this.carrier.kind;
+  /** Whether the last `Welcome` resumed the previous session (false for the first connection). */
+  get recovered(): boolean {
+    return this.wasRecovered;
   }
 
-  /** Whether the connection is open. */
+  /** The transport in use, or last used while reconnecting. */
+  get transport(): TransportName {
+    return this.kind;
+  }
+
+  /** Whether a connection is open. */
   get connected(): boolean {
     return this.state === "open";
   }
 
   /**
-   * Adds a listener: `connect`, `disconnect` and `error` are the socket's own events; any
+   * Adds a listener: the names of {@link LifecycleEvents} are the socket's own events; any
    * other name handles the server's events of that name.
    */
-  on(event: "connect", listener: LifecycleEvents["connect"]): this;
-  on(event: "disconnect", listener: LifecycleEvents["disconnect"]): this;
-  on(event: "error", listener: LifecycleEvents["error"]): this;
+  on<K extends keyof LifecycleEvents>(event: K, listener: LifecycleEvents[K]): this;
   on(event: string, listener: EventHandler): this;
   on(event: string, listener: Listener): this {
     if (isReserved(event)) this.lifecycle.on(event, listener as LifecycleEvents[typeof event]);
@@ -258,9 +273,7 @@ export class Socket {
   }
 
   /** Adds a listener that runs at most once. */
-  once(event: "connect", listener: LifecycleEvents["connect"]): this;
-  once(event: "disconnect", listener: LifecycleEvents["disconnect"]): this;
-  once(event: "error", listener: LifecycleEvents["error"]): this;
+  once<K extends keyof LifecycleEvents>(event: K, listener: LifecycleEvents[K]): this;
   once(event: string, listener: EventHandler): this;
   once(event: string, listener: Listener): this {
     if (isReserved(event)) this.lifecycle.once(event, listener as LifecycleEvents[typeof event]);
@@ -287,9 +300,27 @@ export class Socket {
     return this;
   }
 
-  /** Emits an event with no acknowledgement. Throws {@link EmitError} or {@link PayloadError}. */
+  /**
+   * Emits an event with no acknowledgement. While reconnecting it waits in the offline
+   * buffer, and throws an {@link OfflineBufferFullError} when that is full. Throws
+   * {@link EmitError} or {@link PayloadError} when it cannot be sent at all.
+   */
   emit(event: string, data?: unknown): this {
-    this.sendReliable(this.eventFrame(event, null, data));
+    const frame = this.eventFrame(event, null, data);
+    this.checkSize(frame);
+    if (this.state === "open" && this.replay.waiting === 0) {
+      if (this.transmit(this.carrier!, frame)) {
+        this.replay.record(frame);
+        return this;
+      }
+      // The transport closed under us: the drop is on its way, and so is a reconnection.
+    }
+    if (this.state === "closed" || !this.options.reconnection) {
+      throw new EmitError("Disconnected", "the connection is closed");
+    }
+    // Behind a replay still in progress, or offline: in order, after what waits already.
+    this.replay.hold(frame);
+    if (this.state === "open") this.flush();
     return this;
   }
 
@@ -297,7 +328,8 @@ export class Socket {
    * Emits an event and resolves with the server's reply (decoded JSON). Rejects with an
    * {@link AckError} when the server answers with an error, a {@link TimeoutError} after
    * `timeout` ms (the id is then forgotten), an {@link EmitError} when it cannot be sent or
-   * the connection closes first, and a {@link PayloadError} when the reply is not JSON.
+   * the connection closes first (also while reconnecting: an event with an ack is sent at
+   * most once, never replayed), and a {@link PayloadError} when the reply is not JSON.
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   emitWithAck<T = any>(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<T> {
@@ -308,7 +340,7 @@ export class Socket {
   /**
    * Emits that may be dropped: on WebTransport as a datagram (throws a
    * {@link DatagramTooLargeError} when the frame does not fit one), on WebSocket as a frame
-   * unless the send buffer is congested. Dropped silently once disconnected.
+   * unless the send buffer is congested. Dropped silently while disconnected.
    */
   get volatile(): { emit(event: string, data?: unknown): void } {
     return { emit: (event, data) => this.emitVolatile(event, data) };
@@ -317,61 +349,91 @@ export class Socket {
   /**
    * Follows a room's presence (the socket must be in the room; the server ends the
    * subscription otherwise). Returns the running subscription for that room if there is one.
+   * The subscription is renewed after every reconnection.
    */
   presence(room: string): Presence {
     const existing = this.presences.get(room);
     if (existing) return existing;
+    if (this.state === "closed") throw new EmitError("Disconnected", "the connection is closed");
     const presence = new Presence(
       room,
       (bytes) => this.decodeMeta(bytes),
       (p) => this.unsubscribe(p),
     );
-    this.sendReliable(encodeFrame({ type: "PresenceSubscribe", room }));
+    if (this.state === "open") this.sendReliable(encodeFrame({ type: "PresenceSubscribe", room }));
     this.presences.set(room, presence);
     return presence;
   }
 
   /**
-   * Disconnects: sends `Disconnect{ClientDisconnect}`, lets queued frames leave, and closes
-   * the transport. Resolves once closed.
+   * Disconnects for good: sends `Disconnect{ClientDisconnect}`, lets queued frames leave,
+   * and closes the transport; while reconnecting, stops. Resolves once closed.
    */
   disconnect(): Promise<void> {
+    if (this.state === "reconnecting") {
+      this.failHandshake(new ConnectError("Transport", "the application disconnected"));
+      this.terminate();
+      return Promise.resolve();
+    }
     return this.close(DisconnectReason.ClientDisconnect, "", true);
   }
 
-  // ---- inbound ----
+  // ---- connecting ----
 
-  private sink(): CarrierSink {
-    return {
-      frame: (bytes) => this.inbound(bytes, false),
-      datagram: (bytes) => this.inbound(bytes, true),
-      malformed: (err) => {
-        if (this.state === "handshake") {
-          this.failHandshake(new ConnectError("Protocol", err.message), DisconnectReason.ProtocolError);
-        } else {
-          this.deliver(() => this.fail(err, "the server's frame was refused"));
-        }
-      },
-      closed: (reason, message) => {
-        if (this.state === "handshake") {
-          const why = `${disconnectReasonName(reason)} ${message}`.trim();
-          this.failHandshake(new ConnectError("Transport", `closed during the handshake: ${why}`));
-        } else {
-          this.deliver(() => void this.close(reason, message, false));
-        }
-      },
-    };
+  /**
+   * Opens a transport and runs the handshake, for the first connection and every
+   * reconnection alike. A WebTransport session can open and still never carry a handshake
+   * (a middlebox that lets the QUIC handshake through and little else): WebSocket is tried
+   * then, unless the server refused.
+   */
+  private async establish(): Promise<void> {
+    const carrier = await openCarrier(this.url, this.options);
+    try {
+      await this.handshake(carrier);
+    } catch (err) {
+      const refused = err instanceof ConnectError && err.kind === "Rejected";
+      const wsAllowed = this.options.transports.includes("websocket");
+      if (refused || this.state === "closed" || carrier.kind !== "webtransport" || !wsAllowed) {
+        throw err;
+      }
+      await this.handshake(await openCarrier(this.url, { ...this.options, transports: ["websocket"] }));
+    }
   }
 
-  private inbound(bytes: Uint8Array, datagram: boolean): void {
-    if (this.state === "handshake") {
-      // Datagrams cannot come before Welcome; ignore any, as the Rust client does.
-      if (!datagram) this.onHandshakeReply(bytes);
-      return;
-    }
-    if (this.state !== "open") return;
-    this.lastInbound = now();
-    this.deliver(() => this.onFrame(bytes, datagram));
+  /** Sends `Hello` on an open carrier and resolves on `Welcome`. */
+  private handshake(carrier: Carrier): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.state === "closed") {
+        // The application disconnected while this transport was opening.
+        void carrier.close(DisconnectReason.ClientDisconnect, "", null);
+        reject(new ConnectError("Transport", "the application disconnected"));
+        return;
+      }
+      this.carrier = carrier;
+      this.kind = carrier.kind;
+      const timer = later(() => {
+        const err = new ConnectError("Timeout", `no handshake reply within ${this.options.timeout} ms`);
+        this.failHandshake(err, DisconnectReason.HandshakeTimeout);
+      }, this.options.timeout);
+      this.pendingHandshake = { resolve, reject, timer };
+      carrier.start(this.sink(carrier));
+      const hello = encodeFrame({
+        type: "Hello",
+        version: PROTOCOL_VERSION,
+        codec: "json",
+        client_name: "quicket-js",
+        client_version: VERSION,
+        max_frame_size: CLIENT_MAX_FRAME_SIZE,
+        auth: this.auth,
+        // An empty token means the server keeps no sessions, and then must not be asked to.
+        resume: this.session.length > 0 ? { token: this.session, offset: this.received } : null,
+      });
+      if (hello.length > CLIENT_MAX_FRAME_SIZE) {
+        this.failHandshake(new ConnectError("Payload", "auth makes Hello larger than 1 MiB"));
+      } else if (carrier.sendReliable(hello) !== "sent") {
+        this.failHandshake(new ConnectError("Transport", "the transport closed before Hello"));
+      }
+    });
   }
 
   private onHandshakeReply(bytes: Uint8Array): void {
@@ -384,18 +446,7 @@ export class Socket {
       return;
     }
     if (frame.type === "Welcome") {
-      const handshake = this.pendingHandshake!;
-      clearTimeout(handshake.timer);
-      this.pendingHandshake = null;
-      this.state = "open";
-      this.sid = Array.from(frame.sid, (b) => b.toString(16).padStart(2, "0")).join("");
-      this.peerMaxFrameSize = Math.min(frame.max_frame_size, MAX_FRAME_SIZE);
-      this.deadAfter = frame.ping_interval_ms + frame.ping_timeout_ms;
-      this.lastInbound = now();
-      this.deadTimer = later(() => this.checkAlive(), this.deadAfter);
-      // After the caller's `await connect()` continuation has had a chance to add handlers.
-      setTimeout(() => this.release(), 0);
-      handshake.resolve(this);
+      this.onWelcome(frame);
     } else if (frame.type === "Reject") {
       const name = rejectReasonName(frame.reason);
       let data: unknown;
@@ -415,15 +466,98 @@ export class Socket {
     }
   }
 
+  /**
+   * Opens the connection. All of it runs before the frames behind `Welcome` are read, so
+   * that the replay goes out before any event a handler emits.
+   */
+  private onWelcome(welcome: Welcome): void {
+    const handshake = this.pendingHandshake!;
+    clearTimeout(handshake.timer);
+    this.pendingHandshake = null;
+    const reconnection = this.state === "reconnecting";
+    this.state = "open";
+    this.sid = toHex(welcome.sid);
+    this.session = welcome.session;
+    this.wasRecovered = welcome.recovered;
+    if (!welcome.recovered) this.received = 0n;
+    this.peerMaxFrameSize = Math.min(welcome.max_frame_size, MAX_FRAME_SIZE);
+    this.deadAfter = welcome.ping_interval_ms + welcome.ping_timeout_ms;
+    this.lastInbound = now();
+    this.deadTimer = later(() => this.checkAlive(), this.deadAfter);
+    // A server that keeps no sessions never resumes one: keeping what was sent would be waste.
+    this.replay.keepSent = this.options.reconnection && welcome.session.length > 0;
+    const lost = this.replay.resume(welcome.recovered, welcome.offset);
+    this.flush();
+    // Subscriptions belong to a connection; the fresh PresenceState replaces each view.
+    for (const room of this.presences.keys()) this.sendControl({ type: "PresenceSubscribe", room });
+    if (reconnection) {
+      this.reconnector.stop();
+      this.lifecycle.emit("reconnected", { recovered: welcome.recovered });
+      if (lost > 0) this.lifecycle.emit("events_lost", lost);
+      this.lifecycle.emit("connect");
+    } else {
+      // After the caller's `await connect()` continuation has had a chance to add handlers.
+      setTimeout(() => this.release(), 0);
+    }
+    handshake.resolve();
+  }
+
   /** Ends a handshake that failed; the transport closes without a `Disconnect` frame. */
   private failHandshake(err: ConnectError, reason: number = DisconnectReason.ClientDisconnect): void {
     const handshake = this.pendingHandshake;
     if (!handshake) return;
     this.pendingHandshake = null;
     clearTimeout(handshake.timer);
-    this.state = "closed";
-    void this.carrier.close(reason, err.message, null);
+    const carrier = this.carrier;
+    this.carrier = null;
+    void carrier?.close(reason, err.message, null);
     handshake.reject(err);
+  }
+
+  // ---- inbound ----
+
+  /** Where `carrier` delivers; silent once it is no longer the current one. */
+  private sink(carrier: Carrier): CarrierSink {
+    const current = () => this.carrier === carrier;
+    return {
+      frame: (bytes) => current() && this.inbound(carrier, bytes, false),
+      datagram: (bytes) => current() && this.inbound(carrier, bytes, true),
+      malformed: (err) => {
+        if (!current()) return;
+        if (this.pendingHandshake) {
+          this.failHandshake(new ConnectError("Protocol", err.message), DisconnectReason.ProtocolError);
+        } else {
+          this.deliver(this.bound(carrier, () => this.fail(err, "the server's frame was refused")));
+        }
+      },
+      closed: (reason, message) => {
+        if (!current()) return;
+        if (this.pendingHandshake) {
+          const why = `${disconnectReasonName(reason)} ${message}`.trim();
+          this.failHandshake(new ConnectError("Transport", `closed during the handshake: ${why}`));
+        } else {
+          this.deliver(this.bound(carrier, () => void this.close(reason, message, false)));
+        }
+      },
+    };
+  }
+
+  /** `task`, run only while `carrier` is still the connection: held work can outlive it. */
+  private bound(carrier: Carrier, task: () => void): () => void {
+    return () => {
+      if (this.carrier === carrier) task();
+    };
+  }
+
+  private inbound(carrier: Carrier, bytes: Uint8Array, datagram: boolean): void {
+    if (this.pendingHandshake) {
+      // Datagrams cannot come before Welcome; ignore any, as the Rust client does.
+      if (!datagram) this.onHandshakeReply(bytes);
+      return;
+    }
+    if (this.state !== "open") return;
+    this.lastInbound = now();
+    this.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, datagram)));
   }
 
   /** Fires `connect`, then runs what arrived meanwhile. */
@@ -462,7 +596,7 @@ export class Socket {
     }
   }
 
-  private onFrame(bytes: Uint8Array, datagram: boolean): void {
+  private onFrame(carrier: Carrier, bytes: Uint8Array, datagram: boolean): void {
     if (this.state !== "open") return;
     let frame: Frame;
     try {
@@ -477,7 +611,19 @@ export class Socket {
     }
     switch (frame.type) {
       case "Event":
-        return this.onEvent(frame);
+        // Counted whatever becomes of it (handled, no handler, bad payload): the server
+        // counts what it sent, and resumes after what the client says it has seen.
+        if (frame.ack === null && !datagram) this.received += 1n;
+        return dispatchEvent(frame, {
+          handlers: (name) => (isReserved(name) ? [] : this.handlers.listenersOf(name)),
+          anyListeners: () => this.anyListeners,
+          run: (task) => this.run(task),
+          report: (err, fromApplication) => this.report(err, fromApplication),
+          answer: (reply) => {
+            if (this.carrier === carrier && this.state === "open") this.sendReliable(reply);
+          },
+          peerMaxFrameSize: this.peerMaxFrameSize,
+        });
       case "Ack":
         return this.acks.resolve(frame.id, frame.data);
       case "AckError":
@@ -512,75 +658,6 @@ export class Socket {
     void this.close(reason, context ? `${context}: ${err.message}` : err.message, true);
   }
 
-  private onEvent(event: Event): void {
-    const { name, ack: ackId } = event;
-    const refuse = (message: string) => {
-      if (ackId !== null) this.sendControl({ type: "AckError", id: ackId, message: sendableMessage(message) });
-    };
-    const nameBytes = utf8.encode(name).length;
-    if (nameBytes > MAX_EVENT_NAME_BYTES) {
-      return refuse(`event name of ${nameBytes} bytes exceeds the maximum of ${MAX_EVENT_NAME_BYTES}`);
-    }
-    let data: unknown;
-    try {
-      data = decodeJson(event.data);
-    } catch (err) {
-      if (ackId !== null) return refuse(`invalid payload: ${errorMessage(err)}`);
-      return this.report(err, false);
-    }
-    for (const listener of [...this.anyListeners]) this.run(() => listener(name, data));
-    const handlers = isReserved(name) ? [] : this.handlers.listenersOf(name);
-    if (handlers.length === 0) return refuse(`unknown event ${JSON.stringify(name)}`);
-    const reply = ackId === null ? null : this.acknowledger(ackId);
-    for (const handler of handlers) {
-      try {
-        const result = handler(data, reply?.ack);
-        if (isThenable(result)) {
-          // An async handler that finished without acking never will: tell the emitter, as the
-          // protocol requires an answer (a callback-style handler may still ack later).
-          result.then(
-            () => reply?.fail("the handler did not acknowledge"),
-            (err: unknown) => {
-              reply?.fail(err);
-              this.report(err, true);
-            },
-          );
-        }
-      } catch (err) {
-        reply?.fail(err);
-        this.report(err, true);
-      }
-    }
-  }
-
-  /** The `ack` callback of one event, answering exactly once, and its failure path. */
-  private acknowledger(id: bigint): { ack: AckCallback; fail: (err: unknown) => void } {
-    let answered = false;
-    const fail = (err: unknown) => {
-      if (answered) return;
-      answered = true;
-      this.sendControl({ type: "AckError", id, message: sendableMessage(errorMessage(err)) });
-    };
-    const ack: AckCallback = (reply) => {
-      if (answered) return;
-      let frame: Uint8Array;
-      try {
-        frame = encodeFrame({ type: "Ack", id, data: encodeJson(reply) });
-      } catch (err) {
-        fail(err);
-        throw err;
-      }
-      if (frame.length > this.peerMaxFrameSize) {
-        const message = `reply of ${frame.length} bytes exceeds the server's maximum of ${this.peerMaxFrameSize}`;
-        fail(message);
-        throw new EmitError("FrameTooLarge", message);
-      }
-      answered = true;
-      if (this.state === "open") this.sendReliable(frame);
-    };
-    return { ack, fail };
-  }
-
   // ---- outbound ----
 
   private eventFrame(event: string, ack: bigint | null, data: unknown): Uint8Array {
@@ -603,17 +680,25 @@ export class Socket {
     }
   }
 
-  /** Queues a reliable frame; a full queue closes the connection as a slow consumer. */
-  private sendReliable(frame: Uint8Array): void {
-    if (this.state !== "open") throw new EmitError("Disconnected", "the connection is closed");
-    this.checkSize(frame);
-    const result = this.carrier.sendReliable(frame);
+  /**
+   * Queues a frame on `carrier`: `false` when it is already closed; a full queue closes the
+   * connection as a slow consumer.
+   */
+  private transmit(carrier: Carrier, frame: Uint8Array): boolean {
+    const result = carrier.sendReliable(frame);
     if (result === "overflow") {
       // Closing rejects every pending ack as disconnected; let the caller first see why.
       queueMicrotask(() => void this.close(DisconnectReason.SlowConsumer, "outbound queue full", true));
       throw new EmitError("SlowConsumer", "the server reads too slowly; the connection is closing");
     }
-    if (result === "closed") throw new EmitError("Disconnected", "the connection is closed");
+    return result === "sent";
+  }
+
+  /** Sends a frame that is never replayed (acks, presence, control) on the open connection. */
+  private sendReliable(frame: Uint8Array): void {
+    if (this.state !== "open") throw new EmitError("Disconnected", "the connection is closed");
+    this.checkSize(frame);
+    if (!this.transmit(this.carrier!, frame)) throw new EmitError("Disconnected", "the connection is closed");
   }
 
   /** Sends a frame of the protocol's own; failures (closing, too large) have nobody to tell. */
@@ -625,12 +710,42 @@ export class Socket {
     }
   }
 
+  /**
+   * Sends the events waiting in the replay buffer, in order. A replay can be longer than the
+   * transport's queue: what does not fit waits for the queue to drain, not for a drop.
+   */
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (let frame = this.replay.peek(); frame && this.state === "open"; frame = this.replay.peek()) {
+      if (frame.length > this.peerMaxFrameSize) {
+        // Emitted under an earlier server's limit: sending it would only close this connection.
+        this.replay.shift();
+        const message = `a held event of ${frame.length} bytes exceeds the server's maximum of ${this.peerMaxFrameSize}`;
+        this.report(new EmitError("FrameTooLarge", message), false);
+        continue;
+      }
+      const result = this.carrier!.sendReliable(frame);
+      if (result === "overflow") {
+        this.flushTimer = later(() => this.flush(), FLUSH_RETRY_MS);
+        return;
+      }
+      if (result === "closed") return; // still held: the drop is on its way
+      this.replay.record(this.replay.shift()!);
+    }
+  }
+
   private emitVolatile(event: string, data: unknown): void {
     const frame = this.eventFrame(event, null, data);
     this.checkSize(frame);
-    const limit = this.carrier.datagramLimit;
+    const carrier = this.carrier;
+    const limit = carrier?.datagramLimit ?? null;
     if (limit !== null && frame.length > limit) throw new DatagramTooLargeError(frame.length, limit);
-    if (this.state === "open") this.carrier.sendVolatile(frame);
+    if (this.state !== "open" || !carrier) return;
+    // On the ordered channel it would overtake the replay, and be numbered before it.
+    if (limit === null && this.replay.waiting > 0) return;
+    // The server counts a volatile event that came on the ordered channel; so must we.
+    if (carrier.sendVolatile(frame) === "reliable") this.replay.record(frame);
   }
 
   private unsubscribe(presence: Presence): void {
@@ -666,13 +781,16 @@ export class Socket {
   }
 
   /**
-   * Closes an open connection: `Disconnect` to the server when `notifyPeer`, pending acks
-   * and presence subscriptions end, and `disconnect` fires with the reason.
+   * Closes the open connection: `Disconnect` to the server when `notifyPeer`, pending acks
+   * fail, `disconnect` fires with the reason, and then the socket reconnects, unless either
+   * application ended the session.
    */
   private close(reason: number, message: string, notifyPeer: boolean): Promise<void> {
     if (this.state !== "open") return Promise.resolve();
-    this.state = "closed";
+    const carrier = this.carrier!;
+    this.carrier = null;
     clearTimeout(this.deadTimer);
+    clearTimeout(this.flushTimer);
     let goodbye: Uint8Array | null = null;
     if (notifyPeer) {
       try {
@@ -681,15 +799,40 @@ export class Socket {
         goodbye = encodeFrame({ type: "Disconnect", reason, message: "" });
       }
     }
-    const closed = this.carrier.close(reason, message, goodbye);
+    const closed = carrier.close(reason, message, goodbye);
     this.acks.rejectAll(() => new EmitError("Disconnected", "the connection closed before the reply came"));
-    const presences = [...this.presences.values()];
-    this.presences.clear();
     const details: DisconnectDetails = { code: reason, message };
+    const again =
+      this.options.reconnection &&
+      reason !== DisconnectReason.ClientDisconnect &&
+      reason !== DisconnectReason.ServerDisconnect;
+    if (again) {
+      this.state = "reconnecting";
+      for (const presence of this.presences.values()) presence.resync();
+    } else {
+      this.terminate();
+    }
     this.deliver(() => {
-      for (const presence of presences) this.run(() => presence.end("the connection closed"));
       this.lifecycle.emit("disconnect", disconnectReasonName(reason), details);
+      // Unless a `disconnect` listener called disconnect(). The server being replaced, the
+      // first attempt need not wait.
+      if (this.state === "reconnecting") {
+        this.reconnector.start(reason === DisconnectReason.ServerShutdown);
+      }
     });
     return closed;
+  }
+
+  /** Closed for good: nothing waits to be sent, and every presence subscription ends. */
+  private terminate(): void {
+    this.state = "closed";
+    this.reconnector.stop();
+    clearTimeout(this.flushTimer);
+    this.replay.clear();
+    const presences = [...this.presences.values()];
+    this.presences.clear();
+    this.deliver(() => {
+      for (const presence of presences) this.run(() => presence.end("the connection closed"));
+    });
   }
 }

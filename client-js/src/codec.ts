@@ -33,9 +33,11 @@ export interface Hello {
   resume: Resume | null;
 }
 
-/** Reserved for connection state recovery; v1 clients send `null`. */
+/** Asks to continue an earlier session (PROTOCOL.md section 10.6). */
 export interface Resume {
+  /** The `session` token of the last `Welcome`. */
   token: Uint8Array;
+  /** How many of the server's reliable events the client has handled in that session. */
   offset: bigint;
 }
 
@@ -47,6 +49,12 @@ export interface Welcome {
   ping_interval_ms: number;
   ping_timeout_ms: number;
   max_frame_size: number;
+  /** The token to resume this session with; empty when the server keeps no sessions. */
+  session: Uint8Array;
+  /** Whether the `Hello.resume` session was resumed. */
+  recovered: boolean;
+  /** How many of the client's reliable events the server has handled in this session. */
+  offset: bigint;
 }
 
 /** Server → client: the handshake was refused; the server then closes. */
@@ -252,7 +260,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case "Welcome":
       if (frame.sid.length !== 16) throw new RangeError("a socket id is exactly 16 bytes");
       w.raw(frame.sid).u32(frame.ping_interval_ms).u32(frame.ping_timeout_ms);
-      w.u32(frame.max_frame_size);
+      w.u32(frame.max_frame_size).bytes(frame.session).bool(frame.recovered).u64(frame.offset);
       break;
     case "Reject":
       w.u16(frame.reason).string(frame.message).bytes(frame.data);
@@ -340,6 +348,9 @@ function readBody(type: FrameType, r: Reader): Frame {
         ping_interval_ms: r.u32(),
         ping_timeout_ms: r.u32(),
         max_frame_size: r.u32(),
+        session: r.bytes(),
+        recovered: r.bool(),
+        offset: r.u64(),
       };
     case "Reject":
       return { type, reason: r.u16(), message: r.string(), data: r.bytes() };

@@ -55,7 +55,8 @@ export type EmitErrorKind =
   | "DatagramTooLarge"
   | "TooManyPending"
   | "Disconnected"
-  | "SlowConsumer";
+  | "SlowConsumer"
+  | "OfflineBufferFull";
 
 /** An emit, ack or presence request that could not be sent. */
 export class EmitError extends Error {
@@ -82,6 +83,27 @@ export class DatagramTooLargeError extends EmitError {
     readonly max: number,
   ) {
     super("DatagramTooLarge", `volatile frame of ${size} bytes exceeds the datagram limit of ${max}`);
+  }
+}
+
+/**
+ * An event emitted while the client waits to reconnect (or while it resends what a drop
+ * interrupted) that does not fit the offline buffer. Refused rather than dropped, so the
+ * application decides what a lost event costs.
+ */
+export class OfflineBufferFullError extends EmitError {
+  override readonly name = "OfflineBufferFullError";
+
+  constructor(
+    /** The buffer's bound in events (`replayBufferEvents`). */
+    readonly maxEvents: number,
+    /** The buffer's bound in bytes (`replayBufferBytes`). */
+    readonly maxBytes: number,
+  ) {
+    super(
+      "OfflineBufferFull",
+      `the offline buffer is full (at most ${maxEvents} events and ${maxBytes} bytes)`,
+    );
   }
 }
 

@@ -22,6 +22,7 @@ export type {
   ConnectOptions,
   DisconnectDetails,
   EventHandler,
+  LifecycleEvents,
 } from "./client.js";
 export { Presence } from "./presence.js";
 export type { PresenceEvents, PresenceMeta } from "./presence.js";
@@ -31,6 +32,7 @@ export {
   ConnectError,
   DatagramTooLargeError,
   EmitError,
+  OfflineBufferFullError,
   PayloadError,
   TimeoutError,
 } from "./errors.js";

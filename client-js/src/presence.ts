@@ -42,6 +42,9 @@ export type MetaDecoder = (bytes: Uint8Array) => unknown;
  * `state` maps each key present to its metas (one per connection tracking the key, ordered
  * by id). Diffs that arrive before the first full state are ignored: they can only belong to
  * an earlier subscription of the same room.
+ *
+ * A subscription outlives a reconnection: the socket subscribes again, and the fresh state
+ * replaces the view with one `sync`, without `join` or `leave` for the keys that stayed.
  */
 export class Presence {
   private readonly events = new Emitter<PresenceEvents>();
@@ -107,6 +110,15 @@ export class Presence {
     for (const key of this.metas.keys()) this.refresh(key);
     this.synced = true;
     this.events.emit("sync");
+  }
+
+  /**
+   * @internal The connection dropped and the socket is reconnecting: the view is kept, and
+   * the next `PresenceState` (of the new subscription) replaces it whole. Diffs until then
+   * are ignored, like those before a first state.
+   */
+  resync(): void {
+    this.synced = false;
   }
 
   /** @internal A `PresenceDiff`: every join added and every leave removed, as one change. */

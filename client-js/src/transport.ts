@@ -61,6 +61,12 @@ export interface CarrierSink {
 /** What `sendReliable` did with a frame. */
 export type SendResult = "sent" | "overflow" | "closed";
 
+/**
+ * Where `sendVolatile` put a frame. The reliable channel matters to recovery: an event there
+ * counts in the session's offsets (PROTOCOL.md 10.6), a datagram does not.
+ */
+export type VolatileResult = "datagram" | "reliable" | "dropped";
+
 /** One open transport, as the socket sees it. */
 export interface Carrier {
   readonly kind: TransportName;
@@ -71,7 +77,7 @@ export interface Carrier {
   /** Queues a frame on the reliable channel; `overflow` when the outbound queue is full. */
   sendReliable(frame: Uint8Array): SendResult;
   /** Sends a volatile frame if there is room (a datagram, or a frame when uncongested). */
-  sendVolatile(frame: Uint8Array): boolean;
+  sendVolatile(frame: Uint8Array): VolatileResult;
   /**
    * Sends `goodbye` (a `Disconnect` frame) if given, lets queued frames leave for up to 2 s,
    * and closes, carrying `reason` in the transport's own close code. Idempotent.
@@ -289,16 +295,16 @@ class WebTransportCarrier implements Carrier {
     return "sent";
   }
 
-  sendVolatile(frame: Uint8Array): boolean {
-    if (this.done || frame.length > this.datagramLimit) return false;
+  sendVolatile(frame: Uint8Array): VolatileResult {
+    if (this.done || frame.length > this.datagramLimit) return "dropped";
     // A backlog of datagrams means congestion: drop, as volatile events may be dropped.
-    if (this.queuedDatagrams >= MAX_QUEUED_DATAGRAMS) return false;
+    if (this.queuedDatagrams >= MAX_QUEUED_DATAGRAMS) return "dropped";
     this.queuedDatagrams += 1;
     const written = () => {
       this.queuedDatagrams -= 1;
     };
     this.datagrams.write(frame).then(written, written);
-    return true;
+    return "datagram";
   }
 
   async close(reason: number, message: string, goodbye: Uint8Array | null): Promise<void> {
@@ -432,10 +438,10 @@ class WebSocketCarrier implements Carrier {
     return "sent";
   }
 
-  sendVolatile(frame: Uint8Array): boolean {
+  sendVolatile(frame: Uint8Array): VolatileResult {
     // Volatile frames are dropped once the send buffer is half full, before reliable ones.
-    if (this.ws.bufferedAmount + frame.length > MAX_QUEUED_BYTES / 2) return false;
-    return this.sendReliable(frame) === "sent";
+    if (this.ws.bufferedAmount + frame.length > MAX_QUEUED_BYTES / 2) return "dropped";
+    return this.sendReliable(frame) === "sent" ? "reliable" : "dropped";
   }
 
   async close(reason: number, message: string, goodbye: Uint8Array | null): Promise<void> {

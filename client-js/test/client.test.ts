@@ -11,8 +11,9 @@ import {
   ConnectError,
   DatagramTooLargeError,
   EmitError,
+  type ConnectOptions,
   TimeoutError,
-  connect,
+  connect as openSocket,
   type Socket,
 } from "../src/index.js";
 import {
@@ -30,12 +31,22 @@ import {
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-afterEach(() => {
+/** Every socket a test opened: closed after it, so no reconnection outlives its test. */
+const opened: Socket[] = [];
+
+async function connect(url: string, options?: ConnectOptions): Promise<Socket> {
+  const socket = await openSocket(url, options);
+  opened.push(socket);
+  return socket;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((socket) => socket.disconnect()));
   vi.unstubAllGlobals();
 });
 
 /** Connects over the fake WebSocket; returns the socket and the server end. */
-async function connected(options = {}): Promise<{ socket: Socket; server: FakeWebSocket }> {
+async function connected(options: ConnectOptions = {}): Promise<{ socket: Socket; server: FakeWebSocket }> {
   install();
   const socket = await connect("http://127.0.0.1:8080", options);
   const server = FakeWebSocket.instances[0]!;
@@ -310,7 +321,7 @@ describe("heartbeat and closing", () => {
   });
 
   it("closes with ProtocolError on a malformed frame, and says why", async () => {
-    const { socket, server } = await connected();
+    const { socket, server } = await connected({ reconnection: false });
     const errors: Error[] = [];
     const reasons: unknown[] = [];
     socket.on("error", (err) => errors.push(err));

@@ -50,7 +50,7 @@ function toHex(bytes: Uint8Array): string {
 }
 
 /** Fields the vectors write as hex, and `u64` fields the vectors write as JSON numbers. */
-const HEX_FIELDS = new Set(["auth", "data", "token", "sid"]);
+const HEX_FIELDS = new Set(["auth", "data", "token", "sid", "session"]);
 const U64_FIELDS = new Set(["ack", "id", "offset"]);
 
 /** A vector's JSON frame as this codec represents it. */
@@ -198,8 +198,13 @@ describe("edge cases", () => {
       ping_interval_ms: 0,
       ping_timeout_ms: 0,
       max_frame_size: 0,
+      session: new Uint8Array(0),
+      recovered: false,
+      offset: 0n,
     };
     expect(() => encodeFrame(welcome)).toThrow(RangeError);
+    const notBool = { ...welcome, sid: new Uint8Array(16), recovered: 1 as unknown as boolean };
+    expect(() => encodeFrame(notBool)).toThrow(TypeError);
   });
 
   it("fails a huge element count without allocating for it", () => {
@@ -263,6 +268,9 @@ function randomFrames(seed: number, count: number): Frame[] {
       ping_interval_ms: boundary(2 ** 32 - 1),
       ping_timeout_ms: boundary(2 ** 32 - 1),
       max_frame_size: boundary(2 ** 32 - 1),
+      session: bytes(),
+      recovered: r() < 0.5,
+      offset: u64(),
     }),
     () => ({ type: "Reject", reason: boundary(65535), message: str(), data: bytes() }),
     () => ({ type: "Event", name: str(), ack: r() < 0.5 ? null : u64(), data: bytes() }),

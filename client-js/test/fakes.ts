@@ -24,6 +24,9 @@ export function welcome(overrides: Partial<Welcome> = {}): Welcome {
     ping_interval_ms: 25_000,
     ping_timeout_ms: 20_000,
     max_frame_size: 1 << 20,
+    session: new Uint8Array(0),
+    recovered: false,
+    offset: 0n,
     ...overrides,
   };
 }

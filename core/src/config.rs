@@ -58,6 +58,80 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long `emit_with_ack` waits when no timeout is given. Default 30 s.
     pub default_ack_timeout: Duration,
+    /// Connection state recovery; `None` ends every session with its connection.
+    pub recovery: Option<RecoveryConfig>,
+}
+
+/// How long, and with how much, a dropped session waits to be resumed (PROTOCOL.md 10.6).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecoveryConfig {
+    /// How long a session outlives its connection. Default 2 min.
+    pub window: Duration,
+    /// How long a dropped session's presence stays; capped at the window. Default 2 min.
+    pub presence_grace: Duration,
+    /// The bounds of each session's buffer of reliable events. The age bound defaults to
+    /// the window.
+    pub buffer: ReplayLimits,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        let window = Duration::from_secs(120);
+        Self {
+            window,
+            presence_grace: window,
+            buffer: ReplayLimits::default(),
+        }
+    }
+}
+
+/// The bounds of a buffer of reliable events kept for replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayLimits {
+    /// Events held. Default 1,024.
+    pub max_events: usize,
+    /// Bytes held. Default 4 MiB.
+    pub max_bytes: usize,
+    /// The oldest event held. Default 2 min.
+    pub max_age: Duration,
+}
+
+impl Default for ReplayLimits {
+    fn default() -> Self {
+        Self {
+            max_events: 1024,
+            max_bytes: 4 << 20,
+            max_age: Duration::from_secs(120),
+        }
+    }
+}
+
+/// When and how often a client reconnects after its connection dropped, modelled on
+/// socket.io's defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReconnectConfig {
+    /// The first delay. Default 1 s.
+    pub delay: Duration,
+    /// The longest delay; each attempt doubles the last one up to it. Default 5 s.
+    pub max_delay: Duration,
+    /// How far each delay is randomised either way, from 0 to 1. Default 0.5.
+    pub randomization: f64,
+    /// Attempts before giving up; `None` never gives up. Default `None`.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        Self {
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(5),
+            randomization: 0.5,
+            max_attempts: None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -70,6 +144,7 @@ impl Default for ServerConfig {
             max_rooms_per_socket: 128,
             max_connections: 100_000,
             default_ack_timeout: Duration::from_secs(30),
+            recovery: Some(RecoveryConfig::default()),
         }
     }
 }
@@ -84,6 +159,12 @@ pub struct ClientConfig {
     pub handshake_timeout: Duration,
     /// How long `emit_with_ack` waits when no timeout is given. Default 30 s.
     pub default_ack_timeout: Duration,
+    /// Reconnecting after a drop; `None` leaves the client closed. Only clients connected
+    /// through a [`Connector`](crate::transport::Connector) reconnect.
+    pub reconnect: Option<ReconnectConfig>,
+    /// The bounds of the buffer of this client's reliable events, replayed on a resume, and
+    /// of the events emitted while disconnected (the offline buffer).
+    pub buffer: ReplayLimits,
 }
 
 impl Default for ClientConfig {
@@ -92,6 +173,8 @@ impl Default for ClientConfig {
             limits: ConnectionLimits::default(),
             handshake_timeout: Duration::from_secs(10),
             default_ack_timeout: Duration::from_secs(30),
+            reconnect: Some(ReconnectConfig::default()),
+            buffer: ReplayLimits::default(),
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum EmitError {
     /// The connection's outbound queue overflowed; it is being closed as a slow consumer.
     #[error("the peer reads too slowly; the connection is closing")]
     SlowConsumer,
+    /// The client is reconnecting and its buffer of events emitted meanwhile is full.
+    #[error("disconnected, and the offline buffer is full")]
+    OfflineBufferFull,
 }
 
 /// Why an acknowledged emit has no reply.

@@ -64,15 +64,19 @@ pub mod transport;
 pub use quicket_proto::{DisconnectReason, PROTOCOL_VERSION, PayloadCodec, RejectReason, SocketId};
 
 pub use crate::adapter::{Adapter, LocalAdapter, Room};
-pub use crate::client::{Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch};
-pub use crate::config::{ClientConfig, ConnectionLimits, ServerConfig};
+pub use crate::client::{
+    Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch, ReconnectEvent,
+};
+pub use crate::config::{
+    ClientConfig, ConnectionLimits, ReconnectConfig, RecoveryConfig, ReplayLimits, ServerConfig,
+};
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
 pub use crate::extensions::Extensions;
 pub use crate::payload::{FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::{
-    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, Server, ServerBuilder,
-    Socket, SocketPresence,
+    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, ResumeFailure, Server,
+    ServerBuilder, Socket, SocketPresence,
 };
 pub use crate::transport::TransportKind;

@@ -83,6 +83,9 @@ impl Adapter for Counting {
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
         self.local.presence_untrack(room, key, sid);
     }
+    fn presence_forget(&self, sid: SocketId) {
+        self.local.presence_forget(sid);
+    }
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         self.local.presence_subscribe(room, sid)
     }

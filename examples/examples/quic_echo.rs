@@ -95,6 +95,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     client.disconnect().await;
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

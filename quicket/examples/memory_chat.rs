@@ -96,6 +96,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "still online: {:?}",
         presence.state().keys().collect::<Vec<_>>()
     );
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

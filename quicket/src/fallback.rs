@@ -77,6 +77,7 @@ impl FallbackOptions {
 }
 
 /// Tries WebTransport within a deadline, then WebSocket, on every connect.
+#[derive(Clone)]
 pub struct FallbackConnector {
     quic: Option<QuicConnector>,
     ws: WsConnector,

@@ -26,9 +26,10 @@ pub enum ServerTrust {
     Dangerous,
 }
 
-/// Opens WebTransport sessions to one server URL.
+/// Opens WebTransport sessions to one server URL. Clones share one endpoint.
+#[derive(Clone)]
 pub struct QuicConnector {
-    endpoint: Endpoint<Client>,
+    endpoint: std::sync::Arc<Endpoint<Client>>,
     url: String,
     close_timeout: Duration,
 }
@@ -64,7 +65,7 @@ impl QuicConnector {
         config
             .quic_config_mut()
             .transport_config(Arc::new(limits.transport_config()));
-        let endpoint = Endpoint::client(config)?;
+        let endpoint = std::sync::Arc::new(Endpoint::client(config)?);
         Ok(Self {
             endpoint,
             url,

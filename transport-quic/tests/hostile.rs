@@ -266,7 +266,7 @@ async fn handshakes_in_flight_are_capped() {
 async fn after_shutdown_new_sessions_are_refused_at_once() {
     let (server, quic) = serving().await;
     let before = client(&quic, "127.0.0.1").await;
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     let reason = within("closed", before.closed()).await;
     assert_eq!(reason, quicket_core::DisconnectReason::ServerShutdown);
     let late = connector(&quic, "127.0.0.1");

@@ -240,7 +240,7 @@ impl Adapter for LocalAdapter {
             let sent = if event.is_volatile() {
                 core.send_volatile(frame.clone())
             } else {
-                core.send_reliable(frame.clone()).is_ok()
+                core.send_event(frame.clone()).is_ok()
             };
             reached += usize::from(sent);
         });
@@ -279,6 +279,17 @@ impl Adapter for LocalAdapter {
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
         let _membership = self.read();
         self.presence().untrack(room, key, sid);
+    }
+
+    fn presence_forget(&self, sid: SocketId) {
+        let rooms = self.read();
+        let Some(member) = rooms.members.get(&sid) else {
+            return;
+        };
+        let mut presence = self.presence();
+        for room in &member.rooms {
+            presence.remove_socket(room, sid, false);
+        }
     }
 
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {

@@ -168,6 +168,10 @@ pub trait Adapter: Send + Sync + 'static {
     /// Stops tracking `key` for a socket in a room.
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId);
 
+    /// Removes a socket's presence in every room, publishing the leaves; the socket stays in
+    /// its rooms. A dropped session's presence grace ends this way.
+    fn presence_forget(&self, sid: SocketId);
+
     /// Sends the socket the room's presence state, then every diff.
     fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError>;
 

@@ -1,28 +1,30 @@
 //! The Rust client: connects over any transport and speaks the same events as the server.
 
 mod presence;
+mod reconnect;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
 
 use quicket_proto::{
     DisconnectReason, Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PresenceSubscribe,
-    PresenceUnsubscribe, Resume, SocketId, codec,
+    PresenceUnsubscribe, Resume, SocketId, Welcome, codec,
 };
 use tokio::sync::{mpsc, watch};
 
 use self::presence::PresenceFeed;
 pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
+pub use self::reconnect::ReconnectEvent;
 use crate::adapter::EncodedPayload;
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
 use crate::payload::IntoPayload;
-use crate::peer::PeerCore;
-use crate::peer::driver::{Heartbeat, Role, drive};
+use crate::peer::driver::Role;
 use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
 use crate::peer::outbox::Close;
+use crate::peer::replay::{ReplayLog, WhenFull};
+use crate::peer::{Link, PeerCore};
 use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming};
 
 /// How many presence events a watch buffers before it drops them.
@@ -54,13 +56,34 @@ pub struct Client {
 }
 
 struct ClientInner {
-    id: SocketId,
+    session: Mutex<Session>,
     core: Arc<PeerCore>,
     handlers: Handlers<Client>,
     presence: Mutex<HashMap<String, PresenceFeed>>,
     closed: watch::Receiver<Option<DisconnectReason>>,
     user: Weak<UserHandle>,
+    on_reconnect: Option<Arc<ReconnectFn>>,
 }
+
+/// The server's side of the session, as of the last `Welcome`.
+struct Session {
+    id: SocketId,
+    token: bytes::Bytes,
+    recovered: bool,
+}
+
+impl ClientInner {
+    fn id(&self) -> SocketId {
+        self.session().id
+    }
+
+    fn session(&self) -> MutexGuard<'_, Session> {
+        // Replaced field by field after each `Welcome`; never left inconsistent.
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type ReconnectFn = dyn Fn(&ReconnectEvent) + Send + Sync;
 
 /// Disconnects gracefully when the application's last handle goes.
 struct UserHandle(Arc<PeerCore>);
@@ -83,6 +106,7 @@ pub struct ClientBuilder {
     auth: Result<Option<EncodedPayload>, quicket_proto::PayloadError>,
     handlers: Handlers<Client>,
     name: (String, String),
+    on_reconnect: Option<Arc<ReconnectFn>>,
 }
 
 impl ClientBuilder {
@@ -120,28 +144,120 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects through `connector`.
-    pub async fn connect<C: Connector>(self, connector: &C) -> Result<Client, ConnectError> {
-        let connection = connector.connect().await?;
-        self.connect_over(connection).await
+    /// Handles the client's reconnection events: each attempt, the resume, giving up.
+    pub fn on_reconnect(
+        mut self,
+        handler: impl Fn(&ReconnectEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_reconnect = Some(Arc::new(handler));
+        self
     }
 
-    /// Runs the handshake over an open connection.
+    /// Connects through `connector`, and reconnects through it after a drop.
+    pub async fn connect<C: Connector + Clone>(
+        self,
+        connector: &C,
+    ) -> Result<Client, ConnectError> {
+        let connection = connector.connect().await?;
+        self.start(connection, Some(connector.clone())).await
+    }
+
+    /// Runs the handshake over an open connection. Without a connector to dial again, the
+    /// client does not reconnect.
     pub async fn connect_over<C: Connection>(self, connection: C) -> Result<Client, ConnectError> {
+        self.start(connection, None::<reconnect::NoRedial<C>>).await
+    }
+
+    async fn start<C: Connection, K: Connector>(
+        self,
+        connection: C,
+        redial: Option<K>,
+    ) -> Result<Client, ConnectError> {
+        let auth = self
+            .auth?
+            .map(|auth| auth.get(self.codec).clone())
+            .unwrap_or_default();
+        let dial = Dial {
+            codec: self.codec,
+            name: self.name,
+            auth,
+            config: self.config,
+        };
         let info = connection.info();
-        let limits = self.config.limits.clone();
-        let (mut reader, mut writer, datagrams) = connection.split(limits.max_frame_size);
+        let (mut reader, mut writer, datagrams) =
+            connection.split(dial.config.limits.max_frame_size);
+        let welcome = dial.handshake(&mut reader, &mut writer, None).await?;
+        let log = ReplayLog::new(dial.config.buffer, WhenFull::KeepOffline);
+        let link = Link {
+            info,
+            datagrams,
+            peer_max_frame_size: welcome.max_frame_size as usize,
+        };
+        let core = Arc::new(PeerCore::new(
+            dial.codec,
+            link,
+            dial.config.limits.clone(),
+            Some(log),
+            dial.config.default_ack_timeout,
+        ));
+        let (closed_tx, closed) = watch::channel(None);
+        let user = Arc::new(UserHandle(Arc::clone(&core)));
+        let inner = Arc::new(ClientInner {
+            session: Mutex::new(Session {
+                id: welcome.sid,
+                token: welcome.session.clone(),
+                recovered: false,
+            }),
+            core,
+            handlers: self.handlers,
+            presence: Mutex::new(HashMap::new()),
+            closed,
+            user: Arc::downgrade(&user),
+            on_reconnect: self.on_reconnect,
+        });
+        let driven = Client {
+            inner: Arc::clone(&inner),
+            _user: None,
+        };
+        let first = reconnect::Attached {
+            reader,
+            writer,
+            welcome,
+        };
+        tokio::spawn(reconnect::run::<C, K>(
+            driven, dial, first, redial, closed_tx,
+        ));
+        Ok(Client {
+            inner,
+            _user: Some(user),
+        })
+    }
+}
+
+/// What the client needs to dial again: its handshake.
+pub(crate) struct Dial {
+    codec: PayloadCodec,
+    name: (String, String),
+    auth: bytes::Bytes,
+    pub(crate) config: ClientConfig,
+}
+
+impl Dial {
+    /// Sends `Hello` and waits for `Welcome`.
+    pub(crate) async fn handshake<R: FrameReader, W: FrameWriter>(
+        &self,
+        reader: &mut R,
+        writer: &mut W,
+        resume: Option<Resume>,
+    ) -> Result<Welcome, ConnectError> {
         let hello = Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             codec: self.codec,
-            client_name: self.name.0,
-            client_version: self.name.1,
-            max_frame_size: u32::try_from(limits.max_frame_size).unwrap_or(u32::MAX),
-            auth: self
-                .auth?
-                .map(|auth| auth.get(self.codec).clone())
-                .unwrap_or_default(),
-            resume: None::<Resume>,
+            client_name: self.name.0.clone(),
+            client_version: self.name.1.clone(),
+            max_frame_size: u32::try_from(self.config.limits.max_frame_size).unwrap_or(u32::MAX),
+            auth: self.auth.clone(),
+            resume,
         });
         let timeout = self.config.handshake_timeout;
         let welcome = tokio::time::timeout(timeout, async {
@@ -156,64 +272,19 @@ impl ClientBuilder {
         })
         .await
         .map_err(|_| ConnectError::Timeout(timeout))??;
-        let welcome = match codec::decode(&welcome) {
-            Ok(Frame::Welcome(welcome)) => welcome,
-            Ok(Frame::Reject(reject)) => {
-                return Err(ConnectError::Rejected {
-                    reason: reject.reason,
-                    message: reject.message,
-                    data: reject.data,
-                });
-            }
-            Ok(other) => {
-                return Err(ConnectError::Protocol(format!(
-                    "expected Welcome, got {:?}",
-                    other.tag()
-                )));
-            }
-            Err(err) => return Err(ConnectError::Protocol(err.to_string())),
-        };
-
-        let core = Arc::new(PeerCore::new(
-            self.codec,
-            info,
-            datagrams,
-            limits,
-            welcome.max_frame_size as usize,
-            self.config.default_ack_timeout,
-        ));
-        let (closed_tx, closed) = watch::channel(None);
-        let user = Arc::new(UserHandle(Arc::clone(&core)));
-        let inner = Arc::new(ClientInner {
-            id: welcome.sid,
-            core,
-            handlers: self.handlers,
-            presence: Mutex::new(HashMap::new()),
-            closed,
-            user: Arc::downgrade(&user),
-        });
-        let driven = Client {
-            inner: Arc::clone(&inner),
-            _user: None,
-        };
-        let heartbeat = Heartbeat {
-            ping_every: None,
-            dead_after: Duration::from_millis(
-                u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms),
-            ),
-        };
-        tokio::spawn(async move {
-            let close = drive(driven.clone(), reader, writer, heartbeat, None).await;
-            tracing::debug!(reason = %close.reason, message = %close.message, "client closed");
-            driven.presence().clear();
-            // Handlers may hold clones of the client; dropping them breaks the cycle.
-            driven.inner.handlers.clear();
-            closed_tx.send_replace(Some(close.reason));
-        });
-        Ok(Client {
-            inner,
-            _user: Some(user),
-        })
+        match codec::decode(&welcome) {
+            Ok(Frame::Welcome(welcome)) => Ok(welcome),
+            Ok(Frame::Reject(reject)) => Err(ConnectError::Rejected {
+                reason: reject.reason,
+                message: reject.message,
+                data: reject.data,
+            }),
+            Ok(other) => Err(ConnectError::Protocol(format!(
+                "expected Welcome, got {:?}",
+                other.tag()
+            ))),
+            Err(err) => Err(ConnectError::Protocol(err.to_string())),
+        }
     }
 }
 
@@ -226,6 +297,7 @@ impl Client {
             auth: Ok(None),
             handlers: Handlers::new(),
             name: ("quicket-rs".into(), env!("CARGO_PKG_VERSION").into()),
+            on_reconnect: None,
         }
     }
 
@@ -267,12 +339,17 @@ impl Client {
             }))
     }
 
-    /// Whether the connection is still up.
+    /// Whether a connection is up right now (not while reconnecting).
     pub fn connected(&self) -> bool {
-        self.inner.closed.borrow().is_none()
+        self.inner.closed.borrow().is_none() && !self.inner.core.outbox.is_closing()
     }
 
-    /// Waits until the connection closes, and says why.
+    /// Whether the last reconnect resumed the session: same id and rooms, no event lost.
+    pub fn recovered(&self) -> bool {
+        self.inner.session().recovered
+    }
+
+    /// Waits until the client is closed for good (no more reconnecting), and says why.
     pub async fn closed(&self) -> DisconnectReason {
         let mut closed = self.inner.closed.clone();
         match closed.wait_for(Option::is_some).await {

@@ -115,6 +115,11 @@ impl AckTable {
         }
     }
 
+    /// Hands out ids again, on a resumed session's new connection.
+    pub(crate) fn reopen(&self) {
+        self.lock().closed = false;
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Each critical section is a single map operation; a poisoned lock holds a valid map.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)

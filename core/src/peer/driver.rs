@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -52,7 +53,8 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let core = Arc::clone(peer.core());
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
-    let mut backlog: VecDeque<Event> = VecDeque::new();
+    // Each event with whether it counts toward the session's offset (PROTOCOL.md 10.6).
+    let mut backlog: VecDeque<(Event, bool)> = VecDeque::new();
     let max_handlers = core.limits.max_concurrent_handlers.max(1);
     let max_backlog = core.limits.max_buffered_events.max(1);
     let mut reading = true;
@@ -73,9 +75,12 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
 
         loop {
             while startup.is_empty() && handlers.len() < max_handlers {
-                let Some(event) = backlog.pop_front() else {
+                let Some((event, counted)) = backlog.pop_front() else {
                     break;
                 };
+                if counted {
+                    core.received.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Some(mut handler) = on_event(&peer, event) {
                     // Run the handler up to its first await before starting the next one:
                     // handlers start, and their synchronous part runs, in arrival order.
@@ -88,10 +93,16 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 biased;
                 close = &mut write => break close,
                 () = core.outbox.closing(), if !grace_armed => {
-                    grace.as_mut().reset(Instant::now() + core.limits.close_timeout);
+                    let drain = core
+                        .outbox
+                        .close_state()
+                        .and_then(|close| close.drain_within)
+                        .unwrap_or(core.limits.close_timeout);
+                    grace.as_mut().reset(Instant::now() + drain);
                     grace_armed = true;
-                    // Events not yet started would only have their replies refused.
-                    backlog.clear();
+                    // Events that want a reply would only have it refused. The others were sent
+                    // before the peer's goodbye and still count: they run after the close.
+                    backlog.retain(|(event, _)| event.ack.is_none());
                 }
                 () = &mut grace, if grace_armed => {
                     tracing::debug!("queued frames did not drain in time; abandoning them");
@@ -101,7 +112,10 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     last_inbound = Instant::now();
                     let result = incoming.map_err(transport_close).and_then(|i| on_incoming(&peer, i));
                     match result {
-                        Ok(Some(event)) if !core.outbox.is_closing() => backlog.push_back(event),
+                        // While closing, only events that want no reply are still worth taking.
+                        Ok(Some(event)) if !core.outbox.is_closing() || event.0.ack.is_none() => {
+                            backlog.push_back(event);
+                        }
                         Ok(_) => {}
                         Err(close) => {
                             reading = false;
@@ -150,6 +164,14 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     writer.close(close.reason, &close.message).await;
     drop(reader);
     core.acks.close();
+    for (event, counted) in backlog {
+        if counted {
+            core.received.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(handler) = on_event(&peer, event) {
+            handlers.push(handler);
+        }
+    }
     if !handlers.is_empty() {
         // Handlers already running finish on their own; they see a closed connection.
         tokio::spawn(handlers.for_each(|()| async {}));
@@ -210,8 +232,9 @@ async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
-/// Handles one incoming frame; an event is returned for the backlog.
-fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Event>, Close> {
+/// Handles one incoming frame; an event is returned for the backlog, with whether it counts
+/// toward the session's offset: it came on the ordered channel and needs no ack.
+fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<(Event, bool)>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
         Incoming::Frame(bytes) => (bytes, false),
@@ -230,7 +253,10 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Event>, C
         ));
     }
     match frame {
-        Frame::Event(event) => Ok(Some(event)),
+        Frame::Event(event) => {
+            let counted = !datagram && event.ack.is_none();
+            Ok(Some((event, counted)))
+        }
         Frame::Ack(ack) => {
             core.acks.resolve(ack.id, Ok(ack.data));
             Ok(None)

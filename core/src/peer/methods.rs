@@ -6,17 +6,17 @@ macro_rules! peer_methods {
     ($owner:ident, $peer:literal) => {
         /// The connection's socket id, assigned by the server.
         pub fn id(&self) -> quicket_proto::SocketId {
-            self.inner.id
+            self.inner.id()
         }
 
         /// The transport carrying the connection.
         pub fn transport(&self) -> $crate::transport::TransportKind {
-            self.inner.core.info.kind
+            self.inner.core.info().kind
         }
 
         #[doc = concat!("The ", $peer, "'s address, where the transport has one.")]
         pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-            self.inner.core.info.peer_addr
+            self.inner.core.info().peer_addr
         }
 
         /// The connection's payload codec, chosen by the client.
@@ -32,7 +32,7 @@ macro_rules! peer_methods {
         /// The largest volatile frame that travels as a datagram right now; `None` when the
         /// transport has no datagrams. Larger volatile emits take the reliable channel.
         pub fn max_datagram_size(&self) -> Option<usize> {
-            self.inner.core.datagrams.as_ref().map(|datagrams| datagrams.max_size())
+            self.inner.core.datagrams().map(|datagrams| datagrams.max_size())
         }
 
         /// Handles the event `event` with `handler`, replacing any handler it had.

@@ -7,9 +7,10 @@ mod emit;
 pub(crate) mod handler;
 mod methods;
 pub(crate) mod outbox;
+pub(crate) mod replay;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,48 +21,94 @@ pub(crate) use self::emit::send_ack_error;
 pub use self::emit::{AckSender, EmitWithAck, Volatile};
 pub(crate) use self::methods::peer_methods;
 use self::outbox::{Outbox, PushError};
+use self::replay::ReplayLog;
 use crate::config::ConnectionLimits;
 use crate::error::EmitError;
 use crate::payload::IntoPayload;
 use crate::transport::{ConnectionInfo, DatagramSender};
 
-/// One connection's sending side, shared by every handle to it.
+/// One session's sending side, shared by every handle to it. A resumed session keeps it and
+/// swaps in the new connection's [`Link`].
 pub(crate) struct PeerCore {
     pub(crate) codec: PayloadCodec,
-    pub(crate) info: ConnectionInfo,
+    link: RwLock<Link>,
     pub(crate) outbox: Outbox,
     pub(crate) acks: AckTable,
-    pub(crate) datagrams: Option<Arc<dyn DatagramSender>>,
     pub(crate) limits: ConnectionLimits,
     /// The largest frame the peer accepts.
-    pub(crate) peer_max_frame_size: usize,
+    peer_max_frame_size: AtomicUsize,
     pub(crate) default_ack_timeout: Duration,
+    /// The peer's reliable events handled in this session: our side of the resume offsets.
+    pub(crate) received: AtomicU64,
     /// The last measured round trip in microseconds; zero until one is measured.
     rtt_micros: AtomicU64,
     last_ping: Mutex<Option<(u64, Instant)>>,
 }
 
+/// What belongs to the connection rather than the session.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) info: ConnectionInfo,
+    pub(crate) datagrams: Option<Arc<dyn DatagramSender>>,
+    /// The largest frame the peer accepts.
+    pub(crate) peer_max_frame_size: usize,
+}
+
+fn push_error(err: PushError) -> EmitError {
+    match err {
+        PushError::Closed => EmitError::Disconnected,
+        PushError::Overflow => EmitError::SlowConsumer,
+        PushError::OfflineFull => EmitError::OfflineBufferFull,
+    }
+}
+
 impl PeerCore {
     pub(crate) fn new(
         codec: PayloadCodec,
-        info: ConnectionInfo,
-        datagrams: Option<Arc<dyn DatagramSender>>,
+        link: Link,
         limits: ConnectionLimits,
-        peer_max_frame_size: usize,
+        log: Option<ReplayLog>,
         default_ack_timeout: Duration,
     ) -> Self {
         Self {
             codec,
-            info,
-            outbox: Outbox::new(limits.max_queued_frames, limits.max_queued_bytes),
+            outbox: Outbox::new(limits.max_queued_frames, limits.max_queued_bytes, log),
             acks: AckTable::new(limits.max_pending_acks),
-            datagrams,
+            peer_max_frame_size: AtomicUsize::new(link.peer_max_frame_size),
+            link: RwLock::new(link),
             limits,
-            peer_max_frame_size,
             default_ack_timeout,
+            received: AtomicU64::new(0),
             rtt_micros: AtomicU64::new(0),
             last_ping: Mutex::new(None),
         }
+    }
+
+    /// The current connection's description.
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        self.link().info.clone()
+    }
+
+    pub(crate) fn datagrams(&self) -> Option<Arc<dyn DatagramSender>> {
+        self.link().datagrams.clone()
+    }
+
+    fn link(&self) -> std::sync::RwLockReadGuard<'_, Link> {
+        // Replaced whole, never left half-written.
+        self.link.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn peer_max_frame_size(&self) -> usize {
+        self.peer_max_frame_size.load(Ordering::Relaxed)
+    }
+
+    /// A resumed session's new connection: acks may be awaited again, pings start over.
+    pub(crate) fn relink(&self, link: Link) {
+        self.peer_max_frame_size
+            .store(link.peer_max_frame_size, Ordering::Relaxed);
+        *self.link.write().unwrap_or_else(PoisonError::into_inner) = link;
+        self.acks.reopen();
+        self.rtt_micros.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn check_event_name(&self, name: &str) -> Result<(), EmitError> {
@@ -75,24 +122,34 @@ impl PeerCore {
         Ok(())
     }
 
-    /// Queues an encoded reliable frame.
+    /// Queues an encoded control frame, or an event with an ack id.
     pub(crate) fn send_reliable(&self, frame: Bytes) -> Result<(), EmitError> {
-        if frame.len() > self.peer_max_frame_size {
+        self.check_frame_size(&frame)?;
+        self.outbox.push(frame).map_err(push_error)
+    }
+
+    /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
+    /// did not handle it, and waits for one while the connection is down.
+    pub(crate) fn send_event(&self, frame: Bytes) -> Result<(), EmitError> {
+        self.check_frame_size(&frame)?;
+        self.outbox.push_event(frame).map_err(push_error)
+    }
+
+    fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
+        let max = self.peer_max_frame_size();
+        if frame.len() > max {
             return Err(EmitError::FrameTooLarge {
                 size: frame.len(),
-                max: self.peer_max_frame_size,
+                max,
             });
         }
-        self.outbox.push(frame).map_err(|err| match err {
-            PushError::Closed => EmitError::Disconnected,
-            PushError::Overflow => EmitError::SlowConsumer,
-        })
+        Ok(())
     }
 
     /// Sends an encoded volatile frame as a datagram when it fits, else queues it unless the
     /// queue is congested. Returns whether it left for the transport.
     pub(crate) fn send_volatile(&self, frame: Bytes) -> bool {
-        if let Some(datagrams) = &self.datagrams {
+        if let Some(datagrams) = &self.link().datagrams {
             if frame.len() <= datagrams.max_size() {
                 return datagrams.send(frame).is_ok();
             }
@@ -100,12 +157,13 @@ impl PeerCore {
                 return false;
             }
         }
-        frame.len() <= self.peer_max_frame_size && self.outbox.push_volatile(frame)
+        frame.len() <= self.peer_max_frame_size() && self.outbox.push_volatile(frame)
     }
 
     /// The datagram limit a volatile frame must fit, when the transport refuses larger ones.
     fn strict_datagram_limit(&self) -> Option<usize> {
-        self.datagrams
+        self.link()
+            .datagrams
             .as_ref()
             .filter(|datagrams| datagrams.rejects_oversize())
             .map(|datagrams| datagrams.max_size())
@@ -119,7 +177,7 @@ impl PeerCore {
     pub(crate) fn emit(&self, event: &str, data: &dyn IntoPayload) -> Result<(), EmitError> {
         self.check_event_name(event)?;
         let payload = data.encode(self.codec)?;
-        self.send_reliable(codec::encode_event(event, None, &payload))
+        self.send_event(codec::encode_event(event, None, &payload))
     }
 
     pub(crate) fn emit_volatile(
@@ -130,12 +188,7 @@ impl PeerCore {
         self.check_event_name(event)?;
         let payload = data.encode(self.codec)?;
         let frame = codec::encode_event(event, None, &payload);
-        if frame.len() > self.peer_max_frame_size {
-            return Err(EmitError::FrameTooLarge {
-                size: frame.len(),
-                max: self.peer_max_frame_size,
-            });
-        }
+        self.check_frame_size(&frame)?;
         if let Some(max) = self.strict_datagram_limit()
             && frame.len() > max
         {

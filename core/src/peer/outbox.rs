@@ -7,10 +7,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quicket_proto::DisconnectReason;
 use tokio::sync::Notify;
+
+use super::replay::{LogError, ReplayLog};
 
 /// How and why a connection is closing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub(crate) struct Close {
     pub(crate) notify_peer: bool,
     /// Write what is queued before closing.
     pub(crate) flush: bool,
+    /// How long the queue may take to drain; the connection's close timeout when `None`.
+    pub(crate) drain_within: Option<Duration>,
 }
 
 impl Close {
@@ -31,6 +36,7 @@ impl Close {
             message: message.into(),
             notify_peer: true,
             flush: false,
+            drain_within: None,
         }
     }
 
@@ -41,6 +47,7 @@ impl Close {
             message: String::new(),
             notify_peer: true,
             flush: true,
+            drain_within: None,
         }
     }
 
@@ -51,7 +58,17 @@ impl Close {
             message: message.into(),
             notify_peer: false,
             flush: false,
+            drain_within: None,
         }
+    }
+
+    /// Whether the session may outlive this close: the connection broke, and neither
+    /// application asked for it (PROTOCOL.md section 10.6).
+    pub(crate) fn is_recoverable(&self) -> bool {
+        matches!(
+            self.reason,
+            DisconnectReason::TransportClosed | DisconnectReason::PingTimeout
+        )
     }
 }
 
@@ -62,6 +79,8 @@ pub(crate) enum PushError {
     Closed,
     /// The queue was full: the connection is now closing as a slow consumer.
     Overflow,
+    /// The connection is down and the offline buffer is full.
+    OfflineFull,
 }
 
 /// What the driver takes off the queue next.
@@ -80,17 +99,27 @@ pub(crate) struct Outbox {
     max_bytes: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     frames: VecDeque<Bytes>,
     bytes: usize,
     close: Option<Close>,
+    /// Whether a connection drains the queue; not between a drop and a resume.
+    attached: bool,
+    /// The session's reliable events, when sessions can be resumed.
+    log: Option<ReplayLog>,
 }
 
 impl Outbox {
-    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize, log: Option<ReplayLog>) -> Self {
         Self {
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                frames: VecDeque::new(),
+                bytes: 0,
+                close: None,
+                attached: true,
+                log,
+            }),
             ready: Notify::new(),
             closing: Notify::new(),
             max_frames: max_frames.max(2),
@@ -100,10 +129,42 @@ impl Outbox {
 
     /// Queues a reliable frame, or closes the connection as a slow consumer when it cannot.
     pub(crate) fn push(&self, frame: Bytes) -> Result<(), PushError> {
-        let mut state = self.lock();
-        if state.close.is_some() {
+        let state = self.lock();
+        if state.close.is_some() || !state.attached {
             return Err(PushError::Closed);
         }
+        self.push_open(state, frame, false)
+    }
+
+    /// Queues a reliable event (an `Event` without an ack id): it is also logged for replay.
+    /// While the connection is down, or breaking, it waits in the log for a resume.
+    pub(crate) fn push_event(&self, frame: Bytes) -> Result<(), PushError> {
+        let mut state = self.lock();
+        let open = state.attached && state.close.is_none();
+        if open {
+            return self.push_open(state, frame, true);
+        }
+        let resumable = state.close.as_ref().is_none_or(Close::is_recoverable);
+        let Some(log) = state.log.as_mut().filter(|_| resumable) else {
+            return Err(PushError::Closed);
+        };
+        match log.push_offline(frame, Instant::now()) {
+            Ok(()) => Ok(()),
+            Err(LogError::OfflineFull) => Err(PushError::OfflineFull),
+            Err(LogError::Broken) => {
+                drop(state);
+                self.closing.notify_waiters();
+                Err(PushError::Closed)
+            }
+        }
+    }
+
+    fn push_open(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        frame: Bytes,
+        logged: bool,
+    ) -> Result<(), PushError> {
         if state.frames.len() >= self.max_frames || state.bytes + frame.len() > self.max_bytes {
             let message = format!(
                 "outbound queue full ({} frames, {} bytes)",
@@ -115,21 +176,80 @@ impl Outbox {
             self.wake_all();
             return Err(PushError::Overflow);
         }
+        if logged && let Some(log) = state.log.as_mut() {
+            log.push_live(frame.clone(), Instant::now());
+        }
         self.enqueue(state, frame);
         Ok(())
     }
 
     /// Queues a volatile frame if the queue is less than half full; returns whether it did.
+    /// The peer counts it like any event on the ordered channel, so it is logged too.
     pub(crate) fn push_volatile(&self, frame: Bytes) -> bool {
-        let state = self.lock();
+        let mut state = self.lock();
         if state.close.is_some()
+            || !state.attached
             || state.frames.len() >= self.max_frames / 2
             || state.bytes + frame.len() > self.max_bytes / 2
         {
             return false;
         }
+        if let Some(log) = state.log.as_mut() {
+            log.push_live(frame.clone(), Instant::now());
+        }
         self.enqueue(state, frame);
         true
+    }
+
+    /// The connection is gone but the session stays: drops what was queued (the log keeps the
+    /// events) and holds later events in the log until [`Outbox::resume`].
+    pub(crate) fn detach(&self) {
+        let mut state = self.lock();
+        state.frames.clear();
+        state.bytes = 0;
+        state.close = None;
+        state.attached = false;
+    }
+
+    /// Whether the session can still be resumed (its log has not overflowed).
+    pub(crate) fn is_resumable(&self) -> bool {
+        self.lock().log.as_ref().is_some_and(|log| !log.is_broken())
+    }
+
+    /// The session ends: nothing more is logged.
+    pub(crate) fn end_session(&self) {
+        self.lock().log = None;
+    }
+
+    /// Attaches a new connection: `first` (the server's `Welcome`), then the events the peer
+    /// has not handled, then live traffic. `after` is the peer's offset; `None` starts a new
+    /// numbering with the events emitted offline. Returns how many events the peer missed
+    /// for good, or `None` when a strict resume is impossible.
+    pub(crate) fn resume(
+        &self,
+        first: Option<Bytes>,
+        after: Option<u64>,
+        lossy: bool,
+    ) -> Option<u64> {
+        let mut state = self.lock();
+        let log = state.log.as_mut()?;
+        let now = Instant::now();
+        let (replay, lost) = match after {
+            Some(offset) if lossy => {
+                let lost = log.missing_after(offset);
+                let from = offset.max(log.oldest_replayable());
+                (log.resume_after(from, now).unwrap_or_default(), lost)
+            }
+            Some(offset) => (log.resume_after(offset, now)?, 0),
+            None => (log.restart(), 0),
+        };
+        state.frames = first.into_iter().chain(replay).collect();
+        state.bytes = state.frames.iter().map(Bytes::len).sum();
+        state.close = None;
+        state.attached = true;
+        drop(state);
+        self.ready.notify_one();
+        Some(lost)
     }
 
     fn enqueue(&self, mut state: MutexGuard<'_, State>, frame: Bytes) {
@@ -155,7 +275,8 @@ impl Outbox {
     }
 
     pub(crate) fn is_closing(&self) -> bool {
-        self.lock().close.is_some()
+        let state = self.lock();
+        state.close.is_some() || !state.attached
     }
 
     /// The close under way, if any, without taking a frame off the queue.
@@ -182,6 +303,28 @@ impl Outbox {
                 if !state.frames.is_empty() || state.close.is_some() {
                     return;
                 }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the application asked to close (not on a mere drop).
+    pub(crate) async fn close_requested(&self) {
+        loop {
+            let notified = self.closing.notified();
+            if self.lock().close.is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the session can no longer be resumed.
+    pub(crate) async fn broken(&self) {
+        loop {
+            let notified = self.closing.notified();
+            if !self.is_resumable() {
+                return;
             }
             notified.await;
         }
@@ -230,7 +373,7 @@ mod tests {
 
     #[test]
     fn volatile_frames_are_refused_before_reliable_ones_overflow() {
-        let outbox = Outbox::new(4, 1 << 20);
+        let outbox = Outbox::new(4, 1 << 20, None);
         assert!(outbox.push_volatile(frame(1)));
         assert!(outbox.push_volatile(frame(1)));
         assert!(
@@ -249,7 +392,7 @@ mod tests {
 
     #[test]
     fn byte_budget_overflows_too() {
-        let outbox = Outbox::new(100, 10);
+        let outbox = Outbox::new(100, 10, None);
         assert_eq!(outbox.push(frame(6)), Ok(()));
         assert_eq!(outbox.push(frame(6)), Err(PushError::Overflow));
         assert_eq!(outbox.push(frame(1)), Err(PushError::Closed));
@@ -257,7 +400,7 @@ mod tests {
 
     #[test]
     fn graceful_close_drains_the_queue_first() {
-        let outbox = Outbox::new(10, 100);
+        let outbox = Outbox::new(10, 100, None);
         outbox.push(frame(3)).ok();
         outbox.close(Close::graceful(DisconnectReason::ServerDisconnect));
         assert!(matches!(outbox.try_next(), Some(Next::Frame(f)) if f.len() == 3));

@@ -3,14 +3,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
 
 use super::handshake::{self, Handshake};
+use super::session::ResumeFailure;
+use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
-use crate::peer::PeerCore;
 use crate::peer::driver::{Heartbeat, drive};
-use crate::peer::handler::contain_panics;
+use crate::peer::handler::{BoxFuture, contain_panics};
 use crate::peer::outbox::Close;
+use crate::peer::replay::{ReplayLog, WhenFull};
+use crate::peer::{Link, PeerCore};
 use crate::transport::{Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError};
 
 impl Server {
@@ -42,44 +46,153 @@ impl Server {
             Err(refusal) => return refusal.deliver(&mut writer).await,
         };
 
-        let config = &shared.config;
-        let core = Arc::new(PeerCore::new(
-            handshake.codec(),
+        let link = Link {
             info,
             datagrams,
-            config.limits.clone(),
-            handshake.peer_max_frame_size(),
-            config.default_ack_timeout,
-        ));
-        let sid = random_socket_id();
-        let welcome = Frame::Welcome(Welcome {
-            sid,
-            ping_interval_ms: millis(config.ping_interval),
-            ping_timeout_ms: millis(config.ping_timeout),
-            max_frame_size: u32::try_from(config.limits.max_frame_size).unwrap_or(u32::MAX),
-        });
-        if core.send_frame(&welcome).is_err() {
-            return;
-        }
-        let socket = Socket::new(sid, core, handshake, Arc::clone(shared));
-        shared.adapter.add_socket(socket.clone());
+            peer_max_frame_size: handshake.peer_max_frame_size(),
+        };
+        let resumed = match handshake
+            .resume()
+            .filter(|_| shared.config.recovery.is_some())
+        {
+            Some(resume) => Some(match self.take_session(resume, handshake.codec()).await {
+                Ok(socket) => self
+                    .resume_session(&socket, resume.offset, link.clone())
+                    .await
+                    .map(|()| socket),
+                Err(failure) => Err(failure),
+            }),
+            None => None,
+        };
+        let (socket, startup) = match resumed {
+            Some(Ok(socket)) => {
+                let startup = socket.reconnect_handler().map(|on_reconnect| {
+                    contain_panics(on_reconnect(socket.clone()), "a reconnect handler")
+                });
+                (socket, startup)
+            }
+            failed => {
+                let Some(socket) = self.open_session(handshake, link) else {
+                    return;
+                };
+                let failure = failed.and_then(Result::err);
+                (socket.clone(), self.startup(socket, failure))
+            }
+        };
         // Leaves the rooms and breaks handler cycles however this future ends: closed,
         // cancelled by its caller, or unwinding from a panic.
-        let _departure = Departure(socket.clone());
+        let mut departure = Departure(Some(socket.clone()));
         if *shared.shutdown.borrow() {
             // Shutdown began after our handshake but may have missed this socket.
             socket.close(Close::graceful(DisconnectReason::ServerShutdown));
         }
-        let startup = shared
-            .on_connect
-            .as_ref()
-            .map(|on_connect| contain_panics(on_connect(socket.clone()), "the connect handler"));
+        let config = &shared.config;
         let heartbeat = Heartbeat {
             ping_every: Some(config.ping_interval),
             dead_after: config.ping_interval + config.ping_timeout,
         };
         let close = drive(socket.clone(), reader, writer, heartbeat, startup).await;
-        self.finish(&socket, close).await;
+        let keep = close.is_recoverable()
+            && config.recovery.is_some()
+            && !*shared.shutdown.borrow()
+            && socket.core().outbox.is_resumable();
+        if keep {
+            departure.0 = None;
+            tracing::debug!(sid = %socket.id(), reason = %close.reason, "connection dropped; session kept");
+            self.keep(&socket, close.reason);
+        } else {
+            socket.transition(Phase::Attached, Phase::Ended);
+            self.finish(&socket, close.reason).await;
+        }
+    }
+
+    /// A new session: a socket with a fresh id, welcomed and added to the adapter.
+    fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let log = config
+            .recovery
+            .as_ref()
+            .map(|recovery| ReplayLog::new(recovery.buffer, WhenFull::EndSession));
+        let core = Arc::new(PeerCore::new(
+            handshake.codec(),
+            link,
+            config.limits.clone(),
+            log,
+            config.default_ack_timeout,
+        ));
+        let socket = Socket::new(random_socket_id(), core, handshake, Arc::clone(shared));
+        let session = if config.recovery.is_some() {
+            shared.sessions.issue(&socket)
+        } else {
+            Bytes::new()
+        };
+        let welcome = self.welcome(socket.id(), session, false, 0);
+        if socket.core().send_frame(&welcome).is_err() {
+            return None;
+        }
+        shared.adapter.add_socket(socket.clone());
+        Some(socket)
+    }
+
+    /// Attaches a taken-over session to its new connection: `Welcome`, then the events the
+    /// client has not handled.
+    async fn resume_session(
+        &self,
+        socket: &Socket,
+        offset: u64,
+        link: Link,
+    ) -> Result<(), ResumeFailure> {
+        let core = socket.core();
+        let received = core.received.load(std::sync::atomic::Ordering::Relaxed);
+        let session = self.shared.sessions.issue(socket);
+        let welcome = codec::encode(&self.welcome(socket.id(), session, true, received));
+        core.relink(link);
+        if core
+            .outbox
+            .resume(Some(welcome), Some(offset), false)
+            .is_none()
+        {
+            self.shared.sessions.remove(socket);
+            self.end_resuming(socket).await;
+            return Err(ResumeFailure::BufferOverflowed);
+        }
+        socket.mark_connected();
+        socket.transition(Phase::Resuming, Phase::Attached);
+        tracing::debug!(sid = %socket.id(), offset, "session resumed");
+        Ok(())
+    }
+
+    fn welcome(&self, sid: SocketId, session: Bytes, recovered: bool, offset: u64) -> Frame {
+        let config = &self.shared.config;
+        Frame::Welcome(Welcome {
+            sid,
+            ping_interval_ms: millis(config.ping_interval),
+            ping_timeout_ms: millis(config.ping_timeout),
+            max_frame_size: u32::try_from(config.limits.max_frame_size).unwrap_or(u32::MAX),
+            session,
+            recovered,
+            offset,
+        })
+    }
+
+    /// The connect handler, then the resume-failed hook when a resume was refused.
+    fn startup(&self, socket: Socket, failure: Option<ResumeFailure>) -> Option<BoxFuture> {
+        let shared = &self.shared;
+        let on_connect = shared.on_connect.clone();
+        let on_resume_failed = failure.and(shared.on_resume_failed.clone());
+        if on_connect.is_none() && on_resume_failed.is_none() {
+            return None;
+        }
+        let run = async move {
+            if let Some(on_connect) = on_connect {
+                on_connect(socket.clone()).await;
+            }
+            if let (Some(hook), Some(failure)) = (on_resume_failed, failure) {
+                hook(socket, failure).await;
+            }
+        };
+        Some(contain_panics(Box::pin(run), "the connect handler"))
     }
 
     /// Reads the client's `Hello` and runs the auth middleware.
@@ -109,11 +222,13 @@ impl Server {
         Ok(handshake)
     }
 
-    async fn finish(&self, socket: &Socket, close: Close) {
-        tracing::debug!(sid = %socket.id(), reason = %close.reason, message = %close.message, "socket closed");
+    /// Runs the disconnect handler of a session that ended.
+    pub(crate) async fn finish(&self, socket: &Socket, reason: DisconnectReason) {
+        tracing::debug!(sid = %socket.id(), %reason, "session ended");
         socket.mark_disconnected();
+        self.shared.sessions.remove(socket);
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
-            let handler = on_disconnect(socket.clone(), close.reason);
+            let handler = on_disconnect(socket.clone(), reason);
             contain_panics(handler, "a disconnect handler").await;
         }
     }
@@ -152,17 +267,26 @@ impl Refusal {
     }
 }
 
-/// A socket's exit from the server, on drop.
-struct Departure(Socket);
+/// A socket's exit from the server, on drop, unless its session is kept for a resume.
+struct Departure(Option<Socket>);
 
 impl Drop for Departure {
     fn drop(&mut self) {
-        let socket = &self.0;
-        socket.mark_disconnected();
-        socket.core().acks.close();
-        socket.server().adapter.remove_socket(socket.id());
-        socket.release();
+        if let Some(socket) = &self.0 {
+            socket.transition(Phase::Attached, Phase::Ended);
+            socket.server().sessions.remove(socket);
+            depart(socket);
+        }
     }
+}
+
+/// Takes an ended session out of the server: its rooms, presence and handlers go.
+pub(crate) fn depart(socket: &Socket) {
+    socket.mark_disconnected();
+    socket.core().acks.close();
+    socket.core().outbox.end_session();
+    socket.server().adapter.remove_socket(socket.id());
+    socket.release();
 }
 
 /// Counts a connection for its whole life, handshake included.
@@ -187,8 +311,8 @@ fn millis(duration: std::time::Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
-/// 16 bytes from the OS random source. Ids must not be guessable: a future resume token
-/// builds on them.
+/// 16 bytes from the OS random source. A socket id is no credential (resume tokens are), but
+/// guessable ids would still leak how many clients came before.
 fn random_socket_id() -> SocketId {
     let mut bytes = [0u8; 16];
     if let Err(err) = getrandom::fill(&mut bytes) {

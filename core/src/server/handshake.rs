@@ -49,6 +49,11 @@ impl Handshake {
         self.hello.max_frame_size as usize
     }
 
+    /// The session the client asks to resume.
+    pub(crate) fn resume(&self) -> Option<&quicket_proto::Resume> {
+        self.hello.resume.as_ref()
+    }
+
     /// The transport and peer address.
     pub fn connection(&self) -> &ConnectionInfo {
         &self.info

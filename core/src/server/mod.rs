@@ -3,11 +3,13 @@
 mod broadcast;
 mod connection;
 mod handshake;
+mod session;
 mod socket;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use quicket_proto::{DisconnectReason, SocketId};
 use tokio::sync::{Notify, watch};
@@ -15,6 +17,8 @@ use tokio::task::JoinHandle;
 
 pub use self::broadcast::{AckReplies, BroadcastOperator, BroadcastWithAck};
 pub use self::handshake::{Handshake, Rejection};
+pub use self::session::ResumeFailure;
+use self::session::Sessions;
 pub use self::socket::{Socket, SocketPresence};
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::ServerConfig;
@@ -26,6 +30,7 @@ type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<
     + Send
     + Sync;
 type ConnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
+type ResumeFailedFn = dyn Fn(Socket, ResumeFailure) -> BoxFuture + Send + Sync;
 
 /// A quicket server. Cheap to clone; every clone is the same server.
 ///
@@ -55,6 +60,8 @@ pub(crate) struct ServerShared {
     pub(crate) adapter: Arc<dyn Adapter>,
     auth: Option<Arc<AuthFn>>,
     on_connect: Option<Arc<ConnectFn>>,
+    on_resume_failed: Option<Arc<ResumeFailedFn>>,
+    sessions: Sessions,
     connections: AtomicUsize,
     /// Woken when the last connection ends.
     idle: Notify,
@@ -68,6 +75,7 @@ pub struct ServerBuilder {
     adapter: Option<Arc<dyn Adapter>>,
     auth: Option<Arc<AuthFn>>,
     on_connect: Option<Arc<ConnectFn>>,
+    on_resume_failed: Option<Arc<ResumeFailedFn>>,
 }
 
 impl ServerBuilder {
@@ -104,6 +112,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs, after the connect handler, for a client that asked to resume a session and got a
+    /// new one instead (`recovered = false`): the place to send it what it needs to resync.
+    pub fn on_resume_failed<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Socket, ResumeFailure) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_resume_failed = Some(Arc::new(move |socket, failure| {
+            Box::pin(hook(socket, failure))
+        }));
+        self
+    }
+
     /// Builds the server. It serves nothing until [`Server::listen`] is given a listener.
     pub fn build(self) -> Server {
         let adapter = self
@@ -115,6 +136,8 @@ impl ServerBuilder {
                 adapter,
                 auth: self.auth,
                 on_connect: self.on_connect,
+                on_resume_failed: self.on_resume_failed,
+                sessions: Sessions::default(),
                 connections: AtomicUsize::new(0),
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
@@ -131,6 +154,7 @@ impl Server {
             adapter: None,
             auth: None,
             on_connect: None,
+            on_resume_failed: None,
         }
     }
 
@@ -214,15 +238,22 @@ impl Server {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// Stops every listener, refuses handshakes under way, disconnects every socket with
-    /// `ServerShutdown` after writing what is queued for it, and waits until every connection
-    /// has ended (each gets at most its close timeout to drain).
-    pub async fn shutdown(&self) {
+    /// Shuts down gracefully within `deadline`. Stops every listener, refuses handshakes
+    /// under way, writes out what is queued for each socket and then tells it `ServerShutdown`
+    /// (clients reconnect at once, to whichever server takes over), ends the sessions waiting
+    /// for a resume, and waits until every connection has ended. Every event an `emit`
+    /// accepted before this call is written, unless its client stops reading for `deadline`.
+    pub async fn shutdown(&self, deadline: Duration) {
         let shared = &self.shared;
         shared.shutdown.send_replace(true);
+        let close = Close {
+            drain_within: Some(deadline),
+            ..Close::graceful(DisconnectReason::ServerShutdown)
+        };
         for socket in self.sockets().await {
-            socket.close(Close::graceful(DisconnectReason::ServerShutdown));
+            socket.close(close.clone());
         }
+        self.end_all_detached().await;
         loop {
             let idle = shared.idle.notified();
             if shared.connections.load(Ordering::Acquire) == 0 {

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use quicket_proto::{DisconnectReason, Frame, PresenceEnd, SocketId};
+use tokio::sync::Notify;
 
 use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
@@ -19,6 +21,20 @@ use crate::peer::handler::{BoxFuture, Handlers};
 use crate::peer::outbox::Close;
 
 type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
+pub(crate) type ReconnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
+
+/// Where a session is in its life (PROTOCOL.md 10.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A connection serves it.
+    Attached,
+    /// Its connection dropped; it waits for a resume.
+    Detached,
+    /// A new connection is taking it over.
+    Resuming,
+    /// Gone for good.
+    Ended,
+}
 
 /// One connected client. Cheap to clone; every clone is the same socket.
 #[derive(Clone)]
@@ -34,6 +50,11 @@ struct SocketInner {
     server: Arc<ServerShared>,
     connected: AtomicBool,
     on_disconnect: Mutex<Option<Arc<DisconnectFn>>>,
+    on_reconnect: Mutex<Option<Arc<ReconnectFn>>>,
+    phase: Mutex<Phase>,
+    phase_changed: Notify,
+    /// The token that resumes this session; empty without recovery.
+    token: Mutex<Bytes>,
 }
 
 impl Socket {
@@ -52,6 +73,10 @@ impl Socket {
                 server,
                 connected: AtomicBool::new(true),
                 on_disconnect: Mutex::new(None),
+                on_reconnect: Mutex::new(None),
+                phase: Mutex::new(Phase::Attached),
+                phase_changed: Notify::new(),
+                token: Mutex::new(Bytes::new()),
             }),
         }
     }
@@ -73,8 +98,9 @@ impl Socket {
         self.inner.connected.load(Ordering::Acquire)
     }
 
-    /// Runs once when the socket disconnects. The socket is still in its rooms while the
-    /// handler runs (`rooms()` lists them; broadcasts from it reach the others) and leaves
+    /// Runs once when the session ends: the client disconnected, was disconnected, or dropped
+    /// and did not resume within the recovery window. The socket is still in its rooms while
+    /// the handler runs (`rooms()` lists them; broadcasts from it reach the others) and leaves
     /// them, with its presence, when the handler returns.
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
@@ -88,6 +114,28 @@ impl Socket {
             .on_disconnect
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(handler);
+    }
+
+    /// Runs each time the client resumes this session after a drop (`recovered = true` on
+    /// both sides): the events it missed are already on their way. Replaces any handler set
+    /// before.
+    pub fn on_reconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: Arc<ReconnectFn> = Arc::new(move |socket| Box::pin(handler(socket)));
+        *lock(&self.inner.on_reconnect) = Some(handler);
+    }
+
+    /// Drops the connection abruptly, as a network failure would: no goodbye, and the
+    /// session waits for the client to resume it. For moving clients to another node, and
+    /// for testing recovery.
+    pub fn drop_connection(&self) {
+        self.close(Close::silent(
+            DisconnectReason::TransportClosed,
+            "connection dropped by the server",
+        ));
     }
 
     /// Joins a room.
@@ -147,6 +195,46 @@ impl Socket {
         self.inner.connected.store(false, Ordering::Release);
     }
 
+    pub(crate) fn mark_connected(&self) {
+        self.inner.connected.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        *lock(&self.inner.phase)
+    }
+
+    /// Moves from `from` to `to`; false when the session was not in `from`.
+    pub(crate) fn transition(&self, from: Phase, to: Phase) -> bool {
+        let mut phase = lock(&self.inner.phase);
+        if *phase != from {
+            return false;
+        }
+        *phase = to;
+        drop(phase);
+        self.inner.phase_changed.notify_waiters();
+        true
+    }
+
+    /// Waits until the phase is no longer `phase`.
+    pub(crate) async fn left_phase(&self, phase: Phase) {
+        loop {
+            let changed = self.inner.phase_changed.notified();
+            if self.phase() != phase {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Replaces the resume token; returns the old one.
+    pub(crate) fn swap_token(&self, token: Bytes) -> Bytes {
+        std::mem::replace(&mut *lock(&self.inner.token), token)
+    }
+
+    pub(crate) fn reconnect_handler(&self) -> Option<Arc<ReconnectFn>> {
+        lock(&self.inner.on_reconnect).clone()
+    }
+
     pub(crate) fn server(&self) -> &ServerShared {
         &self.inner.server
     }
@@ -155,6 +243,7 @@ impl Socket {
     pub(crate) fn release(&self) {
         self.inner.handlers.clear();
         self.take_disconnect_handler();
+        lock(&self.inner.on_reconnect).take();
         self.extensions().clear();
     }
 
@@ -165,6 +254,17 @@ impl Socket {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     }
+}
+
+impl SocketInner {
+    fn id(&self) -> SocketId {
+        self.id
+    }
+}
+
+/// Locks one of the socket's single-value cells; a poisoned cell still holds a valid value.
+fn lock<T>(cell: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl fmt::Debug for Socket {

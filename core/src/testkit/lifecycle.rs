@@ -166,11 +166,13 @@ pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
     );
 }
 
-/// A silent client is dropped by the heartbeat, and its rooms and presence cleaned.
+/// A silent client is dropped by the heartbeat, and, on a server that keeps no sessions for
+/// recovery, its rooms and presence are cleaned at once.
 pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(50);
     config.ping_timeout = Duration::from_millis(50);
+    config.recovery = None;
     let (mut t, mut reasons) =
         super::reporting_disconnects(harness, Server::builder().config(config), |s| {
             s.on(
@@ -232,7 +234,7 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
         let _keep = (reader, writer);
         std::future::pending::<()>().await;
     });
-    let client = within("connect", Client::builder().connect(&connector))
+    let client = within("connect", super::once_only().connect(&connector))
         .await
         .unwrap();
     assert_eq!(client.id(), quicket_proto::SocketId::from_bytes([7; 16]));
@@ -273,15 +275,20 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
         }
     });
     let mut t = TestServer::start(harness, builder, |_| async {}).await;
-    let (a, sa) = t.connect().await;
-    let (b, _) = t.connect().await;
+    let (a, sa) = t.connect_with(super::once_only()).await;
+    let (b, _) = t.connect_with(super::once_only()).await;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let reconnecting = Client::builder().on_reconnect(move |event| {
+        let _ = events_tx.send(event.clone());
+    });
+    let (_c, _) = t.connect_with(reconnecting).await;
     let mut inbox = super::collect(&a, "last-words");
     sa.emit("last-words", "queued before shutdown").unwrap();
     let connector = &t.connector;
     let late = Client::builder().auth("late").connect(connector);
     let shutdown = async {
         next(&mut started, "the late handshake").await;
-        t.server.shutdown().await;
+        t.server.shutdown(std::time::Duration::from_secs(5)).await;
     };
     let (late, ()) = within("shutdown", async { tokio::join!(late, shutdown) }).await;
     match late {
@@ -306,6 +313,16 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     assert_eq!(
         within("b closed", b.closed()).await,
         DisconnectReason::ServerShutdown
+    );
+    // A client that reconnects does so at once: the server is going away, not failing.
+    let first = within("the reconnect", events.recv()).await.unwrap();
+    assert_eq!(
+        first,
+        crate::ReconnectEvent::Reconnecting {
+            attempt: 1,
+            delay: Duration::ZERO,
+            reason: DisconnectReason::ServerShutdown
+        }
     );
 }
 

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod presence;
 mod raw;
+mod recovery;
 mod rooms;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub use self::lifecycle::*;
 pub use self::limits::*;
 pub use self::presence::*;
 pub use self::raw::RawPeer;
+pub use self::recovery::*;
 pub use self::rooms::*;
 use crate::transport::{Connector, Listener};
 use crate::{Client, ClientBuilder, Data, Server, ServerBuilder, Socket};
@@ -40,7 +42,7 @@ pub trait Harness: Send + Sync + 'static {
     /// The server side.
     type Listener: Listener;
     /// The client side.
-    type Connector: Connector;
+    type Connector: Connector + Clone;
 
     /// A listener on a fresh port and a connector to it.
     fn pair(&self) -> impl Future<Output = (Self::Listener, Self::Connector)> + Send;
@@ -154,6 +156,13 @@ impl<H: Harness> TestServer<H> {
     }
 }
 
+/// A client that stays closed after its connection ends, for scenarios about the end itself.
+pub fn once_only() -> ClientBuilder {
+    let mut config = crate::ClientConfig::default();
+    config.reconnect = None;
+    Client::builder().config(config)
+}
+
 /// Collects the string payloads of `event` as `client` receives them, in arrival order: the
 /// handler records before its first await, which runs before the next event is read.
 pub fn collect(client: &Client, event: &str) -> mpsc::Receiver<String> {
@@ -220,7 +229,9 @@ macro_rules! conformance_tests {
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
             volatile_frames_are_dropped_not_queued, handler_concurrency_is_bounded,
             volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order,
-            dropping_the_last_client_handle_disconnects, presence_resubscribe_after_unsubscribe
+            dropping_the_last_client_handle_disconnects, presence_resubscribe_after_unsubscribe,
+            sequence_survives_server_side_drops, expired_session_starts_fresh,
+            recovered_drop_has_no_presence_flicker, offline_buffer_flushes_in_order
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

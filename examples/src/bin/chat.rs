@@ -77,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serving.quic.certificate_hashes()[0]
     );
     tokio::signal::ctrl_c().await?;
-    server.shutdown().await;
+    server.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }
 

@@ -1,0 +1,49 @@
+/**
+ * The options of `connect()`, with their defaults.
+ *
+ * @module
+ */
+
+import type { ReconnectOptions } from "./reconnect.js";
+import type { TransportName } from "./transport.js";
+
+/** How {@link connect} connects, and reconnects after a drop. */
+export interface ConnectOptions extends Partial<ReconnectOptions> {
+  /** Credentials for the server's auth check, sent as JSON in `Hello.auth`; none if omitted. */
+  auth?: unknown;
+  /** Transports to try, in order of preference. Default `["webtransport", "websocket"]`. */
+  transports?: TransportName[];
+  /** Bounds each connection step (discovery, WebSocket opening, `Welcome`), in ms. Default 10 000. */
+  timeout?: number;
+  /** How long WebTransport may take before WebSocket is tried, in ms. Default 3 000. */
+  webtransportDeadline?: number;
+  /** Default timeout of {@link Socket.emitWithAck}, in ms. Default 30 000. */
+  ackTimeout?: number;
+  /**
+   * How many of its own events without an ack the client keeps to send again after a
+   * recovered drop, and, separately, how many it accepts while disconnected. Default 1 024.
+   */
+  replayBufferEvents?: number;
+  /** The same two bounds in bytes of encoded frames. Default 4 MiB. */
+  replayBufferBytes?: number;
+}
+
+/** Every option but `auth`, defaults applied. */
+export type ResolvedOptions = Required<Omit<ConnectOptions, "auth">>;
+
+/** Applies the defaults. */
+export function resolveOptions(options: ConnectOptions): ResolvedOptions {
+  return {
+    transports: options.transports ?? ["webtransport", "websocket"],
+    timeout: options.timeout ?? 10_000,
+    webtransportDeadline: options.webtransportDeadline ?? 3_000,
+    ackTimeout: options.ackTimeout ?? 30_000,
+    reconnection: options.reconnection ?? true,
+    reconnectionAttempts: options.reconnectionAttempts ?? Infinity,
+    reconnectionDelay: options.reconnectionDelay ?? 1_000,
+    reconnectionDelayMax: options.reconnectionDelayMax ?? 5_000,
+    randomizationFactor: options.randomizationFactor ?? 0.5,
+    replayBufferEvents: options.replayBufferEvents ?? 1024,
+    replayBufferBytes: options.replayBufferBytes ?? 4 * 1024 * 1024,
+  };
+}

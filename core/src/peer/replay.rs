@@ -1,0 +1,188 @@
+//! The replay log: this side's recent reliable events, kept so that a resumed session can send
+//! again what its peer did not handle (PROTOCOL.md section 10.6).
+//!
+//! Offsets are implicit. The log numbers events as they are pushed, from one, in the order
+//! they enter the ordered channel, which is the order the peer counts them in.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::config::ReplayLimits;
+
+/// What a full log does with one more event while its connection is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// The server: the peer may still need the oldest event, so the session cannot be resumed.
+    EndSession,
+    /// The client: drop events that were on the wire before the drop, but refuse one that
+    /// would push out an event emitted since.
+    KeepOffline,
+}
+
+/// Why an event did not go into the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogError {
+    /// The session can no longer be resumed; the log has been emptied.
+    Broken,
+    /// The client's offline buffer is full.
+    OfflineFull,
+}
+
+#[derive(Debug)]
+pub(crate) struct ReplayLog {
+    entries: VecDeque<(Bytes, Instant)>,
+    /// The offset of `entries[0]`; one more than the last offset when empty.
+    first: u64,
+    bytes: usize,
+    /// Events from this offset on were emitted while the connection was down.
+    offline_from: Option<u64>,
+    limits: ReplayLimits,
+    when_full: WhenFull,
+    broken: bool,
+}
+
+impl ReplayLog {
+    pub(crate) fn new(limits: ReplayLimits, when_full: WhenFull) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            first: 1,
+            bytes: 0,
+            offline_from: None,
+            limits,
+            when_full,
+            broken: false,
+        }
+    }
+
+    /// The offset the next event gets.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.first + self.entries.len() as u64
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Logs an event that goes out on a live connection: the oldest fall off to make room.
+    pub(crate) fn push_live(&mut self, frame: Bytes, now: Instant) {
+        if self.broken {
+            return;
+        }
+        self.expire(now);
+        while !self.entries.is_empty() && !self.fits(frame.len()) {
+            self.pop_front();
+        }
+        self.push(frame, now);
+    }
+
+    /// Logs an event emitted while the connection is down: it waits here for a resume.
+    pub(crate) fn push_offline(&mut self, frame: Bytes, now: Instant) -> Result<(), LogError> {
+        if self.broken {
+            return Err(LogError::Broken);
+        }
+        let offline_from = *self.offline_from.get_or_insert(self.next_offset());
+        if self.when_full == WhenFull::KeepOffline {
+            // Age does not expire an event nobody has seen yet.
+            while !self.fits(frame.len()) && self.first < offline_from {
+                self.pop_front();
+            }
+            if !self.fits(frame.len()) {
+                return Err(LogError::OfflineFull);
+            }
+        } else {
+            self.expire(now);
+            if !self.fits(frame.len()) {
+                self.break_session();
+                return Err(LogError::Broken);
+            }
+        }
+        self.push(frame, now);
+        Ok(())
+    }
+
+    /// The events after `offset`, for a resume, and marks the log live again. `None` when the
+    /// log no longer reaches back that far, or `offset` is ahead of it.
+    pub(crate) fn resume_after(&mut self, offset: u64, now: Instant) -> Option<Vec<Bytes>> {
+        if self.when_full == WhenFull::EndSession {
+            self.expire(now);
+        }
+        if self.broken || offset >= self.next_offset() || offset + 1 < self.first {
+            return None;
+        }
+        self.offline_from = None;
+        let skip = usize::try_from(offset + 1 - self.first).unwrap_or(usize::MAX);
+        Some(
+            self.entries
+                .iter()
+                .skip(skip)
+                .map(|(frame, _)| frame.clone())
+                .collect(),
+        )
+    }
+
+    /// How many events after `offset` are gone from the log: what a resume cannot replay.
+    pub(crate) fn missing_after(&self, offset: u64) -> u64 {
+        self.first.saturating_sub(offset + 1)
+    }
+
+    /// The offset of the oldest event still held, less one.
+    pub(crate) fn oldest_replayable(&self) -> u64 {
+        self.first - 1
+    }
+
+    /// Starts a new session's numbering: only the events emitted offline survive, from one.
+    pub(crate) fn restart(&mut self) -> Vec<Bytes> {
+        let offline_from = self.offline_from.take().unwrap_or(self.next_offset());
+        let skip = usize::try_from(offline_from.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        let kept: Vec<Bytes> = self
+            .entries
+            .iter()
+            .skip(skip)
+            .map(|(frame, _)| frame.clone())
+            .collect();
+        let now = Instant::now();
+        self.entries.clear();
+        self.bytes = 0;
+        self.first = 1;
+        self.broken = false;
+        for frame in &kept {
+            self.push(frame.clone(), now);
+        }
+        kept
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.entries.len() < self.limits.max_events && self.bytes + len <= self.limits.max_bytes
+    }
+
+    fn push(&mut self, frame: Bytes, now: Instant) {
+        self.bytes += frame.len();
+        self.entries.push_back((frame, now));
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((frame, _)) = self.entries.pop_front() {
+            self.bytes -= frame.len();
+            self.first += 1;
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let max_age: Duration = self.limits.max_age;
+        while let Some((_, at)) = self.entries.front() {
+            if now.saturating_duration_since(*at) <= max_age {
+                break;
+            }
+            self.pop_front();
+        }
+    }
+
+    fn break_session(&mut self) {
+        self.broken = true;
+        self.first = self.next_offset();
+        self.entries = VecDeque::new();
+        self.bytes = 0;
+    }
+}

@@ -1,0 +1,188 @@
+//! Connection state recovery on the server: sessions that outlive their connection, resume
+//! tokens, and the window after which a dropped session ends (PROTOCOL.md section 10.6).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_proto::{DisconnectReason, Resume};
+use thiserror::Error;
+use tokio::time::{Instant, sleep_until};
+
+use super::socket::Phase;
+use super::{Server, Socket};
+use crate::peer::outbox::Close;
+
+/// Why a client's resume got a new session instead of its old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ResumeFailure {
+    /// The token names no session held here: it expired, ended, or never existed.
+    #[error("no such session (expired, ended or unknown)")]
+    UnknownSession,
+    /// The session's buffer no longer holds every event the client missed.
+    #[error("the session's event buffer overflowed")]
+    BufferOverflowed,
+    /// The client asked for a different payload codec than the session's.
+    #[error("the client changed its payload codec")]
+    CodecChanged,
+}
+
+/// The sessions that can be resumed, by their current token.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    by_token: Mutex<HashMap<Bytes, Socket>>,
+}
+
+impl Sessions {
+    /// Hands `socket` a fresh token, retiring its previous one.
+    pub(crate) fn issue(&self, socket: &Socket) -> Bytes {
+        let token = new_token();
+        let old = socket.swap_token(token.clone());
+        let mut sessions = self.lock();
+        sessions.remove(&old);
+        if !token.is_empty() {
+            sessions.insert(token.clone(), socket.clone());
+        }
+        token
+    }
+
+    /// Takes the session a token names; the token is spent either way.
+    fn take(&self, token: &Bytes) -> Option<Socket> {
+        if token.is_empty() {
+            return None;
+        }
+        self.lock().remove(token)
+    }
+
+    /// Forgets a session that ended.
+    pub(crate) fn remove(&self, socket: &Socket) {
+        let token = socket.swap_token(Bytes::new());
+        self.lock().remove(&token);
+    }
+
+    /// Every session, attached or not.
+    pub(crate) fn all(&self) -> Vec<Socket> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Bytes, Socket>> {
+        // Single map operations only.
+        self.by_token.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Server {
+    /// Takes over the session `resume` names, for a connection whose codec is `codec`. On
+    /// success the socket is in [`Phase::Resuming`]; on failure the old session has ended.
+    pub(crate) async fn take_session(
+        &self,
+        resume: &Resume,
+        codec: quicket_proto::PayloadCodec,
+    ) -> Result<Socket, ResumeFailure> {
+        let shared = &self.shared;
+        let socket = shared
+            .sessions
+            .take(&resume.token)
+            .ok_or(ResumeFailure::UnknownSession)?;
+        if socket.codec() != codec {
+            self.end_detached(&socket, DisconnectReason::TransportClosed)
+                .await;
+            return Err(ResumeFailure::CodecChanged);
+        }
+        if socket.phase() == Phase::Attached {
+            // The client has moved on from that connection; it is stale, or a half-open
+            // path the server has not noticed yet.
+            socket.close(Close::silent(
+                DisconnectReason::TransportClosed,
+                "the session resumed on a new connection",
+            ));
+            let wait = shared.config.limits.close_timeout + Duration::from_secs(1);
+            let _still_attached =
+                tokio::time::timeout(wait, socket.left_phase(Phase::Attached)).await;
+        }
+        if !socket.transition(Phase::Detached, Phase::Resuming) {
+            return Err(ResumeFailure::UnknownSession);
+        }
+        if !socket.core().outbox.is_resumable() {
+            self.end_resuming(&socket).await;
+            return Err(ResumeFailure::BufferOverflowed);
+        }
+        Ok(socket)
+    }
+
+    /// A resume that found the events gone.
+    pub(crate) async fn end_resuming(&self, socket: &Socket) {
+        if socket.transition(Phase::Resuming, Phase::Detached) {
+            self.end_detached(socket, DisconnectReason::TransportClosed)
+                .await;
+        }
+    }
+
+    /// Keeps a session whose connection dropped, for a resume within the window.
+    pub(crate) fn keep(&self, socket: &Socket, reason: DisconnectReason) {
+        let Some(recovery) = self.shared.config.recovery.clone() else {
+            return;
+        };
+        socket.mark_disconnected();
+        socket.core().outbox.detach();
+        let adapter = &self.shared.adapter;
+        // Presence subscriptions belong to the connection; the client subscribes again.
+        for room in adapter.rooms_of(socket.id()) {
+            adapter.presence_unsubscribe(&room, socket.id(), false);
+        }
+        socket.transition(Phase::Attached, Phase::Detached);
+        let server = self.clone();
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            let dropped = Instant::now();
+            let grace = dropped + recovery.presence_grace.min(recovery.window);
+            let expiry = dropped + recovery.window;
+            let mut shutdown = server.shared.shutdown.subscribe();
+            let mut presence_kept = recovery.presence_grace < recovery.window;
+            loop {
+                tokio::select! {
+                    () = socket.left_phase(Phase::Detached) => return,
+                    () = sleep_until(grace), if presence_kept => {
+                        server.shared.adapter.presence_forget(socket.id());
+                        presence_kept = false;
+                    }
+                    () = sleep_until(expiry) => break,
+                    () = socket.core().outbox.broken() => break,
+                    _ = shutdown.wait_for(|down| *down) => break,
+                }
+            }
+            server.end_detached(&socket, reason).await;
+        });
+    }
+
+    /// Ends a session that is waiting for a resume, if it still is.
+    async fn end_detached(&self, socket: &Socket, reason: DisconnectReason) {
+        if socket.transition(Phase::Detached, Phase::Ended) {
+            tracing::debug!(sid = %socket.id(), "dropped session ended unresumed");
+            self.finish(socket, reason).await;
+            super::connection::depart(socket);
+        }
+    }
+
+    /// Ends every session waiting for a resume: the server is going away.
+    pub(crate) async fn end_all_detached(&self) {
+        for socket in self.shared.sessions.all() {
+            self.end_detached(&socket, DisconnectReason::ServerShutdown)
+                .await;
+        }
+    }
+}
+
+/// 32 bytes from the OS's secure random source.
+fn new_token() -> Bytes {
+    let mut token = [0u8; 32];
+    if let Err(err) = getrandom::fill(&mut token) {
+        // Without secure randomness a token could be guessed; an empty one is never issued
+        // to a resume, so the session simply cannot be recovered.
+        tracing::error!(%err, "no OS randomness; this session cannot be resumed");
+        return Bytes::new();
+    }
+    Bytes::copy_from_slice(&token)
+}
