@@ -106,6 +106,9 @@ struct State {
     close: Option<Close>,
     /// Whether a connection drains the queue; not between a drop and a resume.
     attached: bool,
+    /// Frames, and their bytes, at the head of the queue that a resume put there: they do
+    /// not count against the bounds, or a long replay would cut the connection it resumes.
+    replay: (usize, usize),
     /// The session's reliable events, when sessions can be resumed.
     log: Option<ReplayLog>,
 }
@@ -118,6 +121,7 @@ impl Outbox {
                 bytes: 0,
                 close: None,
                 attached: true,
+                replay: (0, 0),
                 log,
             }),
             ready: Notify::new(),
@@ -165,7 +169,10 @@ impl Outbox {
         frame: Bytes,
         logged: bool,
     ) -> Result<(), PushError> {
-        if state.frames.len() >= self.max_frames || state.bytes + frame.len() > self.max_bytes {
+        let (replay_frames, replay_bytes) = state.replay;
+        if state.frames.len() - replay_frames >= self.max_frames
+            || state.bytes - replay_bytes + frame.len() > self.max_bytes
+        {
             let message = format!(
                 "outbound queue full ({} frames, {} bytes)",
                 state.frames.len(),
@@ -187,10 +194,11 @@ impl Outbox {
     /// The peer counts it like any event on the ordered channel, so it is logged too.
     pub(crate) fn push_volatile(&self, frame: Bytes) -> bool {
         let mut state = self.lock();
+        let (replay_frames, replay_bytes) = state.replay;
         if state.close.is_some()
             || !state.attached
-            || state.frames.len() >= self.max_frames / 2
-            || state.bytes + frame.len() > self.max_bytes / 2
+            || state.frames.len() - replay_frames >= self.max_frames / 2
+            || state.bytes - replay_bytes + frame.len() > self.max_bytes / 2
         {
             return false;
         }
@@ -207,6 +215,7 @@ impl Outbox {
         let mut state = self.lock();
         state.frames.clear();
         state.bytes = 0;
+        state.replay = (0, 0);
         state.close = None;
         state.attached = false;
     }
@@ -245,6 +254,7 @@ impl Outbox {
         };
         state.frames = first.into_iter().chain(replay).collect();
         state.bytes = state.frames.iter().map(Bytes::len).sum();
+        state.replay = (state.frames.len(), state.bytes);
         state.close = None;
         state.attached = true;
         drop(state);
@@ -289,6 +299,10 @@ impl Outbox {
         let mut state = self.lock();
         if let Some(frame) = state.frames.pop_front() {
             state.bytes -= frame.len();
+            if state.replay.0 > 0 {
+                state.replay.0 -= 1;
+                state.replay.1 -= frame.len();
+            }
             return Some(Next::Frame(frame));
         }
         state.close.clone().map(Next::Closed)
@@ -358,6 +372,7 @@ impl State {
         if !close.flush {
             self.frames.clear();
             self.bytes = 0;
+            self.replay = (0, 0);
         }
         self.close = Some(close);
     }
