@@ -12,21 +12,20 @@
 import { PendingAcks } from "./acks.js";
 import {
   DisconnectReason,
-  type DisconnectReasonName,
   type Frame,
   MAX_FRAME_SIZE,
-  PROTOCOL_VERSION,
-  RejectReason,
   type Welcome,
   decodeFrame,
   disconnectReasonName,
   encodeFrame,
-  rejectReasonName,
   DecodeError,
 } from "./codec.js";
 import { type AnyListener, type EventHandler, MAX_EVENT_NAME_BYTES, dispatchEvent } from "./dispatch.js";
 import { Emitter } from "./emitter.js";
 import { AckError, ConnectError, DatagramTooLargeError, EmitError } from "./errors.js";
+import { type DisconnectDetails, type LifecycleEvents, isReserved } from "./events.js";
+import { handshakeFailure, helloFrame, isFinalRefusal } from "./handshake.js";
+import { Watchdog } from "./heartbeat.js";
 import { decodeJson, encodeJson, errorMessage } from "./json.js";
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { Presence } from "./presence.js";
@@ -42,76 +41,17 @@ import {
 } from "./transport.js";
 
 export type { AckCallback, AnyListener, EventHandler } from "./dispatch.js";
+export type { DisconnectDetails, LifecycleEvents } from "./events.js";
+export { VERSION } from "./handshake.js";
 export type { ConnectOptions } from "./options.js";
-
-/** This library's version, sent in `Hello.client_version`. */
-export const VERSION = "0.1.0";
 
 /** The most acknowledgements this side awaits at once. */
 const MAX_PENDING_ACKS = 1024;
 /** How soon a replay that filled the transport's queue tries again. */
 const FLUSH_RETRY_MS = 10;
 
-/** What ended a connection. */
-export interface DisconnectDetails {
-  /** The `DisconnectReason` code, kept as sent even when unknown. */
-  code: number;
-  /** The human-readable explanation, for logs. */
-  message: string;
-}
-
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Listener = (...args: any[]) => unknown;
-
-/** The socket's own (reserved) events; incoming events with these names are not delivered. */
-export type LifecycleEvents = {
-  /** A connection is open: after `connect()` resolved, and again after each reconnection. */
-  connect: () => void;
-  /** A connection closed; `reason` is the `DisconnectReason` name. Fires on every drop. */
-  disconnect: (reason: DisconnectReasonName, details: DisconnectDetails) => void;
-  /** A protocol, payload or handler error. */
-  error: (err: Error) => void;
-  /** Reconnection attempt `attempt` (from 1) is starting. */
-  reconnecting: (attempt: number) => void;
-  /** A reconnection attempt failed; another follows unless `reconnect_failed` fires. */
-  reconnect_error: (err: Error) => void;
-  /** The socket gave up reconnecting (attempts exhausted, or refused); it stays closed. */
-  reconnect_failed: () => void;
-  /**
-   * Reconnected. `recovered`: the session (socket id, rooms, missed events) was resumed;
-   * otherwise this is a new session, and what was in flight at the drop may be lost.
-   */
-  reconnected: (info: { recovered: boolean }) => void;
-  /**
-   * After a recovered reconnection: `count` events this client had sent were never handled
-   * by the server and had already fallen out of the replay buffer.
-   */
-  events_lost: (count: number) => void;
-};
-
-const RESERVED = new Set<string>([
-  "connect",
-  "disconnect",
-  "error",
-  "reconnecting",
-  "reconnect_error",
-  "reconnect_failed",
-  "reconnected",
-  "events_lost",
-]);
-
-function isReserved(event: string): event is keyof LifecycleEvents {
-  return RESERVED.has(event);
-}
-
-/** Refusals that another attempt would only repeat (PROTOCOL.md 10.6, "Reconnecting"). */
-function isFinalRefusal(err: unknown): boolean {
-  return (
-    err instanceof ConnectError &&
-    err.kind === "Rejected" &&
-    (err.reason === RejectReason.Unauthorized || err.reason === RejectReason.UnsupportedVersion)
-  );
-}
 
 interface Handshake {
   resolve: () => void;
@@ -120,7 +60,6 @@ interface Handshake {
 }
 
 const utf8 = new TextEncoder();
-const now = (): number => performance.now();
 const toHex = (bytes: Uint8Array): string =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -199,9 +138,7 @@ export class Socket {
   private pendingHandshake: Handshake | null = null;
   /** Inbound work held until `connect` has fired, so handlers set after `await` see it all. */
   private held: (() => void)[] | null = [];
-  private deadAfter = 0;
-  private lastInbound = 0;
-  private deadTimer: ReturnType<typeof setTimeout> | undefined;
+  private watchdog: Watchdog | null = null;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
@@ -417,17 +354,7 @@ export class Socket {
       }, this.options.timeout);
       this.pendingHandshake = { resolve, reject, timer };
       carrier.start(this.sink(carrier));
-      const hello = encodeFrame({
-        type: "Hello",
-        version: PROTOCOL_VERSION,
-        codec: "json",
-        client_name: "quicket-js",
-        client_version: VERSION,
-        max_frame_size: CLIENT_MAX_FRAME_SIZE,
-        auth: this.auth,
-        // An empty token means the server keeps no sessions, and then must not be asked to.
-        resume: this.session.length > 0 ? { token: this.session, offset: this.received } : null,
-      });
+      const hello = helloFrame(this.auth, this.session, this.received);
       if (hello.length > CLIENT_MAX_FRAME_SIZE) {
         this.failHandshake(new ConnectError("Payload", "auth makes Hello larger than 1 MiB"));
       } else if (carrier.sendReliable(hello) !== "sent") {
@@ -447,22 +374,9 @@ export class Socket {
     }
     if (frame.type === "Welcome") {
       this.onWelcome(frame);
-    } else if (frame.type === "Reject") {
-      const name = rejectReasonName(frame.reason);
-      let data: unknown;
-      try {
-        data = frame.data.length > 0 ? decodeJson(frame.data) : undefined;
-      } catch {
-        data = undefined;
-      }
-      const message = `the server refused the connection (${name}): ${frame.message}`;
-      this.failHandshake(new ConnectError("Rejected", message, { reason: frame.reason, data }));
-    } else if (frame.type === "Disconnect") {
-      const why = `${disconnectReasonName(frame.reason)}: ${frame.message}`;
-      this.failHandshake(new ConnectError("Transport", `the server closed the connection (${why})`));
     } else {
-      const message = `expected Welcome, got ${frame.type}`;
-      this.failHandshake(new ConnectError("Protocol", message), DisconnectReason.ProtocolError);
+      const { error, reason } = handshakeFailure(frame);
+      this.failHandshake(error, reason);
     }
   }
 
@@ -481,9 +395,11 @@ export class Socket {
     this.wasRecovered = welcome.recovered;
     if (!welcome.recovered) this.received = 0n;
     this.peerMaxFrameSize = Math.min(welcome.max_frame_size, MAX_FRAME_SIZE);
-    this.deadAfter = welcome.ping_interval_ms + welcome.ping_timeout_ms;
-    this.lastInbound = now();
-    this.deadTimer = later(() => this.checkAlive(), this.deadAfter);
+    const deadAfter = welcome.ping_interval_ms + welcome.ping_timeout_ms;
+    this.watchdog = new Watchdog(deadAfter, () => {
+      const message = `no frame from the server for ${deadAfter} ms`;
+      void this.close(DisconnectReason.PingTimeout, message, true);
+    });
     // A server that keeps no sessions never resumes one: keeping what was sent would be waste.
     this.replay.keepSent = this.options.reconnection && welcome.session.length > 0;
     const lost = this.replay.resume(welcome.recovered, welcome.offset);
@@ -556,7 +472,7 @@ export class Socket {
       return;
     }
     if (this.state !== "open") return;
-    this.lastInbound = now();
+    this.watchdog?.touch();
     this.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, datagram)));
   }
 
@@ -765,21 +681,6 @@ export class Socket {
 
   // ---- lifecycle ----
 
-  /** Treats the server as dead after `ping_interval + ping_timeout` ms without a frame. */
-  private checkAlive(): void {
-    if (this.state !== "open") return;
-    const silent = now() - this.lastInbound;
-    if (silent >= this.deadAfter) {
-      void this.close(
-        DisconnectReason.PingTimeout,
-        `no frame from the server for ${this.deadAfter} ms`,
-        true,
-      );
-    } else {
-      this.deadTimer = later(() => this.checkAlive(), this.deadAfter - silent);
-    }
-  }
-
   /**
    * Closes the open connection: `Disconnect` to the server when `notifyPeer`, pending acks
    * fail, `disconnect` fires with the reason, and then the socket reconnects, unless either
@@ -789,7 +690,7 @@ export class Socket {
     if (this.state !== "open") return Promise.resolve();
     const carrier = this.carrier!;
     this.carrier = null;
-    clearTimeout(this.deadTimer);
+    this.watchdog?.stop();
     clearTimeout(this.flushTimer);
     let goodbye: Uint8Array | null = null;
     if (notifyPeer) {

@@ -92,11 +92,6 @@ export class Reconnector {
     );
   }
 
-  /** Whether a cycle is running. */
-  get active(): boolean {
-    return this.running;
-  }
-
   /**
    * Starts a cycle after a drop: the first attempt after the first backoff delay, or at once
    * when `immediate` (the server is being replaced, so waiting only delays the recovery).
@@ -139,10 +134,12 @@ export class Reconnector {
       await this.hooks.attempt();
     } catch (err) {
       if (cycle !== this.cycle) return;
-      if (this.hooks.failed(err, this.attempts)) {
+      const final = this.hooks.failed(err, this.attempts);
+      if (cycle !== this.cycle) return; // a listener of `failed` disconnected
+      if (final) {
         this.stop();
         this.hooks.gaveUp();
-      } else if (cycle === this.cycle) {
+      } else {
         this.next(this.backoff.duration());
       }
       return;

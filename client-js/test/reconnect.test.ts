@@ -448,6 +448,28 @@ describe("replaying the client's events", () => {
     expect(err).toMatchObject({ kind: "OfflineBufferFull", maxBytes: 64 });
   });
 
+  it("sends a replay the transport cannot take at once as its queue drains, with live emits behind it", async () => {
+    const { socket } = await open();
+    drop();
+    await advance(1);
+    socket.emit("o1", "x".repeat(300));
+    socket.emit("o2");
+    // The next WebSocket's send buffer is nearly full: Hello fits, the 300-byte event does not.
+    class Congested extends FakeWebSocket {
+      override bufferedAmount = 8 * 1024 * 1024 - 100;
+    }
+    vi.stubGlobal("WebSocket", Congested);
+    await advance(1_000);
+    const next = lastServer();
+    expect(socket.connected).toBe(true);
+    socket.emit("live");
+    expect(eventNames(next)).toEqual([]);
+    next.bufferedAmount = 0;
+    await advance(10);
+    expect(eventNames(next)).toEqual(["o1", "o2", "live"]);
+    expect(next.sent("Disconnect")).toEqual([]);
+  });
+
   it("fails emitWithAck at once while disconnected", async () => {
     const { socket } = await open();
     drop();

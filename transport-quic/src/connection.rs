@@ -194,6 +194,18 @@ impl FrameWriter for QuicWriter {
         // Closing the session discards unacknowledged stream data; give the last frames (the
         // `Disconnect` among them) a moment to arrive first.
         let _late = tokio::time::timeout(self.close_timeout, self.send.finish()).await;
+        // Acknowledged is not yet read: a close that overtakes the peer's application makes
+        // its QUIC stack discard what it buffered. When the last frame is a goodbye the peer
+        // must read (a `Reject`, a `Disconnect`), linger a few round trips for the peer, which
+        // closes on reading it, to close first. A dropped connection has no such frame.
+        if !matches!(
+            reason,
+            DisconnectReason::TransportClosed | DisconnectReason::PingTimeout
+        ) {
+            let linger =
+                (self.session.rtt() * 4 + Duration::from_millis(100)).min(self.close_timeout);
+            let _peer_still_open = tokio::time::timeout(linger, self.session.closed()).await;
+        }
         self.session.close(close_code(reason), message.as_bytes());
     }
 }

@@ -265,7 +265,9 @@ async fn handshakes_in_flight_are_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_shutdown_new_sessions_are_refused_at_once() {
     let (server, quic) = serving().await;
-    let before = client(&quic, "127.0.0.1").await;
+    let first = connector(&quic, "127.0.0.1");
+    let once = quicket_core::testkit::once_only().connect(&first);
+    let before = within("connect", once).await.unwrap();
     server.shutdown(std::time::Duration::from_secs(5)).await;
     let reason = within("closed", before.closed()).await;
     assert_eq!(reason, quicket_core::DisconnectReason::ServerShutdown);

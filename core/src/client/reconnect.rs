@@ -125,14 +125,12 @@ async fn drive_one<R: FrameReader, W: FrameWriter>(
     .await
 }
 
-/// Whether a drop is one to come back from: the network failed, or the server is being
-/// replaced. Not when either application asked, nor after a protocol violation.
+/// Whether to come back after a close: always, as socket.io does, unless an application
+/// asked for it. After `ServerShutdown` the first attempt is immediate.
 fn should_reconnect(reason: DisconnectReason) -> bool {
-    matches!(
+    !matches!(
         reason,
-        DisconnectReason::TransportClosed
-            | DisconnectReason::PingTimeout
-            | DisconnectReason::ServerShutdown
+        DisconnectReason::ClientDisconnect | DisconnectReason::ServerDisconnect
     )
 }
 

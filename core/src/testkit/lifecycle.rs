@@ -79,6 +79,13 @@ pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     );
 }
 
+fn expect_reject(frame: Option<Frame>, reason: RejectReason) {
+    match frame {
+        Some(Frame::Reject(reject)) if reject.reason == reason => {}
+        other => panic!("expected a {reason} rejection, got {other:?}"),
+    }
+}
+
 /// A malformed or mismatched Hello is refused with its reason.
 pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
@@ -89,9 +96,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
         data: Bytes::new(),
     }))
     .await;
-    assert!(
-        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
-    );
+    expect_reject(raw.recv().await, RejectReason::BadHandshake);
     assert_eq!(raw.recv().await, None);
 
     let mut raw = t.raw().await;
@@ -105,9 +110,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
         ..hello.clone()
     }))
     .await;
-    assert!(
-        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion)
-    );
+    expect_reject(raw.recv().await, RejectReason::UnsupportedVersion);
 
     let mut raw = t.raw().await;
     raw.send(&Frame::Hello(Hello {
@@ -115,16 +118,12 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
         ..hello
     }))
     .await;
-    assert!(
-        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
-    );
+    expect_reject(raw.recv().await, RejectReason::BadHandshake);
 
     let mut raw = t.raw().await;
     raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage"))
         .await;
-    assert!(
-        matches!(raw.recv().await, Some(Frame::Reject(r)) if r.reason == RejectReason::BadHandshake)
-    );
+    expect_reject(raw.recv().await, RejectReason::BadHandshake);
 
     // The server still accepts well-behaved clients afterwards.
     t.connect().await;
