@@ -23,6 +23,11 @@ use crate::close::{close_code, close_reason};
 /// Smallest read into the receive buffer.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Frames are batched up to this many bytes per stream write. quinn keeps every write as its
+/// own chunk until the peer acknowledges it and walks those chunks to build each packet, so a
+/// burst of small writes (a resumed session's replay) would cost time quadratic in its length.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// An established WebTransport session with its reliable stream.
 pub struct QuicConnection {
     session: wtransport::Connection,
@@ -76,6 +81,7 @@ impl Connection for QuicConnection {
         let writer = QuicWriter {
             session: self.session,
             send: self.send,
+            batch: BytesMut::new(),
             close_timeout: self.close_timeout,
         };
         (reader, writer, datagrams)
@@ -169,39 +175,59 @@ fn session_error(err: ConnectionError) -> TransportError {
     }
 }
 
-/// Writes length-prefixed frames to the stream.
+/// Writes length-prefixed frames to the stream, batched until the driver flushes.
 pub struct QuicWriter {
     session: wtransport::Connection,
     send: SendStream,
+    batch: BytesMut,
     close_timeout: Duration,
+}
+
+impl QuicWriter {
+    async fn write_batch(&mut self) -> Result<(), TransportError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch.split();
+        match self.send.write_all(&batch).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(why_closed(&self.session).await),
+        }
+    }
 }
 
 impl FrameWriter for QuicWriter {
     async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
         let mut prefix = [0u8; MAX_PREFIX_LEN];
         let prefix_len = write_length_prefix(frame.len(), &mut prefix);
-        let written = match self.send.write_all(&prefix[..prefix_len]).await {
-            Ok(()) => self.send.write_all(&frame).await,
-            Err(err) => Err(err),
-        };
-        match written {
-            Ok(()) => Ok(()),
-            Err(_) => Err(why_closed(&self.session).await),
+        self.batch.extend_from_slice(&prefix[..prefix_len]);
+        self.batch.extend_from_slice(&frame);
+        if self.batch.len() >= WRITE_BATCH {
+            self.write_batch().await?;
         }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        self.write_batch().await
     }
 
     async fn close(&mut self, reason: DisconnectReason, message: &str) {
-        // Closing the session discards unacknowledged stream data; give the last frames (the
-        // `Disconnect` among them) a moment to arrive first.
-        let _late = tokio::time::timeout(self.close_timeout, self.send.finish()).await;
-        // Acknowledged is not yet read: a close that overtakes the peer's application makes
-        // its QUIC stack discard what it buffered. When the last frame is a goodbye the peer
-        // must read (a `Reject`, a `Disconnect`), linger a few round trips for the peer, which
-        // closes on reading it, to close first. A dropped connection has no such frame.
+        // A dropped connection has no last frame worth waiting for: the path is presumed dead.
         if !matches!(
             reason,
             DisconnectReason::TransportClosed | DisconnectReason::PingTimeout
         ) {
+            // Closing the session discards unacknowledged stream data; give the last frames
+            // (the `Disconnect` among them) a moment to arrive first.
+            let _late = tokio::time::timeout(self.close_timeout, async {
+                let _gone = self.write_batch().await;
+                self.send.finish().await
+            })
+            .await;
+            // Acknowledged is not yet read: a close that overtakes the peer's application
+            // makes its QUIC stack discard what it buffered. Linger a few round trips for the
+            // peer, which closes on reading our goodbye, to close first.
             let linger =
                 (self.session.rtt() * 4 + Duration::from_millis(100)).min(self.close_timeout);
             let _peer_still_open = tokio::time::timeout(linger, self.session.closed()).await;

@@ -11,13 +11,12 @@ use bytes::Bytes;
 
 use crate::config::ReplayLimits;
 
-/// What a full log does with one more event while its connection is down.
+/// What a log full of events emitted since the drop does with one more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WhenFull {
-    /// The server: the peer may still need the oldest event, so the session cannot be resumed.
+    /// The server: the client will miss an event, so the session cannot be resumed.
     EndSession,
-    /// The client: drop events that were on the wire before the drop, but refuse one that
-    /// would push out an event emitted since.
+    /// The client: the emit fails, and the application hears of it.
     KeepOffline,
 }
 
@@ -78,25 +77,26 @@ impl ReplayLog {
     }
 
     /// Logs an event emitted while the connection is down: it waits here for a resume.
+    /// Events from before the drop make room first, oldest first: the peer has probably
+    /// handled them, and a resume finds out. An event from after the drop is needed for sure,
+    /// so when those alone fill the log, the policy decides.
     pub(crate) fn push_offline(&mut self, frame: Bytes, now: Instant) -> Result<(), LogError> {
         if self.broken {
             return Err(LogError::Broken);
         }
         let offline_from = *self.offline_from.get_or_insert(self.next_offset());
-        if self.when_full == WhenFull::KeepOffline {
-            // Age does not expire an event nobody has seen yet.
-            while !self.fits(frame.len()) && self.first < offline_from {
-                self.pop_front();
-            }
-            if !self.fits(frame.len()) {
-                return Err(LogError::OfflineFull);
-            }
-        } else {
-            self.expire(now);
-            if !self.fits(frame.len()) {
-                self.break_session();
-                return Err(LogError::Broken);
-            }
+        self.expire_before(offline_from, now);
+        while !self.fits(frame.len()) && self.first < offline_from {
+            self.pop_front();
+        }
+        if !self.fits(frame.len()) {
+            return Err(match self.when_full {
+                WhenFull::KeepOffline => LogError::OfflineFull,
+                WhenFull::EndSession => {
+                    self.break_session();
+                    LogError::Broken
+                }
+            });
         }
         self.push(frame, now);
         Ok(())
@@ -170,9 +170,14 @@ impl ReplayLog {
     }
 
     fn expire(&mut self, now: Instant) {
+        self.expire_before(u64::MAX, now);
+    }
+
+    /// Drops events older than the age bound, but none from `offset` on.
+    fn expire_before(&mut self, offset: u64, now: Instant) {
         let max_age: Duration = self.limits.max_age;
         while let Some((_, at)) = self.entries.front() {
-            if now.saturating_duration_since(*at) <= max_age {
+            if self.first >= offset || now.saturating_duration_since(*at) <= max_age {
                 break;
             }
             self.pop_front();

@@ -45,8 +45,8 @@ impl Rng {
 /// Starts a relay to `server` that loses `loss` of the packets each way (0.0 to 1.0), and
 /// duplicates and reorders half as many each.
 pub(crate) async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
-    let front = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let back = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let front = roomy_socket();
+    let back = roomy_socket();
     back.connect(server).await.unwrap();
     let addr = front.local_addr().unwrap();
     let stats = Arc::new(RelayStats::default());
@@ -62,13 +62,17 @@ pub(crate) async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
                     client = Some(from);
                     let packet = up[..n].to_vec();
                     let fate = fate(&mut rng, loss, &counters);
-                    deliver(fate, packet, &mut held_up, |p| { let _ = back.try_send(p); }, &counters);
+                    for p in deliver(fate, packet, &mut held_up) {
+                        let _ = back.send(&p).await;
+                    }
                 }
                 Ok(n) = back.recv(&mut down) => {
                     let Some(client) = client else { continue };
                     let packet = down[..n].to_vec();
                     let fate = fate(&mut rng, loss, &counters);
-                    deliver(fate, packet, &mut held_down, |p| { let _ = front.try_send_to(p, client); }, &counters);
+                    for p in deliver(fate, packet, &mut held_down) {
+                        let _ = front.send_to(&p, client).await;
+                    }
                 }
             }
         }
@@ -105,29 +109,27 @@ fn fate(rng: &mut Rng, loss: f64, stats: &RelayStats) -> Fate {
     fate
 }
 
-/// Sends a packet according to its fate; a reordered packet waits for the next one.
-fn deliver(
-    fate: Fate,
-    packet: Vec<u8>,
-    held: &mut Option<Vec<u8>>,
-    send: impl Fn(&[u8]),
-    _stats: &RelayStats,
-) {
-    match fate {
-        Fate::Drop => return,
-        Fate::Duplicate => {
-            send(&packet);
-            send(&packet);
-        }
-        Fate::Reorder => {
-            if let Some(earlier) = held.replace(packet) {
-                send(&earlier);
-            }
-            return;
-        }
-        Fate::Forward => send(&packet),
-    }
-    if let Some(earlier) = held.take() {
-        send(&earlier);
-    }
+/// The packets to send now for a packet of this fate; a reordered packet waits for the next.
+fn deliver(fate: Fate, packet: Vec<u8>, held: &mut Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut out = match fate {
+        Fate::Drop => return Vec::new(),
+        Fate::Duplicate => vec![packet.clone(), packet],
+        Fate::Reorder => return held.replace(packet).into_iter().collect(),
+        Fate::Forward => vec![packet],
+    };
+    out.extend(held.take());
+    out
+}
+
+/// A loopback UDP socket with buffers big enough that the relay itself never drops a burst:
+/// only the losses it is told to make should happen.
+fn roomy_socket() -> UdpSocket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    let _ = socket.set_send_buffer_size(8 << 20);
+    socket.set_nonblocking(true).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    UdpSocket::from_std(socket.into()).unwrap()
 }
