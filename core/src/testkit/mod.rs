@@ -231,7 +231,8 @@ macro_rules! conformance_tests {
             volatile_uses_datagrams_when_they_fit, server_full_is_refused, events_are_handled_in_arrival_order,
             dropping_the_last_client_handle_disconnects, presence_resubscribe_after_unsubscribe,
             sequence_survives_server_side_drops, expired_session_starts_fresh,
-            recovered_drop_has_no_presence_flicker, offline_buffer_flushes_in_order
+            recovered_drop_has_no_presence_flicker, offline_buffer_flushes_in_order,
+            shutdown_under_load_loses_nothing
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -235,6 +235,11 @@ fn assert_exact(received: &[u64], count: u64, direction: &str) {
 pub async fn sequence_survives_server_side_drops<H: Harness>(harness: &H) {
     let (listener, connector) = harness.pair().await;
     let report = sequence_survives_drops(listener, connector, 20, Socket::drop_connection).await;
+    let (median, max) = report.median_and_max();
+    println!(
+        "server-side drops: {} reconnects, {} events down and {} up exact; recovery median {median:?}, max {max:?}",
+        report.reconnects, report.down, report.up
+    );
     assert_eq!(report.reconnects, 20);
 }
 
@@ -456,4 +461,61 @@ fn tracking_handlers(socket: &Socket) {
             ack.send(()).unwrap();
         },
     );
+}
+
+/// A server with 200 clients shuts down while events flow to every one of them: each client
+/// receives exactly the events an `emit` accepted for it, then hears `ServerShutdown`.
+pub async fn shutdown_under_load_loses_nothing<H: Harness>(harness: &H) {
+    const CLIENTS: usize = 200;
+    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut peers = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let (client, socket) = t.connect_with(super::once_only()).await;
+        let (tx, rx) = mpsc::unbounded_channel::<u64>();
+        client.on("n", move |Data(n): Data<u64>| {
+            let _ = tx.send(n);
+            async {}
+        });
+        peers.push((client, socket, rx));
+    }
+    let sockets: Vec<Socket> = peers.iter().map(|(_, socket, _)| socket.clone()).collect();
+    let publisher = tokio::spawn(async move {
+        let mut accepted = vec![0u64; sockets.len()];
+        let mut refused = vec![false; sockets.len()];
+        while refused.contains(&false) {
+            for ((socket, accepted), refused) in sockets.iter().zip(&mut accepted).zip(&mut refused)
+            {
+                // Once an emit is refused, every later one is too: the close has begun.
+                if !*refused {
+                    match socket.emit("n", *accepted) {
+                        Ok(()) => *accepted += 1,
+                        Err(_) => *refused = true,
+                    }
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        accepted
+    });
+    // Events are flowing to everyone before the shutdown starts.
+    for (_, _, rx) in &mut peers {
+        assert_eq!(next_unbounded(rx).await, 0);
+    }
+    within("shutdown", t.server.shutdown(Duration::from_secs(5))).await;
+    let accepted = within("the publisher", publisher).await.unwrap();
+    let mut total = 0;
+    for ((client, _, mut rx), accepted) in peers.into_iter().zip(accepted) {
+        assert_eq!(
+            within("the client's close", client.closed()).await,
+            DisconnectReason::ServerShutdown
+        );
+        let mut received = vec![0];
+        while let Ok(n) = rx.try_recv() {
+            received.push(n);
+        }
+        assert_exact(&received, accepted, "shutdown");
+        total += accepted;
+    }
+    assert!(total >= CLIENTS as u64, "events flowed during the shutdown");
+    println!("shutdown under load: {CLIENTS} clients, {total} accepted events each delivered once");
 }
