@@ -47,7 +47,7 @@ function spawnWithLines(command, args) {
 before(async () => {
   fs.mkdirSync(output, { recursive: true });
   // A short heartbeat: a tab that vanishes without a goodbye is still noticed within the wait.
-  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0", "--heartbeat", "2"]);
+  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0", "--heartbeat", "2", "--test-hooks"]);
   const line = await server.waitFor(/chat: open (http:\/\/\S+)\//, "the chat server");
   base = line.match(/(http:\/\/\S+)\//)[1];
   browser = await chromium.launch({
@@ -231,3 +231,33 @@ test("volatile: most of 500 position updates arrive, none corrupted, oversized i
   await sender.context().close();
   await watcher.context().close();
 });
+
+for (const transport of ["webtransport", "websocket"]) {
+  test(`a ${transport} page whose connection the server drops reconnects, recovers and shows each missed line once`, async () => {
+    const reader = await openChat(`reader-${transport}`, { noWebTransport: transport === "websocket" });
+    const writer = await openChat(`writer-${transport}`);
+    assert.equal(await transportOf(reader), transport);
+    await say(writer, "before the drop");
+    await everyoneSees([reader], "before the drop");
+    const sid = await reader.evaluate(() => window.chat.id);
+    const started = Date.now();
+    const dropped = await fetch(`${base}/debug/drop/${sid}`, { method: "POST" });
+    assert.equal(dropped.status, 204);
+    const missed = ["missed one", "missed two", "missed three"];
+    for (const text of missed) await say(writer, text);
+    await everyoneSees([writer], "missed three");
+    await reader.waitForSelector("body[data-reconnects='1']", { timeout: WAIT });
+    await everyoneSees([reader], "missed three");
+    const recoveredIn = Date.now() - started;
+    const announcements = await reader.$$eval("#messages li.announce", (items) => items.map((li) => li.textContent));
+    assert.ok(announcements.includes("reconnected, nothing missed"), `recovered: ${JSON.stringify(announcements)}`);
+    assert.equal(await reader.evaluate(() => window.chat.id), sid, "the same session");
+    await say(writer, "after the drop");
+    await everyoneSees([reader], "after the drop");
+    const lines = (await linesOf(reader)).map((line) => line.replace(/^writer-\S+ /, ""));
+    assert.deepEqual(lines, ["before the drop", ...missed, "after the drop"], "each line exactly once, in order");
+    report.push(`${transport}: dropped server-side, reconnected and recovered in ${recoveredIn} ms; 3 missed lines shown once each`);
+    await reader.context().close();
+    await writer.context().close();
+  });
+}

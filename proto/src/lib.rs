@@ -41,4 +41,4 @@ pub use frame::{
 pub use framing::FrameSplitter;
 pub use limit::MAX_FRAME_SIZE;
 pub use payload::PayloadCodec;
-pub use socket_id::SocketId;
+pub use socket_id::{ParseSocketIdError, SocketId};

@@ -1,6 +1,7 @@
 //! Socket ids.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,8 +29,56 @@ impl fmt::Display for SocketId {
     }
 }
 
+/// A string that is not 32 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a socket id is 32 hex digits")]
+pub struct ParseSocketIdError;
+
+impl FromStr for SocketId {
+    type Err = ParseSocketIdError;
+
+    /// Parses the 32 hex digits of [`SocketId`]'s `Display`, in either case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.as_bytes();
+        if text.len() != 32 || !text.iter().all(u8::is_ascii_hexdigit) {
+            return Err(ParseSocketIdError);
+        }
+        let digit = |c: u8| (c as char).to_digit(16).map_or(0, |d| d as u8);
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = digit(pair[0]) << 4 | digit(pair[1]);
+        }
+        Ok(SocketId(bytes))
+    }
+}
+
 impl fmt::Debug for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SocketId({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_it_displays_and_nothing_else() {
+        let id = SocketId::from_bytes([
+            0x5f, 0x2b, 0x8c, 0x1e, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xfe, 0xff,
+        ]);
+        assert_eq!("5f2b8c1e00010203040506070809feff".parse(), Ok(id));
+        assert_eq!("5F2B8C1E00010203040506070809FEFF".parse(), Ok(id));
+        assert_eq!(id.to_string().parse(), Ok(id));
+        for bad in [
+            "",
+            "5f2b",
+            "5f2b8c1e00010203040506070809feff00",
+            "zz2b8c1e00010203040506070809feff",
+            "+f2b8c1e00010203040506070809feff",
+            "é2b8c1e00010203040506070809feff",
+        ] {
+            assert_eq!(bad.parse::<SocketId>(), Err(ParseSocketIdError), "{bad:?}");
+        }
     }
 }

@@ -4,14 +4,19 @@
 //! `cargo run -p quicket-examples --bin chat`, then open the printed URL.
 //! Flags: `--http PORT` (default 8080), `--quic PORT` (default 4433); 0 picks free ports.
 //! `--heartbeat SECS` pings every SECS and drops a client silent for twice that (default 25 + 20).
+//! `--test-hooks` adds `POST /debug/drop/{sid}`, which drops that client's connection the way
+//! a network failure would, for the browser tests of reconnection and recovery.
 
 use std::path::PathBuf;
 
 use quicket::ws::axum::Router;
+use quicket::ws::axum::extract::Path;
 use quicket::ws::axum::http::{StatusCode, header};
 use quicket::ws::axum::response::{Html, IntoResponse};
-use quicket::ws::axum::routing::get;
-use quicket::{AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket};
+use quicket::ws::axum::routing::{get, post};
+use quicket::{
+    AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket, SocketId,
+};
 use quicket_examples::chat::{Joined, Line, ROOM, User};
 
 const PAGE: &str = include_str!("../../chat/index.html");
@@ -22,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         http,
         quic,
         heartbeat,
+        test_hooks,
     } = args();
     let mut config = ServerConfig::default();
     if let Some(secs) = heartbeat {
@@ -62,9 +68,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
         })
         .build();
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/quicket/client.js", get(client_js));
+    if test_hooks {
+        let server = server.clone();
+        routes = routes.route(
+            "/debug/drop/{sid}",
+            post(move |Path(sid): Path<String>| {
+                let socket = sid
+                    .parse::<SocketId>()
+                    .ok()
+                    .and_then(|sid| server.socket(sid));
+                async move {
+                    match socket {
+                        Some(socket) => {
+                            socket.drop_connection();
+                            StatusCode::NO_CONTENT
+                        }
+                        None => StatusCode::NOT_FOUND,
+                    }
+                }
+            }),
+        );
+    }
     let serving = quicket::serve(
         &server,
         Endpoints::default().ports(http, quic).routes(routes),
@@ -150,12 +177,13 @@ async fn client_js() -> impl IntoResponse {
     }
 }
 
-/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`.
+/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`.
 struct Args {
     http: u16,
     quic: u16,
     /// Seconds between pings, and the same again before a silent client is dropped.
     heartbeat: Option<u64>,
+    test_hooks: bool,
 }
 
 fn args() -> Args {
@@ -164,8 +192,13 @@ fn args() -> Args {
         http: 8080,
         quic: 4433,
         heartbeat: None,
+        test_hooks: false,
     };
     while let Some(flag) = args.next() {
+        if flag == "--test-hooks" {
+            parsed.test_hooks = true;
+            continue;
+        }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
             ("--http", Some(port)) => parsed.http = u16::try_from(port).unwrap_or(8080),
