@@ -232,7 +232,8 @@ macro_rules! conformance_tests {
             dropping_the_last_client_handle_disconnects, presence_resubscribe_after_unsubscribe,
             sequence_survives_server_side_drops, expired_session_starts_fresh,
             recovered_drop_has_no_presence_flicker, offline_buffer_flushes_in_order,
-            shutdown_under_load_loses_nothing
+            shutdown_under_load_loses_nothing, resume_needs_the_sessions_own_token,
+            presence_grace_can_be_shorter_than_the_window
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

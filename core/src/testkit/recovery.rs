@@ -519,3 +519,106 @@ pub async fn shutdown_under_load_loses_nothing<H: Harness>(harness: &H) {
     assert!(total >= CLIENTS as u64, "events flowed during the shutdown");
     println!("shutdown under load: {CLIENTS} clients, {total} accepted events each delivered once");
 }
+
+/// A resume token is the only way back into a session: a client presenting another
+/// session's id, a made-up token or a spent one gets a new session, and the owner keeps its own.
+pub async fn resume_needs_the_sessions_own_token<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(
+        harness,
+        Server::builder().config(recovering_server_config()),
+        |_| async {},
+    )
+    .await;
+    let (owner, socket) = t.connect().await;
+    let attempts = [
+        (
+            "another session's id",
+            bytes::Bytes::copy_from_slice(socket.id().as_bytes()),
+        ),
+        ("a made-up token", bytes::Bytes::from_static(&[7u8; 32])),
+        ("an empty token", bytes::Bytes::new()),
+    ];
+    for (what, token) in attempts {
+        let mut raw = t.raw().await;
+        let quicket_proto::Frame::Hello(hello) =
+            super::RawPeer::<<H::Connector as Connector>::Connection>::hello()
+        else {
+            unreachable!()
+        };
+        let resume = quicket_proto::Resume { token, offset: 0 };
+        raw.send(&quicket_proto::Frame::Hello(quicket_proto::Hello {
+            resume: Some(resume),
+            ..hello
+        }))
+        .await;
+        match within("the answer", raw.recv()).await {
+            Some(quicket_proto::Frame::Welcome(welcome)) => {
+                assert!(!welcome.recovered, "{what}: not recovered");
+                assert_ne!(welcome.sid, socket.id(), "{what}: a new session");
+                assert_eq!(welcome.offset, 0, "{what}");
+                assert_eq!(welcome.session.len(), 32, "{what}: its own fresh token");
+            }
+            other => panic!("{what}: expected a Welcome, got {other:?}"),
+        }
+    }
+    // The owner was not disturbed.
+    assert!(owner.connected());
+    assert_eq!(owner.id(), socket.id());
+    let echo = within(
+        "the owner still works",
+        socket.emit_with_ack::<()>("nothing", ()),
+    )
+    .await;
+    assert!(matches!(echo, Err(AckError::Remote(_))), "{echo:?}");
+}
+
+/// With a presence grace shorter than the window, a dropped session's presence leaves at the
+/// end of the grace while the session itself still waits for a resume.
+pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: &H) {
+    let mut config = recovering_server_config();
+    if let Some(recovery) = config.recovery.as_mut() {
+        recovery.window = Duration::from_secs(30);
+        recovery.presence_grace = Duration::from_millis(100);
+    }
+    let mut t = TestServer::start(
+        harness,
+        Server::builder().config(config),
+        |socket: Socket| {
+            tracking_handlers(&socket);
+            async {}
+        },
+    )
+    .await;
+    let (observer, _) = t.connect().await;
+    within("enter", observer.emit_with_ack::<()>("enter", "bob"))
+        .await
+        .unwrap();
+    let mut watch = observer.subscribe_presence("r").unwrap();
+    assert_eq!(
+        within("sync", watch.next()).await,
+        Some(PresenceEvent::Sync)
+    );
+    let (client, socket) = t.connect_with(super::once_only()).await;
+    within("enter", client.emit_with_ack::<()>("enter", "alice"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(within("join", watch.next()).await, Some(PresenceEvent::Join { key, .. }) if key == "alice")
+    );
+    let dropped = Instant::now();
+    socket.drop_connection();
+    match within("alice's leave", watch.next()).await {
+        Some(PresenceEvent::Leave {
+            key, last: true, ..
+        }) => assert_eq!(key, "alice"),
+        other => panic!("expected alice to leave, got {other:?}"),
+    }
+    assert!(
+        dropped.elapsed() >= Duration::from_millis(100),
+        "not before the grace ended"
+    );
+    assert!(
+        t.server.socket(socket.id()).is_some(),
+        "the session still waits for a resume"
+    );
+}
