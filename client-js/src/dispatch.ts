@@ -1,16 +1,28 @@
 /**
- * Hands an incoming `Event` to the application's handlers and answers its ack id exactly
+ * What the socket does with each frame the server sends after the handshake, and above all
+ * with an `Event`: it goes to the application's handlers, and its ack id is answered exactly
  * once (PROTOCOL.md section 10.2).
  *
  * @module
  */
 
-import { type Event, encodeFrame } from "./codec.js";
-import { EmitError } from "./errors.js";
+import type { PendingAcks } from "./acks.js";
+import { DecodeError, type Event, type Frame, decodeFrame, encodeFrame } from "./codec.js";
+import { AckError, EmitError } from "./errors.js";
 import { decodeJson, encodeJson, errorMessage, sendableMessage } from "./json.js";
+import type { Presences } from "./presence.js";
 
 /** The longest event name, in UTF-8 bytes (PROTOCOL.md section 8). */
 export const MAX_EVENT_NAME_BYTES = 256;
+
+const utf8 = new TextEncoder();
+
+/** Why `name` cannot name an event, either way; `null` when it can. */
+export function eventNameError(name: string): string | null {
+  const nameBytes = utf8.encode(name).length;
+  if (nameBytes <= MAX_EVENT_NAME_BYTES) return null;
+  return `event name of ${nameBytes} bytes exceeds the maximum of ${MAX_EVENT_NAME_BYTES}`;
+}
 
 /** Answers an event that asked for an acknowledgement; only the first call counts. */
 export type AckCallback = (reply?: unknown) => void;
@@ -27,8 +39,8 @@ export type EventHandler = (data: any, ack?: AckCallback) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyListener = (event: string, data: any) => void;
 
-/** What dispatching needs from the socket. */
-export interface DispatchContext {
+/** The application's side of dispatching: the socket's listeners. */
+export interface Audience {
   /** The handlers of `name`; none for the socket's reserved names. */
   handlers(name: string): EventHandler[];
   /** The catch-all listeners. */
@@ -37,6 +49,11 @@ export interface DispatchContext {
   run(task: () => void): void;
   /** Reports an error to the application (see `Socket`'s `error` event). */
   report(err: unknown, fromApplication: boolean): void;
+}
+
+/** What dispatching an event needs from the socket. */
+export interface DispatchContext {
+  readonly audience: Audience;
   /**
    * Sends an answer on the connection the event came on, and nowhere else: after a
    * reconnection the server may have reused the ack id. Nothing once that connection is
@@ -47,7 +64,55 @@ export interface DispatchContext {
   readonly peerMaxFrameSize: number;
 }
 
-const utf8 = new TextEncoder();
+/** What the frames other than `Event` act on. */
+export interface FrameContext extends DispatchContext {
+  readonly acks: PendingAcks;
+  readonly presences: Presences;
+  /** One of the server's numbered events arrived: see `Session.count`. */
+  counted(): void;
+  /** Sends a frame of the protocol's own; a failure has nobody to tell. */
+  control(frame: Frame): void;
+  /** The server closed the connection with a `Disconnect`. */
+  close(reason: number, message: string): void;
+  /** The server broke the protocol: the connection closes. */
+  fail(err: Error, context: string): void;
+}
+
+/** Acts on one frame the server sent after the handshake, by the reliable channel or not. */
+export function dispatchFrame(bytes: Uint8Array, datagram: boolean, ctx: FrameContext): void {
+  let frame: Frame;
+  try {
+    frame = decodeFrame(bytes);
+  } catch (err) {
+    return ctx.fail(err as DecodeError, datagram ? "undecodable datagram" : "undecodable frame");
+  }
+  if (datagram && !(frame.type === "Event" && frame.ack === null)) {
+    return ctx.fail(new Error("only events without an ack id may travel as datagrams"), "bad datagram");
+  }
+  switch (frame.type) {
+    case "Event":
+      // Counted whatever becomes of it (handled, no handler, bad payload): the server
+      // counts what it sent, and resumes after what the client says it has seen.
+      if (frame.ack === null && !datagram) ctx.counted();
+      return dispatchEvent(frame, ctx);
+    case "Ack":
+      return ctx.acks.resolve(frame.id, frame.data);
+    case "AckError":
+      return ctx.acks.reject(frame.id, new AckError(frame.message));
+    case "Ping":
+      return ctx.control({ type: "Pong", id: frame.id });
+    case "Pong":
+      return; // This client sends no pings; unmatched pongs are ignored.
+    case "Disconnect":
+      return ctx.close(frame.reason, frame.message);
+    case "PresenceState":
+    case "PresenceDiff":
+    case "PresenceEnd":
+      return ctx.presences.apply(frame);
+    default:
+      ctx.fail(new Error(`a server may not send ${frame.type} frames after the handshake`), "");
+  }
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
@@ -59,19 +124,18 @@ export function dispatchEvent(event: Event, ctx: DispatchContext): void {
   const refuse = (message: string) => {
     if (ackId !== null) answerError(ctx, ackId, message);
   };
-  const nameBytes = utf8.encode(name).length;
-  if (nameBytes > MAX_EVENT_NAME_BYTES) {
-    return refuse(`event name of ${nameBytes} bytes exceeds the maximum of ${MAX_EVENT_NAME_BYTES}`);
-  }
+  const badName = eventNameError(name);
+  if (badName !== null) return refuse(badName);
+  const { audience } = ctx;
   let data: unknown;
   try {
     data = decodeJson(event.data);
   } catch (err) {
     if (ackId !== null) return refuse(`invalid payload: ${errorMessage(err)}`);
-    return ctx.report(err, false);
+    return audience.report(err, false);
   }
-  for (const listener of [...ctx.anyListeners()]) ctx.run(() => listener(name, data));
-  const handlers = ctx.handlers(name);
+  for (const listener of [...audience.anyListeners()]) audience.run(() => listener(name, data));
+  const handlers = audience.handlers(name);
   if (handlers.length === 0) return refuse(`unknown event ${JSON.stringify(name)}`);
   const reply = ackId === null ? null : acknowledger(ctx, ackId);
   for (const handler of handlers) {
@@ -84,13 +148,13 @@ export function dispatchEvent(event: Event, ctx: DispatchContext): void {
           () => reply?.fail("the handler did not acknowledge"),
           (err: unknown) => {
             reply?.fail(err);
-            ctx.report(err, true);
+            audience.report(err, true);
           },
         );
       }
     } catch (err) {
       reply?.fail(err);
-      ctx.report(err, true);
+      audience.report(err, true);
     }
   }
 }

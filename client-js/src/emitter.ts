@@ -4,8 +4,12 @@
  * @module
  */
 
+/**
+ * Any function. Its parameters are `any`, not `never`, so that a listener written inline
+ * where this type is expected (as in `Socket.off`) gets untyped rather than unusable ones.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Listener = (...args: any[]) => unknown;
+export type Listener = (...args: any[]) => unknown;
 
 /** A map from event name to listener signature. */
 export type EventMap = { [event: string]: Listener };

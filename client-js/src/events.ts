@@ -1,10 +1,21 @@
 /**
- * The socket's own events, whose names an incoming event cannot use.
+ * What the application listens to on a socket: its own (lifecycle) events, whose names an
+ * incoming event cannot use, the server's events by name, and catch-all listeners; and when
+ * it hears them.
  *
  * @module
  */
 
 import type { DisconnectReasonName } from "./codec.js";
+import type { AnyListener, Audience, EventHandler } from "./dispatch.js";
+import { Emitter, type Listener } from "./emitter.js";
+
+/**
+ * Where a socket is in its life. `reconnecting` runs from a drop until the next `Welcome`;
+ * `closed` is final (the application disconnected, the server ended the session, or
+ * reconnecting gave up).
+ */
+export type SocketState = "connecting" | "open" | "reconnecting" | "closed";
 
 /** What ended a connection. */
 export interface DisconnectDetails {
@@ -58,4 +69,99 @@ const RESERVED = new Set<string>([
 /** Whether `event` names one of the socket's own events. */
 export function isReserved(event: string): event is keyof LifecycleEvents {
   return RESERVED.has(event);
+}
+
+/**
+ * The socket's listeners, and the order the application hears things in: until `connect`
+ * has fired, incoming work is held, so that handlers added after `await connect()` see it all.
+ */
+export class Listeners implements Audience {
+  private readonly lifecycle = new Emitter<LifecycleEvents>();
+  private readonly byName = new Emitter<Record<string, EventHandler>>();
+  private catchAll: AnyListener[] = [];
+  private held: (() => void)[] | null = [];
+
+  /** Adds a listener: a lifecycle one for a reserved name, a handler for any other. */
+  add(event: string, listener: Listener, once: boolean): void {
+    if (isReserved(event)) {
+      const typed = listener as LifecycleEvents[typeof event];
+      if (once) this.lifecycle.once(event, typed);
+      else this.lifecycle.on(event, typed);
+    } else if (once) {
+      this.byName.once(event, listener);
+    } else {
+      this.byName.on(event, listener);
+    }
+  }
+
+  /** Removes a listener, or every listener of `event`. */
+  remove(event: string, listener?: Listener): void {
+    if (isReserved(event)) this.lifecycle.off(event, listener as LifecycleEvents[typeof event]);
+    else this.byName.off(event, listener);
+  }
+
+  /** Adds a catch-all listener. */
+  addAny(listener: AnyListener): void {
+    this.catchAll.push(listener);
+  }
+
+  /** Removes a catch-all listener, or all of them. */
+  removeAny(listener?: AnyListener): void {
+    this.catchAll = listener ? this.catchAll.filter((l) => l !== listener) : [];
+  }
+
+  handlers(name: string): EventHandler[] {
+    return isReserved(name) ? [] : this.byName.listenersOf(name);
+  }
+
+  anyListeners(): readonly AnyListener[] {
+    return this.catchAll;
+  }
+
+  /** Fires one of the socket's own events now, held work or not. */
+  emit<K extends keyof LifecycleEvents>(event: K, ...args: Parameters<LifecycleEvents[K]>): void {
+    this.lifecycle.emit(event, ...args);
+  }
+
+  /** Runs `task` now, or after `connect` when that has not fired yet. */
+  deliver(task: () => void): void {
+    if (this.held) this.held.push(task);
+    else this.run(task);
+  }
+
+  /** Fires `connect`, then runs what arrived meanwhile. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    this.run(() => this.lifecycle.emit("connect"));
+    for (const task of held) this.run(task);
+  }
+
+  run(task: () => void): void {
+    try {
+      task();
+    } catch (err) {
+      this.report(err, true);
+    }
+  }
+
+  /**
+   * Hands an error to the `error` listeners. Without any, errors thrown by the application's
+   * own listeners are rethrown asynchronously (never swallowed); others are dropped.
+   */
+  report(err: unknown, fromApplication: boolean): void {
+    const error = toError(err);
+    if (this.lifecycle.listenerCount("error") > 0) {
+      this.lifecycle.emit("error", error); // isolates each listener: see Emitter.emit
+    } else if (fromApplication) {
+      setTimeout(() => {
+        throw error;
+      }, 0);
+    }
+  }
+}
+
+/** `err` as an `Error`, for listeners typed to receive one whatever was thrown. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

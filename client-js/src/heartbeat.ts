@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Welcome } from "./codec.js";
 import { later } from "./timers.js";
 
 const now = (): number => performance.now();
@@ -20,6 +21,12 @@ export class Watchdog {
     private readonly dead: () => void,
   ) {
     this.timer = later(() => this.check(), deadAfter);
+  }
+
+  /** Watches a connection for the silence its `Welcome` allows; `dead` gets the reason. */
+  static forWelcome(welcome: Welcome, dead: (message: string) => void): Watchdog {
+    const deadAfter = welcome.ping_interval_ms + welcome.ping_timeout_ms;
+    return new Watchdog(deadAfter, () => dead(`no frame from the server for ${deadAfter} ms`));
   }
 
   /** Something arrived. A timestamp, not a new timer: frames can come by the thousand. */

@@ -1,11 +1,13 @@
 /**
- * The client's view of one room's presence (PROTOCOL.md section 10.3).
+ * The client's view of a room's presence (PROTOCOL.md section 10.3), and the socket's
+ * subscriptions, one per room.
  *
  * @module
  */
 
-import type { PresenceEntry } from "./codec.js";
+import type { Frame, PresenceDiff, PresenceEnd, PresenceEntry, PresenceState } from "./codec.js";
 import { Emitter } from "./emitter.js";
+import { decodeJson } from "./json.js";
 
 /** One connection's metadata for a key: its server-assigned id and its decoded JSON value. */
 export interface PresenceMeta {
@@ -55,7 +57,7 @@ export class Presence {
   /** Each key present, with its metas ordered by id. Replaced in place on every change. */
   readonly state = new Map<string, PresenceMeta[]>();
 
-  /** @internal Built by `Socket.presence`. */
+  /** @internal Built by {@link Presences.add}, for `Socket.presence`. */
   constructor(
     /** The room. */
     readonly room: string,
@@ -183,5 +185,84 @@ export class Presence {
     }
     const sorted = [...metas.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.state.set(key, sorted);
+  }
+}
+
+/**
+ * A socket's presence subscriptions by room. They outlive a connection: the socket asks for
+ * each again on the next one.
+ */
+export class Presences {
+  private readonly rooms = new Map<string, Presence>();
+
+  /**
+   * `control` sends a frame of the protocol's own, silently failing; `report` hears of metas
+   * that are not JSON.
+   */
+  constructor(
+    private readonly control: (frame: Frame) => void,
+    private readonly report: (err: unknown) => void,
+  ) {}
+
+  /** The running subscription to `room`, if any. */
+  get(room: string): Presence | undefined {
+    return this.rooms.get(room);
+  }
+
+  /** Registers a subscription to `room`; subscribing on the connection is the caller's. */
+  add(room: string): Presence {
+    const presence = new Presence(
+      room,
+      (bytes) => this.decodeMeta(bytes),
+      (p) => this.unsubscribe(p),
+    );
+    this.rooms.set(room, presence);
+    return presence;
+  }
+
+  /** A presence frame from the server; frames of rooms not followed are ignored. */
+  apply(frame: PresenceState | PresenceDiff | PresenceEnd): void {
+    const presence = this.rooms.get(frame.room);
+    switch (frame.type) {
+      case "PresenceState":
+        return presence?.applyState(frame.entries);
+      case "PresenceDiff":
+        return presence?.applyDiff(frame.joins, frame.leaves);
+      case "PresenceEnd":
+        this.rooms.delete(frame.room);
+        return presence?.end(frame.message);
+    }
+  }
+
+  /** A connection opened: subscriptions belong to one, and the fresh state replaces each view. */
+  resubscribe(): void {
+    for (const room of this.rooms.keys()) this.control({ type: "PresenceSubscribe", room });
+  }
+
+  /** The connection dropped; the socket is reconnecting. */
+  resync(): void {
+    for (const presence of this.rooms.values()) presence.resync();
+  }
+
+  /** Forgets every subscription (the socket closed for good) and returns them, to be ended. */
+  takeAll(): Presence[] {
+    const presences = [...this.rooms.values()];
+    this.rooms.clear();
+    return presences;
+  }
+
+  private unsubscribe(presence: Presence): void {
+    if (this.rooms.get(presence.room) !== presence) return;
+    this.rooms.delete(presence.room);
+    this.control({ type: "PresenceUnsubscribe", room: presence.room });
+  }
+
+  private decodeMeta(bytes: Uint8Array): unknown {
+    try {
+      return decodeJson(bytes);
+    } catch (err) {
+      this.report(err);
+      return undefined;
+    }
   }
 }

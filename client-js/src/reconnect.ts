@@ -6,6 +6,7 @@
  * @module
  */
 
+import { DisconnectReason } from "./codec.js";
 import { later } from "./timers.js";
 
 /** How a socket reconnects after a drop; the names and defaults are socket.io-client's. */
@@ -20,6 +21,18 @@ export interface ReconnectOptions {
   reconnectionDelayMax: number;
   /** Each delay is randomised by ± this fraction of it. Default 0.5. */
   randomizationFactor: number;
+}
+
+/**
+ * Whether a drop for `reason` is followed by reconnecting: not when the application on
+ * either side ended the session.
+ */
+export function reconnectsAfter(reason: number, options: ReconnectOptions): boolean {
+  return (
+    options.reconnection &&
+    reason !== DisconnectReason.ClientDisconnect &&
+    reason !== DisconnectReason.ServerDisconnect
+  );
 }
 
 /**
