@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::relay;
+use quicket_core::testkit::relay;
 use quicket_core::{AckError, AckSender, Client, Data, Server, Socket};
 use quicket_quic::{QuicConnector, ServerTrust};
 use tokio::sync::mpsc;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::relay::{self, Relay};
+use quicket_core::testkit::relay::{self, Relay};
 use quicket_core::testkit::{RecoveryReport, sequence_survives_drops};
 use quicket_core::transport::{Connector, TransportError};
 use quicket_quic::{CertificateHash, QuicConnection, QuicConnector, ServerTrust};

@@ -40,7 +40,8 @@ impl Connector for WsConnector {
         let config = WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
-            .write_buffer_size(128 << 10)
+            .read_buffer_size(8 << 10)
+            .write_buffer_size(16 << 10)
             .max_write_buffer_size(1 << 20);
         let (socket, _response) =
             tokio_tungstenite::connect_async_with_config(&self.url, Some(config), true)

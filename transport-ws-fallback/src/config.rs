@@ -47,9 +47,10 @@ pub struct WsConfig {
     /// The largest message accepted, checked from the frame header before any of it is
     /// buffered; a larger one closes the socket with 1009. Default 1 MiB (core's frame limit).
     pub max_message_size: usize,
-    /// Bytes read from the socket at a time. Default 128 KiB.
+    /// Bytes read from the socket at a time; each connection holds a buffer this big, so it
+    /// is most of an idle connection's memory. Default 8 KiB.
     pub read_buffer_size: usize,
-    /// Bytes written before the socket flushes. Default 128 KiB.
+    /// Bytes written before the socket flushes. Default 16 KiB.
     pub write_buffer_size: usize,
     /// Bytes the socket may hold unwritten; core's own queue bounds what waits beyond it.
     /// Default 1 MiB.
@@ -73,8 +74,8 @@ impl Default for WsConfig {
             path: "/quicket".into(),
             info_path: "/quicket/info".into(),
             max_message_size: 1 << 20,
-            read_buffer_size: 128 << 10,
-            write_buffer_size: 128 << 10,
+            read_buffer_size: 8 << 10,
+            write_buffer_size: 16 << 10,
             max_write_buffer_size: 1 << 20,
             allowed_origins: None,
             pending_connections: 256,

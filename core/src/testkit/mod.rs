@@ -20,6 +20,7 @@ mod limits;
 mod presence;
 mod raw;
 mod recovery;
+pub mod relay;
 mod rooms;
 
 use std::future::Future;

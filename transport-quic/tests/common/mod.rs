@@ -1,8 +1,6 @@
 //! Helpers shared by the QUIC integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub(crate) mod relay;
-
 use std::future::IntoFuture;
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! A lossy UDP relay on loopback: drops, duplicates and reorders packets in both directions,
-//! from a seed, and counts what it did.
+//! from a seed, and counts what it did. QUIC's tests and the benchmark's `loss` scenario put it
+//! between a client and a server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,17 +11,23 @@ use tokio::task::JoinHandle;
 
 /// What the relay did to the packets it saw.
 #[derive(Debug, Default)]
-pub(crate) struct RelayStats {
-    pub(crate) forwarded: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) duplicated: AtomicU64,
-    pub(crate) reordered: AtomicU64,
+pub struct RelayStats {
+    /// Packets passed on as they came.
+    pub forwarded: AtomicU64,
+    /// Packets dropped.
+    pub dropped: AtomicU64,
+    /// Packets sent twice.
+    pub duplicated: AtomicU64,
+    /// Packets held back behind the next one.
+    pub reordered: AtomicU64,
 }
 
 /// A running relay between one client and a server.
-pub(crate) struct Relay {
-    pub(crate) addr: SocketAddr,
-    pub(crate) stats: Arc<RelayStats>,
+pub struct Relay {
+    /// Where clients send to reach the server through the relay.
+    pub addr: SocketAddr,
+    /// What the relay did so far.
+    pub stats: Arc<RelayStats>,
     task: JoinHandle<()>,
 }
 
@@ -44,9 +51,13 @@ impl Rng {
 
 /// Starts a relay to `server` that loses `loss` of the packets each way (0.0 to 1.0), and
 /// duplicates and reorders half as many each.
-pub(crate) async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
-    let front = roomy_socket();
-    let back = roomy_socket();
+pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
+    let front = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback UDP port");
+    let back = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback UDP port");
     back.connect(server).await.unwrap();
     let addr = front.local_addr().unwrap();
     let stats = Arc::new(RelayStats::default());
@@ -119,17 +130,4 @@ fn deliver(fate: Fate, packet: Vec<u8>, held: &mut Option<Vec<u8>>) -> Vec<Vec<u
     };
     out.extend(held.take());
     out
-}
-
-/// A loopback UDP socket with buffers big enough that the relay itself never drops a burst:
-/// only the losses it is told to make should happen.
-fn roomy_socket() -> UdpSocket {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-    let _ = socket.set_recv_buffer_size(8 << 20);
-    let _ = socket.set_send_buffer_size(8 << 20);
-    socket.set_nonblocking(true).unwrap();
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    UdpSocket::from_std(socket.into()).unwrap()
 }

@@ -1,0 +1,49 @@
+//! The scenarios. Each measures quicket over every transport, its raw floors and its peers in
+//! one run, and hands rows to the report.
+
+mod connect;
+mod fanout;
+mod loss;
+mod memory;
+mod rtt;
+
+pub(crate) use self::rtt::per_round_trip;
+use crate::cli::{Result, RunOptions, Scenario};
+use crate::process::ServerProcess;
+use crate::report::Report;
+
+pub(crate) async fn run(
+    scenario: Scenario,
+    options: &RunOptions,
+    report: &mut Report,
+) -> Result<()> {
+    eprintln!("quicket-bench: {scenario:?}");
+    match scenario {
+        Scenario::Rtt => rtt::run(options, report).await,
+        Scenario::Fanout => fanout::run(options, report).await,
+        Scenario::Connect => connect::run(options, report).await,
+        Scenario::Memory => memory::run(options, report).await,
+        Scenario::Loss => loss::run(options, report).await,
+    }
+}
+
+/// quicket's server for `transport`: a server process, or an in-process one for memory.
+pub(crate) async fn quicket_server(
+    transport: crate::cli::Transport,
+    report: &Report,
+) -> Result<(Option<ServerProcess>, crate::echo::Target)> {
+    if transport == crate::cli::Transport::Mem {
+        return Ok((None, crate::echo::Target::local()));
+    }
+    let server = start_server("quicket", report).await?;
+    let target = crate::echo::Target::remote(&server)?;
+    Ok((Some(server), target))
+}
+
+/// Starts this binary as a server of `kind`, pinned where the placement says.
+pub(crate) async fn start_server(kind: &str, report: &Report) -> Result<ServerProcess> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().ok_or("the executable path is not UTF-8")?;
+    let args = ["serve".to_owned(), "--kind".to_owned(), kind.to_owned()];
+    ServerProcess::start(exe, &args, report.placement.server_cpu).await
+}
