@@ -11,7 +11,7 @@ use quicket_core::transport::{
     Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
     TransportKind,
 };
-use quicket_proto::FrameSplitter;
+use quicket_proto::{FrameSplitter, Tag};
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use tokio::io::AsyncReadExt;
 use wtransport::error::{ConnectionError, SendDatagramError};
@@ -82,6 +82,7 @@ impl Connection for QuicConnection {
             session: self.session,
             send: self.send,
             batch: BytesMut::new(),
+            said_goodbye: false,
             close_timeout: self.close_timeout,
         };
         (reader, writer, datagrams)
@@ -180,6 +181,8 @@ pub struct QuicWriter {
     session: wtransport::Connection,
     send: SendStream,
     batch: BytesMut,
+    /// Whether the last frame was a `Disconnect` or `Reject`, which the peer must read.
+    said_goodbye: bool,
     close_timeout: Duration,
 }
 
@@ -202,6 +205,10 @@ impl FrameWriter for QuicWriter {
         let prefix_len = write_length_prefix(frame.len(), &mut prefix);
         self.batch.extend_from_slice(&prefix[..prefix_len]);
         self.batch.extend_from_slice(&frame);
+        self.said_goodbye = matches!(
+            frame.first().copied().and_then(Tag::from_byte),
+            Some(Tag::Disconnect | Tag::Reject)
+        );
         if self.batch.len() >= WRITE_BATCH {
             self.write_batch().await?;
         }
@@ -225,9 +232,12 @@ impl FrameWriter for QuicWriter {
                 self.send.finish().await
             })
             .await;
+        }
+        if self.said_goodbye {
             // Acknowledged is not yet read: a close that overtakes the peer's application
-            // makes its QUIC stack discard what it buffered. Linger a few round trips for the
-            // peer, which closes on reading our goodbye, to close first.
+            // makes its QUIC stack discard what it buffered. The peer closes as soon as it
+            // reads our goodbye, so wait a few round trips for that. Only the side that said
+            // goodbye waits, or both would.
             let linger =
                 (self.session.rtt() * 4 + Duration::from_millis(100)).min(self.close_timeout);
             let _peer_still_open = tokio::time::timeout(linger, self.session.closed()).await;
