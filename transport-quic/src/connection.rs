@@ -11,8 +11,8 @@ use quicket_core::transport::{
     Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
     TransportKind,
 };
-use quicket_proto::{FrameSplitter, Tag};
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
+use quicket_proto::{FrameSplitter, Tag};
 use tokio::io::AsyncReadExt;
 use wtransport::error::{ConnectionError, SendDatagramError};
 use wtransport::proto::ids::QStreamId;

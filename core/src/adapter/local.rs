@@ -232,6 +232,7 @@ impl Adapter for LocalAdapter {
             return 0;
         }
         let mut reached = 0;
+        let now = std::time::Instant::now();
         self.for_each_target(target, |socket| {
             let Ok(frame) = event.frame(socket.codec()) else {
                 return;
@@ -240,7 +241,7 @@ impl Adapter for LocalAdapter {
             let sent = if event.is_volatile() {
                 core.send_volatile(frame.clone())
             } else {
-                core.send_event(frame.clone()).is_ok()
+                core.send_event_at(frame.clone(), now).is_ok()
             };
             reached += usize::from(sent);
         });

@@ -131,8 +131,13 @@ impl PeerCore {
     /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
     /// did not handle it, and waits for one while the connection is down.
     pub(crate) fn send_event(&self, frame: Bytes) -> Result<(), EmitError> {
+        self.send_event_at(frame, Instant::now())
+    }
+
+    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients.
+    pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        self.outbox.push_event(frame).map_err(push_error)
+        self.outbox.push_event(frame, now).map_err(push_error)
     }
 
     fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {

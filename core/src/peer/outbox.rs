@@ -137,22 +137,23 @@ impl Outbox {
         if state.close.is_some() || !state.attached {
             return Err(PushError::Closed);
         }
-        self.push_open(state, frame, false)
+        self.push_open(state, frame, None)
     }
 
     /// Queues a reliable event (an `Event` without an ack id): it is also logged for replay.
     /// While the connection is down, or breaking, it waits in the log for a resume.
-    pub(crate) fn push_event(&self, frame: Bytes) -> Result<(), PushError> {
+    /// `now` stamps it for the log's age bound; a broadcast reads the clock once for all.
+    pub(crate) fn push_event(&self, frame: Bytes, now: Instant) -> Result<(), PushError> {
         let mut state = self.lock();
         let open = state.attached && state.close.is_none();
         if open {
-            return self.push_open(state, frame, true);
+            return self.push_open(state, frame, Some(now));
         }
         let resumable = state.close.as_ref().is_none_or(Close::is_recoverable);
         let Some(log) = state.log.as_mut().filter(|_| resumable) else {
             return Err(PushError::Closed);
         };
-        match log.push_offline(frame, Instant::now()) {
+        match log.push_offline(frame, now) {
             Ok(()) => Ok(()),
             Err(LogError::OfflineFull) => Err(PushError::OfflineFull),
             Err(LogError::Broken) => {
@@ -167,7 +168,7 @@ impl Outbox {
         &self,
         mut state: MutexGuard<'_, State>,
         frame: Bytes,
-        logged: bool,
+        logged_at: Option<Instant>,
     ) -> Result<(), PushError> {
         let (replay_frames, replay_bytes) = state.replay;
         if state.frames.len() - replay_frames >= self.max_frames
@@ -183,8 +184,8 @@ impl Outbox {
             self.wake_all();
             return Err(PushError::Overflow);
         }
-        if logged && let Some(log) = state.log.as_mut() {
-            log.push_live(frame.clone(), Instant::now());
+        if let (Some(now), Some(log)) = (logged_at, state.log.as_mut()) {
+            log.push_live(frame.clone(), now);
         }
         self.enqueue(state, frame);
         Ok(())

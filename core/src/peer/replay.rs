@@ -65,11 +65,12 @@ impl ReplayLog {
     }
 
     /// Logs an event that goes out on a live connection: the oldest fall off to make room.
+    /// Age is checked only when a resume reads the log: this runs once per recipient of every
+    /// broadcast, and the count and byte bounds already cap what it holds.
     pub(crate) fn push_live(&mut self, frame: Bytes, now: Instant) {
         if self.broken {
             return;
         }
-        self.expire(now);
         while !self.entries.is_empty() && !self.fits(frame.len()) {
             self.pop_front();
         }
