@@ -26,7 +26,7 @@ fn frames(c: &mut Criterion) {
     });
     let ping = codec::encode(&Frame::Ping(quicket_proto::Ping { id: 7 }));
     c.bench_function("decode a ping", |b| {
-        b.iter(|| codec::decode(black_box(&ping)).unwrap())
+        b.iter(|| codec::decode(black_box(&ping)).unwrap());
     });
 }
 

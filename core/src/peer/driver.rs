@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
 use tokio::time::{Instant, sleep};
 
@@ -147,6 +147,11 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
             }
         }
     };
+    let close = if reading && close.is_recoverable() {
+        read_last_words(&peer, &mut reader, &mut backlog, max_backlog, close)
+    } else {
+        close
+    };
 
     if close.notify_peer {
         let goodbye = codec::encode(&Frame::Disconnect(Disconnect {
@@ -175,6 +180,31 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     if !handlers.is_empty() {
         // Handlers already running finish on their own; they see a closed connection.
         tokio::spawn(handlers.for_each(|()| async {}));
+    }
+    close
+}
+
+/// A write that failed because the peer went away may have raced the peer's own goodbye: the
+/// frames it sent last may already sit in our receive buffer. Reads what is there without
+/// waiting; the peer's `Disconnect` names the real reason (a client that said goodbye must
+/// not leave a session waiting for a resume), and its events still count.
+fn read_last_words<P: Role, R: FrameReader>(
+    peer: &P,
+    reader: &mut R,
+    backlog: &mut VecDeque<(Event, bool)>,
+    max_backlog: usize,
+    close: Close,
+) -> Close {
+    while backlog.len() < max_backlog {
+        let Some(Ok(incoming)) = reader.recv().now_or_never() else {
+            break;
+        };
+        match on_incoming(peer, incoming) {
+            Ok(Some(event)) => backlog.push_back(event),
+            Ok(None) => {}
+            Err(goodbye) if !goodbye.is_recoverable() => return goodbye,
+            Err(_) => break,
+        }
     }
     close
 }
