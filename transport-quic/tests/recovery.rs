@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use quicket_core::testkit::relay::{self, Relay};
-use quicket_core::testkit::{RecoveryReport, sequence_survives_drops};
+use quicket_core::testkit::{DropPlan, RecoveryReport, sequence_survives_drops};
 use quicket_core::transport::{Connector, TransportError};
 use quicket_quic::{CertificateHash, QuicConnection, QuicConnector, ServerTrust};
 
@@ -47,7 +47,7 @@ impl Connector for Relayed {
     }
 }
 
-async fn run(loss: f64, rounds: u32) -> RecoveryReport {
+async fn run(loss: f64, plan: DropPlan) -> RecoveryReport {
     let listener = common::listener().await;
     let quic = listener.handle();
     let relayed = Relayed {
@@ -58,7 +58,7 @@ async fn run(loss: f64, rounds: u32) -> RecoveryReport {
         live: Arc::new(Mutex::new(None)),
     };
     let cut = relayed.clone();
-    let report = sequence_survives_drops(listener, relayed, rounds, move |_socket| cut.cut()).await;
+    let report = sequence_survives_drops(listener, relayed, plan, move |_socket| cut.cut()).await;
     let (median, max) = report.median_and_max();
     println!(
         "loss {loss}: {} reconnects, {} events down and {} up exact; recovery median {median:?}, max {max:?}",
@@ -69,10 +69,11 @@ async fn run(loss: f64, rounds: u32) -> RecoveryReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_path_dropped_twenty_times_loses_and_duplicates_nothing() {
-    assert_eq!(run(0.0, 20).await.reconnects, 20);
+    assert_eq!(run(0.0, DropPlan::clean(20)).await.reconnects, 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_loss_with_forced_reconnects_keeps_the_sequence_exact() {
-    assert_eq!(run(0.05, 5).await.reconnects, 5);
+    // Under loss a heartbeat may also expire on its own; any extra drop is recovered too.
+    assert!(run(0.05, DropPlan::lossy(5)).await.reconnects >= 5);
 }

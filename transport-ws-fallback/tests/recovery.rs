@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use quicket_core::testkit::sequence_survives_drops;
+use quicket_core::testkit::{DropPlan, sequence_survives_drops};
 use quicket_core::transport::{Connector, Listener, TransportError};
 use quicket_ws::{WsClientConnection, WsConfig, WsConnector};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,7 +71,10 @@ async fn tcp_reset_twenty_times_loses_and_duplicates_nothing() {
         reset: Arc::new(Mutex::new(None)),
     };
     let cut = proxied.clone();
-    let report = sequence_survives_drops(listener, proxied, 20, move |_socket| cut.cut()).await;
+    let report = sequence_survives_drops(listener, proxied, DropPlan::clean(20), move |_socket| {
+        cut.cut();
+    })
+    .await;
     let (median, max) = report.median_and_max();
     println!(
         "tcp reset: {} reconnects, {} events down and {} up exact; recovery median {median:?}, max {max:?}",

@@ -46,7 +46,7 @@ impl Plan {
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
     let sizes: &[usize] = if options.quick { &[20] } else { &[100, 1_000] };
-    let duration = Duration::from_millis(if options.quick { 500 } else { 3_000 });
+    let duration = Duration::from_millis(if options.quick { 500 } else { 2_000 });
     for &receivers in sizes {
         let plan = Plan {
             receivers,

@@ -77,8 +77,15 @@ pub fn reconnect_events(
 
 /// Waits for the next `Reconnected`, skipping the attempts before it.
 pub async fn reconnected(events: &mut mpsc::UnboundedReceiver<ReconnectEvent>) -> (bool, u64) {
+    within("a reconnect", reconnected_patiently(events)).await
+}
+
+/// [`reconnected`] without a deadline of its own.
+async fn reconnected_patiently(
+    events: &mut mpsc::UnboundedReceiver<ReconnectEvent>,
+) -> (bool, u64) {
     loop {
-        match within("a reconnect", events.recv()).await {
+        match events.recv().await {
             Some(ReconnectEvent::Reconnected { recovered, lost }) => return (recovered, lost),
             Some(ReconnectEvent::Failed { attempts }) => panic!("gave up after {attempts}"),
             Some(_) => {}
@@ -87,12 +94,47 @@ pub async fn reconnected(events: &mut mpsc::UnboundedReceiver<ReconnectEvent>) -
     }
 }
 
-/// Numbered reliable events flow both ways while `cut` breaks the connection `rounds` times;
-/// each side ends with exactly the full sequence, no gap and no duplicate.
+/// How many drops [`sequence_survives_drops`] makes, and how patient it is.
+#[derive(Debug, Clone)]
+pub struct DropPlan {
+    /// Drops, each followed by a resume.
+    pub rounds: u32,
+    /// The server (and so the client's heartbeat).
+    pub server: ServerConfig,
+    /// How long one reconnect may take.
+    pub reconnect_within: Duration,
+}
+
+impl DropPlan {
+    /// `rounds` drops on a clean path: silence is noticed within 300 ms.
+    pub fn clean(rounds: u32) -> Self {
+        Self {
+            rounds,
+            server: recovering_server_config(),
+            reconnect_within: super::DEADLINE,
+        }
+    }
+
+    /// `rounds` drops on a lossy path: QUIC's own retransmissions can delay a ping by hundreds
+    /// of milliseconds, and a handshake by seconds, without anything being wrong.
+    pub fn lossy(rounds: u32) -> Self {
+        let mut server = recovering_server_config();
+        server.ping_interval = Duration::from_millis(250);
+        server.ping_timeout = Duration::from_secs(1);
+        Self {
+            rounds,
+            server,
+            reconnect_within: Duration::from_secs(45),
+        }
+    }
+}
+
+/// Numbered reliable events flow both ways while `cut` breaks the connection `plan.rounds`
+/// times; each side ends with exactly the full sequence, no gap and no duplicate.
 pub async fn sequence_survives_drops<L, C>(
     listener: L,
     connector: C,
-    rounds: u32,
+    plan: DropPlan,
     cut: impl Fn(&Socket),
 ) -> RecoveryReport
 where
@@ -101,8 +143,9 @@ where
 {
     let (up_tx, mut up) = mpsc::unbounded_channel::<u64>();
     let (socket_tx, mut sockets) = mpsc::unbounded_channel();
+    let rounds = plan.rounds;
     let server = Server::builder()
-        .config(recovering_server_config())
+        .config(plan.server.clone())
         .on_connect(move |socket: Socket| {
             let up_tx = up_tx.clone();
             let socket_tx = socket_tx.clone();
@@ -179,7 +222,10 @@ where
         received_down.push(within("traffic", down.recv()).await.unwrap());
         let dropped = Instant::now();
         cut(&socket);
-        let (recovered, lost) = reconnected(&mut events).await;
+        let (recovered, lost) =
+            tokio::time::timeout(plan.reconnect_within, reconnected_patiently(&mut events))
+                .await
+                .unwrap_or_else(|_| panic!("no reconnect within {:?}", plan.reconnect_within));
         assert!(
             recovered,
             "round {}: the session resumed",
@@ -234,7 +280,13 @@ fn assert_exact(received: &[u64], count: u64, direction: &str) {
 /// The server drops the connection 20 times mid-stream; both directions stay exact.
 pub async fn sequence_survives_server_side_drops<H: Harness>(harness: &H) {
     let (listener, connector) = harness.pair().await;
-    let report = sequence_survives_drops(listener, connector, 20, Socket::drop_connection).await;
+    let report = sequence_survives_drops(
+        listener,
+        connector,
+        DropPlan::clean(20),
+        Socket::drop_connection,
+    )
+    .await;
     let (median, max) = report.median_and_max();
     println!(
         "server-side drops: {} reconnects, {} events down and {} up exact; recovery median {median:?}, max {max:?}",
