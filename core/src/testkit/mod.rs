@@ -20,8 +20,10 @@ mod limits;
 mod presence;
 mod raw;
 mod recovery;
+mod recovery_presence;
 pub mod relay;
 mod rooms;
+mod sessions;
 
 use std::future::Future;
 use std::time::Duration;
@@ -34,7 +36,9 @@ pub use self::limits::*;
 pub use self::presence::*;
 pub use self::raw::RawPeer;
 pub use self::recovery::*;
+pub use self::recovery_presence::*;
 pub use self::rooms::*;
+pub use self::sessions::*;
 use crate::transport::{Connector, Listener};
 use crate::{Client, ClientBuilder, Data, Server, ServerBuilder, Socket};
 
