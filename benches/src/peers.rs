@@ -8,11 +8,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::baseline::Sampler;
 use crate::cli::Result;
 use crate::process::ServerProcess;
-use crate::report::{Report, RttRow};
-use crate::stats::Summary;
+use crate::report::Report;
+use crate::stats::Latencies;
 
 /// A server quicket is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,15 +136,14 @@ pub(crate) async fn drive(
         .collect()
 }
 
-/// The peer's round trips, and its server CPU per round trip.
-pub(crate) async fn rtt(
+/// One round of the peer's round trips against its running `server`: the samples (read from
+/// the driver's `--samples-out`) and the server CPU they cost, the driver's warm-up included.
+pub(crate) async fn rtt_round(
     peer: Peer,
-    report: &Report,
-    cdfs: &mut Vec<(String, Vec<(f64, f64)>)>,
+    server: &ServerProcess,
     warmup: u64,
     count: u64,
-) -> Result<RttRow> {
-    let server = peer.start(report).await?;
+) -> Result<(Latencies, Duration)> {
     let samples = std::env::temp_dir().join(format!(
         "quicket-bench-{}-{}.txt",
         std::process::id(),
@@ -163,34 +161,16 @@ pub(crate) async fn rtt(
         samples.to_string_lossy().into_owned(),
     ];
     let before = server.cpu_time()?;
-    let lines = drive(&server, &args, Duration::from_secs(300)).await?;
+    drive(server, &args, Duration::from_secs(300)).await?;
     let cpu = server.cpu_time()? - before;
-    server.stop().await;
-    let result = lines.first().ok_or("the driver printed nothing")?;
-    let field = |name: &str| result[name].as_f64().unwrap_or(f64::NAN);
-    let latency = Summary {
-        count,
-        p50_us: field("p50_us"),
-        p90_us: field("p90_us"),
-        p99_us: field("p99_us"),
-        p999_us: field("p999_us"),
-        max_us: field("max_us"),
-        mean_us: field("mean_us"),
-    };
-    if let Ok(text) = std::fs::read_to_string(&samples) {
-        let mut latencies = crate::stats::Latencies::new();
-        for us in text
-            .lines()
-            .filter_map(|line| line.trim().parse::<f64>().ok())
-        {
-            latencies.record(Duration::from_secs_f64(us / 1e6));
-        }
-        let _ = std::fs::remove_file(&samples);
-        cdfs.push((peer.name().to_owned(), latencies.cdf()));
+    let text = std::fs::read_to_string(&samples)?;
+    let _ = std::fs::remove_file(&samples);
+    let mut latencies = Latencies::new();
+    for us in text
+        .lines()
+        .filter_map(|line| line.trim().parse::<f64>().ok())
+    {
+        latencies.record(Duration::from_secs_f64(us / 1e6));
     }
-    let mut row = RttRow::new(peer.name().to_owned(), "peer", &Sampler::new(0, 0), None);
-    row.latency = latency;
-    // The driver's warm-up runs against the same server: it counts in the CPU time.
-    row.server_cpu_us = Some(crate::scenario::per_round_trip(cpu, warmup + count));
-    Ok(row)
+    Ok((latencies, cpu))
 }

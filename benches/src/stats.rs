@@ -36,6 +36,12 @@ impl Latencies {
         self.histogram.saturating_record(nanos);
     }
 
+    /// Adds another run's samples.
+    pub(crate) fn merge(&mut self, other: &Latencies) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.histogram.len()
     }

@@ -7,7 +7,6 @@ mod loss;
 mod memory;
 mod rtt;
 
-pub(crate) use self::rtt::per_round_trip;
 use crate::cli::{Result, RunOptions, Scenario};
 use crate::process::ServerProcess;
 use crate::report::Report;

@@ -12,63 +12,125 @@ use crate::echo::Target;
 use crate::peers::{self, Peer};
 use crate::process::ServerProcess;
 use crate::report::{Report, RttRow};
+use crate::stats::Latencies;
+
+/// Rounds the measurement is split into. Every stack is measured once per round, in turn, so
+/// a slow spell of the shared machine falls on all of them rather than on whichever ran then.
+const ROUNDS: u64 = 3;
+
+/// One stack's samples and server CPU, summed over the rounds.
+struct Tally {
+    stack: String,
+    group: &'static str,
+    sampler: Sampler,
+    cpu: Option<Duration>,
+}
+
+impl Tally {
+    fn new(stack: String, group: &'static str) -> Self {
+        Self {
+            stack,
+            group,
+            sampler: Sampler::new(0, 0),
+            cpu: Some(Duration::ZERO),
+        }
+    }
+
+    fn add(&mut self, latencies: &Latencies, lost: u64, cpu: Option<Duration>) {
+        self.sampler.latencies.merge(latencies);
+        self.sampler.lost += lost;
+        self.cpu = self.cpu.zip(cpu).map(|(a, b)| a + b);
+    }
+}
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    let (warmup, count) = if options.quick {
-        (100, 1_000)
+    let (warmup, count, rounds) = if options.quick {
+        (100, 1_000, 1)
     } else {
-        (1_000, 10_000)
+        (1_000, 10_000, ROUNDS)
     };
+    let per_round = count / rounds;
     let server = start_server("quicket", report).await?;
     let remote = Target::remote(&server)?;
     let local = Target::local();
-    for &transport in &options.transports {
-        let (target, process) = match transport {
-            Transport::Mem => (&local, None),
-            _ => (&remote, Some(&server)),
-        };
-        let (sampler, cpu) = quicket_round_trips(target, process, transport, warmup, count).await?;
-        report.cdfs.push((
-            format!("quicket {}", transport.name()),
-            sampler.latencies.cdf(),
-        ));
-        report.rtt(RttRow::new(
-            format!("quicket {}", transport.name()),
-            transport.floor_group(),
-            &sampler,
-            cpu,
-        ));
-    }
-    server.stop().await;
-
-    if options.transports.iter().any(|t| *t != Transport::Mem) {
+    let networked = options.transports.iter().any(|t| *t != Transport::Mem);
+    let mut floors = Vec::new();
+    let mut peers = Vec::new();
+    if networked {
         for floor in Floor::ALL {
-            let server = start_server(floor.kind(), report).await?;
-            floor.round_trips(&server, 0, warmup).await?;
-            let before = server.cpu_time()?;
-            let latencies = floor.round_trips(&server, 0, count).await?;
-            let cpu = per_round_trip(server.cpu_time()? - before, latencies.len());
-            report.cdfs.push((floor.name().to_owned(), latencies.cdf()));
-            let mut sampler = Sampler::new(0, 0);
-            sampler.latencies = latencies;
-            report.rtt(RttRow::new(
-                floor.name().to_owned(),
-                floor.group(),
-                &sampler,
-                Some(cpu),
-            ));
-            server.stop().await;
+            floors.push((floor, start_server(floor.kind(), report).await?));
         }
         for peer in Peer::ALL {
-            let mut cdfs = Vec::new();
-            match peers::rtt(peer, report, &mut cdfs, warmup, count).await {
-                Ok(row) => {
-                    report.cdfs.append(&mut cdfs);
-                    report.rtt(row);
-                }
+            match peer.start(report).await {
+                Ok(server) => peers.push((peer, server)),
                 Err(err) => report.skip(&format!("{} rtt", peer.name()), &err.to_string()),
             }
         }
+    }
+    let mut tallies: Vec<Tally> = options
+        .transports
+        .iter()
+        .map(|t| Tally::new(format!("quicket {}", t.name()), t.floor_group()))
+        .chain(
+            floors
+                .iter()
+                .map(|(f, _)| Tally::new(f.name().to_owned(), f.group())),
+        )
+        .chain(
+            peers
+                .iter()
+                .map(|(p, _)| Tally::new(p.name().to_owned(), "peer")),
+        )
+        .collect();
+    for _ in 0..rounds {
+        let mut tally = tallies.iter_mut();
+        for &transport in &options.transports {
+            let (target, process) = match transport {
+                Transport::Mem => (&local, None),
+                _ => (&remote, Some(&server)),
+            };
+            let (sampler, cpu) =
+                quicket_round_trips(target, process, transport, warmup, per_round).await?;
+            if let Some(tally) = tally.next() {
+                tally.add(&sampler.latencies, sampler.lost, cpu);
+            }
+        }
+        for (floor, server) in &floors {
+            floor.round_trips(server, 0, warmup).await?;
+            let before = server.cpu_time()?;
+            let latencies = floor.round_trips(server, 0, per_round).await?;
+            let cpu = server.cpu_time()? - before;
+            if let Some(tally) = tally.next() {
+                tally.add(&latencies, 0, Some(cpu));
+            }
+        }
+        for (peer, server) in &peers {
+            let (latencies, cpu) = peers::rtt_round(*peer, server, warmup, per_round).await?;
+            // The driver's warm-up runs against the same server and is in its CPU time: count
+            // it out in proportion.
+            let cpu = cpu.mul_f64(per_round as f64 / (warmup + per_round) as f64);
+            if let Some(tally) = tally.next() {
+                tally.add(&latencies, 0, Some(cpu));
+            }
+        }
+    }
+    for tally in tallies {
+        let cpu = tally
+            .cpu
+            .filter(|_| !tally.stack.ends_with(Transport::Mem.name()));
+        let cpu = cpu.map(|cpu| per_round_trip(cpu, tally.sampler.latencies.len()));
+        report
+            .cdfs
+            .push((tally.stack.clone(), tally.sampler.latencies.cdf()));
+        report.rtt(RttRow::new(tally.stack, tally.group, &tally.sampler, cpu));
+    }
+    server.stop().await;
+    let others = floors
+        .into_iter()
+        .map(|(_, s)| s)
+        .chain(peers.into_iter().map(|(_, s)| s));
+    for server in others {
+        server.stop().await;
     }
     Ok(())
 }
@@ -81,7 +143,7 @@ pub(super) async fn quicket_round_trips(
     transport: Transport,
     warmup: u64,
     count: u64,
-) -> Result<(Sampler, Option<f64>)> {
+) -> Result<(Sampler, Option<Duration>)> {
     let (pongs_tx, mut pongs) = mpsc::unbounded_channel::<u64>();
     let builder = Client::builder().on("pong", move |Data(Raw(data)): Data<Raw>| {
         let seq = data
@@ -132,7 +194,7 @@ pub(super) async fn quicket_round_trips(
         once(&mut sampler).await?;
     }
     let cpu = match (process, before) {
-        (Some(process), Some(before)) => Some(per_round_trip(process.cpu_time()? - before, count)),
+        (Some(process), Some(before)) => Some(process.cpu_time()? - before),
         _ => None,
     };
     client.disconnect().await;
@@ -140,6 +202,6 @@ pub(super) async fn quicket_round_trips(
 }
 
 /// Server CPU microseconds per round trip.
-pub(crate) fn per_round_trip(cpu: Duration, round_trips: u64) -> f64 {
+fn per_round_trip(cpu: Duration, round_trips: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / round_trips.max(1) as f64
 }
