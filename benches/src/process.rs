@@ -39,7 +39,10 @@ impl ServerProcess {
             .kill_on_drop(true);
         let mut child = command.spawn()?;
         let pid = child.id().ok_or("the server exited at once")?;
-        eprintln!("quicket-bench: started {program} {} as pid {pid}", args.join(" "));
+        eprintln!(
+            "quicket-bench: started {program} {} as pid {pid}",
+            args.join(" ")
+        );
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(Duration::from_secs(60), async {
