@@ -11,7 +11,8 @@ use super::recovery::{
 };
 use super::{Harness, TestServer, next, within};
 use crate::{
-    DisconnectReason, PresenceEvent, RecoveryConfig, ResumeFailure, Server, ServerConfig, Socket,
+    Client, DisconnectReason, PresenceEvent, PresenceWatch, RecoveryConfig, ResumeFailure, Server,
+    ServerConfig, Socket,
 };
 
 /// After the window, a resume gets a new session: `recovered = false`, the hook fires with
@@ -38,15 +39,7 @@ pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
         async {}
     })
     .await;
-    let (observer, _) = t.connect().await;
-    within("enter", observer.emit_with_ack::<()>("enter", "bob"))
-        .await
-        .unwrap();
-    let mut watch = observer.subscribe_presence("r").unwrap();
-    assert_eq!(
-        within("sync", watch.next()).await,
-        Some(PresenceEvent::Sync)
-    );
+    let (_observer, mut watch) = observer(&mut t).await;
 
     let mut client_config = quick_reconnect_config();
     if let Some(reconnect) = client_config.reconnect.as_mut() {
@@ -57,12 +50,7 @@ pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
     }
     let (builder, mut events) = reconnect_events(client_config);
     let (client, socket) = t.connect_with(builder).await;
-    within("enter", client.emit_with_ack::<()>("enter", "alice"))
-        .await
-        .unwrap();
-    assert!(
-        matches!(within("join", watch.next()).await, Some(PresenceEvent::Join { key, .. }) if key == "alice")
-    );
+    enter_as_alice(&client, &mut watch).await;
     let old_id = client.id();
     socket.drop_connection();
     assert_eq!(
@@ -90,23 +78,10 @@ pub async fn recovered_drop_has_no_presence_flicker<H: Harness>(harness: &H) {
         async {}
     })
     .await;
-    let (observer, _) = t.connect().await;
-    within("enter", observer.emit_with_ack::<()>("enter", "bob"))
-        .await
-        .unwrap();
-    let mut watch = observer.subscribe_presence("r").unwrap();
-    assert_eq!(
-        within("sync", watch.next()).await,
-        Some(PresenceEvent::Sync)
-    );
+    let (_observer, mut watch) = observer(&mut t).await;
     let (builder, mut events) = reconnect_events(quick_reconnect_config());
     let (client, socket) = t.connect_with(builder).await;
-    within("enter", client.emit_with_ack::<()>("enter", "alice"))
-        .await
-        .unwrap();
-    assert!(
-        matches!(within("join", watch.next()).await, Some(PresenceEvent::Join { key, .. }) if key == "alice")
-    );
+    enter_as_alice(&client, &mut watch).await;
     let mut own = client.subscribe_presence("r").unwrap();
     assert_eq!(
         within("own sync", own.next()).await,
@@ -150,22 +125,9 @@ pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: 
         },
     )
     .await;
-    let (observer, _) = t.connect().await;
-    within("enter", observer.emit_with_ack::<()>("enter", "bob"))
-        .await
-        .unwrap();
-    let mut watch = observer.subscribe_presence("r").unwrap();
-    assert_eq!(
-        within("sync", watch.next()).await,
-        Some(PresenceEvent::Sync)
-    );
+    let (_observer, mut watch) = observer(&mut t).await;
     let (client, socket) = t.connect_with(super::once_only()).await;
-    within("enter", client.emit_with_ack::<()>("enter", "alice"))
-        .await
-        .unwrap();
-    assert!(
-        matches!(within("join", watch.next()).await, Some(PresenceEvent::Join { key, .. }) if key == "alice")
-    );
+    enter_as_alice(&client, &mut watch).await;
     let dropped = Instant::now();
     socket.drop_connection();
     match within("alice's leave", watch.next()).await {
@@ -181,5 +143,29 @@ pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: 
     assert!(
         t.server.socket(socket.id()).is_some(),
         "the session still waits for a resume"
+    );
+}
+
+/// bob in room `r`, watching its presence from the first `Sync` on.
+async fn observer<H: Harness>(t: &mut TestServer<H>) -> (Client, PresenceWatch) {
+    let (observer, _) = t.connect().await;
+    within("enter", observer.emit_with_ack::<()>("enter", "bob"))
+        .await
+        .unwrap();
+    let mut watch = observer.subscribe_presence("r").unwrap();
+    assert_eq!(
+        within("sync", watch.next()).await,
+        Some(PresenceEvent::Sync)
+    );
+    (observer, watch)
+}
+
+/// `client` enters room `r` as alice, and the observer's `watch` sees her join.
+async fn enter_as_alice(client: &Client, watch: &mut PresenceWatch) {
+    within("enter", client.emit_with_ack::<()>("enter", "alice"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(within("join", watch.next()).await, Some(PresenceEvent::Join { key, .. }) if key == "alice")
     );
 }
