@@ -2,59 +2,19 @@
 // hashes, and the WebSocket fallback) with a Rust CLI client in the same room.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const binary = (name) => path.join(root, "target", "debug", name);
-const output = path.join(root, "target", "e2e");
-const WAIT = 15_000;
+import { WAIT, binary, launchChromium, newPage, output, spawnWithLines, startServer } from "./support.mjs";
 
 let server;
 let base;
 let browser;
 const report = [];
 
-/** A child process whose stdout lines can be awaited. */
-function spawnWithLines(command, args) {
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
-  const seen = [];
-  const waiters = [];
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    seen.push(line);
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  child.waitFor = (pattern, what) =>
-    new Promise((resolve, reject) => {
-      const found = seen.find((line) => pattern.test(line));
-      if (found) return resolve(found);
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; saw ${JSON.stringify(seen)}`)), WAIT);
-      waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-    });
-  child.lines = seen;
-  return child;
-}
-
 before(async () => {
-  fs.mkdirSync(output, { recursive: true });
   // A short heartbeat: a tab that vanishes without a goodbye is still noticed within the wait.
-  server = spawnWithLines(binary("chat"), ["--http", "0", "--quic", "0", "--heartbeat", "2", "--test-hooks"]);
-  const line = await server.waitFor(/chat: open (http:\/\/\S+)\//, "the chat server");
-  base = line.match(/(http:\/\/\S+)\//)[1];
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  server = await startServer("chat", ["--http", "0", "--quic", "0", "--heartbeat", "2", "--test-hooks"]);
+  base = server.base;
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -65,10 +25,7 @@ after(async () => {
 
 /** Opens the chat in a fresh browser context and joins as `name`. */
 async function openChat(name, { noWebTransport = false, wrongHash = false } = {}) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on("pageerror", (error) => console.error(`[${name}] page error:`, error));
-  if (noWebTransport) await page.addInitScript(() => delete window.WebTransport);
+  const page = await newPage(browser, name, { noWebTransport });
   if (wrongHash) {
     await page.route("**/quicket/info", async (route) => {
       const response = await route.fetch();

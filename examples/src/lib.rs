@@ -1,4 +1,9 @@
-//! quicket's runnable examples: the chat (`--bin chat`, `--bin chat-cli`) and `examples/`.
+//! quicket's runnable examples: the chat (`--bin chat`, `--bin chat-cli`), the game
+//! (`--bin game`), the IoT fleet (`--bin iot`, `--bin iot-devices`) and `examples/`.
+
+pub mod game;
+pub mod iot;
+pub mod web;
 
 /// What the chat server and its clients exchange.
 pub mod chat {

@@ -33,6 +33,23 @@ pub struct Discovery {
     pub max_datagram_size: Option<usize>,
 }
 
+impl Discovery {
+    /// How to trust the WebTransport server: by the listed certificate hashes (a self-signed
+    /// certificate), or by the system's roots when none are listed.
+    pub fn server_trust(&self) -> ServerTrust {
+        let hashes: Vec<_> = self
+            .certificate_hashes
+            .iter()
+            .filter_map(|h| decode_hash(&h.value))
+            .collect();
+        if hashes.is_empty() {
+            ServerTrust::NativeRoots
+        } else {
+            ServerTrust::Hashes(hashes)
+        }
+    }
+}
+
 /// One certificate hash as discovery lists it.
 #[derive(Debug, Clone, Deserialize)]
 #[non_exhaustive]
@@ -88,19 +105,7 @@ impl FallbackConnector {
     /// A connector for what `discovery` offers.
     pub fn new(discovery: &Discovery, options: &FallbackOptions) -> Result<Self, ConnectError> {
         let quic = match (&discovery.webtransport, options.websocket_only) {
-            (Some(url), false) => {
-                let hashes = discovery
-                    .certificate_hashes
-                    .iter()
-                    .filter_map(|h| decode_hash(&h.value))
-                    .collect::<Vec<_>>();
-                let trust = if hashes.is_empty() {
-                    ServerTrust::NativeRoots
-                } else {
-                    ServerTrust::Hashes(hashes)
-                };
-                QuicConnector::new(url.clone(), trust).ok()
-            }
+            (Some(url), false) => QuicConnector::new(url.clone(), discovery.server_trust()).ok(),
             _ => None,
         };
         Ok(Self {

@@ -7,12 +7,10 @@
 //! `--test-hooks` adds `POST /debug/drop/{sid}`, which drops that client's connection the way
 //! a network failure would, for the browser tests of reconnection and recovery.
 
-use std::path::PathBuf;
-
 use quicket::ws::axum::Router;
 use quicket::ws::axum::extract::Path;
-use quicket::ws::axum::http::{StatusCode, header};
-use quicket::ws::axum::response::{Html, IntoResponse};
+use quicket::ws::axum::http::StatusCode;
+use quicket::ws::axum::response::Html;
 use quicket::ws::axum::routing::{get, post};
 use quicket::{
     AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket, SocketId,
@@ -70,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let mut routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/quicket/client.js", get(client_js));
+        .route("/quicket/client.js", get(quicket_examples::web::client_js));
     if test_hooks {
         let server = server.clone();
         routes = routes.route(
@@ -162,19 +160,6 @@ async fn metas_of(socket: &Socket, name: &str) -> usize {
         .iter()
         .find(|key| key.key == name)
         .map_or(0, |key| key.metas.len())
-}
-
-/// The browser client, built by `npm --prefix client-js run build`.
-async fn client_js() -> impl IntoResponse {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client-js/dist/quicket.js");
-    match tokio::fs::read_to_string(&path).await {
-        Ok(js) => ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], js).into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            "the browser client is not built: npm --prefix client-js ci && npm --prefix client-js run build",
-        )
-            .into_response(),
-    }
 }
 
 /// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`.

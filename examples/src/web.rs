@@ -1,0 +1,110 @@
+//! What the example servers share: the browser client's route and the command line.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use quicket::ws::axum::http::{StatusCode, header};
+use quicket::ws::axum::response::{IntoResponse, Response};
+
+/// `GET /quicket/client.js`: the browser client, built by `npm --prefix client-js run build`.
+pub async fn client_js() -> Response {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client-js/dist/quicket.js");
+    match tokio::fs::read_to_string(&path).await {
+        Ok(js) => ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], js).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            "the browser client is not built: npm --prefix client-js ci && npm --prefix client-js run build",
+        )
+            .into_response(),
+    }
+}
+
+/// The command line as `--flag value` pairs and bare `--switch`es.
+pub struct Flags {
+    program: &'static str,
+    args: Vec<String>,
+}
+
+impl Flags {
+    /// The process's arguments; `program` names it in warnings.
+    pub fn from_env(program: &'static str) -> Self {
+        Self {
+            program,
+            args: std::env::args().skip(1).collect(),
+        }
+    }
+
+    /// Whether the switch `name` was given.
+    pub fn switch(&mut self, name: &str) -> bool {
+        match self.args.iter().position(|arg| arg == name) {
+            Some(at) => {
+                self.args.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The value after `name`, parsed; `default` when absent or unparsable (with a warning).
+    pub fn value<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        let Some(at) = self.args.iter().position(|arg| arg == name) else {
+            return default;
+        };
+        self.args.remove(at);
+        if at >= self.args.len() {
+            eprintln!("{}: {name} needs a value", self.program);
+            return default;
+        }
+        let raw = self.args.remove(at);
+        raw.parse().unwrap_or_else(|_| {
+            eprintln!("{}: {name} {raw}: not understood", self.program);
+            default
+        })
+    }
+
+    /// Warns about every argument no one asked for.
+    pub fn finish(self) {
+        for arg in self.args {
+            eprintln!("{}: ignoring {arg}", self.program);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// A small, fast pseudo-random generator (xorshift64*): the simulations need variety, not
+/// cryptography, and the examples stay free of a random crate.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`; equal seeds give equal sequences.
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next value, uniform over `u64`.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A value in `0..n`; 0 when `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+}
