@@ -61,7 +61,9 @@ mod server;
 pub mod testkit;
 pub mod transport;
 
-pub use quicket_proto::{DisconnectReason, PROTOCOL_VERSION, PayloadCodec, RejectReason, SocketId};
+pub use quicket_proto::{
+    DisconnectReason, PROTOCOL_VERSION, PayloadCodec, PayloadError, RejectReason, SocketId,
+};
 
 pub use crate::adapter::{Adapter, LocalAdapter, Room};
 pub use crate::client::{

@@ -58,7 +58,14 @@ async fn run(loss: f64, plan: DropPlan) -> RecoveryReport {
         live: Arc::new(Mutex::new(None)),
     };
     let cut = relayed.clone();
-    let report = sequence_survives_drops(listener, relayed, plan, move |_socket| cut.cut()).await;
+    let report = sequence_survives_drops(
+        quicket_core::Server::builder(),
+        listener,
+        relayed,
+        plan,
+        move |_socket| cut.cut(),
+    )
+    .await;
     let (median, max) = report.median_and_max();
     println!(
         "loss {loss}: {} reconnects, {} events down and {} up exact; recovery median {median:?}, max {max:?}",

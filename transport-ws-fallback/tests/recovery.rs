@@ -71,9 +71,15 @@ async fn tcp_reset_twenty_times_loses_and_duplicates_nothing() {
         reset: Arc::new(Mutex::new(None)),
     };
     let cut = proxied.clone();
-    let report = sequence_survives_drops(listener, proxied, DropPlan::clean(20), move |_socket| {
-        cut.cut();
-    })
+    let report = sequence_survives_drops(
+        quicket_core::Server::builder(),
+        listener,
+        proxied,
+        DropPlan::clean(20),
+        move |_socket| {
+            cut.cut();
+        },
+    )
     .await;
     let (median, max) = report.median_and_max();
     println!(

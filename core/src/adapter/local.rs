@@ -10,8 +10,8 @@ use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 use super::collect::AckCollector;
 use super::presence::PresenceStore;
 use super::{
-    AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey,
-    Room,
+    AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceHook,
+    PresenceKey, Room, StoredMeta,
 };
 use crate::error::{JoinError, PresenceError};
 use crate::server::Socket;
@@ -44,6 +44,27 @@ impl LocalAdapter {
     /// An empty adapter.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty adapter for one node of a cluster: its presence meta ids start after
+    /// `ids_from` (so each node's are its own), and `hook` hears every presence change made
+    /// here, to tell the other nodes.
+    pub fn clustered(ids_from: u64, hook: PresenceHook) -> Self {
+        Self {
+            presence: Mutex::new(PresenceStore::new(ids_from, Some(hook))),
+            ..Self::default()
+        }
+    }
+
+    /// Applies a presence change another node made: `joins` as `(key, meta)`, `leaves` as
+    /// `(key, meta id)`. This node's subscribers hear it; the hook does not.
+    pub fn apply_remote_presence(
+        &self,
+        room: &str,
+        joins: Vec<(String, StoredMeta)>,
+        leaves: &[(String, u64)],
+    ) {
+        self.presence().apply_remote(room, joins, leaves);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Rooms> {

@@ -19,10 +19,11 @@ use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, SocketId, codec};
 
 pub use self::local::LocalAdapter;
-pub use self::presence::{EncodedPayload, PresenceKey, StoredMeta};
+pub use self::presence::{EncodedPayload, PresenceChange, PresenceHook, PresenceKey, StoredMeta};
 pub use self::room::Room;
 use crate::error::{AckError, JoinError, PresenceError};
-use crate::payload::IntoPayload;
+use crate::payload::{FromPayload, IntoPayload};
+use crate::peer::acks::next_ack_id;
 use crate::server::Socket;
 
 /// A boxed future, as adapter queries return.
@@ -66,6 +67,12 @@ impl<'a> OutgoingEvent<'a> {
     pub(crate) fn with_ack(mut self, id: u64) -> Self {
         self.ack = Some(id);
         self
+    }
+
+    /// The same event asking each recipient for an ack, under an ack id fresh in this
+    /// process: what a node needs to run a broadcast with acks that another node started.
+    pub fn expecting_acks(self) -> Self {
+        self.with_ack(next_ack_id())
     }
 
     /// The event's name.
@@ -116,6 +123,68 @@ pub struct AckOutcome {
     pub codec: PayloadCodec,
     /// Its reply.
     pub reply: Result<Bytes, AckError>,
+}
+
+/// A socket as any node can describe it: what [`Adapter::fetch_sockets`] returns, cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket's id.
+    pub id: SocketId,
+    /// The rooms it is in.
+    pub rooms: Vec<Room>,
+    /// The data the application attached with `Socket::set_data`.
+    pub data: Option<EncodedPayload>,
+}
+
+impl SocketInfo {
+    /// A description of a socket.
+    pub fn new(id: SocketId, rooms: Vec<Room>, data: Option<EncodedPayload>) -> Self {
+        Self { id, rooms, data }
+    }
+
+    /// Describes a socket of this node.
+    pub fn of(socket: &Socket) -> Self {
+        Self::new(socket.id(), socket.rooms(), socket.data_payload())
+    }
+
+    /// The socket's data decoded as `T`; `None` when it has none.
+    pub fn data<T: FromPayload>(&self) -> Option<Result<T, PayloadError>> {
+        let data = self.data.as_ref()?;
+        Some(T::decode(
+            data.get(PayloadCodec::Bincode).clone(),
+            PayloadCodec::Bincode,
+        ))
+    }
+}
+
+/// What [`Adapter::sockets_op`] does to every targeted socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketsOp {
+    /// Join these rooms.
+    Join(Vec<Room>),
+    /// Leave these rooms.
+    Leave(Vec<Room>),
+    /// Disconnect.
+    Disconnect,
+}
+
+impl SocketsOp {
+    /// Applies the operation to one socket of this node.
+    pub fn apply(&self, socket: &Socket) {
+        match self {
+            Self::Join(rooms) => {
+                for room in rooms {
+                    if let Err(err) = socket.join(room.clone()) {
+                        tracing::debug!(sid = %socket.id(), %err, "could not join");
+                    }
+                }
+            }
+            Self::Leave(rooms) => rooms.iter().for_each(|room| socket.leave(room)),
+            Self::Disconnect => socket.disconnect(),
+        }
+    }
 }
 
 /// Rooms, broadcast and presence for one server node.
@@ -181,4 +250,18 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// The room's presence, with metas in bincode.
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>>;
+
+    /// The targeted sockets described, from every node of a cluster. This node's alone by
+    /// default.
+    fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
+        let sockets = self.sockets(target);
+        Box::pin(async move { sockets.await.iter().map(SocketInfo::of).collect() })
+    }
+
+    /// Applies `op` to every targeted socket, on every node of a cluster; resolves once every
+    /// node that answered has. This node's sockets alone by default.
+    fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
+        let sockets = self.sockets(target);
+        Box::pin(async move { sockets.await.iter().for_each(|socket| op.apply(socket)) })
+    }
 }

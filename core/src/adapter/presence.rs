@@ -33,12 +33,23 @@ impl EncodedPayload {
         })
     }
 
+    /// A payload already encoded with each codec, as another node sent it.
+    pub fn from_parts(bincode: Bytes, json: Bytes) -> Self {
+        Self { bincode, json }
+    }
+
     /// The payload encoded with `codec`.
     pub fn get(&self, codec: PayloadCodec) -> &Bytes {
         match codec {
             PayloadCodec::Json => &self.json,
             _ => &self.bincode,
         }
+    }
+}
+
+impl IntoPayload for EncodedPayload {
+    fn encode(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError> {
+        Ok(self.get(codec).clone())
     }
 }
 
@@ -64,10 +75,34 @@ pub struct StoredMeta {
     pub meta: EncodedPayload,
 }
 
+impl StoredMeta {
+    /// A meta, as another node tracked it.
+    pub fn new(id: u64, sid: SocketId, meta: EncodedPayload) -> Self {
+        Self { id, sid, meta }
+    }
+}
+
+/// A change this node made to a room's presence: what a cluster adapter tells the others.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PresenceChange {
+    /// The room.
+    pub room: Room,
+    /// Metas that joined, with their keys.
+    pub joins: Vec<(String, StoredMeta)>,
+    /// Metas that left, with their keys.
+    pub leaves: Vec<(String, StoredMeta)>,
+}
+
+/// Hears every [`PresenceChange`] this node makes. It runs under the presence lock, so it
+/// must only hand the change on (to a bounded queue), never block.
+pub type PresenceHook = Box<dyn Fn(PresenceChange) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct PresenceStore {
     rooms: HashMap<Room, RoomPresence>,
     next_id: u64,
+    hook: Option<PresenceHook>,
 }
 
 #[derive(Default)]
@@ -84,6 +119,58 @@ struct Diff {
 }
 
 impl PresenceStore {
+    /// A store whose meta ids start after `ids_from`, and that tells `hook` of every change.
+    pub(crate) fn new(ids_from: u64, hook: Option<PresenceHook>) -> Self {
+        Self {
+            rooms: HashMap::new(),
+            next_id: ids_from,
+            hook,
+        }
+    }
+
+    /// Applies a change another node made: its subscribers here hear it, the hook does not.
+    pub(crate) fn apply_remote(
+        &mut self,
+        room: &str,
+        joins: Vec<(String, StoredMeta)>,
+        leaves: &[(String, u64)],
+    ) {
+        let presence = self.rooms.entry(Room::from(room)).or_default();
+        let mut diff = Diff::default();
+        for (key, id) in leaves {
+            let Some(metas) = presence.keys.get_mut(key) else {
+                continue;
+            };
+            if let Some(at) = metas.iter().position(|stored| stored.id == *id) {
+                diff.leaves.push((key.clone(), metas.remove(at)));
+            }
+            if metas.is_empty() {
+                presence.keys.remove(key);
+            }
+        }
+        for (key, meta) in joins {
+            let metas = presence.keys.entry(key.clone()).or_default();
+            if metas.iter().all(|stored| stored.id != meta.id) {
+                metas.push(meta.clone());
+                diff.joins.push((key, meta));
+            }
+        }
+        presence.publish(room, &diff);
+        self.forget_if_empty(room);
+    }
+
+    fn tell(&self, room: &str, diff: Diff) {
+        if let Some(hook) = &self.hook
+            && !(diff.joins.is_empty() && diff.leaves.is_empty())
+        {
+            hook(PresenceChange {
+                room: Room::from(room),
+                joins: diff.joins,
+                leaves: diff.leaves,
+            });
+        }
+    }
+
     pub(crate) fn track(&mut self, room: &Room, key: &str, sid: SocketId, meta: EncodedPayload) {
         self.next_id += 1;
         let fresh = StoredMeta {
@@ -102,6 +189,7 @@ impl PresenceStore {
         }
         diff.joins.push((key.to_owned(), fresh));
         presence.publish(room, &diff);
+        self.tell(room, diff);
     }
 
     pub(crate) fn untrack(&mut self, room: &str, key: &str, sid: SocketId) {
@@ -122,6 +210,7 @@ impl PresenceStore {
             }
         }
         presence.publish(room, &diff);
+        self.tell(room, diff);
         self.forget_if_empty(room);
     }
 
@@ -148,6 +237,7 @@ impl PresenceStore {
             end(&socket, room, "left the room");
         }
         presence.publish(room, &diff);
+        self.tell(room, diff);
         self.forget_if_empty(room);
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use quicket_proto::SocketId;
 
 use super::{ServerShared, Socket};
-use crate::adapter::{BroadcastTarget, OutgoingEvent, Room};
+use crate::adapter::{BroadcastTarget, OutgoingEvent, Room, SocketInfo, SocketsOp};
 use crate::error::{AckError, EmitError};
 use crate::payload::{FromPayload, IntoPayload};
 use crate::peer::acks::next_ack_id;
@@ -90,34 +90,34 @@ impl BroadcastOperator {
         }
     }
 
-    /// The targeted sockets.
+    /// The targeted sockets of this node, as handles.
     pub async fn sockets(&self) -> Vec<Socket> {
         self.server.adapter.sockets(&self.target).await
     }
 
-    /// Makes every targeted socket join `room`.
+    /// The targeted sockets of every node (id, rooms, data); this node's alone without a
+    /// cluster, or with [`BroadcastOperator::local`].
+    pub async fn fetch_sockets(&self) -> Vec<SocketInfo> {
+        self.server.adapter.fetch_sockets(&self.target).await
+    }
+
+    /// Makes every targeted socket, on every node, join `room`.
     pub async fn join(&self, room: impl Into<Room>) {
-        let room = room.into();
-        let max = self.server.config.max_rooms_per_socket;
-        for socket in self.sockets().await {
-            if let Err(err) = self.server.adapter.join(socket.id(), room.clone(), max) {
-                tracing::debug!(sid = %socket.id(), %err, "could not join");
-            }
-        }
+        self.apply(SocketsOp::Join(vec![room.into()])).await;
     }
 
-    /// Makes every targeted socket leave `room`.
+    /// Makes every targeted socket, on every node, leave `room`.
     pub async fn leave(&self, room: &str) {
-        for socket in self.sockets().await {
-            self.server.adapter.leave(socket.id(), room);
-        }
+        self.apply(SocketsOp::Leave(vec![room.into()])).await;
     }
 
-    /// Disconnects every targeted socket.
+    /// Disconnects every targeted socket, on every node.
     pub async fn disconnect(&self) {
-        for socket in self.sockets().await {
-            socket.disconnect();
-        }
+        self.apply(SocketsOp::Disconnect).await;
+    }
+
+    async fn apply(&self, op: SocketsOp) {
+        self.server.adapter.sockets_op(&self.target, op).await;
     }
 
     fn check_name(&self, event: &str) -> Result<(), EmitError> {

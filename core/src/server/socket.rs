@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use quicket_proto::{DisconnectReason, Frame, PresenceEnd, SocketId};
+use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PayloadError, PresenceEnd, SocketId};
 use tokio::sync::Notify;
 
 use super::handshake::Handshake;
@@ -14,7 +14,7 @@ use super::{BroadcastOperator, ServerShared};
 use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
 use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
-use crate::payload::IntoPayload;
+use crate::payload::{FromPayload, IntoPayload};
 use crate::peer::PeerCore;
 use crate::peer::driver::Role;
 use crate::peer::handler::{BoxFuture, Handlers};
@@ -55,6 +55,8 @@ struct SocketInner {
     phase_changed: Notify,
     /// The token that resumes this session; empty without recovery.
     token: Mutex<Bytes>,
+    /// What `set_data` attached, encoded with every codec.
+    data: Mutex<Option<EncodedPayload>>,
 }
 
 impl Socket {
@@ -77,6 +79,7 @@ impl Socket {
                 phase: Mutex::new(Phase::Attached),
                 phase_changed: Notify::new(),
                 token: Mutex::new(Bytes::new()),
+                data: Mutex::new(None),
             }),
         }
     }
@@ -91,6 +94,29 @@ impl Socket {
     /// Typed data attached to the socket, shared with the auth middleware.
     pub fn extensions(&self) -> &Extensions {
         self.inner.handshake.extensions()
+    }
+
+    /// Attaches data that any node of a cluster can read, through
+    /// [`BroadcastOperator::fetch_sockets`](crate::server::BroadcastOperator::fetch_sockets),
+    /// unlike [`Socket::extensions`], which stay in this process.
+    pub fn set_data(&self, data: impl IntoPayload) -> Result<(), PayloadError> {
+        let encoded = EncodedPayload::encode(&data)?;
+        *lock(&self.inner.data) = Some(encoded);
+        Ok(())
+    }
+
+    /// The data attached with [`Socket::set_data`], decoded as `T`; `None` when there is none.
+    pub fn data<T: FromPayload>(&self) -> Option<Result<T, PayloadError>> {
+        let data = self.data_payload()?;
+        Some(T::decode(
+            data.get(PayloadCodec::Bincode).clone(),
+            PayloadCodec::Bincode,
+        ))
+    }
+
+    /// The data attached with [`Socket::set_data`], as encoded.
+    pub fn data_payload(&self) -> Option<EncodedPayload> {
+        lock(&self.inner.data).clone()
     }
 
     /// Whether the socket is still connected.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Harness, TestServer, collect, next, within};
-use crate::{AckError, AckSender, Client, Data, EventName, PayloadCodec, Raw, Server, Socket};
+use crate::{AckError, AckSender, Client, Data, EventName, PayloadCodec, Raw, Socket};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Move {
@@ -33,11 +33,9 @@ fn echo_handlers(socket: &Socket) {
 
 /// Events with acks round-trip typed payloads, in order.
 pub async fn ack_roundtrip<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { echo_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        echo_handlers(&s);
+    })
     .await;
     let (client, _) = t.connect().await;
     for i in 0..20 {
@@ -60,11 +58,9 @@ pub async fn ack_roundtrip<H: Harness>(harness: &H) {
 
 /// A JSON client is served in JSON, with the same handlers as a bincode one.
 pub async fn json_codec_roundtrip<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { echo_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        echo_handlers(&s);
+    })
     .await;
     let (client, socket) = t
         .connect_with(Client::builder().codec(PayloadCodec::Json))
@@ -89,11 +85,9 @@ pub async fn json_codec_roundtrip<H: Harness>(harness: &H) {
 
 /// `Raw` bytes cross untouched with every codec.
 pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { echo_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        echo_handlers(&s);
+    })
     .await;
     for codec in PayloadCodec::ALL {
         let (client, _) = t.connect_with(Client::builder().codec(codec)).await;
@@ -107,7 +101,7 @@ pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
 
 /// Server emits reach the client in order, and the client answers acks.
 pub async fn server_emit_reaches_client<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let client = within("connect", Client::builder().connect(&t.connector))
         .await
         .unwrap();
@@ -138,7 +132,7 @@ pub async fn server_emit_reaches_client<H: Harness>(harness: &H) {
 
 /// An event nobody handles gets an ack error, and the connection stays up.
 pub async fn unknown_event_gets_ack_error<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let (client, _) = t.connect().await;
     let err = within("ack", client.emit_with_ack::<()>("nobody-listens", ()))
         .await
@@ -153,7 +147,7 @@ pub async fn unknown_event_gets_ack_error<H: Harness>(harness: &H) {
 
 /// A handler that does not take or drops its `AckSender` answers with an error.
 pub async fn unacknowledging_handler_gets_ack_error<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         s.on("fire", |Data(_): Data<u8>| async {});
         s.on("drop-ack", |_ack: AckSender| async {});
     })
@@ -171,7 +165,7 @@ pub async fn unacknowledging_handler_gets_ack_error<H: Harness>(harness: &H) {
 
 /// A payload of the wrong type gets an ack error; the connection survives.
 pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         s.on("number", |Data(n): Data<u64>, ack: AckSender| async move {
             ack.send(n).unwrap();
         });
@@ -205,7 +199,7 @@ pub async fn invalid_payload_gets_ack_error_and_connection_survives<H: Harness>(
 
 /// A panicking handler does not take its connection down.
 pub async fn handler_panic_is_contained<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         echo_handlers(&s);
         s.on("boom", |Data(_): Data<()>| async { panic!("handler bug") });
     })
@@ -224,7 +218,7 @@ pub async fn handler_panic_is_contained<H: Harness>(harness: &H) {
 
 /// An unanswered ack times out on both sides.
 pub async fn ack_timeout<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         s.on("never", |ack: AckSender| async move {
             let _held = ack;
             std::future::pending::<()>().await;
@@ -258,7 +252,7 @@ pub async fn ack_timeout<H: Harness>(harness: &H) {
 
 /// Volatile emits arrive on an idle link.
 pub async fn volatile_emits_arrive_when_idle<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         s.on("pos", |socket: Socket, Data(n): Data<u32>| async move {
             socket.volatile().emit("pos-echo", n).unwrap();
         });
@@ -289,7 +283,7 @@ pub async fn volatile_emits_arrive_when_idle<H: Harness>(harness: &H) {
 
 /// The fallback handler gets events without a handler of their own.
 pub async fn catch_all_handler<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         echo_handlers(&s);
         s.on_fallback(
             |EventName(name): EventName, Data(raw): Data<Raw>, ack: AckSender| async move {
@@ -314,7 +308,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
     use crate::transport::{FrameReader, Incoming};
     use quicket_proto::{Frame, codec};
 
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let mut raw = t.raw().await;
     raw.handshake().await;
     let socket = t.next_socket().await;
@@ -378,7 +372,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
 pub async fn events_are_handled_in_arrival_order<H: Harness>(harness: &H) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = std::sync::Arc::clone(&seen);
-    let mut t = TestServer::start(harness, Server::builder(), move |s: Socket| {
+    let mut t = TestServer::start(harness, harness.builder().await, move |s: Socket| {
         let record = std::sync::Arc::clone(&record);
         s.on("n", move |Data(n): Data<u32>| {
             record.lock().unwrap().push(n);

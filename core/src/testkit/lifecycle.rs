@@ -10,7 +10,7 @@ use super::{Harness, RawPeer, TestServer, next, within};
 use crate::transport::{Connection, FrameReader, FrameWriter, Listener};
 use crate::{
     AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection,
-    Server, ServerConfig, Socket,
+    ServerConfig, Socket,
 };
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,7 +18,7 @@ struct UserId(String);
 
 /// An auth rejection reaches the client as a typed error with its data.
 pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
-    let builder = Server::builder().auth(|handshake| async move {
+    let builder = harness.builder().await.auth(|handshake| async move {
         let token: String = handshake.auth().map_err(|_| Rejection::new("no token"))?;
         if token != "good" {
             return Err(Rejection::new("bad token").with_data(5u32));
@@ -70,7 +70,9 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
 pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.handshake_timeout = Duration::from_millis(100);
-    let t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let mut raw = t.raw().await;
     assert_eq!(
         raw.recv().await,
@@ -88,7 +90,7 @@ fn expect_reject(frame: Option<Frame>, reason: RejectReason) {
 
 /// A malformed or mismatched Hello is refused with its reason.
 pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let mut raw = t.raw().await;
     raw.send(&Frame::Event(Event {
         name: "early".into(),
@@ -132,7 +134,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
 /// Disconnects carry their reason to both sides, after queued frames.
 pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
     let (mut t, mut reasons) =
-        super::reporting_disconnects(harness, Server::builder(), |_| {}).await;
+        super::reporting_disconnects(harness, harness.builder().await, |_| {}).await;
     let (client, _) = t.connect().await;
     client.disconnect().await;
     assert_eq!(
@@ -173,7 +175,7 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
     config.ping_timeout = Duration::from_millis(50);
     config.recovery = None;
     let (mut t, mut reasons) =
-        super::reporting_disconnects(harness, Server::builder().config(config), |s| {
+        super::reporting_disconnects(harness, harness.builder().await.config(config), |s| {
             s.on(
                 "join",
                 |socket: Socket, Data(room): Data<String>, ack: AckSender| async move {
@@ -248,7 +250,9 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
 pub async fn rtt_is_measured<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(20);
-    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let (_client, socket) = t.connect().await;
     within("an rtt sample", async {
         while socket.rtt().is_none() {
@@ -263,7 +267,7 @@ pub async fn rtt_is_measured<H: Harness>(harness: &H) {
 pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     // "late" stays in its auth check until shutdown has begun.
     let (auth_started, mut started) = mpsc::channel(1);
-    let builder = Server::builder().auth(move |handshake| {
+    let builder = harness.builder().await.auth(move |handshake| {
         let auth_started = auth_started.clone();
         async move {
             if handshake.auth::<String>().is_ok_and(|name| name == "late") {
@@ -328,7 +332,7 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
 /// Dropping the application's last client handle disconnects it gracefully.
 pub async fn dropping_the_last_client_handle_disconnects<H: Harness>(harness: &H) {
     let (mut t, mut reasons) =
-        super::reporting_disconnects(harness, Server::builder(), |_| {}).await;
+        super::reporting_disconnects(harness, harness.builder().await, |_| {}).await;
     let (client, _) = t.connect().await;
     // Handlers reach the client through the extractor, which holds no handle between events.
     client.on("question", |client: Client, ack: AckSender| async move {

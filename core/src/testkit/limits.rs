@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use super::{Harness, TestServer, collect, next, within};
 use crate::{
     AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw,
-    Server, ServerConfig, Socket,
+    ServerConfig, Socket,
 };
 
 fn join_handler(socket: &Socket) {
@@ -27,11 +27,9 @@ fn join_handler(socket: &Socket) {
 
 /// A malformed frame closes only its own connection, with `ProtocolError`.
 pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { join_handler(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        join_handler(&s);
+    })
     .await;
     let (good, _) = t.connect().await;
     let _: Result<(), String> = within("join", good.emit_with_ack("join", "room"))
@@ -62,7 +60,9 @@ pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H
 pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_frame_size = 4096;
-    let t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let mut raw = t.raw().await;
     let welcome = raw.handshake().await;
     assert_eq!(welcome.max_frame_size, 4096);
@@ -83,7 +83,9 @@ pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
 pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_frame_size = 4096;
-    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let mut client_config = ClientConfig::default();
     client_config.limits.max_frame_size = 1024;
     let (client, socket) = t
@@ -108,7 +110,7 @@ pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H)
 
 /// Event names above the limit are refused on both sides.
 pub async fn event_name_limit<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let (client, socket) = t.connect().await;
     let long = "e".repeat(300);
     assert!(matches!(
@@ -141,7 +143,9 @@ pub async fn event_name_limit<H: Harness>(harness: &H) {
 pub async fn max_rooms_per_socket<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.max_rooms_per_socket = 2;
-    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let (_client, socket) = t.connect().await;
     socket.join("a").unwrap();
     socket.join("b").unwrap();
@@ -158,7 +162,7 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 
 /// A connection cannot await more acks than allowed, and slots come back.
 pub async fn max_pending_acks<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s: Socket| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s: Socket| async move {
         s.on("hold", |ack: AckSender| async move {
             let _held = ack;
             std::future::pending::<()>().await;
@@ -190,8 +194,12 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
 pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
-    let (mut t, mut reasons) =
-        super::reporting_disconnects(harness, Server::builder().config(config), join_handler).await;
+    let (mut t, mut reasons) = super::reporting_disconnects(
+        harness,
+        harness.builder().await.config(config),
+        join_handler,
+    )
+    .await;
     let (reader, _) = t.connect().await;
     let _: Result<(), String> = within("join", reader.emit_with_ack("join", "feed"))
         .await
@@ -247,7 +255,9 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
 pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.limits.max_queued_frames = 32;
-    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let mut stalled = t.raw().await;
     stalled.handshake().await;
     let socket = t.next_socket().await;
@@ -287,7 +297,7 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
     let shared = Arc::clone(&counters);
     let mut t = TestServer::start(
         harness,
-        Server::builder().config(config),
+        harness.builder().await.config(config),
         move |s: Socket| {
             let shared = Arc::clone(&shared);
             s.on("work", move |Data(_): Data<u32>| {
@@ -332,7 +342,9 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
 pub async fn server_full_is_refused<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.max_connections = 1;
-    let mut t = TestServer::start(harness, Server::builder().config(config), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
+    })
+    .await;
     let (first, _) = t.connect().await;
     match within("refusal", Client::builder().connect(&t.connector)).await {
         Err(crate::ConnectError::Rejected { reason, .. }) => {

@@ -51,6 +51,12 @@ pub trait Harness: Send + Sync + 'static {
 
     /// A listener on a fresh port and a connector to it.
     fn pair(&self) -> impl Future<Output = (Self::Listener, Self::Connector)> + Send;
+
+    /// A server builder for one scenario's server. `Server::builder()` by default; a cluster
+    /// adapter's harness plugs a fresh node's adapter in here.
+    fn builder(&self) -> impl Future<Output = ServerBuilder> + Send {
+        std::future::ready(Server::builder())
+    }
 }
 
 /// Every scenario gets this long before it fails as a hang.

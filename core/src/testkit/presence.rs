@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Harness, TestServer, within};
-use crate::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Server, Socket};
+use crate::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Device {
@@ -77,7 +77,7 @@ fn device(name: &str) -> bytes::Bytes {
 
 /// Presence: a snapshot, then diffs, with one key over several devices.
 pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
         presence_handlers(&s);
     })
     .await;
@@ -188,7 +188,7 @@ pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
 
 /// A presence subscription outside the socket's rooms is refused, not fatal.
 pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
         presence_handlers(&s);
     })
     .await;
@@ -201,7 +201,7 @@ pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
 
 /// Leaving a room removes its presence and ends its subscription.
 pub async fn presence_cleaned_when_socket_leaves_room<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
         presence_handlers(&s);
     })
     .await;
@@ -237,7 +237,7 @@ pub async fn presence_cleaned_when_socket_leaves_room<H: Harness>(harness: &H) {
 
 /// Unsubscribing and subscribing again yields a working subscription.
 pub async fn presence_resubscribe_after_unsubscribe<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(harness, Server::builder(), |s| async move {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
         presence_handlers(&s);
     })
     .await;

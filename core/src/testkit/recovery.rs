@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use super::{Harness, next, within};
 use crate::transport::{Connector, Listener};
 use crate::{
-    AckSender, Client, ClientConfig, Data, ReconnectConfig, ReconnectEvent, RecoveryConfig, Server,
-    ServerConfig, Socket,
+    AckSender, Client, ClientConfig, Data, ReconnectConfig, ReconnectEvent, RecoveryConfig,
+    ServerBuilder, ServerConfig, Socket,
 };
 
 /// What [`sequence_survives_drops`] saw.
@@ -132,6 +132,7 @@ impl DropPlan {
 /// Numbered reliable events flow both ways while `cut` breaks the connection `plan.rounds`
 /// times; each side ends with exactly the full sequence, no gap and no duplicate.
 pub async fn sequence_survives_drops<L, C>(
+    builder: ServerBuilder,
     listener: L,
     connector: C,
     plan: DropPlan,
@@ -144,7 +145,7 @@ where
     let (up_tx, mut up) = mpsc::unbounded_channel::<u64>();
     let (socket_tx, mut sockets) = mpsc::unbounded_channel();
     let rounds = plan.rounds;
-    let server = Server::builder()
+    let server = builder
         .config(plan.server.clone())
         .on_connect(move |socket: Socket| {
             let up_tx = up_tx.clone();
@@ -281,6 +282,7 @@ pub(super) fn assert_exact(received: &[u64], count: u64, direction: &str) {
 pub async fn sequence_survives_server_side_drops<H: Harness>(harness: &H) {
     let (listener, connector) = harness.pair().await;
     let report = sequence_survives_drops(
+        harness.builder().await,
         listener,
         connector,
         DropPlan::clean(20),

@@ -11,7 +11,7 @@ use super::recovery::{
 };
 use super::{Harness, TestServer, next, within};
 use crate::{
-    Client, DisconnectReason, PresenceEvent, PresenceWatch, RecoveryConfig, ResumeFailure, Server,
+    Client, DisconnectReason, PresenceEvent, PresenceWatch, RecoveryConfig, ResumeFailure,
     ServerConfig, Socket,
 };
 
@@ -25,7 +25,9 @@ pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
     let (failed_tx, mut failed) = mpsc::channel(1);
     let (reasons_tx, mut reasons) = mpsc::channel(4);
     let builder =
-        Server::builder()
+        harness
+            .builder()
+            .await
             .config(config)
             .on_resume_failed(move |socket: Socket, failure| {
                 let failed_tx = failed_tx.clone();
@@ -72,7 +74,7 @@ pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
 
 /// A drop that is recovered shows the other members no leave and no join.
 pub async fn recovered_drop_has_no_presence_flicker<H: Harness>(harness: &H) {
-    let builder = Server::builder().config(recovering_server_config());
+    let builder = harness.builder().await.config(recovering_server_config());
     let mut t = TestServer::start(harness, builder, |socket: Socket| {
         tracking_handlers(&socket);
         async {}
@@ -118,7 +120,7 @@ pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: 
     }
     let mut t = TestServer::start(
         harness,
-        Server::builder().config(config),
+        harness.builder().await.config(config),
         |socket: Socket| {
             tracking_handlers(&socket);
             async {}

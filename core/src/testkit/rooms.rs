@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Harness, TestServer, next, within};
-use crate::{AckError, AckSender, Client, Data, EventName, Server, Socket};
+use crate::{AckError, AckSender, Client, Data, EventName, Socket};
 
 fn room_handlers(socket: &Socket) {
     socket.on(
@@ -65,11 +65,9 @@ async fn before_fence(rx: &mut mpsc::Receiver<(String, String)>) -> Vec<String> 
 
 /// `to`, `except`, `local` and `broadcast` reach exactly the sockets they name, once each.
 pub async fn broadcast_operators<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { room_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        room_handlers(&s);
+    })
     .await;
     let mut clients = Vec::new();
     for _ in 0..4 {
@@ -122,11 +120,9 @@ pub async fn broadcast_operators<H: Harness>(harness: &H) {
 
 /// Joining, leaving, listing rooms and their sockets, and cleanup on disconnect.
 pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { room_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        room_handlers(&s);
+    })
     .await;
     let (a, sa) = t.connect().await;
     let (b, sb) = t.connect().await;
@@ -173,11 +169,9 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
 
 /// A broadcast with acks collects every reply and times out the silent.
 pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { room_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        room_handlers(&s);
+    })
     .await;
     let mut ids = Vec::new();
     let mut clients = Vec::new();
@@ -222,11 +216,9 @@ pub async fn broadcast_with_acks_collects_and_times_out<H: Harness>(harness: &H)
 
 /// Server-side operators move and disconnect the sockets they target.
 pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
-    let mut t = TestServer::start(
-        harness,
-        Server::builder(),
-        |s| async move { room_handlers(&s) },
-    )
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        room_handlers(&s);
+    })
     .await;
     let (a, _) = t.connect().await;
     let (b, _) = t.connect().await;

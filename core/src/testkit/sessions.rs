@@ -10,9 +10,7 @@ use super::recovery::{
 };
 use super::{Harness, TestServer, next, within};
 use crate::transport::Connector;
-use crate::{
-    AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectEvent, Server, Socket,
-};
+use crate::{AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectEvent, Socket};
 
 /// Emits while disconnected wait in a bounded buffer and go out in order after the
 /// reconnect, with or without a resumed session; one too many is a typed error, and so is
@@ -27,7 +25,7 @@ pub async fn offline_buffer_flushes_in_order<H: Harness>(harness: &H) {
         let (stalled_tx, mut stalled) = mpsc::channel::<()>(1);
         let mut t = TestServer::start(
             harness,
-            Server::builder().config(config),
+            harness.builder().await.config(config),
             move |socket: Socket| {
                 let got_tx = got_tx.clone();
                 let stalled_tx = stalled_tx.clone();
@@ -102,7 +100,7 @@ pub async fn offline_buffer_flushes_in_order<H: Harness>(harness: &H) {
 /// receives exactly the events an `emit` accepted for it, then hears `ServerShutdown`.
 pub async fn shutdown_under_load_loses_nothing<H: Harness>(harness: &H) {
     const CLIENTS: usize = 200;
-    let mut t = TestServer::start(harness, Server::builder(), |_| async {}).await;
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
     let mut peers = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
         let (client, socket) = t.connect_with(super::once_only()).await;
@@ -160,7 +158,7 @@ pub async fn shutdown_under_load_loses_nothing<H: Harness>(harness: &H) {
 pub async fn resume_needs_the_sessions_own_token<H: Harness>(harness: &H) {
     let mut t = TestServer::start(
         harness,
-        Server::builder().config(recovering_server_config()),
+        harness.builder().await.config(recovering_server_config()),
         |_| async {},
     )
     .await;

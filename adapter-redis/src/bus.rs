@@ -1,0 +1,283 @@
+//! The node's link to Redis: one managed connection that reconnects and resubscribes on its
+//! own, carrying commands, publishes and (as RESP3 pushes) the subscribed channels; and the
+//! one task that writes to it, so what a node publishes arrives everywhere in its order.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_core::adapter::PresenceChange;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
+use tokio::sync::mpsc;
+
+use crate::config::RedisConfig;
+use crate::health::HealthState;
+use crate::wire::{self, Envelope, Meta, PresenceDiff, kind};
+
+/// Messages the writer sends at most in one round trip.
+const BATCH: usize = 256;
+
+/// Key and channel names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The channel every node listens on.
+    pub(crate) fn everyone(&self) -> String {
+        format!("{}#all", self.prefix)
+    }
+
+    /// The channel of one node: replies to its questions.
+    pub(crate) fn node_channel(&self, node: u64) -> String {
+        format!("{}#node#{node:016x}", self.prefix)
+    }
+
+    /// The key whose presence says a node is alive; it expires after the TTL.
+    pub(crate) fn node_key(&self, node: u64) -> String {
+        format!("{}:node:{node:016x}", self.prefix)
+    }
+
+    /// The hash of a room's presence: meta id → [`Meta`].
+    pub(crate) fn presence(&self, room: &str) -> String {
+        format!("{}:presence:{room}", self.prefix)
+    }
+
+    /// The set of rooms that have (or had) presence.
+    pub(crate) fn presence_rooms(&self) -> String {
+        format!("{}:presence-rooms", self.prefix)
+    }
+}
+
+/// Something for the writer to send.
+pub(crate) enum Outgoing {
+    /// An encoded [`Envelope`] for a channel. A lost `broadcast` is counted.
+    Publish {
+        channel: String,
+        message: Bytes,
+        broadcast: bool,
+    },
+    /// A presence change made on this node: written to the room's hash, then told.
+    Presence(PresenceChange),
+}
+
+/// What a node's adapter holds of its link.
+pub(crate) struct Bus {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) keys: Keys,
+    outgoing: mpsc::Sender<Outgoing>,
+    health: Arc<HealthState>,
+}
+
+/// Why the link could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL does not name a Redis server.
+    #[error("not a Redis URL: {0}")]
+    Url(String),
+    /// Redis could not be reached, or refused a command.
+    #[error("Redis: {0}")]
+    Redis(String),
+}
+
+impl From<redis::RedisError> for ConnectError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::Redis(err.to_string())
+    }
+}
+
+impl Bus {
+    /// Connects, subscribes to this node's channels, and starts the writer. Pushes from Redis
+    /// arrive on the returned receiver.
+    pub(crate) async fn connect(
+        url: &str,
+        config: &RedisConfig,
+        node: u64,
+        health: Arc<HealthState>,
+    ) -> Result<(Self, mpsc::Receiver<PushInfo>), ConnectError> {
+        let info = url
+            .into_connection_info()
+            .map_err(|err| ConnectError::Url(err.to_string()))?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let (pushes, inbound) = mpsc::channel(config.inbound_queue.max(1));
+        let counted = health.clone();
+        let sender = move |push: PushInfo| -> Result<(), ()> {
+            if pushes.try_send(push).is_err() {
+                counted.dropped_inbound.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        let managed = ConnectionManagerConfig::new()
+            .set_push_sender(sender)
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_millis(500));
+        let mut conn = ConnectionManager::new_with_config(client, managed).await?;
+        let keys = Keys::new(&config.prefix);
+        conn.subscribe(keys.everyone()).await?;
+        conn.subscribe(keys.node_channel(node)).await?;
+        let (outgoing, queue) = mpsc::channel(config.outbound_queue.max(1));
+        tokio::spawn(write(
+            conn.clone(),
+            queue,
+            keys.clone(),
+            node,
+            health.clone(),
+        ));
+        let bus = Self {
+            conn,
+            keys,
+            outgoing,
+            health,
+        };
+        Ok((bus, inbound))
+    }
+
+    /// Publishes an envelope to every node; a lost `broadcast` is counted.
+    pub(crate) fn to_everyone(&self, envelope: &Envelope, broadcast: bool) {
+        self.publish(self.keys.everyone(), envelope, broadcast);
+    }
+
+    /// Publishes an envelope to one node.
+    pub(crate) fn to_node(&self, node: u64, envelope: &Envelope) {
+        self.publish(self.keys.node_channel(node), envelope, false);
+    }
+
+    fn publish(&self, channel: String, envelope: &Envelope, broadcast: bool) {
+        let message = match wire::encode(envelope) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::error!(%err, "a cluster message did not encode");
+                return;
+            }
+        };
+        let sent = self.outgoing.try_send(Outgoing::Publish {
+            channel,
+            message,
+            broadcast,
+        });
+        if sent.is_err() && broadcast {
+            self.health.lost_broadcasts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Where the presence changes this node makes go: to Redis and the other nodes.
+    pub(crate) fn presence_sink(&self) -> PresenceSink {
+        PresenceSink(self.outgoing.clone())
+    }
+}
+
+/// Queues presence changes for the writer, from under the presence lock: never blocks.
+pub(crate) struct PresenceSink(mpsc::Sender<Outgoing>);
+
+impl PresenceSink {
+    pub(crate) fn send(&self, change: PresenceChange) {
+        if self.0.try_send(Outgoing::Presence(change)).is_err() {
+            // The resync after the next reconnect repairs what Redis missed.
+            tracing::warn!("the cluster queue is full: a presence change was not told");
+        }
+    }
+}
+
+/// Sends what is queued, in order, a batch per round trip. While Redis is away, what would be
+/// sent is dropped (and broadcasts counted) rather than queued: presence is repaired by the
+/// resync that follows the reconnect, and questions to other nodes time out.
+async fn write(
+    mut conn: ConnectionManager,
+    mut queue: mpsc::Receiver<Outgoing>,
+    keys: Keys,
+    node: u64,
+    health: Arc<HealthState>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let broadcasts = batch
+            .iter()
+            .filter(|out| {
+                matches!(
+                    out,
+                    Outgoing::Publish {
+                        broadcast: true,
+                        ..
+                    }
+                )
+            })
+            .count() as u64;
+        if !health.is_up() {
+            health
+                .lost_broadcasts
+                .fetch_add(broadcasts, Ordering::Relaxed);
+            batch.clear();
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for out in batch.drain(..) {
+            match out {
+                Outgoing::Publish {
+                    channel, message, ..
+                } => {
+                    pipe.publish(channel, message.as_ref()).ignore();
+                }
+                Outgoing::Presence(change) => add_presence(&mut pipe, &keys, node, &change),
+            }
+        }
+        let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+        if let Err(err) = sent {
+            health.down(&err);
+            health
+                .lost_broadcasts
+                .fetch_add(broadcasts, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The commands that store a presence change and tell it.
+fn add_presence(pipe: &mut redis::Pipeline, keys: &Keys, node: u64, change: &PresenceChange) {
+    let room = change.room.as_str();
+    let hash = keys.presence(room);
+    let diff = PresenceDiff {
+        room: room.to_owned(),
+        joins: change
+            .joins
+            .iter()
+            .map(|(key, stored)| Meta::of(key, stored, node))
+            .collect(),
+        leaves: change
+            .leaves
+            .iter()
+            .map(|(key, stored)| (key.clone(), stored.id))
+            .collect(),
+    };
+    for meta in &diff.joins {
+        if let Ok(bytes) = wire::encode(meta) {
+            pipe.hset(&hash, meta.id, bytes.as_ref()).ignore();
+        }
+    }
+    if !diff.joins.is_empty() {
+        pipe.sadd(keys.presence_rooms(), room).ignore();
+    }
+    for (_, id) in &diff.leaves {
+        pipe.hdel(&hash, *id).ignore();
+    }
+    match Envelope::new(kind::PRESENCE, node, &diff).and_then(|e| wire::encode(&e)) {
+        Ok(message) => {
+            pipe.publish(keys.everyone(), message.as_ref()).ignore();
+        }
+        Err(err) => tracing::error!(%err, "a presence change did not encode"),
+    }
+}

@@ -1,0 +1,62 @@
+//! How a node uses Redis.
+
+use std::time::Duration;
+
+/// The Redis adapter's configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// Prefixes every key and channel: nodes with the same prefix are one cluster. Default
+    /// `quicket`.
+    pub prefix: String,
+    /// How long a node that stopped heartbeating may count as alive. A node heartbeats six
+    /// times per TTL and counts as dead after half a TTL of silence, so when it dies without
+    /// a word the others remove its presence within the TTL. Its liveness key in Redis
+    /// expires after one TTL. Default 5 s.
+    pub node_ttl: Duration,
+    /// How long a question to the other nodes (fetch sockets, remote join and leave, rooms)
+    /// waits for every answer. Default 5 s.
+    pub request_timeout: Duration,
+    /// How much longer than its own timeout a broadcast with acks waits for other nodes'
+    /// replies, which travel back through Redis. Default 500 ms.
+    pub ack_grace: Duration,
+    /// Messages queued for Redis before further cross-node messages are dropped (and
+    /// counted). Default 65,536.
+    pub outbound_queue: usize,
+    /// Messages from Redis queued for handling before further ones are dropped (and counted).
+    /// Default 65,536.
+    pub inbound_queue: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "quicket".to_owned(),
+            node_ttl: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            ack_grace: Duration::from_millis(500),
+            outbound_queue: 1 << 16,
+            inbound_queue: 1 << 16,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Sets [`RedisConfig::prefix`].
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`RedisConfig::node_ttl`].
+    pub fn node_ttl(mut self, ttl: Duration) -> Self {
+        self.node_ttl = ttl;
+        self
+    }
+
+    /// Sets [`RedisConfig::request_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,69 @@
+//! # quicket-redis
+//!
+//! Many quicket server nodes as one, on Redis. Plug a [`RedisAdapter`] into each node's
+//! server and every node behaves as part of one:
+//!
+//! - **Broadcast** with every operator (`to`, `except`, `volatile`, `timeout`) reaches the
+//!   targeted sockets on every node; `local()` stays on the node. A broadcast is published
+//!   to Redis once, and each node fans it out to its own sockets, encoding once per codec.
+//! - **Broadcast with acks** collects the replies of every node's sockets under one timeout.
+//! - **Sockets by id or room** cluster-wide: `fetch_sockets` (id, rooms, data), and remote
+//!   `join`, `leave` and `disconnect`.
+//! - **Server-side events**: [`RedisAdapter::server_emit`] reaches the handlers other nodes
+//!   registered with [`RedisAdapter::on_server_event`], with optional acks.
+//! - **Presence** lives in Redis, one hash per room with each meta tagged with its node. A
+//!   client subscribing on any node gets the whole cluster's state, then every node's diffs.
+//!   Each node heartbeats with a TTL; when one dies without a word, the others remove its
+//!   metas within about one TTL and tell their subscribers.
+//!
+//! ```no_run
+//! use quicket_core::{Data, Server, Socket};
+//! use quicket_redis::RedisAdapter;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let adapter = RedisAdapter::connect("redis://127.0.0.1:6379/").await?;
+//! let server = Server::builder()
+//!     .adapter(adapter.clone())
+//!     .on_connect(|socket: Socket| async move {
+//!         let _ = socket.join("lobby");
+//!         socket.on("chat", |socket: Socket, Data(text): Data<String>| async move {
+//!             // Every socket in the lobby, on every node.
+//!             let _ = socket.to("lobby").emit("chat", &text);
+//!         });
+//!     })
+//!     .build();
+//! // Serve `server` over WebTransport and WebSocket as usual; expose the adapter's health.
+//! println!("redis reachable: {}", adapter.health().redis_connected);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Redis faults
+//!
+//! The connection reconnects and resubscribes on its own. While Redis is away, each node
+//! keeps delivering to its own sockets; cross-node broadcasts published meanwhile are lost,
+//! counted in [`Health::lost_broadcasts`] and logged when Redis returns. Once back, each node
+//! writes its presence into Redis again and the others reload it, so presence converges even
+//! if Redis restarted empty. [`RedisAdapter::health`] says whether the node reaches Redis.
+//!
+//! ## Redis Cluster
+//!
+//! Not supported. The adapter uses one standalone Redis (a primary, optionally with replicas
+//! and Sentinel in front): its pub/sub is classic `PUBLISH`/`SUBSCRIBE` on one channel per
+//! cluster and one per node, not sharded pub/sub (`SPUBLISH`), and its presence keys are not
+//! placed by hash slot.
+
+mod adapter;
+mod bus;
+mod cluster;
+mod config;
+mod events;
+mod health;
+mod node;
+mod presence;
+mod wire;
+
+pub use crate::bus::ConnectError;
+pub use crate::config::RedisConfig;
+pub use crate::events::{NodeReply, ServerEmitError};
+pub use crate::health::Health;
+pub use crate::node::RedisAdapter;

@@ -1,0 +1,346 @@
+//! One node of the cluster: its link to Redis, its local adapter, and the tasks that keep
+//! it in touch with the others.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use quicket_core::LocalAdapter;
+use quicket_core::adapter::{OutgoingEvent, PresenceChange};
+use redis::{AsyncCommands, PushInfo, PushKind};
+use tokio::sync::mpsc;
+
+use crate::bus::{Bus, ConnectError};
+use crate::cluster::{Peers, Requests};
+use crate::config::RedisConfig;
+use crate::events::ServerEvents;
+use crate::health::{Health, HealthState};
+use crate::presence;
+use crate::wire::{self, Answer, Ask, Broadcast, Envelope, Outcome, Reply, Request, kind};
+
+/// A cluster adapter on Redis. Cheap to clone; every clone is the same node.
+///
+/// Give it to [`ServerBuilder::adapter`](quicket_core::server::ServerBuilder::adapter). Keep
+/// a clone for [`RedisAdapter::health`], server-side events and [`RedisAdapter::close`].
+#[derive(Clone)]
+pub struct RedisAdapter {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) node: u64,
+    pub(crate) config: RedisConfig,
+    pub(crate) local: LocalAdapter,
+    pub(crate) bus: Bus,
+    pub(crate) health: Arc<HealthState>,
+    pub(crate) peers: Peers,
+    pub(crate) requests: Requests,
+    pub(crate) events: ServerEvents,
+    /// Rooms with presence here, this node's or another's.
+    pub(crate) presence_rooms: Arc<Mutex<HashSet<String>>>,
+}
+
+impl RedisAdapter {
+    /// Joins the cluster on the Redis at `url` (`redis://host:port/db`), with the default
+    /// configuration.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Self::connect_with(url, RedisConfig::default()).await
+    }
+
+    /// Joins the cluster on the Redis at `url` with `config`.
+    pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self, ConnectError> {
+        let node = node_id();
+        let health = Arc::new(HealthState::new());
+        let (bus, inbound) = Bus::connect(url, &config, node, health.clone()).await?;
+        let presence_rooms = Arc::new(Mutex::new(HashSet::new()));
+        let hook = {
+            let sink = bus.presence_sink();
+            let rooms = presence_rooms.clone();
+            Box::new(move |change: PresenceChange| {
+                lock(&rooms).insert(change.room.as_str().to_owned());
+                sink.send(change);
+            })
+        };
+        // Each node's meta ids carry its tag in their top bits, so ids never collide across
+        // nodes and a meta's node can be told from its id.
+        let local = LocalAdapter::clustered(presence::tag_base(node), hook);
+        let inner = Arc::new(Inner {
+            node,
+            config,
+            local,
+            bus,
+            health,
+            peers: Peers::default(),
+            requests: Requests::default(),
+            events: ServerEvents::default(),
+            presence_rooms,
+        });
+        inner.beat().await?;
+        presence::load(&inner).await?;
+        tokio::spawn(dispatch(Arc::downgrade(&inner), inbound));
+        tokio::spawn(heartbeat(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// This node's id in the cluster.
+    pub fn node(&self) -> u64 {
+        self.inner.node
+    }
+
+    /// Whether this node reaches Redis, and what it lost while it did not.
+    pub fn health(&self) -> Health {
+        let peers = self.inner.peers.alive(self.inner.silence()).len();
+        self.inner.health.snapshot(self.inner.node, peers)
+    }
+
+    /// Leaves the cluster cleanly: this node's presence leaves Redis and the others forget
+    /// the node at once instead of after the TTL. Call it after the server's shutdown.
+    pub async fn close(&self) {
+        presence::remove_own(&self.inner).await;
+        let mut conn = self.inner.bus.conn.clone();
+        let _: redis::RedisResult<()> = conn
+            .del(self.inner.bus.keys.node_key(self.inner.node))
+            .await;
+        let goodbye = Envelope::empty(kind::GOODBYE, self.inner.node);
+        if let Ok(message) = wire::encode(&goodbye) {
+            let _: redis::RedisResult<()> = conn
+                .publish(self.inner.bus.keys.everyone(), message.as_ref())
+                .await;
+        }
+    }
+}
+
+impl Inner {
+    /// Says this node is alive: its key, renewed for one TTL, and a heartbeat message.
+    async fn beat(&self) -> Result<(), ConnectError> {
+        let ttl = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
+        let beat = Envelope::empty(kind::HEARTBEAT, self.node);
+        let message = wire::encode(&beat).map_err(|err| ConnectError::Redis(err.to_string()))?;
+        let mut conn = self.bus.conn.clone();
+        redis::pipe()
+            .pset_ex(self.bus.keys.node_key(self.node), 1, ttl)
+            .ignore()
+            .publish(self.bus.keys.everyone(), message.as_ref())
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// How long a node may stay silent before it counts as dead.
+    pub(crate) fn silence(&self) -> Duration {
+        self.config.node_ttl / 2
+    }
+
+    /// Puts a question to every node alive; the open question, and who should answer.
+    pub(crate) fn ask(&self, ask: Ask) -> (crate::cluster::Pending, HashSet<u64>) {
+        let nodes = self.peers.alive(self.silence());
+        let pending = self.requests.open(nodes.len());
+        let request = Request {
+            id: pending.id,
+            ask,
+        };
+        match Envelope::new(kind::REQUEST, self.node, &request) {
+            Ok(envelope) => self.bus.to_everyone(&envelope, false),
+            Err(err) => tracing::error!(%err, "a question to the cluster did not encode"),
+        }
+        (pending, nodes)
+    }
+
+    fn reply(&self, to: u64, id: u64, answer: Answer) {
+        match Envelope::new(kind::REPLY, self.node, &Reply { id, answer }) {
+            Ok(envelope) => self.bus.to_node(to, &envelope),
+            Err(err) => tracing::error!(%err, "an answer to the cluster did not encode"),
+        }
+    }
+
+    /// Handles one message from the cluster.
+    fn handle(self: &Arc<Self>, bytes: &[u8]) {
+        let envelope: Envelope = match wire::decode(bytes) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                tracing::warn!(%err, "a cluster message did not decode");
+                return;
+            }
+        };
+        let origin = envelope.origin;
+        if origin == self.node {
+            return;
+        }
+        if self.peers.heard(origin) {
+            // A node new to this one: answer its heartbeat at once rather than at the next
+            // beat, so that it knows every node before it asks them anything.
+            let hello = Envelope::empty(kind::HEARTBEAT, self.node);
+            self.bus.to_everyone(&hello, false);
+        }
+        let body = envelope.body.as_ref();
+        let handled = match envelope.kind {
+            kind::BROADCAST => wire::decode(body).map(|b| self.deliver(&b)),
+            kind::REQUEST => wire::decode(body).map(|r| self.serve(origin, r)),
+            kind::REPLY => wire::decode(body).map(|r| self.requests.answer(origin, r)),
+            kind::PRESENCE => wire::decode(body).map(|d| presence::apply(self, d)),
+            kind::HEARTBEAT => Ok(()),
+            kind::PRESENCE_RESYNC => {
+                tokio::spawn(presence::reload_node(self.clone(), origin));
+                Ok(())
+            }
+            kind::GOODBYE => {
+                self.peers.forget(origin);
+                presence::remove_node_here(self, origin);
+                Ok(())
+            }
+            other => {
+                tracing::debug!(kind = other, "an unknown cluster message was ignored");
+                Ok(())
+            }
+        };
+        if let Err(err) = handled {
+            tracing::warn!(%err, kind = envelope.kind, "a cluster message's body did not decode");
+        }
+    }
+
+    /// Delivers another node's broadcast to this node's sockets.
+    fn deliver(&self, broadcast: &Broadcast) {
+        let payload = broadcast.event.payload();
+        let event = OutgoingEvent::new(&broadcast.event.name, &payload, broadcast.event.volatile);
+        quicket_core::Adapter::broadcast(&self.local, &broadcast.target.local(), &event);
+    }
+
+    /// Answers another node's question about this node's sockets.
+    fn serve(self: &Arc<Self>, origin: u64, request: Request) {
+        use quicket_core::Adapter as _;
+        let id = request.id;
+        match request.ask {
+            Ask::Acks {
+                target,
+                event,
+                timeout_ms,
+            } => {
+                let payload = event.payload();
+                let outgoing = OutgoingEvent::new(&event.name, &payload, false).expecting_acks();
+                let collect = self.local.broadcast_with_ack(
+                    &target.local(),
+                    &outgoing,
+                    Duration::from_millis(timeout_ms),
+                );
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let outcomes = collect.await.iter().map(Outcome::from).collect();
+                    this.reply(origin, id, Answer::Acks(outcomes));
+                });
+            }
+            Ask::Sockets { target } => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let sockets = this.local.fetch_sockets(&target.local()).await;
+                    let sockets = sockets.iter().map(wire::Socket::from).collect();
+                    this.reply(origin, id, Answer::Sockets(sockets));
+                });
+            }
+            Ask::Apply { target, op } => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.local.sockets_op(&target.local(), op.into_op()).await;
+                    this.reply(origin, id, Answer::Done);
+                });
+            }
+            Ask::Rooms => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let rooms = this.local.rooms().await;
+                    let rooms = rooms.iter().map(|r| r.as_str().to_owned()).collect();
+                    this.reply(origin, id, Answer::Rooms(rooms));
+                });
+            }
+            Ask::ServerEvent {
+                name,
+                payload,
+                reply,
+            } => {
+                let run = self.events.run(&name, payload);
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let answer = run.await;
+                    if reply {
+                        this.reply(origin, id, Answer::ServerEvent(answer));
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Hands each message from Redis to the node, while the node lives.
+async fn dispatch(node: Weak<Inner>, mut inbound: mpsc::Receiver<PushInfo>) {
+    while let Some(push) = inbound.recv().await {
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        match push.kind {
+            PushKind::Disconnection => {
+                node.health.down(&"the connection to Redis closed");
+            }
+            PushKind::Message => {
+                if let Some(message) = redis::Msg::from_push_info(push) {
+                    node.handle(message.get_payload_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Renews the node's liveness six times per TTL, notices Redis coming back (and then
+/// rewrites this node's presence), and removes the presence of nodes that went silent for
+/// half a TTL (three beats missed): a dead node's presence is gone within the TTL.
+async fn heartbeat(node: Weak<Inner>) {
+    let period = node
+        .upgrade()
+        .map_or(Duration::from_secs(1), |n| n.config.node_ttl / 6);
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        match node.beat().await {
+            Ok(()) => {
+                if node.health.up().is_some() {
+                    // Cut off, this node heard no one; their silence meant nothing.
+                    node.peers.pardon_all();
+                    tokio::spawn(presence::rewrite_own(node.clone()));
+                }
+            }
+            Err(err) => {
+                node.health.down(&err);
+            }
+        }
+        if node.health.is_up() {
+            for silent in node.peers.take_silent(node.silence()) {
+                tracing::info!(
+                    node = format_args!("{silent:016x}"),
+                    "a node went silent; its presence goes"
+                );
+                presence::remove_node(&node, silent).await;
+            }
+        }
+    }
+}
+
+/// A random node id from the OS.
+fn node_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only uniqueness matters here; the clock's nanoseconds will do.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        bytes[..4].copy_from_slice(&nanos.to_le_bytes());
+    }
+    u64::from_le_bytes(bytes).max(1)
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,193 @@
+//! What the cluster tests share: a private redis-server, nodes serving WebTransport and
+//! WebSocket on loopback, and clients on them.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each test uses a part.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
+use quicket_redis::{RedisAdapter, RedisConfig};
+
+/// Every wait in these tests gives up after this long.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Awaits `future`, failing the test if it takes longer than [`DEADLINE`].
+pub(crate) async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A redis-server of this test's own, on a free loopback port, persistence off; killed (by
+/// its PID) when dropped.
+pub(crate) struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts one. Without `redis-server` on the PATH the test fails: `scripts/test`
+    /// installs it.
+    pub(crate) async fn start() -> Self {
+        let port = free_port();
+        let server = Self {
+            child: spawn_redis(port),
+            port,
+        };
+        server.ready().await;
+        server
+    }
+
+    /// Its URL.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills it without a word (SIGKILL), as a crash would.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, empty.
+    pub(crate) async fn restart(&mut self) {
+        self.child = spawn_redis(self.port);
+        self.ready().await;
+    }
+
+    async fn ready(&self) {
+        within("redis-server to accept connections", async {
+            loop {
+                if let Ok(client) = redis::Client::open(self.url())
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                    && redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_redis(port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("redis-server must be installed for these tests (scripts/test installs it)")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// The Redis the test uses: `QUICKET_REDIS_URL` (the private instance `scripts/test`
+/// starts), or one of its own.
+pub(crate) struct SharedRedis {
+    own: Option<RedisServer>,
+    url: String,
+}
+
+impl SharedRedis {
+    /// `QUICKET_REDIS_URL`, or a fresh private instance.
+    pub(crate) async fn get() -> Self {
+        match std::env::var("QUICKET_REDIS_URL") {
+            Ok(url) if !url.is_empty() => Self { own: None, url },
+            _ => {
+                let own = RedisServer::start().await;
+                let url = own.url();
+                Self {
+                    own: Some(own),
+                    url,
+                }
+            }
+        }
+    }
+
+    /// Its URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// A key prefix of the test's own, so tests sharing one Redis never see each other.
+pub(crate) fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "test-{test}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The cluster configuration of the tests: a short node TTL, so crashes show quickly.
+pub(crate) fn config(prefix: &str) -> RedisConfig {
+    RedisConfig::default()
+        .prefix(prefix)
+        .node_ttl(Duration::from_secs(2))
+}
+
+/// One node: a server on Redis, serving WebTransport and WebSocket on loopback.
+pub(crate) struct Node {
+    pub(crate) server: Server,
+    pub(crate) adapter: RedisAdapter,
+    pub(crate) base: String,
+}
+
+impl Node {
+    /// Starts a node whose server `build` finishes.
+    pub(crate) async fn start(
+        redis: &str,
+        config: RedisConfig,
+        build: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Self {
+        let adapter = RedisAdapter::connect_with(redis, config)
+            .await
+            .expect("the node reaches Redis");
+        let server = build(Server::builder().adapter(adapter.clone())).build();
+        let endpoints = Endpoints::default().ports(0, 0);
+        let serving = quicket::serve(&server, endpoints).await.expect("serves");
+        Self {
+            server,
+            adapter,
+            base: format!("http://127.0.0.1:{}", serving.http.port()),
+        }
+    }
+
+    /// Connects a client over WebTransport (`ws` false) or WebSocket.
+    pub(crate) async fn connect(&self, builder: ClientBuilder, ws: bool) -> Client {
+        let options = if ws {
+            FallbackOptions::default().websocket_only()
+        } else {
+            FallbackOptions::default()
+        };
+        let client = within(
+            "a client to connect",
+            quicket::connect_with(builder, &self.base, &options),
+        )
+        .await
+        .expect("connects");
+        let expected = if ws { "websocket" } else { "webtransport" };
+        assert_eq!(client.transport().to_string(), expected);
+        client
+    }
+}
