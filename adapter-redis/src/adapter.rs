@@ -4,14 +4,18 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use bytes::Bytes;
 use quicket_core::adapter::{
     AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey, SocketInfo,
     SocketsOp,
 };
-use quicket_core::{Adapter, JoinError, PresenceError, Room, Socket, SocketId};
+use quicket_core::relay::RelayLink;
+use quicket_core::{Adapter, JoinError, PresenceError, Room, Server, Socket, SocketId};
 use tokio::time::Instant;
 
+use crate::bus::Outgoing;
 use crate::node::RedisAdapter;
+use crate::relay;
 use crate::wire::{Answer, Ask, Broadcast, Envelope, Event, Op, Target, kind, millis};
 
 impl Adapter for RedisAdapter {
@@ -163,6 +167,28 @@ impl Adapter for RedisAdapter {
             }
             sockets
         })
+    }
+
+    fn bind(&self, server: &Server) {
+        self.inner.relays.bind(server);
+    }
+
+    fn session_held(&self, token: &Bytes, window: Duration) {
+        self.inner.bus.session(Outgoing::SessionHeld {
+            key: relay::session_key(&self.inner, token),
+            ttl_ms: millis(window).max(1),
+        });
+    }
+
+    fn session_forgotten(&self, token: &Bytes) {
+        self.inner.bus.session(Outgoing::SessionGone {
+            key: relay::session_key(&self.inner, token),
+        });
+    }
+
+    fn relay_resume(&self, token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
+        let token = token.clone();
+        Box::pin(async move { relay::open(&self.inner, &token).await })
     }
 
     fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {

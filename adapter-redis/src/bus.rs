@@ -68,6 +68,10 @@ pub(crate) enum Outgoing {
     },
     /// A presence change made on this node: written to the room's hash, then told.
     Presence(PresenceChange),
+    /// Records that this node holds the session of a resume token, for `ttl_ms`.
+    SessionHeld { key: String, ttl_ms: u64 },
+    /// Deletes a session record.
+    SessionGone { key: String },
 }
 
 /// What a node's adapter holds of its link.
@@ -118,6 +122,7 @@ impl Bus {
         let sender = move |push: PushInfo| -> Result<(), ()> {
             if pushes.try_send(push).is_err() {
                 counted.dropped_inbound.fetch_add(1, Ordering::Relaxed);
+                counted.broke();
             }
             Ok(())
         };
@@ -153,17 +158,17 @@ impl Bus {
         self.publish(self.keys.everyone(), envelope, broadcast);
     }
 
-    /// Publishes an envelope to one node.
-    pub(crate) fn to_node(&self, node: u64, envelope: &Envelope) {
-        self.publish(self.keys.node_channel(node), envelope, false);
+    /// Publishes an envelope to one node; `false` when it could not be queued.
+    pub(crate) fn to_node(&self, node: u64, envelope: &Envelope) -> bool {
+        self.publish(self.keys.node_channel(node), envelope, false)
     }
 
-    fn publish(&self, channel: String, envelope: &Envelope, broadcast: bool) {
+    fn publish(&self, channel: String, envelope: &Envelope, broadcast: bool) -> bool {
         let message = match wire::encode(envelope) {
             Ok(message) => message,
             Err(err) => {
                 tracing::error!(%err, "a cluster message did not encode");
-                return;
+                return false;
             }
         };
         let sent = self.outgoing.try_send(Outgoing::Publish {
@@ -171,9 +176,18 @@ impl Bus {
             message,
             broadcast,
         });
-        if sent.is_err() && broadcast {
-            self.health.lost_broadcasts.fetch_add(1, Ordering::Relaxed);
+        if sent.is_err() {
+            self.health.broke();
+            if broadcast {
+                self.health.lost_broadcasts.fetch_add(1, Ordering::Relaxed);
+            }
         }
+        sent.is_ok()
+    }
+
+    /// Queues a session record's write or deletion.
+    pub(crate) fn session(&self, record: Outgoing) {
+        let _lost_with_a_full_queue = self.outgoing.try_send(record);
     }
 
     /// Where the presence changes this node makes go: to Redis and the other nodes.
@@ -234,6 +248,12 @@ async fn write(
                     pipe.publish(channel, message.as_ref()).ignore();
                 }
                 Outgoing::Presence(change) => add_presence(&mut pipe, &keys, node, &change),
+                Outgoing::SessionHeld { key, ttl_ms } => {
+                    pipe.pset_ex(key, format!("{node:016x}"), ttl_ms).ignore();
+                }
+                Outgoing::SessionGone { key } => {
+                    pipe.del(key).ignore();
+                }
             }
         }
         let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// A node's view of its Redis connection, for an app's health endpoint.
@@ -40,6 +41,9 @@ pub(crate) struct HealthState {
     pub(crate) dropped_inbound: AtomicU64,
     /// Lost broadcasts when the current outage began, for its log line.
     lost_at_down: AtomicU64,
+    /// Counts the moments cross-node messages may have been lost (an outage, a full inbound
+    /// queue): relayed connections cannot survive a gap, so each such moment breaks them.
+    breaks: watch::Sender<u64>,
 }
 
 impl HealthState {
@@ -52,7 +56,18 @@ impl HealthState {
             lost_broadcasts: AtomicU64::new(0),
             dropped_inbound: AtomicU64::new(0),
             lost_at_down: AtomicU64::new(0),
+            breaks: watch::Sender::new(0),
         }
+    }
+
+    /// Cross-node messages may have been lost just now.
+    pub(crate) fn broke(&self) {
+        self.breaks.send_modify(|count| *count += 1);
+    }
+
+    /// Hears every [`HealthState::broke`].
+    pub(crate) fn breaks(&self) -> watch::Receiver<u64> {
+        self.breaks.subscribe()
     }
 
     pub(crate) fn is_up(&self) -> bool {
@@ -64,6 +79,7 @@ impl HealthState {
         if !self.up.swap(false, Ordering::AcqRel) {
             return false;
         }
+        self.broke();
         *lock(&self.down_since) = Some(Instant::now());
         self.outages.fetch_add(1, Ordering::Relaxed);
         self.lost_at_down.store(

@@ -60,6 +60,7 @@ mod events;
 mod health;
 mod node;
 mod presence;
+mod relay;
 mod wire;
 
 pub use crate::bus::ConnectError;

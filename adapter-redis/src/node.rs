@@ -16,6 +16,7 @@ use crate::config::RedisConfig;
 use crate::events::ServerEvents;
 use crate::health::{Health, HealthState};
 use crate::presence;
+use crate::relay::{self, Relays};
 use crate::wire::{self, Answer, Ask, Broadcast, Envelope, Outcome, Reply, Request, kind};
 
 /// A cluster adapter on Redis. Cheap to clone; every clone is the same node.
@@ -38,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) events: ServerEvents,
     /// Rooms with presence here, this node's or another's.
     pub(crate) presence_rooms: Arc<Mutex<HashSet<String>>>,
+    /// Connections relayed through this node, either end.
+    pub(crate) relays: Relays,
 }
 
 impl RedisAdapter {
@@ -74,11 +77,13 @@ impl RedisAdapter {
             requests: Requests::default(),
             events: ServerEvents::default(),
             presence_rooms,
+            relays: Relays::default(),
         });
         inner.beat().await?;
         presence::load(&inner).await?;
         tokio::spawn(dispatch(Arc::downgrade(&inner), inbound));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
+        tokio::spawn(break_relays(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 
@@ -149,7 +154,10 @@ impl Inner {
 
     fn reply(&self, to: u64, id: u64, answer: Answer) {
         match Envelope::new(kind::REPLY, self.node, &Reply { id, answer }) {
-            Ok(envelope) => self.bus.to_node(to, &envelope),
+            Ok(envelope) => {
+                // A lost answer shows as a node that did not answer in time.
+                let _queued = self.bus.to_node(to, &envelope);
+            }
             Err(err) => tracing::error!(%err, "an answer to the cluster did not encode"),
         }
     }
@@ -184,6 +192,7 @@ impl Inner {
                 tokio::spawn(presence::reload_node(self.clone(), origin));
                 Ok(())
             }
+            kind::RELAY => wire::decode(body).map(|m| relay::handle(self, origin, m)),
             kind::GOODBYE => {
                 self.peers.forget(origin);
                 presence::remove_node_here(self, origin);
@@ -325,6 +334,21 @@ async fn heartbeat(node: Weak<Inner>) {
                 presence::remove_node(&node, silent).await;
             }
         }
+    }
+}
+
+/// Ends every relayed connection whenever cross-node messages may have been lost: a relay
+/// is a transport, and must not carry on past a gap. Its client resumes, and the holder
+/// replays what it missed.
+async fn break_relays(node: Weak<Inner>) {
+    let Some(mut breaks) = node.upgrade().map(|n| n.health.breaks()) else {
+        return;
+    };
+    while breaks.changed().await.is_ok() {
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        node.relays.break_all();
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) mod kind {
     pub(crate) const PRESENCE_RESYNC: u8 = 6;
     /// An empty body: the sender is shutting down cleanly; forget it now.
     pub(crate) const GOODBYE: u8 = 7;
+    /// A relayed connection's frame, to one node (`crate::relay::RelayMessage`).
+    pub(crate) const RELAY: u8 = 8;
 }
 
 /// One message on a channel.

@@ -77,6 +77,7 @@ pub use crate::extensions::Extensions;
 pub use crate::payload::{FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
+pub use crate::server::relay;
 pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, ResumeFailure, Server,
     ServerBuilder, Socket, SocketPresence,

@@ -151,6 +151,8 @@ pub(crate) struct Node {
     pub(crate) server: Server,
     pub(crate) adapter: RedisAdapter,
     pub(crate) base: String,
+    /// Its WebSocket URL.
+    pub(crate) ws: String,
 }
 
 impl Node {
@@ -170,6 +172,7 @@ impl Node {
             server,
             adapter,
             base: format!("http://127.0.0.1:{}", serving.http.port()),
+            ws: format!("ws://127.0.0.1:{}/quicket", serving.http.port()),
         }
     }
 

@@ -24,7 +24,8 @@ pub use self::room::Room;
 use crate::error::{AckError, JoinError, PresenceError};
 use crate::payload::{FromPayload, IntoPayload};
 use crate::peer::acks::next_ack_id;
-use crate::server::Socket;
+use crate::server::relay::RelayLink;
+use crate::server::{Server, Socket};
 
 /// A boxed future, as adapter queries return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -263,5 +264,23 @@ pub trait Adapter: Send + Sync + 'static {
     fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
         let sockets = self.sockets(target);
         Box::pin(async move { sockets.await.iter().for_each(|socket| op.apply(socket)) })
+    }
+
+    /// The server this adapter serves, once built. A cluster adapter that relays connections
+    /// to this node serves them here (`server.listen` of an in-process listener).
+    fn bind(&self, _server: &Server) {}
+
+    /// The session that resume token `token` names is held on this node, and resumable for
+    /// `window` from now: a cluster adapter records where, so another node can relay a
+    /// resume here. Called for each token issued and again when a session's connection drops.
+    fn session_held(&self, _token: &Bytes, _window: Duration) {}
+
+    /// Resume token `token` no longer names a session on this node.
+    fn session_forgotten(&self, _token: &Bytes) {}
+
+    /// A client resumes with a token no session on this node has: a link to the node that
+    /// holds it, whose server will serve the connection, or `None` (a new session here).
+    fn relay_resume(&self, _token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
+        Box::pin(std::future::ready(None))
     }
 }

@@ -46,6 +46,19 @@ impl Server {
             Err(refusal) => return refusal.deliver(&mut writer).await,
         };
 
+        if let Some(relay) = self.relay(&handshake).await {
+            tracing::debug!(
+                "resume of a session another node holds; relaying the connection there"
+            );
+            let hello = handshake.hello_frame();
+            let pump = super::relay::pump_split(reader, writer, datagrams, relay, Some(hello));
+            // Shutting down drops the relay: the client reconnects, to this node or another.
+            tokio::select! {
+                () = pump => {}
+                _ = shutdown.wait_for(|down| *down) => {}
+            }
+            return;
+        }
         let link = Link {
             info,
             datagrams,
@@ -106,6 +119,18 @@ impl Server {
         }
     }
 
+    /// A link to the node that holds the session a resume names, when it is not this one.
+    async fn relay(&self, handshake: &Handshake) -> Option<super::relay::RelayLink> {
+        let shared = &self.shared;
+        let resume = handshake
+            .resume()
+            .filter(|_| shared.config.recovery.is_some())?;
+        if resume.token.is_empty() || shared.sessions.holds(&resume.token) {
+            return None;
+        }
+        shared.adapter.relay_resume(&resume.token).await
+    }
+
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.
     fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
         let shared = &self.shared;
@@ -123,7 +148,7 @@ impl Server {
         ));
         let socket = Socket::new(random_socket_id(), core, handshake, Arc::clone(shared));
         let session = if config.recovery.is_some() {
-            shared.sessions.issue(&socket)
+            shared.issue_token(&socket)
         } else {
             Bytes::new()
         };
@@ -145,7 +170,7 @@ impl Server {
     ) -> Result<(), ResumeFailure> {
         let core = socket.core();
         let received = core.received.load(std::sync::atomic::Ordering::Relaxed);
-        let session = self.shared.sessions.issue(socket);
+        let session = self.shared.issue_token(socket);
         let welcome = codec::encode(&self.welcome(socket.id(), session, true, received));
         core.relink(link);
         if core
@@ -153,7 +178,7 @@ impl Server {
             .resume(Some(welcome), Some(offset), false)
             .is_none()
         {
-            self.shared.sessions.remove(socket);
+            self.shared.forget_token(socket);
             self.end_resuming(socket).await;
             return Err(ResumeFailure::BufferOverflowed);
         }
@@ -226,7 +251,7 @@ impl Server {
     pub(crate) async fn finish(&self, socket: &Socket, reason: DisconnectReason) {
         tracing::debug!(sid = %socket.id(), %reason, "session ended");
         socket.mark_disconnected();
-        self.shared.sessions.remove(socket);
+        self.shared.forget_token(socket);
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
             let handler = on_disconnect(socket.clone(), reason);
             contain_panics(handler, "a disconnect handler").await;
@@ -274,7 +299,7 @@ impl Drop for Departure {
     fn drop(&mut self) {
         if let Some(socket) = &self.0 {
             socket.transition(Phase::Attached, Phase::Ended);
-            socket.server().sessions.remove(socket);
+            socket.server().forget_token(socket);
             depart(socket);
         }
     }

@@ -49,6 +49,11 @@ impl Handshake {
         self.hello.max_frame_size as usize
     }
 
+    /// The client's `Hello` as it came, to pass on to another node.
+    pub(crate) fn hello_frame(&self) -> bytes::Bytes {
+        quicket_proto::codec::encode(&quicket_proto::Frame::Hello((*self.hello).clone()))
+    }
+
     /// The session the client asks to resume.
     pub(crate) fn resume(&self) -> Option<&quicket_proto::Resume> {
         self.hello.resume.as_ref()

@@ -3,6 +3,7 @@
 mod broadcast;
 mod connection;
 mod handshake;
+pub mod relay;
 mod session;
 mod socket;
 
@@ -130,7 +131,7 @@ impl ServerBuilder {
         let adapter = self
             .adapter
             .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
-        Server {
+        let server = Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
                 adapter,
@@ -142,7 +143,9 @@ impl ServerBuilder {
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
             }),
-        }
+        };
+        server.shared.adapter.bind(&server);
+        server
     }
 }
 

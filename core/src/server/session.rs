@@ -11,7 +11,7 @@ use thiserror::Error;
 use tokio::time::{Instant, sleep_until};
 
 use super::socket::Phase;
-use super::{Server, Socket};
+use super::{Server, ServerShared, Socket};
 use crate::peer::outbox::Close;
 
 /// Why a client's resume got a new session instead of its old one.
@@ -36,8 +36,8 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    /// Hands `socket` a fresh token, retiring its previous one.
-    pub(crate) fn issue(&self, socket: &Socket) -> Bytes {
+    /// Hands `socket` a fresh token, retiring its previous one; returns both.
+    fn issue(&self, socket: &Socket) -> (Bytes, Bytes) {
         let token = new_token();
         let old = socket.swap_token(token.clone());
         let mut sessions = self.lock();
@@ -45,7 +45,12 @@ impl Sessions {
         if !token.is_empty() {
             sessions.insert(token.clone(), socket.clone());
         }
-        token
+        (token, old)
+    }
+
+    /// Whether a token names a session here.
+    pub(crate) fn holds(&self, token: &Bytes) -> bool {
+        !token.is_empty() && self.lock().contains_key(token)
     }
 
     /// Takes the session a token names; the token is spent either way.
@@ -56,10 +61,11 @@ impl Sessions {
         self.lock().remove(token)
     }
 
-    /// Forgets a session that ended.
-    pub(crate) fn remove(&self, socket: &Socket) {
+    /// Forgets a session that ended; its last token.
+    fn remove(&self, socket: &Socket) -> Bytes {
         let token = socket.swap_token(Bytes::new());
         self.lock().remove(&token);
+        token
     }
 
     /// Every session, attached or not.
@@ -70,6 +76,28 @@ impl Sessions {
     fn lock(&self) -> MutexGuard<'_, HashMap<Bytes, Socket>> {
         // Single map operations only.
         self.by_token.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ServerShared {
+    /// Hands `socket` a fresh resume token, and tells the adapter where it leads.
+    pub(crate) fn issue_token(&self, socket: &Socket) -> Bytes {
+        let (token, old) = self.sessions.issue(socket);
+        if !old.is_empty() {
+            self.adapter.session_forgotten(&old);
+        }
+        if let (false, Some(recovery)) = (token.is_empty(), &self.config.recovery) {
+            self.adapter.session_held(&token, recovery.window);
+        }
+        token
+    }
+
+    /// Forgets an ended session's token, here and in the adapter.
+    pub(crate) fn forget_token(&self, socket: &Socket) {
+        let old = self.sessions.remove(socket);
+        if !old.is_empty() {
+            self.adapter.session_forgotten(&old);
+        }
     }
 }
 
@@ -127,6 +155,9 @@ impl Server {
         };
         socket.mark_disconnected();
         socket.core().outbox.detach();
+        self.shared
+            .adapter
+            .session_held(&socket.token(), recovery.window);
         let adapter = &self.shared.adapter;
         // Presence subscriptions belong to the connection; the client subscribes again.
         for room in adapter.rooms_of(socket.id()) {

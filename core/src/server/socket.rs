@@ -252,6 +252,11 @@ impl Socket {
         }
     }
 
+    /// The current resume token; empty without recovery.
+    pub(crate) fn token(&self) -> Bytes {
+        lock(&self.inner.token).clone()
+    }
+
     /// Replaces the resume token; returns the old one.
     pub(crate) fn swap_token(&self, token: Bytes) -> Bytes {
         std::mem::replace(&mut *lock(&self.inner.token), token)

@@ -1,0 +1,94 @@
+//! Connection state recovery across nodes: a client whose connection to node A drops comes
+//! back through node B, twenty times, while numbered events flow both ways; each side ends
+//! with the exact sequence. Node B relays the resumed connection to A, which holds the
+//! session (its record, found through Redis, names A).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quicket::AnyConnection;
+use quicket::quic::{QuicConnector, QuicListener, ServerIdentity, ServerTrust};
+use quicket::ws::WsConnector;
+use quicket_core::testkit::{DropPlan, recovering_server_config, sequence_survives_drops};
+use quicket_core::transport::{Connector, TransportError};
+use quicket_core::{Server, Socket};
+use quicket_redis::RedisAdapter;
+
+use support::{Node, SharedRedis, config, unique_prefix};
+
+/// The first connection goes to node A over WebTransport; every later one to node B over
+/// WebSocket.
+#[derive(Clone)]
+struct AThenB {
+    a: QuicConnector,
+    b: WsConnector,
+    dials: Arc<AtomicUsize>,
+}
+
+impl Connector for AThenB {
+    type Connection = AnyConnection;
+
+    async fn connect(&self) -> Result<AnyConnection, TransportError> {
+        if self.dials.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.a.connect().await.map(AnyConnection::Quic)
+        } else {
+            self.b
+                .connect()
+                .await
+                .map(|ws| AnyConnection::Ws(Box::new(ws)))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_dropped_on_one_node_recovers_through_another_twenty_times() {
+    let redis = SharedRedis::get().await;
+    let prefix = unique_prefix("recovery");
+    let adapter_a = RedisAdapter::connect_with(redis.url(), config(&prefix))
+        .await
+        .unwrap();
+    let listener = QuicListener::builder(ServerIdentity::dev())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    let a = QuicConnector::new(url, ServerTrust::Hashes(quic.certificate_hashes())).unwrap();
+    let node_b = Node::start(redis.url(), config(&prefix), |builder| {
+        builder.config(recovering_server_config())
+    })
+    .await;
+    let connector = AThenB {
+        a,
+        b: WsConnector::new(node_b.ws.clone()),
+        dials: Arc::new(AtomicUsize::new(0)),
+    };
+
+    let report = sequence_survives_drops(
+        Server::builder().adapter(adapter_a),
+        listener,
+        connector.clone(),
+        DropPlan::clean(20),
+        Socket::drop_connection,
+    )
+    .await;
+    assert_eq!(report.reconnects, 20);
+    assert_eq!(
+        connector.dials.load(Ordering::Relaxed),
+        21,
+        "one dial to A, twenty to B"
+    );
+    let mut times = report.recovery_times.clone();
+    times.sort();
+    println!(
+        "20 recoveries through node B: {} events down and {} up, exact; recovery median {:?}, max {:?}",
+        report.down,
+        report.up,
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+}
