@@ -90,6 +90,12 @@ pub mod ws {
     pub use quicket_ws::*;
 }
 
+/// Many server nodes as one, on Redis: the cluster adapter (feature `redis`).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use quicket_redis::*;
+}
+
 #[cfg(all(feature = "quic", feature = "ws"))]
 mod either;
 #[cfg(all(feature = "quic", feature = "ws"))]

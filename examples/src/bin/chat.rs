@@ -6,6 +6,9 @@
 //! `--heartbeat SECS` pings every SECS and drops a client silent for twice that (default 25 + 20).
 //! `--test-hooks` adds `POST /debug/drop/{sid}`, which drops that client's connection the way
 //! a network failure would, for the browser tests of reconnection and recovery.
+//! `--redis URL` joins the chat to others on the same Redis: two processes on different
+//! ports serve one chat (rooms, presence and recovery across both), and `GET /health` says
+//! whether this one reaches Redis.
 
 use quicket::ws::axum::Router;
 use quicket::ws::axum::extract::Path;
@@ -26,14 +29,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         quic,
         heartbeat,
         test_hooks,
+        redis,
     } = args();
     let mut config = ServerConfig::default();
     if let Some(secs) = heartbeat {
         config.ping_interval = std::time::Duration::from_secs(secs);
         config.ping_timeout = std::time::Duration::from_secs(secs);
     }
-    let server = Server::builder()
-        .config(config)
+    let mut builder = Server::builder().config(config);
+    let mut cluster = None;
+    if let Some(url) = redis {
+        let adapter = quicket::redis::RedisAdapter::connect(&url).await?;
+        println!("chat: node {:016x} of the chat on {url}", adapter.node());
+        builder = builder.adapter(adapter.clone());
+        cluster = Some(adapter);
+    }
+    let server = builder
         .on_connect(|socket: Socket| async move {
             socket.on("join", join);
             socket.on("say", say);
@@ -69,6 +80,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/quicket/client.js", get(quicket_examples::web::client_js));
+    if let Some(adapter) = cluster.clone() {
+        routes = routes.route(
+            "/health",
+            get(move || {
+                let health = adapter.health();
+                async move {
+                    let status = if health.redis_connected {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, format!("{health:?}\n"))
+                }
+            }),
+        );
+    }
     if test_hooks {
         let server = server.clone();
         routes = routes.route(
@@ -103,6 +130,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     tokio::signal::ctrl_c().await?;
     server.shutdown(std::time::Duration::from_secs(5)).await;
+    if let Some(adapter) = cluster {
+        adapter.close().await;
+    }
     Ok(())
 }
 
@@ -162,13 +192,16 @@ async fn metas_of(socket: &Socket, name: &str) -> usize {
         .map_or(0, |key| key.metas.len())
 }
 
-/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`.
+/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`,
+/// `--redis URL`.
 struct Args {
     http: u16,
     quic: u16,
     /// Seconds between pings, and the same again before a silent client is dropped.
     heartbeat: Option<u64>,
     test_hooks: bool,
+    /// The Redis of a chat served by several processes.
+    redis: Option<String>,
 }
 
 fn args() -> Args {
@@ -178,10 +211,15 @@ fn args() -> Args {
         quic: 4433,
         heartbeat: None,
         test_hooks: false,
+        redis: None,
     };
     while let Some(flag) = args.next() {
         if flag == "--test-hooks" {
             parsed.test_hooks = true;
+            continue;
+        }
+        if flag == "--redis" {
+            parsed.redis = args.next();
             continue;
         }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
