@@ -11,8 +11,8 @@ pub(crate) type Result<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
-  quicket-bench rtt|fanout|connect|memory|loss [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws";
+  quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL]";
 
 /// A scenario of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,15 +22,17 @@ pub(crate) enum Scenario {
     Connect,
     Memory,
     Loss,
+    Cluster,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 5] = [
+    pub(crate) const ALL: [Scenario; 6] = [
         Scenario::Rtt,
         Scenario::Fanout,
         Scenario::Connect,
         Scenario::Memory,
         Scenario::Loss,
+        Scenario::Cluster,
     ];
 }
 
@@ -80,8 +82,8 @@ impl Transport {
 pub(crate) enum Command {
     /// Run scenarios and write the report.
     Run(RunOptions),
-    /// Be a server process of `kind`.
-    Serve(String),
+    /// Be a server process of `kind`; a quicket one joins the cluster on the Redis at the URL.
+    Serve(String, Option<String>),
 }
 
 /// What to run, and how big.
@@ -97,7 +99,7 @@ impl Command {
     /// Servers get one worker (they are pinned to one core); the load generator gets two.
     pub(crate) fn worker_threads(&self) -> usize {
         match self {
-            Command::Serve(_) => 1,
+            Command::Serve(..) => 1,
             Command::Run(_) => 2,
         }
     }
@@ -114,9 +116,18 @@ pub(crate) fn parse(
         "connect" => vec![Scenario::Connect],
         "memory" => vec![Scenario::Memory],
         "loss" => vec![Scenario::Loss],
+        "cluster" => vec![Scenario::Cluster],
         "serve" => {
-            return match (args.next().as_deref(), args.next()) {
-                (Some("--kind"), Some(kind)) => Ok(Command::Serve(kind)),
+            return match (
+                args.next().as_deref(),
+                args.next(),
+                args.next().as_deref(),
+                args.next(),
+            ) {
+                (Some("--kind"), Some(kind), None, None) => Ok(Command::Serve(kind, None)),
+                (Some("--kind"), Some(kind), Some("--redis"), Some(url)) => {
+                    Ok(Command::Serve(kind, Some(url)))
+                }
                 _ => Err(USAGE.into()),
             };
         }
@@ -151,8 +162,8 @@ pub(crate) fn parse(
 
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve(kind) => match kind.as_str() {
-            "quicket" => echo::serve().await,
+        Command::Serve(kind, redis) => match kind.as_str() {
+            "quicket" => echo::serve(redis).await,
             other => baseline::serve(other).await,
         },
         Command::Run(options) => {

@@ -25,7 +25,12 @@ pub(crate) const ROOM: &str = "bench";
 
 /// A quicket server speaking the benchmark protocol.
 pub(crate) fn server() -> Server {
-    Server::builder()
+    server_on(Server::builder())
+}
+
+/// `builder` finished as a server speaking the benchmark protocol.
+fn server_on(builder: quicket::ServerBuilder) -> Server {
+    builder
         .on_connect(|socket: Socket| async move {
             socket.on("echo", |Data(data): Data<Raw>, ack: AckSender| async move {
                 let _ = ack.send(data);
@@ -50,9 +55,20 @@ pub(crate) fn server() -> Server {
         .build()
 }
 
-/// `quicket-bench serve --kind quicket`: WebTransport and WebSocket on free loopback ports.
-pub(crate) async fn serve() -> Result<()> {
-    let server = server();
+/// `quicket-bench serve --kind quicket [--redis URL]`: WebTransport and WebSocket on free
+/// loopback ports; with a Redis URL, one node of the cluster on it.
+pub(crate) async fn serve(redis: Option<String>) -> Result<()> {
+    let server = match redis {
+        Some(url) => {
+            let adapter = quicket::redis::RedisAdapter::connect_with(
+                &url,
+                quicket::redis::RedisConfig::default().prefix("quicket-bench"),
+            )
+            .await?;
+            server_on(Server::builder().adapter(adapter))
+        }
+        None => server(),
+    };
     let mut endpoints = Endpoints::default();
     endpoints.http = "127.0.0.1:0".parse()?;
     endpoints.quic = "127.0.0.1:0".parse()?;

@@ -32,6 +32,16 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// The cross-node run: 10,000 deliveries/s offered to 99 receivers (9 when quick).
+    pub(super) fn cluster(quick: bool) -> Self {
+        Plan {
+            receivers: if quick { 9 } else { 99 },
+            duration: Duration::from_millis(if quick { 500 } else { 2_000 }),
+            offered: 10_000,
+            window: 32,
+        }
+    }
+
     /// A small fixed-rate run for the loss scenario: 2,000 deliveries/s to 10 receivers, each
     /// behind its own relay.
     pub(super) fn lossy(quick: bool) -> Self {
@@ -60,7 +70,15 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             }
             let (server, target) = quicket_server(transport, report).await?;
             for saturate in [false, true] {
-                let row = quicket_run(&target, server.as_ref(), transport, plan, saturate).await?;
+                let servers: Vec<&ServerProcess> = server.iter().collect();
+                let row = quicket_run(
+                    std::slice::from_ref(&target),
+                    &servers,
+                    transport,
+                    plan,
+                    saturate,
+                )
+                .await?;
                 report.row("fanout", "Fan-out to one room", row);
             }
             if let Some(server) = server {
@@ -141,9 +159,11 @@ fn word(payload: &[u8], index: usize) -> Option<u64> {
         .map(u64::from_le_bytes)
 }
 
+/// One fan-out run: the receivers spread over `targets` in turn, the publisher on the
+/// first; `servers` are the processes whose CPU it costs.
 pub(super) async fn quicket_run(
-    target: &Target,
-    server: Option<&ServerProcess>,
+    targets: &[Target],
+    servers: &[&ServerProcess],
     transport: Transport,
     plan: Plan,
     saturate: bool,
@@ -155,7 +175,7 @@ pub(super) async fn quicket_run(
         progress: Notify::new(),
     });
     let mut receivers = Vec::with_capacity(plan.receivers);
-    for _ in 0..plan.receivers {
+    for (_, target) in (0..plan.receivers).zip(targets.iter().cycle()) {
         let shared = Arc::clone(&shared);
         let builder = Client::builder().on("msg", move |Data(Raw(payload)): Data<Raw>| {
             shared.deliver(&payload);
@@ -165,7 +185,11 @@ pub(super) async fn quicket_run(
         let _joined: bool = client.emit_with_ack("join", ROOM).await?;
         receivers.push(client);
     }
-    let publisher = target.connect(transport, Client::builder()).await?;
+    let publisher = targets
+        .first()
+        .ok_or("a fan-out needs a target")?
+        .connect(transport, Client::builder())
+        .await?;
     let payload = |seq: u64, at: Duration| {
         let mut bytes = vec![0u8; 32];
         bytes[..8].copy_from_slice(&seq.to_le_bytes());
@@ -176,7 +200,17 @@ pub(super) async fn quicket_run(
         );
         Raw(bytes.into())
     };
-    let cpu_before = server.map(ServerProcess::cpu_time).transpose()?;
+    let cpu_of = |servers: &[&ServerProcess]| -> Result<Option<Duration>> {
+        if servers.is_empty() {
+            return Ok(None);
+        }
+        let mut total = Duration::ZERO;
+        for server in servers {
+            total += server.cpu_time()?;
+        }
+        Ok(Some(total))
+    };
+    let cpu_before = cpu_of(servers)?;
     let started = shared.epoch.elapsed();
     let mut sent = 0u64;
     let rate = (plan.offered / plan.receivers as u64).max(1);
@@ -222,8 +256,8 @@ pub(super) async fn quicket_run(
     {
         let _ = tokio::time::timeout(Duration::from_millis(50), shared.progress.notified()).await;
     }
-    let cpu = match (server, cpu_before) {
-        (Some(server), Some(before)) => Some(server.cpu_time()? - before),
+    let cpu = match (cpu_of(servers)?, cpu_before) {
+        (Some(after), Some(before)) => Some(after - before),
         _ => None,
     };
     publisher.disconnect().await;

@@ -45,7 +45,14 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             );
         }
         let plan = fanout::Plan::lossy(options.quick);
-        let row = fanout::quicket_run(&target, None, Transport::Wt, plan, false).await?;
+        let row = fanout::quicket_run(
+            std::slice::from_ref(&target),
+            &[],
+            Transport::Wt,
+            plan,
+            false,
+        )
+        .await?;
         report.row(
             "loss",
             "Fan-out through packet loss (QUIC, reliable)",

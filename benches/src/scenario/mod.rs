@@ -1,6 +1,7 @@
 //! The scenarios. Each measures quicket over every transport, its raw floors and its peers in
 //! one run, and hands rows to the report.
 
+mod cluster;
 mod connect;
 mod fanout;
 mod loss;
@@ -23,6 +24,7 @@ pub(crate) async fn run(
         Scenario::Connect => connect::run(options, report).await,
         Scenario::Memory => memory::run(options, report).await,
         Scenario::Loss => loss::run(options, report).await,
+        Scenario::Cluster => cluster::run(options, report).await,
     }
 }
 
@@ -41,8 +43,18 @@ pub(crate) async fn quicket_server(
 
 /// Starts this binary as a server of `kind`, pinned where the placement says.
 pub(crate) async fn start_server(kind: &str, report: &Report) -> Result<ServerProcess> {
+    start_server_with(kind, &[], report).await
+}
+
+/// [`start_server`] with more arguments.
+pub(crate) async fn start_server_with(
+    kind: &str,
+    more: &[String],
+    report: &Report,
+) -> Result<ServerProcess> {
     let exe = std::env::current_exe()?;
     let exe = exe.to_str().ok_or("the executable path is not UTF-8")?;
-    let args = ["serve".to_owned(), "--kind".to_owned(), kind.to_owned()];
+    let mut args = vec!["serve".to_owned(), "--kind".to_owned(), kind.to_owned()];
+    args.extend_from_slice(more);
     ServerProcess::start(exe, &args, report.placement.server_cpu).await
 }
