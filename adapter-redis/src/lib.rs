@@ -37,6 +37,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Recovery across nodes
+//!
+//! A client that drops from node A and comes back through node B within the recovery window
+//! recovers: same id, same rooms, the missed events exactly once and in order. Each session's
+//! record (which node holds it) lives in Redis under its resume token, with the window as its
+//! TTL. Node B finds it and relays the connection to A, which serves it as one more
+//! connection of its own: the session, its replay buffer and its ordering never move, so
+//! nothing can be lost or doubled in a handover. A relayed socket reports the in-process
+//! `memory` transport on A. If cross-node messages may have been lost (Redis went away, a
+//! queue overflowed), every relay ends and its client resumes again, A replaying what it
+//! missed. The buffer stays in A's memory: if A dies within the window, its sessions cannot
+//! be recovered, and their clients get new sessions (`recovered = false`).
+//!
 //! ## Redis faults
 //!
 //! The connection reconnects and resubscribes on its own. While Redis is away, each node

@@ -383,13 +383,7 @@ async fn presence_snapshots_and_diffs_agree_on_every_node() {
     }
     // Every node's server lists the same presence.
     for node in &nodes {
-        let keys: Vec<String> = node
-            .server
-            .presence("room")
-            .await
-            .into_iter()
-            .map(|k| k.key)
-            .collect();
+        let keys = node.presence_keys("room").await;
         assert_eq!(keys.len(), 8, "{keys:?}");
     }
 }

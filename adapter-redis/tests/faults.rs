@@ -124,13 +124,7 @@ async fn a_crashed_nodes_presence_leaves_the_others_within_the_ttl() {
     println!("presence converged {converged:?} after the node crashed (node TTL {ttl:?})");
     assert!(converged <= ttl, "took {converged:?}, longer than the TTL");
     for survivor in &survivors {
-        let keys: Vec<String> = survivor
-            .server
-            .presence("room")
-            .await
-            .into_iter()
-            .map(|k| k.key)
-            .collect();
+        let keys = survivor.presence_keys("room").await;
         assert_eq!(keys, ["alice", "o0", "o1"]);
     }
     drop(doomed);
@@ -231,12 +225,6 @@ async fn cross_node_broadcast_comes_back_after_redis_restarts() {
         "presence after",
     )
     .await;
-    let keys: Vec<String> = b
-        .server
-        .presence("room")
-        .await
-        .into_iter()
-        .map(|k| k.key)
-        .collect();
+    let keys = b.presence_keys("room").await;
     assert_eq!(keys, ["late", "observer", "on-a", "on-b"]);
 }

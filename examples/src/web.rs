@@ -3,8 +3,17 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use quicket::ws::axum::Router;
 use quicket::ws::axum::http::{StatusCode, header};
-use quicket::ws::axum::response::{IntoResponse, Response};
+use quicket::ws::axum::response::{Html, IntoResponse, Response};
+use quicket::ws::axum::routing::get;
+
+/// An example's page at `/`, and the browser client it imports.
+pub fn page_routes(page: &'static str) -> Router {
+    Router::new()
+        .route("/", get(move || async move { Html(page) }))
+        .route("/quicket/client.js", get(client_js))
+}
 
 /// `GET /quicket/client.js`: the browser client, built by `npm --prefix client-js run build`.
 pub async fn client_js() -> Response {

@@ -176,6 +176,16 @@ impl Node {
         }
     }
 
+    /// The keys of `room`'s presence, as this node's server lists them.
+    pub(crate) async fn presence_keys(&self, room: &str) -> Vec<String> {
+        self.server
+            .presence(room)
+            .await
+            .into_iter()
+            .map(|key| key.key)
+            .collect()
+    }
+
     /// Connects a client over WebTransport (`ws` false) or WebSocket.
     pub(crate) async fn connect(&self, builder: ClientBuilder, ws: bool) -> Client {
         let options = if ws {

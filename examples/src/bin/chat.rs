@@ -10,15 +10,14 @@
 //! ports serve one chat (rooms, presence and recovery across both), and `GET /health` says
 //! whether this one reaches Redis.
 
-use quicket::ws::axum::Router;
 use quicket::ws::axum::extract::Path;
 use quicket::ws::axum::http::StatusCode;
-use quicket::ws::axum::response::Html;
 use quicket::ws::axum::routing::{get, post};
 use quicket::{
     AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket, SocketId,
 };
 use quicket_examples::chat::{Joined, Line, ROOM, User};
+use quicket_examples::web::page_routes;
 
 const PAGE: &str = include_str!("../../chat/index.html");
 
@@ -77,9 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
         })
         .build();
-    let mut routes = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route("/quicket/client.js", get(quicket_examples::web::client_js));
+    let mut routes = page_routes(PAGE);
     if let Some(adapter) = cluster.clone() {
         routes = routes.route(
             "/health",

@@ -12,12 +12,11 @@ mod sim;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use quicket::ws::axum::response::Html;
+use quicket::ws::axum::Json;
 use quicket::ws::axum::routing::get;
-use quicket::ws::axum::{Json, Router};
 use quicket::{AckSender, Data, DisconnectReason, Endpoints, Server, ServerConfig, Socket};
 use quicket_examples::game::{Input, JoinMatch, LOBBY, MATCHES, PlayerMeta, TICK_HZ, match_room};
-use quicket_examples::web::{Flags, client_js};
+use quicket_examples::web::{Flags, page_routes};
 
 use crate::sim::{World, color_of};
 
@@ -49,16 +48,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             move |socket: Socket| on_connect(socket, world.clone())
         })
         .build();
-    let routes = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route("/quicket/client.js", get(client_js))
-        .route(
-            "/api/matches",
-            get({
-                let world = world.clone();
-                move || async move { Json(lock(&world).view()) }
-            }),
-        );
+    let routes = page_routes(PAGE).route(
+        "/api/matches",
+        get({
+            let world = world.clone();
+            move || async move { Json(lock(&world).view()) }
+        }),
+    );
     let serving = quicket::serve(
         &server,
         Endpoints::default().ports(http, quic).routes(routes),

@@ -11,9 +11,8 @@ mod fleet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quicket::ws::axum::response::Html;
+use quicket::ws::axum::Json;
 use quicket::ws::axum::routing::get;
-use quicket::ws::axum::{Json, Router};
 use quicket::{
     AckSender, Data, DisconnectReason, Endpoints, Handshake, RecoveryConfig, Rejection, Server,
     ServerConfig, Socket,
@@ -22,7 +21,7 @@ use quicket_examples::iot::{
     Alert, AlertAck, AlertSeen, Auth, Command, CommandAck, CommandResult, DASHBOARD, DEVICES,
     DeviceCommand, DeviceMeta, Reading, device_room, group_room,
 };
-use quicket_examples::web::{Flags, client_js, unix_ms};
+use quicket_examples::web::{Flags, page_routes, unix_ms};
 
 use crate::fleet::Fleet;
 
@@ -56,19 +55,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             move |socket: Socket| on_connect(socket, fleet.clone())
         })
         .build();
-    let routes = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route("/quicket/client.js", get(client_js))
-        .route(
-            "/api/stats",
-            get({
-                let (server, fleet) = (server.clone(), fleet.clone());
-                move || async move {
-                    let online = server.presence(DEVICES).await.len();
-                    Json(fleet.stats(online, false))
-                }
-            }),
-        );
+    let routes = page_routes(PAGE).route(
+        "/api/stats",
+        get({
+            let (server, fleet) = (server.clone(), fleet.clone());
+            move || async move {
+                let online = server.presence(DEVICES).await.len();
+                Json(fleet.stats(online, false))
+            }
+        }),
+    );
     let serving = quicket::serve(
         &server,
         Endpoints::default().ports(http, quic).routes(routes),
