@@ -41,8 +41,10 @@ pub(crate) struct Heartbeat {
 ///
 /// `startup` (the server's connect handler) runs before any event is dispatched, so the
 /// handlers it registers see the first event. Frames are read all along: acks, pongs and
-/// disconnects are handled at once, while events wait in a bounded backlog until a handler
-/// slot is free. Only a full backlog stops reading.
+/// disconnects are handled at once, while events and presence requests wait in a bounded
+/// backlog, in arrival order, until a handler slot is free. A presence subscription sent right
+/// after connecting so waits for the connect handler that joins the room. Only a full backlog
+/// stops reading.
 pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     peer: P,
     mut reader: R,
@@ -53,8 +55,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let core = Arc::clone(peer.core());
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
-    // Each event with whether it counts toward the session's offset (PROTOCOL.md 10.6).
-    let mut backlog: VecDeque<(Event, bool)> = VecDeque::new();
+    let mut backlog: VecDeque<Inbound> = VecDeque::new();
     let max_handlers = core.limits.max_concurrent_handlers.max(1);
     let max_backlog = core.limits.max_buffered_events.max(1);
     let mut reading = true;
@@ -75,8 +76,18 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
 
         loop {
             while startup.is_empty() && handlers.len() < max_handlers {
-                let Some((event, counted)) = backlog.pop_front() else {
+                let Some(inbound) = backlog.pop_front() else {
                     break;
+                };
+                let (event, counted) = match inbound {
+                    Inbound::Event(event, counted) => (event, counted),
+                    Inbound::Request(frame) => {
+                        if let Err(close) = peer.on_frame(frame) {
+                            reading = false;
+                            core.outbox.close(close);
+                        }
+                        continue;
+                    }
                 };
                 if counted {
                     core.received.fetch_add(1, Ordering::Relaxed);
@@ -102,7 +113,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     grace_armed = true;
                     // Events that want a reply would only have it refused. The others were sent
                     // before the peer's goodbye and still count: they run after the close.
-                    backlog.retain(|(event, _)| event.ack.is_none());
+                    backlog.retain(Inbound::survives_close);
                 }
                 () = &mut grace, if grace_armed => {
                     tracing::debug!("queued frames did not drain in time; abandoning them");
@@ -113,8 +124,8 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     let result = incoming.map_err(transport_close).and_then(|i| on_incoming(&peer, i));
                     match result {
                         // While closing, only events that want no reply are still worth taking.
-                        Ok(Some(event)) if !core.outbox.is_closing() || event.0.ack.is_none() => {
-                            backlog.push_back(event);
+                        Ok(Some(inbound)) if !core.outbox.is_closing() || inbound.survives_close() => {
+                            backlog.push_back(inbound);
                         }
                         Ok(_) => {}
                         Err(close) => {
@@ -169,7 +180,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     writer.close(close.reason, &close.message).await;
     drop(reader);
     core.acks.close();
-    for (event, counted) in backlog {
+    for (event, counted) in backlog.into_iter().filter_map(Inbound::into_event) {
         if counted {
             core.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -191,7 +202,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
 fn read_last_words<P: Role, R: FrameReader>(
     peer: &P,
     reader: &mut R,
-    backlog: &mut VecDeque<(Event, bool)>,
+    backlog: &mut VecDeque<Inbound>,
     max_backlog: usize,
     close: Close,
 ) -> Close {
@@ -200,7 +211,7 @@ fn read_last_words<P: Role, R: FrameReader>(
             break;
         };
         match on_incoming(peer, incoming) {
-            Ok(Some(event)) => backlog.push_back(event),
+            Ok(Some(inbound)) => backlog.push_back(inbound),
             Ok(None) => {}
             Err(goodbye) if !goodbye.is_recoverable() => return goodbye,
             Err(_) => break,
@@ -262,9 +273,32 @@ async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
-/// Handles one incoming frame; an event is returned for the backlog, with whether it counts
-/// toward the session's offset: it came on the ordered channel and needs no ack.
-fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<(Event, bool)>, Close> {
+/// What waits in the backlog, in arrival order.
+enum Inbound {
+    /// An event, with whether it counts toward the session's offset (PROTOCOL.md 10.6): it
+    /// came on the ordered channel and needs no ack.
+    Event(Event, bool),
+    /// A frame for the peer's own handling (presence requests), after what came before it.
+    Request(Frame),
+}
+
+impl Inbound {
+    /// Whether it is still worth handling once the connection closes: an event that wants
+    /// no reply was sent before the goodbye and counts.
+    fn survives_close(&self) -> bool {
+        matches!(self, Inbound::Event(event, _) if event.ack.is_none())
+    }
+
+    fn into_event(self) -> Option<(Event, bool)> {
+        match self {
+            Inbound::Event(event, counted) => Some((event, counted)),
+            Inbound::Request(_) => None,
+        }
+    }
+}
+
+/// Handles one incoming frame; events and the peer's own frames are returned for the backlog.
+fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Inbound>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
         Incoming::Frame(bytes) => (bytes, false),
@@ -285,7 +319,7 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<(Event, b
     match frame {
         Frame::Event(event) => {
             let counted = !datagram && event.ack.is_none();
-            Ok(Some((event, counted)))
+            Ok(Some(Inbound::Event(event, counted)))
         }
         Frame::Ack(ack) => {
             core.acks.resolve(ack.id, Ok(ack.data));
@@ -305,7 +339,7 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<(Event, b
             Ok(None)
         }
         Frame::Disconnect(bye) => Err(Close::silent(bye.reason, bye.message)),
-        other => peer.on_frame(other).map(|()| None),
+        other => Ok(Some(Inbound::Request(other))),
     }
 }
 

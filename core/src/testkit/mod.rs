@@ -231,7 +231,7 @@ macro_rules! conformance_tests {
             broadcast_operators, rooms_join_leave_and_listing, broadcast_with_acks_collects_and_times_out,
             server_operators_join_and_disconnect,
             presence_snapshot_and_multi_device_diffs, presence_refused_outside_room,
-            presence_cleaned_when_socket_leaves_room,
+            presence_cleaned_when_socket_leaves_room, presence_subscribe_waits_for_the_connect_handler,
             auth_rejection_reaches_client, handshake_timeout_closes, bad_handshake_is_rejected,
             disconnect_reasons_reach_both_sides, heartbeat_drops_silent_client, client_drops_silent_server,
             rtt_is_measured, shutdown_disconnects_everyone,

@@ -1,6 +1,10 @@
 //! Presence: multi-device keys, snapshots, diffs and cleanup.
 
+use std::sync::Arc;
+
+use quicket_proto::{Frame, Ping, PresenceSubscribe};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::{Harness, TestServer, within};
 use crate::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
@@ -273,5 +277,41 @@ pub async fn presence_resubscribe_after_unsubscribe<H: Harness>(harness: &H) {
             meta: device("laptop"),
             first: false
         }
+    );
+}
+
+/// A presence subscription sent right after the handshake waits for the connect handler,
+/// which joins the room after an await: the client gets the room's state, not a refusal.
+pub async fn presence_subscribe_waits_for_the_connect_handler<H: Harness>(harness: &H) {
+    let gate = Arc::new(Notify::new());
+    let opened = Arc::clone(&gate);
+    let t = TestServer::start(harness, harness.builder().await, move |socket| {
+        let opened = Arc::clone(&opened);
+        async move {
+            opened.notified().await;
+            socket.join("lobby").unwrap();
+        }
+    })
+    .await;
+    let mut raw = t.raw().await;
+    raw.handshake().await;
+    let subscribe = PresenceSubscribe {
+        room: "lobby".into(),
+    };
+    raw.send(&Frame::PresenceSubscribe(subscribe)).await;
+    raw.send(&Frame::Ping(Ping { id: 7 })).await;
+    // Frames arrive in order: once the pong is back, the server has read the subscription,
+    // while its connect handler still waits.
+    let pong = raw
+        .recv_until(|frame| matches!(frame, Frame::Pong(pong) if pong.id == 7))
+        .await;
+    assert!(pong.is_some(), "the pong came back");
+    gate.notify_one();
+    let answer = raw
+        .recv_until(|frame| matches!(frame, Frame::PresenceState(_) | Frame::PresenceEnd(_)))
+        .await;
+    assert!(
+        matches!(&answer, Some(Frame::PresenceState(state)) if state.room == "lobby"),
+        "{answer:?}"
     );
 }
