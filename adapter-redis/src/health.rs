@@ -44,6 +44,8 @@ pub(crate) struct HealthState {
     /// Counts the moments cross-node messages may have been lost (an outage, a full inbound
     /// queue): relayed connections cannot survive a gap, so each such moment breaks them.
     breaks: watch::Sender<u64>,
+    /// Counts the changes a [`HealthWatch`] wakes for.
+    changes: watch::Sender<u64>,
 }
 
 impl HealthState {
@@ -57,7 +59,17 @@ impl HealthState {
             dropped_inbound: AtomicU64::new(0),
             lost_at_down: AtomicU64::new(0),
             breaks: watch::Sender::new(0),
+            changes: watch::Sender::new(0),
         }
+    }
+
+    /// Something [`Health`] reports changed: Redis lost or back, a node heard or gone.
+    pub(crate) fn changed(&self) {
+        self.changes.send_modify(|count| *count += 1);
+    }
+
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Cross-node messages may have been lost just now.
@@ -82,6 +94,7 @@ impl HealthState {
         self.broke();
         *lock(&self.down_since) = Some(Instant::now());
         self.outages.fetch_add(1, Ordering::Relaxed);
+        self.changed();
         self.lost_at_down.store(
             self.lost_broadcasts.load(Ordering::Relaxed),
             Ordering::Relaxed,
@@ -97,6 +110,7 @@ impl HealthState {
         }
         let outage = lock(&self.down_since).take().map(|since| since.elapsed());
         *lock(&self.last_outage) = outage;
+        self.changed();
         let lost = self.lost_broadcasts.load(Ordering::Relaxed)
             - self.lost_at_down.load(Ordering::Relaxed);
         tracing::warn!(

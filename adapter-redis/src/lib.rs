@@ -80,4 +80,4 @@ pub use crate::bus::ConnectError;
 pub use crate::config::RedisConfig;
 pub use crate::events::{NodeReply, ServerEmitError};
 pub use crate::health::Health;
-pub use crate::node::RedisAdapter;
+pub use crate::node::{HealthWatch, RedisAdapter};

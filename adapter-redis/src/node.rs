@@ -98,6 +98,15 @@ impl RedisAdapter {
         self.inner.health.snapshot(self.inner.node, peers)
     }
 
+    /// Watches this node's health: wakes when Redis is lost or back, or a node is first heard
+    /// from or counted gone.
+    pub fn watch_health(&self) -> HealthWatch {
+        HealthWatch {
+            adapter: self.clone(),
+            changes: self.inner.health.changes(),
+        }
+    }
+
     /// Leaves the cluster cleanly: this node's presence leaves Redis and the others forget
     /// the node at once instead of after the TTL. Call it after the server's shutdown.
     pub async fn close(&self) {
@@ -112,6 +121,34 @@ impl RedisAdapter {
                 .publish(self.inner.bus.keys.everyone(), message.as_ref())
                 .await;
         }
+    }
+}
+
+/// A watch on a node's [`Health`], from [`RedisAdapter::watch_health`].
+pub struct HealthWatch {
+    adapter: RedisAdapter,
+    changes: tokio::sync::watch::Receiver<u64>,
+}
+
+impl HealthWatch {
+    /// The health now.
+    pub fn health(&self) -> Health {
+        self.adapter.health()
+    }
+
+    /// Waits for the next change since this watch was made or last woke. Read the health
+    /// before waiting: a change in between is not missed.
+    pub async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            // The node is gone: nothing will change any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl std::fmt::Debug for HealthWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthWatch").finish_non_exhaustive()
     }
 }
 
@@ -176,6 +213,7 @@ impl Inner {
             return;
         }
         if self.peers.heard(origin) {
+            self.health.changed();
             // A node new to this one: answer its heartbeat at once rather than at the next
             // beat, so that it knows every node before it asks them anything.
             let hello = Envelope::empty(kind::HEARTBEAT, self.node);
@@ -195,6 +233,7 @@ impl Inner {
             kind::RELAY => wire::decode(body).map(|m| relay::handle(self, origin, m)),
             kind::GOODBYE => {
                 self.peers.forget(origin);
+                self.health.changed();
                 presence::remove_node_here(self, origin);
                 Ok(())
             }
@@ -327,6 +366,7 @@ async fn heartbeat(node: Weak<Inner>) {
         }
         if node.health.is_up() {
             for silent in node.peers.take_silent(node.silence()) {
+                node.health.changed();
                 tracing::info!(
                     node = format_args!("{silent:016x}"),
                     "a node went silent; its presence goes"

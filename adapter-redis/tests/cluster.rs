@@ -11,7 +11,7 @@ use quicket::{AckError, AckSender, Client, Data, PresenceEvent, Socket};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use support::{Node, SharedRedis, config, unique_prefix, within};
+use support::{Node, SharedRedis, config, health_until, unique_prefix, within};
 
 /// What a test client asks its node when it arrives.
 #[derive(Serialize, Deserialize)]
@@ -53,10 +53,8 @@ async fn three_nodes(test: &str) -> (SharedRedis, Vec<Node>) {
         nodes.push(node);
     }
     for node in &nodes {
-        within("every node to know the others", async {
-            while node.adapter.health().peers < 2 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        health_until(&node.adapter, "every node to know the others", |h| {
+            h.peers >= 2
         })
         .await;
     }

@@ -11,7 +11,7 @@ use quicket::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use support::{Node, RedisServer, SharedRedis, config, unique_prefix, within};
+use support::{Node, RedisServer, SharedRedis, config, health_until, unique_prefix, within};
 
 /// A node whose sockets join `room` and track their name there, sent in `enter`.
 async fn node(redis: &str, prefix: &str) -> Node {
@@ -138,12 +138,12 @@ async fn cross_node_broadcast_comes_back_after_redis_restarts() {
         node(&redis.url(), &prefix).await,
         node(&redis.url(), &prefix).await,
     );
-    within("the nodes to know each other", async {
-        while a.adapter.health().peers < 1 || b.adapter.health().peers < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    for node in [&a, &b] {
+        health_until(&node.adapter, "the nodes to know each other", |h| {
+            h.peers >= 1
+        })
+        .await;
+    }
 
     let inbox = |tx: mpsc::UnboundedSender<u64>| {
         Client::builder().on("n", move |Data(n): Data<u64>| {
@@ -175,10 +175,8 @@ async fn cross_node_broadcast_comes_back_after_redis_restarts() {
     within("cross-node delivery before", after(&mut remote, 5)).await;
 
     redis.kill();
-    within("node A to notice Redis is gone", async {
-        while a.adapter.health().redis_connected {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    health_until(&a.adapter, "node A to notice Redis is gone", |h| {
+        !h.redis_connected
     })
     .await;
     // Local delivery goes on meanwhile.

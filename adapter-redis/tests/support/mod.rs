@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
-use quicket_redis::{RedisAdapter, RedisConfig};
+use quicket_redis::{Health, RedisAdapter, RedisConfig};
 
 /// Every wait in these tests gives up after this long.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
@@ -19,6 +19,21 @@ pub(crate) async fn within<F: std::future::IntoFuture>(what: &str, future: F) ->
         Ok(output) => output,
         Err(_) => panic!("timed out waiting for {what}"),
     }
+}
+
+/// Waits until `adapter`'s health satisfies `holds`, waking on each change of it.
+pub(crate) async fn health_until(
+    adapter: &RedisAdapter,
+    what: &str,
+    holds: impl Fn(&Health) -> bool,
+) {
+    let mut watch = adapter.watch_health();
+    within(what, async {
+        while !holds(&watch.health()) {
+            watch.changed().await;
+        }
+    })
+    .await;
 }
 
 /// A redis-server of this test's own, on a free loopback port, persistence off; killed (by
