@@ -60,7 +60,11 @@ impl RedisAdapter {
             let sink = bus.presence_sink();
             let rooms = presence_rooms.clone();
             Box::new(move |change: PresenceChange| {
-                lock(&rooms).insert(change.room.as_str().to_owned());
+                let mut known = lock(&rooms);
+                if !known.contains(change.room.as_str()) {
+                    known.insert(change.room.as_str().to_owned());
+                }
+                drop(known);
                 sink.send(change);
             })
         };

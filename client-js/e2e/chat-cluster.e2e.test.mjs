@@ -2,9 +2,8 @@
 // WebTransport and one over WebSocket, see each other in the user list and each other's lines.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import net from "node:net";
-import { WAIT, launchChromium, newPage, startServer, until } from "./support.mjs";
+import { WAIT, launchChromium, newPage, spawnWithLines, startServer } from "./support.mjs";
 
 let redis;
 const nodes = [];
@@ -21,18 +20,10 @@ const freePort = () =>
     });
   });
 
-/** Whether something accepts TCP connections on `port`. */
-const accepts = (port) =>
-  new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
-
 before(async () => {
   const port = await freePort();
-  redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-  await until(() => accepts(port), "redis-server");
+  redis = spawnWithLines("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+  await redis.waitFor(/Ready to accept connections/, "redis-server");
   for (let i = 0; i < 2; i++) {
     nodes.push(await startServer("chat", ["--http", "0", "--quic", "0", "--redis", `redis://127.0.0.1:${port}/`]));
   }

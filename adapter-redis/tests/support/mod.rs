@@ -2,6 +2,7 @@
 //! WebSocket on loopback, and clients on them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each test uses a part.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
 use quicket_redis::{Health, RedisAdapter, RedisConfig};
+use tokio::sync::oneshot;
 
 /// Every wait in these tests gives up after this long.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
@@ -48,11 +50,11 @@ impl RedisServer {
     /// installs it.
     pub(crate) async fn start() -> Self {
         let port = free_port();
-        let server = Self {
-            child: spawn_redis(port),
-            port,
-        };
-        server.ready().await;
+        let (child, ready) = spawn_redis(port);
+        let server = Self { child, port };
+        within("redis-server to accept connections", ready)
+            .await
+            .expect("redis-server said it is ready");
         server
     }
 
@@ -69,26 +71,11 @@ impl RedisServer {
 
     /// Starts it again on the same port, empty.
     pub(crate) async fn restart(&mut self) {
-        self.child = spawn_redis(self.port);
-        self.ready().await;
-    }
-
-    async fn ready(&self) {
-        within("redis-server to accept connections", async {
-            loop {
-                if let Ok(client) = redis::Client::open(self.url())
-                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                    && redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .is_ok()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        let (child, ready) = spawn_redis(self.port);
+        self.child = child;
+        within("redis-server to accept connections again", ready)
+            .await
+            .expect("redis-server said it is ready");
     }
 }
 
@@ -98,14 +85,29 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(port: u16) -> Child {
-    Command::new("redis-server")
+/// Starts redis-server on `port`; the receiver resolves when its log says it accepts
+/// connections. A thread reads the log to its end, so the pipe never fills.
+fn spawn_redis(port: u16) -> (Child, oneshot::Receiver<()>) {
+    let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("redis-server must be installed for these tests (scripts/test installs it)")
+        .expect("redis-server must be installed for these tests (scripts/test installs it)");
+    let log = child.stdout.take().expect("redis-server's log is piped");
+    let (ready_tx, ready) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            if line.contains("Ready to accept connections")
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    (child, ready)
 }
 
 fn free_port() -> u16 {

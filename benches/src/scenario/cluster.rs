@@ -3,9 +3,10 @@
 //! three, so two thirds of each message's deliveries cross Redis.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::fanout::{Plan, quicket_run};
@@ -108,10 +109,10 @@ impl RedisProcess {
             }
             None => Command::new("redis-server"),
         };
-        let child = command
+        let mut child = command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
@@ -122,16 +123,23 @@ impl RedisProcess {
             "quicket-bench: started redis-server on 127.0.0.1:{port} as pid {}",
             child.id().unwrap_or(0)
         );
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err("redis-server did not listen within 10 s".into());
+        // Ready when its log says so; the log is then read to its end, so the pipe never fills.
+        let log = child
+            .stdout
+            .take()
+            .ok_or("redis-server's log is not piped")?;
+        let mut lines = BufReader::new(log).lines();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.next_line().await? {
+                if line.contains("Ready to accept connections") {
+                    return Ok(());
+                }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            Err::<(), crate::cli::BoxError>("redis-server exited before it was ready".into())
+        })
+        .await
+        .map_err(|_| "redis-server was not ready within 10 s")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self { child, port })
     }
 
