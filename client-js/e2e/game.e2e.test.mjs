@@ -31,20 +31,34 @@ async function onServer(name) {
 }
 
 /**
+ * The server's view of the page's player once it has applied the page's newest input (or a
+ * newer one): inputs are datagrams, so a key change reaches the simulation a moment later.
+ */
+async function applied(page, name) {
+  const seq = await page.evaluate(() => window.game.inputSeq);
+  return until(async () => {
+    const player = (await onServer(name)).player;
+    return player.input_seq >= seq ? player : null;
+  }, `the server to apply ${name}'s input ${seq}`);
+}
+
+/**
  * Holds `key` until the server has moved the page's player `distance` pixels along `axis`,
  * and checks the other axis stayed put: the server's position follows the page's inputs.
  */
 async function steer(page, name, key, axis, sign, distance) {
-  const from = (await onServer(name)).player;
   const other = axis === "x" ? "y" : "x";
   await page.keyboard.down(key);
+  const from = await applied(page, name);
   const moved = await until(async () => {
     const now = (await onServer(name)).player;
     return sign * (now[axis] - from[axis]) >= distance ? now : null;
   }, `the server to move ${name} with ${key}`);
   await page.keyboard.up(key);
+  const stopped = await applied(page, name);
   assert.equal(moved[other], from[other], `${key} moved only ${axis}`);
-  return `${key} ${from[axis]}→${moved[axis]}`;
+  assert.equal(stopped[other], from[other], `${key} moved only ${axis}`);
+  return `${key} ${from[axis]}→${stopped[axis]}`;
 }
 
 /** Checks that every player the page knows of is drawn: each one's centre pixel is coloured. */
