@@ -1,9 +1,11 @@
 //! Resource limits of the QUIC endpoint, each with a safe default.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wtransport::config::QuicTransportConfig;
 use wtransport::quinn::VarInt;
+use wtransport::quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
 
 /// Limits and timings of a QUIC endpoint, server or client.
 ///
@@ -44,6 +46,42 @@ pub struct QuicLimits {
     /// How long a closing connection waits for its last frames to be acknowledged. Default
     /// 1 s.
     pub close_timeout: Duration,
+    /// How this endpoint paces what it sends. Default [`CongestionControl::Cubic`].
+    pub congestion: CongestionControl,
+}
+
+/// The congestion controller of a QUIC endpoint: how fast it sends, and how it backs off when
+/// packets are lost. Each side chooses for what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CongestionControl {
+    /// CUBIC (RFC 9438), the default of Linux TCP and of quinn.
+    #[default]
+    Cubic,
+    /// NewReno (RFC 9002's reference controller): halves its window on each loss.
+    NewReno,
+    /// BBR (quinn's experimental implementation): paces by the measured bandwidth and RTT,
+    /// so random loss that is not congestion does not shrink its window.
+    Bbr,
+}
+
+impl CongestionControl {
+    /// Every controller, for benchmarks and command lines.
+    pub const ALL: [CongestionControl; 3] = [Self::Cubic, Self::NewReno, Self::Bbr];
+
+    /// Its lowercase name: `cubic`, `newreno` or `bbr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cubic => "cubic",
+            Self::NewReno => "newreno",
+            Self::Bbr => "bbr",
+        }
+    }
+
+    /// The controller of that [name](Self::name), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|cc| cc.name() == name)
+    }
 }
 
 impl Default for QuicLimits {
@@ -61,6 +99,7 @@ impl Default for QuicLimits {
             udp_buffer_size: 8 << 20,
             datagram_buffer_size: 1 << 20,
             close_timeout: Duration::from_secs(1),
+            congestion: CongestionControl::default(),
         }
     }
 }
@@ -82,6 +121,17 @@ impl QuicLimits {
         if let Ok(idle) = self.idle_timeout.try_into() {
             config.max_idle_timeout(Some(idle));
         }
+        match self.congestion {
+            CongestionControl::Cubic => {
+                config.congestion_controller_factory(Arc::new(CubicConfig::default()))
+            }
+            CongestionControl::NewReno => {
+                config.congestion_controller_factory(Arc::new(NewRenoConfig::default()))
+            }
+            CongestionControl::Bbr => {
+                config.congestion_controller_factory(Arc::new(BbrConfig::default()))
+            }
+        };
         config
     }
 }

@@ -46,7 +46,7 @@ mod identity;
 mod listener;
 
 pub use crate::close::{CLOSE_CODE_BASE, close_code, close_reason};
-pub use crate::config::QuicLimits;
+pub use crate::config::{CongestionControl, QuicLimits};
 pub use crate::connection::{QuicConnection, QuicReader, QuicWriter};
 pub use crate::connector::{QuicConnector, ServerTrust};
 pub use crate::error::QuicError;

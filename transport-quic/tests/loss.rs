@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use quicket_core::testkit::relay;
 use quicket_core::{AckError, AckSender, Client, Data, Server, Socket};
-use quicket_quic::{QuicConnector, ServerTrust};
+use quicket_quic::{
+    CongestionControl, QuicConnector, QuicLimits, QuicListener, ServerIdentity, ServerTrust,
+};
 use tokio::sync::mpsc;
 
 const RELIABLE: u32 = 300;
@@ -25,7 +27,9 @@ fn body(n: u32) -> Vec<u8> {
         .collect()
 }
 
-async fn run(loss: f64, seed: u64) {
+async fn run(loss: f64, seed: u64, congestion: CongestionControl) {
+    let mut limits = QuicLimits::default();
+    limits.congestion = congestion;
     let server = Server::builder()
         .on_connect(|socket: Socket| async move {
             socket.on(
@@ -44,12 +48,19 @@ async fn run(loss: f64, seed: u64) {
             });
         })
         .build();
-    let quic = common::serve(&server).await;
+    let listener = QuicListener::builder(ServerIdentity::dev())
+        .bind("[::]:0".parse().unwrap())
+        .limits(limits.clone())
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    server.listen(listener);
     let server_addr = SocketAddr::from(([127, 0, 0, 1], quic.local_addr().port()));
     let relay = relay::start(server_addr, loss, seed).await;
     let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
-    let connector =
-        QuicConnector::new(url, ServerTrust::Hashes(quic.certificate_hashes())).unwrap();
+    let trust = ServerTrust::Hashes(quic.certificate_hashes());
+    let connector = QuicConnector::with_limits(url, trust, &limits).unwrap();
 
     let (seq_tx, mut seq) = mpsc::channel(RELIABLE as usize + 1);
     let (vol_tx, mut vol) = mpsc::channel(VOLATILE as usize + 1);
@@ -124,8 +135,9 @@ async fn run(loss: f64, seed: u64) {
     }
     let stats = &relay.stats;
     println!(
-        "loss {:>4.1}%: reliable {}/{RELIABLE} in order; acks {acked} ok, {timed_out} timed out of {ACKS}; \
+        "{} loss {:>4.1}%: reliable {}/{RELIABLE} in order; acks {acked} ok, {timed_out} timed out of {ACKS}; \
          datagrams {datagrams}/{VOLATILE}; relay forwarded {} dropped {} duplicated {} reordered {}",
+        congestion.name(),
         loss * 100.0,
         reliable.len(),
         stats.forwarded.load(Ordering::Relaxed),
@@ -141,15 +153,25 @@ async fn run(loss: f64, seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_percent_loss() {
-    run(0.01, 1).await;
+    run(0.01, 1, CongestionControl::Cubic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_loss() {
-    run(0.05, 5).await;
+    run(0.05, 5, CongestionControl::Cubic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_percent_loss() {
-    run(0.20, 20).await;
+    run(0.20, 20, CongestionControl::Cubic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_loss_with_new_reno() {
+    run(0.05, 6, CongestionControl::NewReno).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_loss_with_bbr() {
+    run(0.05, 7, CongestionControl::Bbr).await;
 }
