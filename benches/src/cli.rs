@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use quicket_quic::CongestionControl;
+
 use crate::report::Report;
 use crate::{baseline, echo, machine, scenario};
 
@@ -12,7 +14,8 @@ pub(crate) type Result<T> = std::result::Result<T, BoxError>;
 const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL]";
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr]
+  quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
 /// A scenario of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +85,21 @@ impl Transport {
 pub(crate) enum Command {
     /// Run scenarios and write the report.
     Run(RunOptions),
-    /// Be a server process of `kind`; a quicket one joins the cluster on the Redis at the URL.
-    Serve(String, Option<String>),
+    /// Be a server process.
+    Serve(ServeOptions),
+    /// Measure the loss scenario at one loss rate, inside the namespace that drops packets.
+    LossInside { loss: f64, options: RunOptions },
+}
+
+/// What kind of server to be.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeOptions {
+    /// `quicket`, or a raw floor's kind.
+    pub(crate) kind: String,
+    /// A quicket server joins the cluster on the Redis at this URL.
+    pub(crate) redis: Option<String>,
+    /// A quicket server's QUIC congestion controller.
+    pub(crate) congestion: CongestionControl,
 }
 
 /// What to run, and how big.
@@ -100,7 +116,7 @@ impl Command {
     pub(crate) fn worker_threads(&self) -> usize {
         match self {
             Command::Serve(..) => 1,
-            Command::Run(_) => 2,
+            Command::Run(_) | Command::LossInside { .. } => 2,
         }
     }
 }
@@ -117,22 +133,11 @@ pub(crate) fn parse(
         "memory" => vec![Scenario::Memory],
         "loss" => vec![Scenario::Loss],
         "cluster" => vec![Scenario::Cluster],
-        "serve" => {
-            return match (
-                args.next().as_deref(),
-                args.next(),
-                args.next().as_deref(),
-                args.next(),
-            ) {
-                (Some("--kind"), Some(kind), None, None) => Ok(Command::Serve(kind, None)),
-                (Some("--kind"), Some(kind), Some("--redis"), Some(url)) => {
-                    Ok(Command::Serve(kind, Some(url)))
-                }
-                _ => Err(USAGE.into()),
-            };
-        }
+        "serve" => return parse_serve(args),
+        "loss-inside" => vec![Scenario::Loss],
         _ => return Err(USAGE.into()),
     };
+    let mut loss = None;
     let mut options = RunOptions {
         scenarios,
         transports: Transport::ALL.to_vec(),
@@ -142,6 +147,14 @@ pub(crate) fn parse(
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--quick" => options.quick = true,
+            "--loss" if verb == "loss-inside" => {
+                let fraction = args.next().ok_or(USAGE)?;
+                loss = Some(
+                    fraction
+                        .parse()
+                        .map_err(|_| format!("bad --loss {fraction}"))?,
+                );
+            }
             "--out" => options.out = args.next().ok_or(USAGE)?.into(),
             "--transport" => {
                 let name = args.next().ok_or(USAGE)?;
@@ -157,15 +170,44 @@ pub(crate) fn parse(
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
-    Ok(Command::Run(options))
+    match loss {
+        Some(loss) => Ok(Command::LossInside { loss, options }),
+        None if verb == "loss-inside" => Err(USAGE.into()),
+        None => Ok(Command::Run(options)),
+    }
+}
+
+fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Command, String> {
+    let mut serve = ServeOptions {
+        kind: String::new(),
+        redis: None,
+        congestion: CongestionControl::default(),
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(USAGE)?;
+        match flag.as_str() {
+            "--kind" => serve.kind = value,
+            "--redis" => serve.redis = Some(value),
+            "--cc" => {
+                serve.congestion = CongestionControl::from_name(&value)
+                    .ok_or_else(|| format!("unknown congestion controller {value}\n{USAGE}"))?;
+            }
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    if serve.kind.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(Command::Serve(serve))
 }
 
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve(kind, redis) => match kind.as_str() {
-            "quicket" => echo::serve(redis).await,
+        Command::Serve(serve) => match serve.kind.as_str() {
+            "quicket" => echo::serve(serve.redis, serve.congestion).await,
             other => baseline::serve(other).await,
         },
+        Command::LossInside { loss, options } => scenario::loss_inside(loss, &options).await,
         Command::Run(options) => {
             let placement = machine::pin_load_generator();
             let mut report = Report::new(&options, placement)?;

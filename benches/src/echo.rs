@@ -5,16 +5,13 @@
 //! - `join` with an ack: joins the room named by the payload;
 //! - `publish`: the payload goes to everyone else in room `bench` as `msg` (fan-out);
 //! - `ping` (volatile): answered by a volatile `pong` with the same payload (datagram round
-//!   trips; a lost one is counted, not waited for).
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+//!   trips; a lost one is counted, not waited for);
+//! - `cast`: the payload goes to everyone else in room `hol-a` or `hol-b`, chosen by its first
+//!   byte (`a` or `b`), as `msg` (head-of-line: small events in one room, bulk in the other).
 
 use quicket::transport::memory::{self, MemoryConfig, MemoryConnector};
-use quicket::transport::{Connector, TransportError};
 use quicket::{AckSender, Client, ClientBuilder, Data, Endpoints, Raw, Server, Socket};
-use quicket_core::testkit::relay::{self, Relay};
-use quicket_quic::{QuicConnector, ServerTrust};
+use quicket_quic::{CongestionControl, QuicConnector, QuicLimits, ServerTrust};
 use serde_json::json;
 
 use crate::cli::{Result, Transport};
@@ -22,6 +19,9 @@ use crate::process::ServerProcess;
 
 /// The fan-out room.
 pub(crate) const ROOM: &str = "bench";
+
+/// The rooms `cast` reaches, by the payload's first byte.
+pub(crate) const CAST_ROOMS: [(u8, &str); 2] = [(b'a', "hol-a"), (b'b', "hol-b")];
 
 /// A quicket server speaking the benchmark protocol.
 pub(crate) fn server() -> Server {
@@ -51,13 +51,22 @@ fn server_on(builder: quicket::ServerBuilder) -> Server {
             socket.on("ping", |socket: Socket, Data(data): Data<Raw>| async move {
                 let _ = socket.volatile().emit("pong", data);
             });
+            socket.on("cast", |socket: Socket, Data(data): Data<Raw>| async move {
+                let room = CAST_ROOMS
+                    .iter()
+                    .find(|(tag, _)| data.0.first() == Some(tag))
+                    .map(|(_, room)| *room);
+                if let Some(room) = room {
+                    let _ = socket.to(room).emit("msg", data);
+                }
+            });
         })
         .build()
 }
 
-/// `quicket-bench serve --kind quicket [--redis URL]`: WebTransport and WebSocket on free
-/// loopback ports; with a Redis URL, one node of the cluster on it.
-pub(crate) async fn serve(redis: Option<String>) -> Result<()> {
+/// `quicket-bench serve --kind quicket [--redis URL] [--cc NAME]`: WebTransport and WebSocket
+/// on free loopback ports; with a Redis URL, one node of the cluster on it.
+pub(crate) async fn serve(redis: Option<String>, congestion: CongestionControl) -> Result<()> {
     let server = match redis {
         Some(url) => {
             let adapter = quicket::redis::RedisAdapter::connect_with(
@@ -72,6 +81,7 @@ pub(crate) async fn serve(redis: Option<String>) -> Result<()> {
     let mut endpoints = Endpoints::default();
     endpoints.http = "127.0.0.1:0".parse()?;
     endpoints.quic = "127.0.0.1:0".parse()?;
+    endpoints.quic_limits.congestion = congestion;
     let serving = quicket::serve(&server, endpoints).await?;
     let hashes: Vec<String> = serving
         .quic
@@ -101,57 +111,28 @@ pub(crate) enum Target {
         connector: MemoryConnector,
         _server: Server,
     },
-    /// A server process over WebTransport, each connection through its own lossy relay.
-    Lossy(LossyConnector),
-}
-
-/// Dials WebTransport through a fresh lossy relay per connection (a relay serves one client).
-#[derive(Clone)]
-pub(crate) struct LossyConnector {
-    server: std::net::SocketAddr,
-    loss: f64,
-    seed: Arc<AtomicU64>,
-    relays: Arc<Mutex<Vec<Relay>>>,
-}
-
-impl Connector for LossyConnector {
-    type Connection = quicket_quic::QuicConnection;
-
-    async fn connect(&self) -> std::result::Result<Self::Connection, TransportError> {
-        let seed = self.seed.fetch_add(1, Ordering::Relaxed);
-        let relay = relay::start(self.server, self.loss, seed).await;
-        let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
-        let connector = QuicConnector::new(url, ServerTrust::Dangerous)
-            .map_err(|err| TransportError::Connect(err.to_string()))?;
-        let connection = connector.connect().await?;
-        self.relays
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(relay);
-        Ok(connection)
-    }
 }
 
 impl Target {
     /// Reaches the server process started by `quicket-bench serve --kind quicket`.
     pub(crate) fn remote(process: &ServerProcess) -> Result<Self> {
+        Self::remote_with(process, CongestionControl::default())
+    }
+
+    /// [`Target::remote`], with clients sending under `congestion`.
+    pub(crate) fn remote_with(
+        process: &ServerProcess,
+        congestion: CongestionControl,
+    ) -> Result<Self> {
         let wt_url = format!("https://127.0.0.1:{}/quicket", process.port("wt")?);
-        let wt = QuicConnector::new(wt_url, ServerTrust::Dangerous)?;
+        let mut limits = QuicLimits::default();
+        limits.congestion = congestion;
+        let wt = QuicConnector::with_limits(wt_url, ServerTrust::Dangerous, &limits)?;
         let ws = quicket::ws::WsConnector::new(format!(
             "ws://127.0.0.1:{}/quicket",
             process.port("ws")?
         ));
         Ok(Target::Remote { wt, ws })
-    }
-
-    /// Reaches the server process over WebTransport through relays losing `loss` of packets.
-    pub(crate) fn lossy(process: &ServerProcess, loss: f64) -> Result<Self> {
-        Ok(Target::Lossy(LossyConnector {
-            server: std::net::SocketAddr::from(([127, 0, 0, 1], process.port("wt")?)),
-            loss,
-            seed: Arc::new(AtomicU64::new(0x5eed)),
-            relays: Arc::default(),
-        }))
     }
 
     /// A fresh in-process server.
@@ -177,10 +158,6 @@ impl Target {
             }
             (Target::Remote { ws, .. }, Transport::Ws) => builder.connect(ws).await?,
             (Target::Local { connector, .. }, _) => builder.connect(connector).await?,
-            (Target::Lossy(connector), Transport::Wt | Transport::WtDgram) => {
-                builder.connect(connector).await?
-            }
-            (Target::Lossy(_), _) => return Err("lossy relays carry WebTransport only".into()),
             (Target::Remote { .. }, Transport::Mem) => {
                 return Err("the memory transport has no server process".into());
             }

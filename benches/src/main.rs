@@ -15,6 +15,7 @@ mod baseline;
 mod cli;
 mod echo;
 mod machine;
+mod netns;
 mod peers;
 mod plot;
 mod process;

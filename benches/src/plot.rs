@@ -15,21 +15,68 @@ const SIZE: (u32, u32) = (1000, 640);
 /// PNG text needs a TrueType font; Debian's DejaVu comes with Chromium's dependencies.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
+/// One series of a CDF plot other than the round trips'.
+pub(crate) struct PlotCdf {
+    /// The plot's file name, without extension.
+    pub(crate) plot: String,
+    /// The series' label.
+    pub(crate) name: String,
+    /// (latency µs, cumulative fraction).
+    pub(crate) points: Vec<(f64, f64)>,
+}
+
+/// The other CDF plots: file name, caption and x axis.
+const CDF_PLOTS: [(&str, &str, &str); 2] = [
+    (
+        "loss-rtt-cdf",
+        "Round trips through kernel packet loss (0, 1, 5 %)",
+        "round trip (µs, log scale)",
+    ),
+    (
+        "loss-hol-cdf",
+        "Room A's small events beside a bulk stream in room B, through packet loss",
+        "send to receipt (µs, log scale)",
+    ),
+];
+
 /// Writes every plot the run has data for; a plot that fails is reported, not fatal.
 pub(crate) fn write_all(
     out: &Path,
     cdfs: &[(String, Vec<(f64, f64)>)],
+    plot_cdfs: &[PlotCdf],
     tables: &[(String, Value)],
 ) {
     let png_text = register_font();
+    for (name, caption, x_desc) in CDF_PLOTS {
+        let series: Vec<(String, Vec<(f64, f64)>)> = plot_cdfs
+            .iter()
+            .filter(|cdf| cdf.plot == name)
+            .map(|cdf| (cdf.name.clone(), cdf.points.clone()))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let labels = Labels { caption, x_desc };
+        write_one(
+            out,
+            name,
+            png_text,
+            &|area| cdf_chart(area, &series, labels),
+            &|area| cdf_chart(area, &series, labels),
+        );
+    }
+    let labels = Labels {
+        caption: "Round-trip latency CDF (32-byte payload, one in flight)",
+        x_desc: "round trip (µs, log scale)",
+    };
     let fanout: Vec<&Value> = tables
         .iter()
         .filter(|(table, _)| table == "Fan-out to one room")
         .map(|(_, row)| row)
         .collect();
     let jobs: [(&str, &SvgPlot<'_>, &PngPlot<'_>); 2] = [
-        ("rtt-cdf", &|area| cdf_chart(area, cdfs), &|area| {
-            cdf_chart(area, cdfs)
+        ("rtt-cdf", &|area| cdf_chart(area, cdfs, labels), &|area| {
+            cdf_chart(area, cdfs, labels)
         }),
         (
             "fanout-latency",
@@ -38,18 +85,29 @@ pub(crate) fn write_all(
         ),
     ];
     for (name, svg, png) in jobs {
-        let svg_path = out.join(format!("{name}.svg"));
-        if let Err(err) = svg(SVGBackend::new(&svg_path, SIZE).into_drawing_area()) {
-            eprintln!("quicket-bench: plot {name}.svg: {err}");
+        write_one(out, name, png_text, svg, png);
+    }
+}
+
+/// A CDF plot's caption and x axis.
+#[derive(Clone, Copy)]
+struct Labels {
+    caption: &'static str,
+    x_desc: &'static str,
+}
+
+fn write_one(out: &Path, name: &str, png_text: bool, svg: &SvgPlot<'_>, png: &PngPlot<'_>) {
+    let svg_path = out.join(format!("{name}.svg"));
+    if let Err(err) = svg(SVGBackend::new(&svg_path, SIZE).into_drawing_area()) {
+        eprintln!("quicket-bench: plot {name}.svg: {err}");
+    }
+    if png_text {
+        let png_path = out.join(format!("{name}.png"));
+        if let Err(err) = png(BitMapBackend::new(&png_path, SIZE).into_drawing_area()) {
+            eprintln!("quicket-bench: plot {name}.png: {err}");
         }
-        if png_text {
-            let png_path = out.join(format!("{name}.png"));
-            if let Err(err) = png(BitMapBackend::new(&png_path, SIZE).into_drawing_area()) {
-                eprintln!("quicket-bench: plot {name}.png: {err}");
-            }
-        } else {
-            eprintln!("quicket-bench: no {FONT}; PNG plots skipped (the SVGs are written)");
-        }
+    } else {
+        eprintln!("quicket-bench: no {FONT}; PNG plots skipped (the SVGs are written)");
     }
 }
 
@@ -65,6 +123,7 @@ fn register_font() -> bool {
 fn cdf_chart<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     cdfs: &[(String, Vec<(f64, f64)>)],
+    labels: Labels,
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
@@ -75,18 +134,15 @@ where
         .flat_map(|(_, points)| points.iter().find(|(_, f)| *f >= 0.999).map(|(x, _)| *x))
         .fold(10.0f64, f64::max);
     let mut chart = ChartBuilder::on(&area)
-        .caption(
-            "Round-trip latency CDF (32-byte payload, one in flight)",
-            ("sans-serif", 22),
-        )
+        .caption(labels.caption, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
         .build_cartesian_2d((5f64..max * 1.2).log_scale(), 0f64..1f64)?;
     chart
         .configure_mesh()
-        .x_desc("round trip (µs, log scale)")
-        .y_desc("fraction of round trips")
+        .x_desc(labels.x_desc)
+        .y_desc("fraction")
         .draw()?;
     for (index, (name, points)) in cdfs.iter().enumerate() {
         let color = Palette99::pick(index).to_rgba();

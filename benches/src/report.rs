@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::baseline::Sampler;
 use crate::cli::{Result, RunOptions};
 use crate::machine::{self, Placement};
+use crate::plot::PlotCdf;
 use crate::stats::Summary;
 
 /// One stack's round trips.
@@ -56,6 +57,8 @@ pub(crate) struct Report {
     tables: Vec<(String, Value)>,
     skipped: Vec<(String, String)>,
     pub(crate) cdfs: Vec<(String, Vec<(f64, f64)>)>,
+    /// The series of the other CDF plots.
+    plot_cdfs: Vec<PlotCdf>,
 }
 
 impl Report {
@@ -72,6 +75,7 @@ impl Report {
             tables: Vec::new(),
             skipped: Vec::new(),
             cdfs: Vec::new(),
+            plot_cdfs: Vec::new(),
         };
         let header = json!({
             "record": "run",
@@ -111,6 +115,67 @@ impl Report {
         }
         eprintln!("  {table}: {row}");
         self.tables.push((table.to_owned(), row));
+    }
+
+    /// Records a latency CDF (µs, fraction) as series `name` of the plot `plot`.
+    pub(crate) fn cdf(&mut self, plot: &str, name: String, points: Vec<(f64, f64)>) {
+        let line = json!({ "record": "cdf", "plot": plot, "name": name, "points": points });
+        if let Err(err) = self.write(&line) {
+            eprintln!("quicket-bench: cannot write a result: {err}");
+        }
+        self.plot_cdfs.push(PlotCdf {
+            plot: plot.to_owned(),
+            name,
+            points,
+        });
+    }
+
+    /// The rows of `table` taken so far.
+    pub(crate) fn rows(&self, table: &str) -> impl Iterator<Item = &Value> {
+        self.tables
+            .iter()
+            .filter(move |(name, _)| name == table)
+            .map(|(_, row)| row)
+    }
+
+    /// Takes the measurements, CDFs and skips another run of this suite wrote to `results`
+    /// (the loss scenario's runs inside their namespaces).
+    pub(crate) fn absorb(&mut self, results: &std::path::Path) -> Result<()> {
+        let text = fs::read_to_string(results)?;
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            let mut record: Value = serde_json::from_str(line)?;
+            let Some(object) = record.as_object_mut() else {
+                continue;
+            };
+            let kind = object.shift_remove("record");
+            let text = |object: &mut serde_json::Map<String, Value>, key: &str| match object
+                .shift_remove(key)
+            {
+                Some(Value::String(text)) => text,
+                _ => String::new(),
+            };
+            match kind.as_ref().and_then(Value::as_str) {
+                Some("measurement") => {
+                    let scenario = text(object, "scenario");
+                    let table = text(object, "table");
+                    object.shift_remove("placement");
+                    self.row(&scenario, &table, record);
+                }
+                Some("cdf") => {
+                    let plot = text(object, "plot");
+                    let name = text(object, "name");
+                    let points =
+                        serde_json::from_value(object.shift_remove("points").unwrap_or_default())?;
+                    self.cdf(&plot, name, points);
+                }
+                Some("skipped") => {
+                    let (what, why) = (text(object, "what"), text(object, "why"));
+                    self.skip(&what, &why);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Notes a measurement that could not be taken, and why: it appears in the report.
@@ -167,7 +232,7 @@ impl Report {
             let _ = writeln!(md);
         }
         fs::write(self.out.join("report.md"), &md)?;
-        crate::plot::write_all(&self.out, &self.cdfs, &self.tables);
+        crate::plot::write_all(&self.out, &self.cdfs, &self.plot_cdfs, &self.tables);
         eprintln!(
             "quicket-bench: wrote {}",
             self.out.join("report.md").display()

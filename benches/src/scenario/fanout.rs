@@ -42,13 +42,13 @@ impl Plan {
         }
     }
 
-    /// A small fixed-rate run for the loss scenario: 2,000 deliveries/s to 10 receivers, each
-    /// behind its own relay.
+    /// The loss scenario's fixed-rate run: 10,000 deliveries/s to 100 receivers (20 when
+    /// quick), 100 messages a second.
     pub(super) fn lossy(quick: bool) -> Self {
         Plan {
-            receivers: if quick { 5 } else { 10 },
+            receivers: if quick { 20 } else { 100 },
             duration: Duration::from_millis(if quick { 500 } else { 3_000 }),
-            offered: 2_000,
+            offered: if quick { 2_000 } else { 10_000 },
             window: 32,
         }
     }

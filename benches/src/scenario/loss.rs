@@ -1,101 +1,259 @@
-//! `loss`: QUIC through a lossy relay (drops, duplicates, reorders) at 0, 1 and 5 %: round
-//! trips on the stream and on datagrams, and fan-out latency. WebSocket would need `tc netem`,
-//! which is probed and reported when it is missing.
+//! `loss`: WebTransport against WebSocket under real kernel packet loss (0, 1 and 5 %).
+//!
+//! For each rate the suite creates a network namespace whose loopback drops that share of
+//! packets (`crate::netns`), runs itself inside it (`loss-inside`), servers included, and
+//! takes the rows that run wrote. Inside: round trips of acknowledged events (WebTransport
+//! stream, WebSocket) and of volatile datagrams, head-of-line blocking, and fan-out to 100.
+//! WebTransport rows are measured under each QUIC congestion controller.
 
-use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
 
-use serde_json::json;
+use quicket_quic::CongestionControl;
+use serde_json::{Value, json};
 
-use super::{fanout, rtt, start_server};
+use super::{fanout, hol, rtt, start_server_with};
 use crate::cli::{Result, RunOptions, Transport};
 use crate::echo::Target;
+use crate::netns::LossyNamespace;
 use crate::report::Report;
 
+/// The loss rates measured; the first is the control.
+const RATES: [f64; 3] = [0.0, 0.01, 0.05];
+
+/// The tables this scenario fills.
+pub(crate) const RTT_TABLE: &str = "Round trips through packet loss";
+pub(crate) const HOL_TABLE: &str =
+    "Head-of-line: 32-byte events in room A beside 1.6 MB/s in room B, same connection";
+pub(crate) const FANOUT_TABLE: &str = "Fan-out through packet loss (reliable, fixed rate)";
+const TARGETS_TABLE: &str = "Loss: the targets, as ratios of this run";
+
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    if !options
-        .transports
-        .iter()
-        .any(|t| matches!(t, Transport::Wt | Transport::WtDgram))
-    {
-        return Ok(());
-    }
-    let (warmup, count) = if options.quick {
-        (50, 300)
-    } else {
-        (500, 5_000)
-    };
-    for loss in [0.0, 0.01, 0.05] {
-        let server = start_server("quicket", report).await?;
-        let target = Target::lossy(&server, loss)?;
-        for transport in [Transport::Wt, Transport::WtDgram] {
-            let (sampler, _) =
-                rtt::quicket_round_trips(&target, None, transport, warmup, count).await?;
-            let s = sampler.latencies.summary();
-            report.row(
-                "loss",
-                "Round trips through packet loss (QUIC)",
-                json!({
-                    "stack": format!("quicket {}", transport.name()),
-                    "loss %": loss * 100.0,
-                    "p50 µs": s.p50_us,
-                    "p99 µs": s.p99_us,
-                    "max µs": s.max_us,
-                    "round trips lost": sampler.lost,
-                }),
+    for loss in RATES {
+        if let Err(err) = run_in_namespace(loss, options, report).await {
+            report.skip(
+                &format!("loss {:.0} %", loss * 100.0),
+                &format!(
+                    "{err} (the loss scenario needs root and nftables: apt-get install nftables)"
+                ),
             );
         }
-        let plan = fanout::Plan::lossy(options.quick);
-        let row = fanout::quicket_run(
-            std::slice::from_ref(&target),
-            &[],
-            Transport::Wt,
-            plan,
-            false,
-        )
-        .await?;
-        report.row(
-            "loss",
-            "Fan-out through packet loss (QUIC, reliable)",
-            with_loss(row, loss),
-        );
-        server.stop().await;
     }
-    match netem_available() {
-        Ok(()) => report.skip(
-            "WebSocket through loss",
-            "tc netem works here, but the WebSocket loss run is not written yet",
-        ),
-        Err(why) => report.skip(
-            "WebSocket through loss",
-            &format!("tc netem is not usable on this machine: {why}"),
-        ),
+    targets(report);
+    Ok(())
+}
+
+/// Runs `loss-inside` in a fresh namespace dropping `loss`, and takes its rows.
+async fn run_in_namespace(loss: f64, options: &RunOptions, report: &mut Report) -> Result<()> {
+    let namespace = LossyNamespace::create(loss)?;
+    let out = options.out.join(format!("loss-{:.0}", loss * 1000.0));
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().ok_or("the executable path is not UTF-8")?;
+    let mut command = namespace.command(exe);
+    command
+        .args(["loss-inside", "--loss", &loss.to_string(), "--out"])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if options.quick {
+        command.arg("--quick");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(900), command.status())
+        .await
+        .map_err(|_| "the run inside the namespace took over 15 minutes")??;
+    let dropped = namespace.dropped();
+    drop(namespace);
+    if !status.success() {
+        return Err(format!("the run inside the namespace failed: {status}").into());
+    }
+    report.absorb(&out.join("results.jsonl"))?;
+    if let Some(dropped) = dropped {
+        eprintln!(
+            "  loss {:.0} %: the kernel dropped {dropped} packets",
+            loss * 100.0
+        );
     }
     Ok(())
 }
 
-fn with_loss(mut row: serde_json::Value, loss: f64) -> serde_json::Value {
+/// `quicket-bench loss-inside`: every measurement at one loss rate, in this namespace.
+pub(crate) async fn inside(loss: f64, options: &RunOptions, report: &mut Report) -> Result<()> {
+    let percent = loss * 100.0;
+    let rtt_count = if options.quick {
+        (20, 200)
+    } else {
+        (100, 2_000)
+    };
+    let hol_plan = hol::HolPlan::new(options.quick);
+    let fanout_plan = fanout::Plan::lossy(options.quick);
+    let mut ws_done = false;
+    for congestion in CongestionControl::ALL {
+        let server = start_server_with(
+            "quicket",
+            &["--cc".to_owned(), congestion.name().to_owned()],
+            report,
+        )
+        .await?;
+        let target = Target::remote_with(&server, congestion)?;
+        let mut transports = vec![Transport::Wt, Transport::WtDgram];
+        // WebSocket rides TCP, whose congestion control is the kernel's: measure it once.
+        if !ws_done {
+            transports.push(Transport::Ws);
+            ws_done = true;
+        }
+        for &transport in &transports {
+            let cc = cc_name(transport, congestion);
+            let (warmup, count) = rtt_count;
+            let (sampler, _) =
+                rtt::quicket_round_trips(&target, None, transport, warmup, count).await?;
+            let s = sampler.latencies.summary();
+            let stack = format!("quicket {}", transport.name());
+            report.cdf(
+                "loss-rtt-cdf",
+                format!("{stack} {cc} {percent:.0} %"),
+                sampler.latencies.cdf(),
+            );
+            report.row(
+                "loss",
+                RTT_TABLE,
+                json!({
+                    "stack": stack, "cc": cc, "loss %": percent,
+                    "p50 µs": s.p50_us, "p99 µs": s.p99_us, "p99.9 µs": s.p999_us, "max µs": s.max_us,
+                    "answered %": 100.0 * s.count as f64 / (s.count + sampler.lost).max(1) as f64,
+                }),
+            );
+        }
+        for &transport in transports.iter().filter(|t| **t != Transport::WtDgram) {
+            hol_row(&target, transport, congestion, hol_plan, percent, report).await?;
+            let row = fanout::quicket_run(
+                std::slice::from_ref(&target),
+                &[&server],
+                transport,
+                fanout_plan,
+                false,
+            )
+            .await?;
+            report.row(
+                "loss",
+                FANOUT_TABLE,
+                with(row, congestion, transport, percent),
+            );
+        }
+        server.stop().await;
+    }
+    Ok(())
+}
+
+async fn hol_row(
+    target: &Target,
+    transport: Transport,
+    congestion: CongestionControl,
+    plan: hol::HolPlan,
+    percent: f64,
+    report: &mut Report,
+) -> Result<()> {
+    let outcome = hol::run(target, transport, plan).await?;
+    let s = outcome.small.summary();
+    let stack = format!("quicket {}", transport.name());
+    let cc = cc_name(transport, congestion);
+    report.cdf(
+        "loss-hol-cdf",
+        format!("{stack} {cc} {percent:.0} %"),
+        outcome.small.cdf(),
+    );
+    report.row(
+        "loss",
+        HOL_TABLE,
+        json!({
+            "stack": stack, "cc": cc, "loss %": percent,
+            "A p50 ms": s.p50_us / 1000.0, "A p99 ms": s.p99_us / 1000.0,
+            "A p99.9 ms": s.p999_us / 1000.0, "A max ms": s.max_us / 1000.0,
+            "A delivered": format!("{}/{}", outcome.small_received, outcome.small_sent),
+            "B MB/s offered": plan.bulk_rate() / 1e6,
+            "B MB/s received": outcome.bulk_received_bytes as f64 / plan.duration.as_secs_f64() / 1e6,
+            "B refused": outcome.bulk_refused,
+        }),
+    );
+    Ok(())
+}
+
+/// The congestion controller that paced a row: QUIC's, or the kernel's for TCP.
+fn cc_name(transport: Transport, congestion: CongestionControl) -> &'static str {
+    if transport == Transport::Ws {
+        "kernel TCP"
+    } else {
+        congestion.name()
+    }
+}
+
+fn with(
+    mut row: Value,
+    congestion: CongestionControl,
+    transport: Transport,
+    percent: f64,
+) -> Value {
     if let Some(object) = row.as_object_mut() {
-        object.insert("loss %".to_owned(), json!(loss * 100.0));
+        object.insert("cc".to_owned(), json!(cc_name(transport, congestion)));
+        object.insert("loss %".to_owned(), json!(percent));
     }
     row
 }
 
-/// Whether a netem qdisc can be set up in a throwaway network namespace.
-fn netem_available() -> std::result::Result<(), String> {
-    let name = format!("quicket-bench-{}", std::process::id());
-    let run = |args: &[&str]| Command::new("ip").args(args).output();
-    let created = run(&["netns", "add", &name]).map_err(|err| err.to_string())?;
-    if !created.status.success() {
-        return Err(String::from_utf8_lossy(&created.stderr).trim().to_owned());
-    }
-    let netem = run(&[
-        "netns", "exec", &name, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "1%",
-    ]);
-    let _ = run(&["netns", "del", &name]);
-    let netem = netem.map_err(|err| err.to_string())?;
-    if netem.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&netem.stderr).trim().to_owned())
+/// The targets as ratios between rows of this run (Cubic, quicket's default).
+fn targets(report: &mut Report) {
+    let find = |table: &str, stack: &str, cc: &str, percent: f64, key: &str| {
+        report.rows(table).find_map(|row| {
+            (row["stack"] == stack && row["cc"] == cc && row["loss %"].as_f64() == Some(percent))
+                .then(|| row[key].as_f64())
+                .flatten()
+        })
+    };
+    let (wt, dgram, ws) = (
+        "quicket webtransport-stream",
+        "quicket webtransport-datagram",
+        "quicket websocket",
+    );
+    let tcp = "kernel TCP";
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b.max(1e-9));
+    let rows = [
+        (
+            "WebTransport stream RTT p99 / WebSocket's, 5 % loss",
+            ratio(
+                find(RTT_TABLE, wt, "cubic", 5.0, "p99 µs"),
+                find(RTT_TABLE, ws, tcp, 5.0, "p99 µs"),
+            ),
+            "≤ 0.25",
+        ),
+        (
+            "datagram RTT p99 at 5 % / at 0 %",
+            ratio(
+                find(RTT_TABLE, dgram, "cubic", 5.0, "p99 µs"),
+                find(RTT_TABLE, dgram, "cubic", 0.0, "p99 µs"),
+            ),
+            "≤ 2",
+        ),
+        (
+            "head-of-line: WebTransport A p99 / WebSocket's, 5 % loss",
+            ratio(
+                find(HOL_TABLE, wt, "cubic", 5.0, "A p99 ms"),
+                find(HOL_TABLE, ws, tcp, 5.0, "A p99 ms"),
+            ),
+            "baseline (one stream)",
+        ),
+        (
+            "head-of-line: WebTransport A p99 at 5 % / at 0 %",
+            ratio(
+                find(HOL_TABLE, wt, "cubic", 5.0, "A p99 ms"),
+                find(HOL_TABLE, wt, "cubic", 0.0, "A p99 ms"),
+            ),
+            "baseline (one stream)",
+        ),
+    ];
+    for (figure, value, target) in rows {
+        report.row(
+            "loss",
+            TARGETS_TABLE,
+            json!({ "figure": figure, "ratio": value, "target": target }),
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod cluster;
 mod connect;
 mod fanout;
+mod hol;
 mod loss;
 mod memory;
 mod rtt;
@@ -26,6 +27,15 @@ pub(crate) async fn run(
         Scenario::Loss => loss::run(options, report).await,
         Scenario::Cluster => cluster::run(options, report).await,
     }
+}
+
+/// `quicket-bench loss-inside`: the loss scenario's measurements at one rate, in the namespace
+/// the outer run created; the rows go to `options.out` for it to take.
+pub(crate) async fn loss_inside(loss: f64, options: &RunOptions) -> Result<()> {
+    let placement = crate::machine::pin_load_generator();
+    let mut report = Report::new(options, placement)?;
+    loss::inside(loss, options, &mut report).await?;
+    report.finish()
 }
 
 /// quicket's server for `transport`: a server process, or an in-process one for memory.
