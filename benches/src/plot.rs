@@ -29,12 +29,12 @@ pub(crate) struct PlotCdf {
 const CDF_PLOTS: [(&str, &str, &str); 2] = [
     (
         "loss-rtt-cdf",
-        "Round trips through kernel packet loss (0, 1, 5 %)",
+        "Round trips through kernel packet loss (0, 1, 5 %; QUIC with Cubic)",
         "round trip (µs, log scale)",
     ),
     (
         "loss-hol-cdf",
-        "Room A's small events beside a bulk stream in room B, through packet loss",
+        "Room A's small events beside a bulk stream in room B (0, 1, 5 % loss; QUIC with Cubic)",
         "send to receipt (µs, log scale)",
     ),
 ];
@@ -56,18 +56,23 @@ pub(crate) fn write_all(
         if series.is_empty() {
             continue;
         }
-        let labels = Labels { caption, x_desc };
+        let labels = Labels {
+            caption,
+            x_desc,
+            legend: SeriesLabelPosition::MiddleRight,
+        };
         write_one(
             out,
             name,
             png_text,
-            &|area| cdf_chart(area, &series, labels),
-            &|area| cdf_chart(area, &series, labels),
+            &|area| cdf_chart(area, &series, labels.clone()),
+            &|area| cdf_chart(area, &series, labels.clone()),
         );
     }
     let labels = Labels {
         caption: "Round-trip latency CDF (32-byte payload, one in flight)",
         x_desc: "round trip (µs, log scale)",
+        legend: SeriesLabelPosition::LowerRight,
     };
     let fanout: Vec<&Value> = tables
         .iter()
@@ -75,9 +80,11 @@ pub(crate) fn write_all(
         .map(|(_, row)| row)
         .collect();
     let jobs: [(&str, &SvgPlot<'_>, &PngPlot<'_>); 2] = [
-        ("rtt-cdf", &|area| cdf_chart(area, cdfs, labels), &|area| {
-            cdf_chart(area, cdfs, labels)
-        }),
+        (
+            "rtt-cdf",
+            &|area| cdf_chart(area, cdfs, labels.clone()),
+            &|area| cdf_chart(area, cdfs, labels.clone()),
+        ),
         (
             "fanout-latency",
             &|area| fanout_chart(area, &fanout),
@@ -90,10 +97,11 @@ pub(crate) fn write_all(
 }
 
 /// A CDF plot's caption and x axis.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Labels {
     caption: &'static str,
     x_desc: &'static str,
+    legend: SeriesLabelPosition,
 }
 
 fn write_one(out: &Path, name: &str, png_text: bool, svg: &SvgPlot<'_>, png: &PngPlot<'_>) {
@@ -158,7 +166,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(labels.legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;

@@ -7,6 +7,7 @@ mod fanout;
 mod hol;
 mod loss;
 mod memory;
+mod paced;
 mod rtt;
 
 use crate::cli::{Result, RunOptions, Scenario};
