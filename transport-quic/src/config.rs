@@ -152,8 +152,10 @@ mod tests {
 
     #[test]
     fn the_transport_config_asks_the_peer_for_the_configured_ack_delay() {
-        let mut limits = QuicLimits::default();
-        limits.max_ack_delay = Duration::from_millis(3);
+        let limits = QuicLimits {
+            max_ack_delay: Duration::from_millis(3),
+            ..QuicLimits::default()
+        };
         let config = format!("{:?}", limits.transport_config());
         assert!(
             config.contains("max_ack_delay: Some(3ms)"),
