@@ -17,6 +17,7 @@ use crate::cli::{Result, RunOptions, Transport};
 use crate::echo::Target;
 use crate::netns::LossyNamespace;
 use crate::report::Report;
+use crate::stats::Latencies;
 
 /// The loss rates measured; the first is the control.
 const RATES: [f64; 3] = [0.0, 0.01, 0.05];
@@ -104,16 +105,23 @@ pub(crate) async fn inside(loss: f64, options: &RunOptions, report: &mut Report)
             ws_done = true;
         }
         for &transport in &transports {
-            rtt_row(&target, transport, congestion, rtt_count, percent, report).await?;
+            let cell = Cell {
+                transport,
+                congestion,
+                percent,
+            };
+            rtt_row(&target, cell, rtt_count, report).await?;
             let volatile = match transport {
                 Transport::Wt => Transport::WtDgram,
                 other => other,
             };
-            volatile_row(&target, volatile, congestion, rtt_count.1, percent, report).await?;
-        }
-        for &transport in &transports {
-            hol_row(&target, transport, congestion, hol_plan, percent, report).await?;
-            let row = fanout::quicket_run(
+            let volatile = Cell {
+                transport: volatile,
+                ..cell
+            };
+            volatile_row(&target, volatile, rtt_count.1, report).await?;
+            hol_row(&target, cell, hol_plan, report).await?;
+            let mut row = fanout::quicket_run(
                 std::slice::from_ref(&target),
                 &[&server],
                 transport,
@@ -121,100 +129,102 @@ pub(crate) async fn inside(loss: f64, options: &RunOptions, report: &mut Report)
                 false,
             )
             .await?;
-            report.row(
-                "loss",
-                FANOUT_TABLE,
-                with(row, congestion, transport, percent),
-            );
+            merge(&mut row, json!({ "cc": cell.cc(), "loss %": percent }));
+            report.row("loss", FANOUT_TABLE, row);
         }
         server.stop().await;
     }
     Ok(())
 }
 
-async fn rtt_row(
-    target: &Target,
+/// Where a measurement goes: the transport, the controller and the loss rate of its row.
+#[derive(Clone, Copy)]
+struct Cell {
     transport: Transport,
     congestion: CongestionControl,
-    (warmup, count): (u64, u64),
     percent: f64,
+}
+
+impl Cell {
+    /// The controller that paced it: QUIC's, or the kernel's for TCP.
+    fn cc(self) -> &'static str {
+        if self.transport == Transport::Ws {
+            "kernel TCP"
+        } else {
+            self.congestion.name()
+        }
+    }
+
+    /// Adds `latencies` to `plot`, for the default controller only (one curve per stack).
+    fn plot(self, report: &mut Report, plot: &str, stack: &str, latencies: &Latencies) {
+        if self.congestion == CongestionControl::default() {
+            let name = format!("{stack} {:.0} %", self.percent);
+            report.cdf(plot, name, latencies.cdf());
+        }
+    }
+
+    /// A row of `table` in microseconds, with `more` columns after the percentiles.
+    fn latency_row(
+        self,
+        report: &mut Report,
+        table: &str,
+        stack: &str,
+        latencies: &Latencies,
+        more: Value,
+    ) {
+        self.plot(report, "loss-rtt-cdf", stack, latencies);
+        let s = latencies.summary();
+        let mut row = json!({
+            "stack": stack, "cc": self.cc(), "loss %": self.percent,
+            "p50 µs": s.p50_us, "p99 µs": s.p99_us, "p99.9 µs": s.p999_us, "max µs": s.max_us,
+        });
+        merge(&mut row, more);
+        report.row("loss", table, row);
+    }
+}
+
+async fn rtt_row(
+    target: &Target,
+    cell: Cell,
+    (warmup, count): (u64, u64),
     report: &mut Report,
 ) -> Result<()> {
-    let (sampler, _) = rtt::quicket_round_trips(target, None, transport, warmup, count).await?;
-    let s = sampler.latencies.summary();
-    let stack = format!("quicket {}", transport.name());
-    if congestion == CongestionControl::default() {
-        report.cdf(
-            "loss-rtt-cdf",
-            format!("{stack} {percent:.0} %"),
-            sampler.latencies.cdf(),
-        );
-    }
-    report.row(
-        "loss",
-        RTT_TABLE,
-        json!({
-            "stack": stack, "cc": cc_name(transport, congestion), "loss %": percent,
-            "p50 µs": s.p50_us, "p99 µs": s.p99_us, "p99.9 µs": s.p999_us, "max µs": s.max_us,
-        }),
-    );
+    let (sampler, _) =
+        rtt::quicket_round_trips(target, None, cell.transport, warmup, count).await?;
+    let stack = format!("quicket {}", cell.transport.name());
+    cell.latency_row(report, RTT_TABLE, &stack, &sampler.latencies, json!({}));
     Ok(())
 }
 
-async fn volatile_row(
-    target: &Target,
-    transport: Transport,
-    congestion: CongestionControl,
-    count: u64,
-    percent: f64,
-    report: &mut Report,
-) -> Result<()> {
-    let paced = paced::round_trips(target, transport, count, Duration::from_millis(1)).await?;
-    let s = paced.latencies.summary();
-    let stack = format!("quicket {} volatile", transport.name());
-    if congestion == CongestionControl::default() {
-        report.cdf(
-            "loss-rtt-cdf",
-            format!("{stack} {percent:.0} %"),
-            paced.latencies.cdf(),
-        );
-    }
-    report.row(
-        "loss",
+async fn volatile_row(target: &Target, cell: Cell, count: u64, report: &mut Report) -> Result<()> {
+    let paced = paced::round_trips(target, cell.transport, count, Duration::from_millis(1)).await?;
+    let stack = format!("quicket {} volatile", cell.transport.name());
+    let answered = 100.0 * paced.answered as f64 / paced.sent.max(1) as f64;
+    cell.latency_row(
+        report,
         VOLATILE_TABLE,
-        json!({
-            "stack": stack, "cc": cc_name(transport, congestion), "loss %": percent,
-            "p50 µs": s.p50_us, "p99 µs": s.p99_us, "p99.9 µs": s.p999_us, "max µs": s.max_us,
-            "answered %": 100.0 * paced.answered as f64 / paced.sent.max(1) as f64,
-        }),
+        &stack,
+        &paced.latencies,
+        json!({ "answered %": answered }),
     );
     Ok(())
 }
 
 async fn hol_row(
     target: &Target,
-    transport: Transport,
-    congestion: CongestionControl,
+    cell: Cell,
     plan: hol::HolPlan,
-    percent: f64,
     report: &mut Report,
 ) -> Result<()> {
-    let outcome = hol::run(target, transport, plan).await?;
+    let outcome = hol::run(target, cell.transport, plan).await?;
     let s = outcome.small.summary();
-    let stack = format!("quicket {}", transport.name());
-    let cc = cc_name(transport, congestion);
-    if congestion == CongestionControl::default() {
-        report.cdf(
-            "loss-hol-cdf",
-            format!("{stack} {percent:.0} %"),
-            outcome.small.cdf(),
-        );
-    }
+    let stack = format!("quicket {}", cell.transport.name());
+    cell.plot(report, "loss-hol-cdf", &stack, &outcome.small);
     report.row(
         "loss",
         HOL_TABLE,
         json!({
-            "stack": stack, "cc": cc, "loss %": percent,
+            "stack": stack, "cc": cell.cc(), "loss %": cell.percent,
             "A p50 ms": s.p50_us / 1000.0, "A p99 ms": s.p99_us / 1000.0,
             "A p99.9 ms": s.p999_us / 1000.0, "A max ms": s.max_us / 1000.0,
             "A delivered": format!("{}/{}", outcome.small_received, outcome.small_sent),
@@ -226,26 +236,11 @@ async fn hol_row(
     Ok(())
 }
 
-/// The congestion controller that paced a row: QUIC's, or the kernel's for TCP.
-fn cc_name(transport: Transport, congestion: CongestionControl) -> &'static str {
-    if transport == Transport::Ws {
-        "kernel TCP"
-    } else {
-        congestion.name()
+/// `into` with `from`'s columns added after its own.
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
     }
-}
-
-fn with(
-    mut row: Value,
-    congestion: CongestionControl,
-    transport: Transport,
-    percent: f64,
-) -> Value {
-    if let Some(object) = row.as_object_mut() {
-        object.insert("cc".to_owned(), json!(cc_name(transport, congestion)));
-        object.insert("loss %".to_owned(), json!(percent));
-    }
-    row
 }
 
 /// The targets as ratios between rows of this run (Cubic, quicket's default).
