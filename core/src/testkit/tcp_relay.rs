@@ -70,6 +70,10 @@ async fn pass(
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
+    // Small frames go on at once, as they would without the relay: Nagle's wait for the
+    // peer's delayed ACK would add tens of milliseconds to a resume.
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
     let reset = tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
         changed = cut.changed() => changed.is_ok(),
