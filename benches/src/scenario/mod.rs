@@ -6,6 +6,7 @@ mod connect;
 mod fanout;
 mod loss;
 mod memory;
+mod migration;
 mod rtt;
 
 use crate::cli::{Result, RunOptions, Scenario};
@@ -25,6 +26,7 @@ pub(crate) async fn run(
         Scenario::Memory => memory::run(options, report).await,
         Scenario::Loss => loss::run(options, report).await,
         Scenario::Cluster => cluster::run(options, report).await,
+        Scenario::Migration => migration::run(options, report).await,
     }
 }
 
