@@ -14,6 +14,7 @@ pub(crate) type Result<T> = std::result::Result<T, BoxError>;
 const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
+  quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
   quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
@@ -26,16 +27,18 @@ pub(crate) enum Scenario {
     Memory,
     Loss,
     Cluster,
+    Migration,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 6] = [
+    pub(crate) const ALL: [Scenario; 7] = [
         Scenario::Rtt,
         Scenario::Fanout,
         Scenario::Connect,
         Scenario::Memory,
         Scenario::Loss,
         Scenario::Cluster,
+        Scenario::Migration,
     ];
 }
 
@@ -133,6 +136,7 @@ pub(crate) fn parse(
         "memory" => vec![Scenario::Memory],
         "loss" => vec![Scenario::Loss],
         "cluster" => vec![Scenario::Cluster],
+        "migration" => vec![Scenario::Migration],
         "serve" => return parse_serve(args),
         "loss-inside" => vec![Scenario::Loss],
         _ => return Err(USAGE.into()),

@@ -82,6 +82,11 @@ impl Report {
             "machine": report.machine,
             "placement": report.placement.description,
             "quick": options.quick,
+            "scenarios": options
+                .scenarios
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect::<Vec<_>>(),
         });
         report.write(&header)?;
         Ok(report)

@@ -152,7 +152,8 @@ impl Shared {
     }
 }
 
-fn word(payload: &[u8], index: usize) -> Option<u64> {
+/// The `index`th little-endian u64 of a payload, if it is that long.
+pub(super) fn word(payload: &[u8], index: usize) -> Option<u64> {
     payload
         .get(index * 8..index * 8 + 8)
         .and_then(|bytes| bytes.try_into().ok())

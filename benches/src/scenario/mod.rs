@@ -7,6 +7,7 @@ mod fanout;
 mod hol;
 mod loss;
 mod memory;
+mod migration;
 mod paced;
 mod rtt;
 
@@ -27,6 +28,7 @@ pub(crate) async fn run(
         Scenario::Memory => memory::run(options, report).await,
         Scenario::Loss => loss::run(options, report).await,
         Scenario::Cluster => cluster::run(options, report).await,
+        Scenario::Migration => migration::run(options, report).await,
     }
 }
 

@@ -24,6 +24,7 @@ mod recovery_presence;
 pub mod relay;
 mod rooms;
 mod sessions;
+pub mod tcp_relay;
 
 use std::future::Future;
 use std::time::Duration;

@@ -263,8 +263,8 @@ async fn next_of<T>(rx: &mut mpsc::Receiver<T>, what: &str) -> T {
     next(rx, what).await
 }
 
-/// `received` is exactly `0..count`, in order.
-pub(super) fn assert_exact(received: &[u64], count: u64, direction: &str) {
+/// Asserts that `received` is exactly `0..count`, in order; the failure names `direction`.
+pub fn assert_exact(received: &[u64], count: u64, direction: &str) {
     let duplicates = received.len() as i64 - count as i64;
     let first_wrong = received
         .iter()

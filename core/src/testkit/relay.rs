@@ -1,12 +1,14 @@
 //! A lossy UDP relay on loopback: drops, duplicates and reorders packets in both directions,
-//! from a seed, and counts what it did. QUIC's tests and the benchmark's `loss` scenario put it
-//! between a client and a server.
+//! from a seed, and counts what it did. QUIC's tests and the benchmark's `loss` and
+//! `migration` scenarios put it between a client and a server. It can also move its
+//! server-facing side to a new port mid-session, as a NAT that rebinds does.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// What the relay did to the packets it saw.
@@ -20,6 +22,8 @@ pub struct RelayStats {
     pub duplicated: AtomicU64,
     /// Packets held back behind the next one.
     pub reordered: AtomicU64,
+    /// Times the server-facing side moved to a new port.
+    pub rebinds: AtomicU64,
 }
 
 /// A running relay between one client and a server.
@@ -28,7 +32,38 @@ pub struct Relay {
     pub addr: SocketAddr,
     /// What the relay did so far.
     pub stats: Arc<RelayStats>,
+    /// Where the server sees the client's packets come from now.
+    outbound: Mutex<SocketAddr>,
+    /// New server-facing sockets for the relay's task, each confirmed once in use.
+    rebind: mpsc::Sender<(UdpSocket, oneshot::Sender<()>)>,
     task: JoinHandle<()>,
+    server: SocketAddr,
+}
+
+impl Relay {
+    /// The relay's server-facing address: where the server sees the client's packets come
+    /// from.
+    pub fn outbound(&self) -> SocketAddr {
+        *self.outbound.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the server-facing side to a fresh local port, as a NAT that loses its mapping
+    /// and makes a new one: from now on the server sees the client's packets come from the
+    /// returned address, and what it still sends to the old one is lost. The client's side is
+    /// untouched.
+    pub async fn rebind(&self) -> SocketAddr {
+        let server = self.server;
+        let back = bind_towards(server).await;
+        let addr = back.local_addr().expect("a bound socket has an address");
+        let (done_tx, done) = oneshot::channel();
+        self.rebind
+            .send((back, done_tx))
+            .await
+            .expect("the relay is running");
+        done.await.expect("the relay is running");
+        *self.outbound.lock().unwrap_or_else(PoisonError::into_inner) = addr;
+        addr
+    }
 }
 
 impl Drop for Relay {
@@ -55,13 +90,12 @@ pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
     let front = UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("a loopback UDP port");
-    let back = UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback UDP port");
-    back.connect(server).await.unwrap();
+    let mut back = bind_towards(server).await;
     let addr = front.local_addr().unwrap();
+    let outbound = Mutex::new(back.local_addr().unwrap());
     let stats = Arc::new(RelayStats::default());
     let counters = Arc::clone(&stats);
+    let (rebind, mut rebinds) = mpsc::channel::<(UdpSocket, oneshot::Sender<()>)>(1);
     let task = tokio::spawn(async move {
         let mut rng = Rng(seed | 1);
         let mut client = None;
@@ -85,10 +119,35 @@ pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
                         let _ = front.send_to(&p, client).await;
                     }
                 }
+                Some((socket, done)) = rebinds.recv() => {
+                    // The old socket closes here: the server's packets to it go nowhere.
+                    back = socket;
+                    counters.rebinds.fetch_add(1, Ordering::Relaxed);
+                    let _ = done.send(());
+                }
             }
         }
     });
-    Relay { addr, stats, task }
+    Relay {
+        addr,
+        stats,
+        outbound,
+        rebind,
+        task,
+        server,
+    }
+}
+
+/// A fresh loopback UDP socket that talks to `server` only.
+async fn bind_towards(server: SocketAddr) -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback UDP port");
+    socket
+        .connect(server)
+        .await
+        .expect("a loopback UDP socket connects");
+    socket
 }
 
 #[derive(Clone, Copy)]
