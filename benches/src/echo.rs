@@ -125,7 +125,7 @@ impl Target {
         congestion: CongestionControl,
     ) -> Result<Self> {
         let wt_url = format!("https://127.0.0.1:{}/quicket", process.port("wt")?);
-        let mut limits = QuicLimits::default();
+        let mut limits = QuicLimits::client();
         limits.congestion = congestion;
         let wt = QuicConnector::with_limits(wt_url, ServerTrust::Dangerous, &limits)?;
         let ws = quicket::ws::WsConnector::new(format!(

@@ -31,7 +31,7 @@ pub struct QuicLimits {
     /// A connection with no packet for this long is dropped. Default 30 s.
     pub idle_timeout: Duration,
     /// How often QUIC pings an idle connection to keep it (and NAT bindings) alive.
-    /// Default 10 s.
+    /// Default 10 s; 1 s in [`QuicLimits::client`].
     pub keep_alive: Duration,
     /// Connections allowed between the first packet and an established WebTransport session;
     /// more are refused at once. Default 256.
@@ -112,6 +112,20 @@ impl Default for QuicLimits {
 }
 
 impl QuicLimits {
+    /// The defaults for a client ([`QuicConnector::new`](crate::QuicConnector::new) uses
+    /// them): as [`QuicLimits::default`], but pinging after 1 s of silence. When a NAT rebinds
+    /// a client's port, the server follows the client to its new address on the next packet
+    /// it receives from there; the server's own packets still go to the old address and are
+    /// lost. A client with nothing to send would leave everything sent to it waiting for its
+    /// next keep-alive, so that interval bounds the stall. A ping is one small packet a second
+    /// from each idle client; the server keeps its 10 s.
+    pub fn client() -> Self {
+        Self {
+            keep_alive: Duration::from_secs(1),
+            ..Self::default()
+        }
+    }
+
     /// quinn's transport configuration for these limits.
     pub(crate) fn transport_config(&self) -> QuicTransportConfig {
         let mut config = QuicTransportConfig::default();

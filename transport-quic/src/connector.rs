@@ -35,9 +35,10 @@ pub struct QuicConnector {
 }
 
 impl QuicConnector {
-    /// A connector to `url` (e.g. `https://127.0.0.1:4433/quicket`).
+    /// A connector to `url` (e.g. `https://127.0.0.1:4433/quicket`), with
+    /// [`QuicLimits::client`].
     pub fn new(url: impl Into<String>, trust: ServerTrust) -> Result<Self, QuicError> {
-        Self::with_limits(url, trust, &QuicLimits::default())
+        Self::with_limits(url, trust, &QuicLimits::client())
     }
 
     /// A connector with its own limits.
