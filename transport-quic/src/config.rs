@@ -26,7 +26,8 @@ pub struct QuicLimits {
     /// CONNECT stream and quicket's reliable stream need two, the minimum. Default 2.
     pub max_bidi_streams: u32,
     /// Unidirectional streams a peer may have open at once; HTTP/3 needs three of its own.
-    /// Default 8.
+    /// quinn keeps state for every stream a peer may open, so each one costs an idle session
+    /// memory. Default 4.
     pub max_uni_streams: u32,
     /// A connection with no packet for this long is dropped. Default 30 s.
     pub idle_timeout: Duration,
@@ -97,7 +98,7 @@ impl Default for QuicLimits {
             stream_receive_window: 2 << 20,
             send_window: 4 << 20,
             max_bidi_streams: 2,
-            max_uni_streams: 8,
+            max_uni_streams: 4,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(10),
             max_pending_handshakes: 256,

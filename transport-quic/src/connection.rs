@@ -13,14 +13,14 @@ use quicket_core::transport::{
 };
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use quicket_proto::{FrameSplitter, Tag};
-use tokio::io::AsyncReadExt;
 use wtransport::error::{ConnectionError, SendDatagramError};
 use wtransport::proto::ids::QStreamId;
 use wtransport::{RecvStream, SendStream};
 
 use crate::close::{close_code, close_reason};
 
-/// Smallest read into the receive buffer.
+/// Most bytes taken from the stream per read, unless a frame needs more. Reads take quinn's
+/// own chunks, so no read buffer is held while the session is idle.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Frames are batched up to this many bytes per stream write. quinn keeps every write as its
@@ -137,13 +137,21 @@ impl FrameReader for QuicReader {
                 }
                 Err(err) => return Err(TransportError::Malformed(err.to_string())),
             }
-            buffer.reserve(splitter.missing(buffer).unwrap_or(0).max(READ_CHUNK));
-            // Both branches are cancel safe: `read_buf` reads nothing unless it completes.
+            if buffer.is_empty() {
+                // Frames split off share the old allocation; an idle session holds none.
+                *buffer = BytesMut::new();
+            }
+            let missing = splitter.missing(buffer).unwrap_or(0);
+            let limit = missing.max(READ_CHUNK);
+            // Both branches are cancel safe: `read_chunk` takes nothing unless it completes.
             tokio::select! {
-                read = recv.read_buf(buffer) => match read {
-                    Ok(0) => return Err(why_closed(session).await),
-                    Ok(_) => {}
-                    Err(_) => return Err(why_closed(session).await),
+                read = recv.quic_stream_mut().read_chunk(limit, true) => match read {
+                    Ok(Some(chunk)) => {
+                        // A large frame grows the buffer once, not by doubling.
+                        buffer.reserve(missing.max(chunk.bytes.len()));
+                        buffer.extend_from_slice(&chunk.bytes);
+                    }
+                    Ok(None) | Err(_) => return Err(why_closed(session).await),
                 },
                 datagram = session.receive_datagram() => match datagram {
                     Ok(datagram) => return Ok(Incoming::Datagram(datagram.payload())),

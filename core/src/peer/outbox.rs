@@ -9,7 +9,10 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use std::task::Poll;
+
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use quicket_proto::DisconnectReason;
 use tokio::sync::Notify;
 
@@ -93,7 +96,9 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
-    ready: Notify,
+    /// The driver, the queue's one consumer. Cheaper to wake than a `Notify`: a broadcast
+    /// wakes one per recipient.
+    ready: AtomicWaker,
     closing: Notify,
     max_frames: usize,
     max_bytes: usize,
@@ -124,7 +129,7 @@ impl Outbox {
                 replay: (0, 0),
                 log,
             }),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
             closing: Notify::new(),
             max_frames: max_frames.max(2),
             max_bytes: max_bytes.max(2),
@@ -259,7 +264,7 @@ impl Outbox {
         state.close = None;
         state.attached = true;
         drop(state);
-        self.ready.notify_one();
+        self.ready.wake();
         Some(lost)
     }
 
@@ -271,7 +276,7 @@ impl Outbox {
         // The driver re-checks the queue under the lock before it sleeps, so it only needs a
         // wake-up when the queue stops being empty: one per burst, not one per frame.
         if was_empty {
-            self.ready.notify_one();
+            self.ready.wake();
         }
     }
 
@@ -310,17 +315,19 @@ impl Outbox {
     }
 
     /// Waits until [`Outbox::try_next`] has something.
+    /// Only one task may wait here at a time: the connection's driver.
     pub(crate) async fn ready(&self) {
-        loop {
-            let notified = self.ready.notified();
-            {
-                let state = self.lock();
-                if !state.frames.is_empty() || state.close.is_some() {
-                    return;
-                }
+        std::future::poll_fn(|cx| {
+            // Registered before the check, so a push after the check wakes this task.
+            self.ready.register(cx.waker());
+            let state = self.lock();
+            if !state.frames.is_empty() || state.close.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            notified.await;
-        }
+        })
+        .await;
     }
 
     /// Resolves once the application asked to close (not on a mere drop).
@@ -357,7 +364,7 @@ impl Outbox {
     }
 
     fn wake_all(&self) {
-        self.ready.notify_one();
+        self.ready.wake();
         self.closing.notify_waiters();
     }
 
