@@ -62,6 +62,19 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
     })
 }
 
+/// The `version` of a `Hello` frame whose rest may not decode: its tag byte, then `version` as
+/// the body's first field, which every protocol version keeps (PROTOCOL.md section 10.1).
+///
+/// `None` when `frame` is not tagged `Hello` or its version field is not a canonical `u16`.
+pub fn hello_version(frame: &[u8]) -> Option<u16> {
+    let (&tag, body) = frame.split_first()?;
+    if tag != Tag::Hello as u8 {
+        return None;
+    }
+    let (version, used) = decode_bounded::<u16>(body).ok()?;
+    (canonical_size(&version) == used).then_some(version)
+}
+
 /// A capacity that fits most frames without regrowth: payloads dominate.
 fn frame_size_hint(frame: &Frame) -> usize {
     16 + match frame {
@@ -82,14 +95,18 @@ fn read_body<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, DecodeEr
     if used != body.len() {
         return Err(DecodeError::TrailingBytes(body.len() - used));
     }
-    // bincode accepts over-long varints (`fb 05 00` for 5). Re-measuring the canonical size
-    // catches every one of them, since each makes the input longer than the canonical form.
-    let mut size = SizeWriter::default();
-    let _infallible = bincode::serde::encode_into_writer(&value, &mut size, wire_config());
-    if size.bytes_written != used {
+    if canonical_size(&value) != used {
         return Err(DecodeError::NonCanonical);
     }
     Ok(value)
+}
+
+/// The size of `value`'s canonical encoding. bincode accepts over-long varints (`fb 05 00` for
+/// 5); comparing with this catches every one of them, since each makes the input longer.
+fn canonical_size<T: Serialize>(value: &T) -> usize {
+    let mut size = SizeWriter::default();
+    let _infallible = bincode::serde::encode_into_writer(value, &mut size, wire_config());
+    size.bytes_written
 }
 
 /// Encodes an [`Event`](crate::Event) frame from borrowed parts: the same bytes as
@@ -141,5 +158,31 @@ struct ByteSlice<'a>(&'a [u8]);
 impl Serialize for ByteSlice<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_bytes(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_version_reads_without_the_rest_of_the_frame() {
+        // Tag 01 (Hello), then `version` as a varint, then bytes no version 1 Hello decodes.
+        assert_eq!(hello_version(&[0x01, 0x02, 0xff, 0xff]), Some(2));
+        assert_eq!(hello_version(&[0x01, 0xfb, 0x2c, 0x01, 0xfe]), Some(300));
+        assert!(decode(&[0x01, 0x02, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn no_hello_version_without_a_hello_tag_or_a_canonical_varint() {
+        assert_eq!(hello_version(&[]), None);
+        assert_eq!(hello_version(&[0x01]), None);
+        assert_eq!(hello_version(&[0x10, 0x02]), None, "an Event tag");
+        assert_eq!(
+            hello_version(&[0x01, 0xfb, 0x05, 0x00]),
+            None,
+            "5, over-long"
+        );
+        assert_eq!(hello_version(&[0x01, 0xfc, 0, 0, 1, 0]), None, "above u16");
     }
 }

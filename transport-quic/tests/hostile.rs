@@ -144,19 +144,7 @@ async fn garbage_packets_and_vanishing_clients_leave_the_server_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_cannot_open_streams_beyond_the_limit() {
     let (_server, quic) = serving().await;
-    let config = wtransport::ClientConfig::builder()
-        .with_bind_default()
-        .with_server_certificate_hashes(
-            quic.certificate_hashes()
-                .iter()
-                .map(|h| wtransport::tls::Sha256Digest::new(*h.as_bytes())),
-        )
-        .build();
-    let endpoint = wtransport::Endpoint::client(config).unwrap();
-    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
-    let session = within("hostile session", endpoint.connect(url))
-        .await
-        .unwrap();
+    let session = common::raw_session(&quic).await;
     let mut opened = Vec::new();
     for _ in 0..20 {
         let Ok(Ok(opening)) =

@@ -25,7 +25,7 @@ use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handl
 use crate::peer::outbox::Close;
 use crate::peer::replay::{ReplayLog, WhenFull};
 use crate::peer::{Link, PeerCore};
-use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming};
+use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming, TransportError};
 
 /// How many presence events a watch buffers before it drops them.
 const PRESENCE_EVENTS: usize = 1024;
@@ -279,6 +279,13 @@ impl Dial {
                 message: reject.message,
                 data: reject.data,
             }),
+            // The server gave up on the handshake (its timeout, or shutting down) and said why.
+            Ok(Frame::Disconnect(bye)) => {
+                Err(ConnectError::Transport(TransportError::PeerClosed {
+                    reason: bye.reason,
+                    message: bye.message,
+                }))
+            }
             Ok(other) => Err(ConnectError::Protocol(format!(
                 "expected Welcome, got {:?}",
                 other.tag()

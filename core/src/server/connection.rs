@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
-use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use quicket_proto::{Disconnect, DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
 
 use super::handshake::{self, Handshake};
 use super::session::ResumeFailure;
@@ -228,8 +229,12 @@ impl Server {
     ) -> Result<Handshake, Refusal> {
         let shared = &self.shared;
         let incoming = reader.recv().await.map_err(|err| match err {
-            TransportError::FrameTooLarge { .. } => Refusal::Close(DisconnectReason::FrameTooLarge),
-            TransportError::Malformed(_) => Refusal::Close(DisconnectReason::ProtocolError),
+            TransportError::FrameTooLarge { .. } => {
+                Refusal::Unframed(DisconnectReason::FrameTooLarge, err.to_string())
+            }
+            TransportError::Malformed(_) => {
+                Refusal::Unframed(DisconnectReason::ProtocolError, err.to_string())
+            }
             _ => Refusal::Gone,
         })?;
         let hello = handshake::parse_hello(incoming).map_err(Refusal::Reject)?;
@@ -263,32 +268,47 @@ impl Server {
 enum Refusal {
     /// The client went away during the handshake.
     Gone,
-    /// The transport refused what the client sent; close with this reason.
-    Close(DisconnectReason),
+    /// The first bytes were not a frame the transport could deliver: the client gets a
+    /// `Reject{BadHandshake}` saying why, and the close carries the reason.
+    Unframed(DisconnectReason, String),
     /// The client said nothing in time.
     Timeout,
     /// The client gets this `Reject` frame.
     Reject(Box<Frame>),
 }
 
+/// How long a refused client may take to accept its last frame; it may not be reading.
+const LAST_FRAME_WITHIN: Duration = Duration::from_secs(1);
+
 impl Refusal {
     async fn deliver<W: FrameWriter>(self, writer: &mut W) {
-        match self {
-            Refusal::Gone => {}
-            Refusal::Close(reason) => writer.close(reason, "bad first frame").await,
-            Refusal::Timeout => {
-                writer
-                    .close(DisconnectReason::HandshakeTimeout, "handshake timed out")
-                    .await;
-            }
-            Refusal::Reject(frame) => {
-                let _peer_gone = writer.send(codec::encode(&frame)).await;
-                let _peer_gone = writer.flush().await;
-                writer
-                    .close(DisconnectReason::ServerDisconnect, "handshake refused")
-                    .await;
-            }
-        }
+        let (last, reason, message) = match self {
+            Refusal::Gone => return,
+            Refusal::Unframed(reason, message) => (
+                handshake::refusal(RejectReason::BadHandshake, &message),
+                reason,
+                "bad first frame",
+            ),
+            Refusal::Timeout => (
+                Box::new(Frame::Disconnect(Disconnect {
+                    reason: DisconnectReason::HandshakeTimeout,
+                    message: "no Hello in time".to_owned(),
+                })),
+                DisconnectReason::HandshakeTimeout,
+                "handshake timed out",
+            ),
+            Refusal::Reject(frame) => (
+                frame,
+                DisconnectReason::ServerDisconnect,
+                "handshake refused",
+            ),
+        };
+        let sending = async {
+            writer.send(codec::encode(&last)).await?;
+            writer.flush().await
+        };
+        let _peer_gone = tokio::time::timeout(LAST_FRAME_WITHIN, sending).await;
+        writer.close(reason, message).await;
     }
 }
 

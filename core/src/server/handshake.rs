@@ -125,12 +125,19 @@ pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
             return Err(refusal(RejectReason::BadHandshake, &message));
         }
         Err(err) => {
-            return Err(refusal(
-                RejectReason::BadHandshake,
-                &format!("undecodable Hello: {err}"),
-            ));
+            // A later version's Hello keeps its tag and `version` first (PROTOCOL.md 10.1).
+            return Err(match codec::hello_version(&bytes) {
+                Some(version) if version != PROTOCOL_VERSION => unsupported(version),
+                _ => refusal(
+                    RejectReason::BadHandshake,
+                    &format!("undecodable Hello: {err}"),
+                ),
+            });
         }
     };
+    if hello.version != PROTOCOL_VERSION {
+        return Err(unsupported(hello.version));
+    }
     if hello.max_frame_size < MIN_PEER_FRAME_SIZE {
         let message = format!(
             "max_frame_size {} is below the minimum of {MIN_PEER_FRAME_SIZE}",
@@ -138,14 +145,12 @@ pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
         );
         return Err(refusal(RejectReason::BadHandshake, &message));
     }
-    if hello.version != PROTOCOL_VERSION {
-        let message = format!(
-            "protocol version {} is not {PROTOCOL_VERSION}",
-            hello.version
-        );
-        return Err(refusal(RejectReason::UnsupportedVersion, &message));
-    }
     Ok(hello)
+}
+
+fn unsupported(version: u16) -> Box<Frame> {
+    let message = format!("protocol version {version} is not {PROTOCOL_VERSION}");
+    refusal(RejectReason::UnsupportedVersion, &message)
 }
 
 pub(crate) fn refusal(reason: RejectReason, message: &str) -> Box<Frame> {

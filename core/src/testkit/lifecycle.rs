@@ -66,7 +66,8 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
     assert_eq!(t.server.sockets().await.len(), 1);
 }
 
-/// A connection that never says Hello is closed after the handshake timeout.
+/// A connection that never says Hello gets `Disconnect{HandshakeTimeout}` after the handshake
+/// timeout, and is closed.
 pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     let mut config = ServerConfig::default();
     config.handshake_timeout = Duration::from_millis(100);
@@ -74,6 +75,12 @@ pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
     })
     .await;
     let mut raw = t.raw().await;
+    match raw.recv().await {
+        Some(Frame::Disconnect(bye)) => {
+            assert_eq!(bye.reason, DisconnectReason::HandshakeTimeout);
+        }
+        other => panic!("expected Disconnect{{HandshakeTimeout}}, got {other:?}"),
+    }
     assert_eq!(
         raw.recv().await,
         None,
@@ -126,6 +133,12 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage"))
         .await;
     expect_reject(raw.recv().await, RejectReason::BadHandshake);
+
+    // A later version's Hello that this version cannot decode: tag 01, then version 2.
+    let mut raw = t.raw().await;
+    raw.send_bytes(Bytes::from_static(b"\x01\x02\xff\xff\xff"))
+        .await;
+    expect_reject(raw.recv().await, RejectReason::UnsupportedVersion);
 
     // The server still accepts well-behaved clients afterwards.
     t.connect().await;

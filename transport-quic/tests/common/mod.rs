@@ -54,3 +54,21 @@ pub(crate) async fn client(quic: &QuicHandle, host: &str) -> Client {
         .await
         .unwrap()
 }
+
+/// A WebTransport session with no quicket client on it, pinning the listener's hashes: a
+/// hostile peer's starting point.
+pub(crate) async fn raw_session(quic: &QuicHandle) -> wtransport::Connection {
+    let config = wtransport::ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes(
+            quic.certificate_hashes()
+                .iter()
+                .map(|h| wtransport::tls::Sha256Digest::new(*h.as_bytes())),
+        )
+        .build();
+    let endpoint = wtransport::Endpoint::client(config).unwrap();
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    within("a raw session", endpoint.connect(url))
+        .await
+        .unwrap()
+}
