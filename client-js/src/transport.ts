@@ -487,11 +487,13 @@ class WebSocketCarrier implements Carrier {
   }
 }
 
-/** The reason a WebSocket close code carries, as the Rust peer maps it. */
+/**
+ * The reason a WebSocket close code carries, as the Rust peer maps it. 1000 and 1001 carry
+ * none: a browser sends 1001 when its page unloads, and that is a drop, not a goodbye.
+ */
 function reasonFromWsCode(code: number): number {
   if (code === 1009) return DisconnectReason.FrameTooLarge;
   if (code === 1002 || code === 1003 || code === 1007) return DisconnectReason.ProtocolError;
-  if (code === 1001) return DisconnectReason.ServerShutdown;
   if (code >= 4000 && code <= 4999) return code - 4000;
   return DisconnectReason.TransportClosed;
 }

@@ -363,9 +363,18 @@ describe("heartbeat and closing", () => {
     const { socket, server } = await connected();
     const reasons: string[] = [];
     socket.on("disconnect", (reason) => reasons.push(reason));
-    server.serverClose(1001);
+    server.serverClose(4007);
     await tick();
     expect(reasons).toEqual(["ServerShutdown"]);
+  });
+
+  it("takes a close with 1001 (going away) and no Disconnect as a dropped transport", async () => {
+    const { socket, server } = await connected();
+    const reasons: string[] = [];
+    socket.on("disconnect", (reason) => reasons.push(reason));
+    server.serverClose(1001);
+    await tick();
+    expect(reasons).toEqual(["TransportClosed"]);
   });
 
   it("disconnect() sends Disconnect{ClientDisconnect} and closes", async () => {

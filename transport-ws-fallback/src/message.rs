@@ -90,6 +90,11 @@ impl WsError for tungstenite::Error {
                 max: max_size,
             },
             tungstenite::Error::Capacity(other) => TransportError::Malformed(other.to_string()),
+            // The TCP connection ended (FIN) without a close frame: a crashed process or a
+            // killed tab, not a protocol violation. The session may be resumed (PROTOCOL.md 10.5).
+            tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => TransportError::Closed,
             tungstenite::Error::Protocol(err) => TransportError::Malformed(err.to_string()),
             tungstenite::Error::Utf8(err) => TransportError::Malformed(err),
             tungstenite::Error::Io(err) => TransportError::Io(err),
@@ -108,22 +113,25 @@ impl WsError for axum::Error {
 }
 
 /// The WebSocket close code for a disconnect reason: the standard codes where one fits
-/// (1009 message too big, 1002 protocol error, 1001 going away), else `4000 + reason`.
+/// (1009 message too big, 1002 protocol error), else `4000 + reason`.
+///
+/// Server shutdown is 4007, not 1001 "going away": browsers send 1001 when a page unloads, and
+/// that must read as a dropped connection, which may resume, not as a deliberate end.
 pub fn close_code(reason: DisconnectReason) -> u16 {
     match reason {
         DisconnectReason::FrameTooLarge => 1009,
         DisconnectReason::ProtocolError => 1002,
-        DisconnectReason::ServerShutdown => 1001,
         other => 4000u16.saturating_add(other.code().min(999)),
     }
 }
 
-/// The disconnect reason a WebSocket close code carries, if it carries one.
+/// The disconnect reason a WebSocket close code carries, if it carries one. 1000 and 1001 (a
+/// normal close, a page unloading) carry none: without a `Disconnect` frame they are
+/// `TransportClosed` (PROTOCOL.md section 2).
 pub fn close_reason(code: u16) -> Option<DisconnectReason> {
     match code {
         1009 => Some(DisconnectReason::FrameTooLarge),
         1002 | 1003 | 1007 => Some(DisconnectReason::ProtocolError),
-        1001 => Some(DisconnectReason::ServerShutdown),
         4000..=4999 => Some(DisconnectReason::from_code(code - 4000)),
         _ => None,
     }
@@ -140,6 +148,8 @@ mod tests {
             assert_eq!(close_reason(close_code(reason)), Some(reason));
         }
         assert_eq!(close_code(DisconnectReason::FrameTooLarge), 1009);
+        assert_eq!(close_code(DisconnectReason::ServerShutdown), 4007);
         assert_eq!(close_reason(1000), None);
+        assert_eq!(close_reason(1001), None, "a page unloading");
     }
 }
