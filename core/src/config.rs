@@ -23,6 +23,13 @@ pub struct ConnectionLimits {
     pub max_queued_bytes: usize,
     /// How long the closing side waits for queued frames to drain. Default 2 s.
     pub close_timeout: Duration,
+    /// The longest `client_name` and `client_version` a server accepts in a `Hello`, in
+    /// bytes; longer is refused with `BadHandshake`. The socket keeps them for its life.
+    /// Default 64.
+    pub max_client_info_len: usize,
+    /// The largest `auth` payload a server accepts in a `Hello`, in bytes; larger is refused
+    /// with `BadHandshake`. Default 8 KiB, room for a large JWT.
+    pub max_auth_size: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -36,6 +43,8 @@ impl Default for ConnectionLimits {
             max_queued_frames: 1024,
             max_queued_bytes: 8 << 20,
             close_timeout: Duration::from_secs(2),
+            max_client_info_len: 64,
+            max_auth_size: 8 << 10,
         }
     }
 }
@@ -73,6 +82,14 @@ pub struct RecoveryConfig {
     /// The bounds of each session's buffer of reliable events. The age bound defaults to
     /// the window.
     pub buffer: ReplayLimits,
+    /// Sessions that may wait for a resume at once, beside the connections
+    /// [`ServerConfig::max_connections`] counts. Past it, the session that has waited longest
+    /// ends (its disconnect handler runs). Default 10,000.
+    pub max_detached: usize,
+    /// Sessions from one source address (an IPv4 address, an IPv6 /64) that may wait for a
+    /// resume at once; past it, that source's oldest ends. A client that connects and drops
+    /// in a loop displaces only its own sessions. Default 256.
+    pub max_detached_per_source: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -82,6 +99,8 @@ impl Default for RecoveryConfig {
             window,
             presence_grace: window,
             buffer: ReplayLimits::default(),
+            max_detached: 10_000,
+            max_detached_per_source: 256,
         }
     }
 }

@@ -126,3 +126,63 @@ async fn a_close_with_1001_and_no_disconnect_frame_keeps_the_session() {
     assert!(again.recovered, "the session outlived a 1001 close");
     assert_eq!(again.sid, first.sid);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_and_drop_in_a_loop_displaces_only_the_oldest_sessions_of_that_source() {
+    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = quicket_core::ServerConfig::default();
+    let recovery = config.recovery.as_mut().unwrap();
+    recovery.max_detached_per_source = 3;
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let server = quicket_core::Server::builder()
+        .config(config)
+        .on_connect(move |socket: quicket_core::Socket| {
+            let ended_tx = ended_tx.clone();
+            async move {
+                socket.on_disconnect(move |socket, _reason| {
+                    let _ = ended_tx.send(socket.id());
+                    async {}
+                });
+            }
+        })
+        .build();
+    server.listen(listener);
+    let mut welcomes = Vec::new();
+    for _ in 0..5 {
+        let (socket, welcome) = raw_session(addr, None).await;
+        // The TCP connection ends with no close frame: a crash, which keeps the session.
+        drop(socket);
+        welcomes.push(welcome);
+        within("the connection to be released", async {
+            while server.connection_count() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+    let mut displaced = Vec::new();
+    for _ in 0..2 {
+        displaced.push(
+            within("a displaced session's end", ended.recv())
+                .await
+                .unwrap(),
+        );
+    }
+    let oldest: Vec<_> = welcomes[..2].iter().map(|w| w.sid).collect();
+    assert_eq!(displaced, oldest, "the two oldest end, in order");
+    assert_eq!(server.detached_count(), 3);
+    let resume = |w: &Welcome| {
+        Some(Resume {
+            token: w.session.clone(),
+            offset: 0,
+        })
+    };
+    let (_a, gone) = raw_session(addr, resume(&welcomes[0])).await;
+    assert!(!gone.recovered, "a displaced session cannot be resumed");
+    let (_b, kept) = raw_session(addr, resume(&welcomes[4])).await;
+    assert!(kept.recovered);
+    assert_eq!(kept.sid, welcomes[4].sid);
+}

@@ -237,7 +237,8 @@ impl Server {
             }
             _ => Refusal::Gone,
         })?;
-        let hello = handshake::parse_hello(incoming).map_err(Refusal::Reject)?;
+        let hello =
+            handshake::parse_hello(incoming, &shared.config.limits).map_err(Refusal::Reject)?;
         if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
             let full = handshake::refusal(RejectReason::ServerFull, "the server is full");
             return Err(Refusal::Reject(full));

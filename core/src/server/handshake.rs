@@ -8,6 +8,7 @@ use quicket_proto::{
 };
 
 use crate::adapter::EncodedPayload;
+use crate::config::ConnectionLimits;
 use crate::extensions::Extensions;
 use crate::payload::{FromPayload, IntoPayload};
 use crate::transport::{ConnectionInfo, Incoming};
@@ -108,7 +109,10 @@ impl Rejection {
 const MIN_PEER_FRAME_SIZE: u32 = 1024;
 
 /// Reads the client's `Hello`, or says how to refuse it.
-pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
+pub(crate) fn parse_hello(
+    incoming: Incoming,
+    limits: &ConnectionLimits,
+) -> Result<Hello, Box<Frame>> {
     let bytes = match incoming {
         Incoming::Frame(bytes) => bytes,
         Incoming::Datagram(_) => {
@@ -144,6 +148,25 @@ pub(crate) fn parse_hello(incoming: Incoming) -> Result<Hello, Box<Frame>> {
             hello.max_frame_size
         );
         return Err(refusal(RejectReason::BadHandshake, &message));
+    }
+    // The socket keeps its Hello for its whole life, a kept session too.
+    for (field, len, max) in [
+        (
+            "client_name",
+            hello.client_name.len(),
+            limits.max_client_info_len,
+        ),
+        (
+            "client_version",
+            hello.client_version.len(),
+            limits.max_client_info_len,
+        ),
+        ("auth", hello.auth.len(), limits.max_auth_size),
+    ] {
+        if len > max {
+            let message = format!("{field} of {len} bytes exceeds the maximum of {max}");
+            return Err(refusal(RejectReason::BadHandshake, &message));
+        }
     }
     Ok(hello)
 }

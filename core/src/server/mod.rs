@@ -2,6 +2,7 @@
 
 mod broadcast;
 mod connection;
+mod detached;
 mod handshake;
 pub mod relay;
 mod session;
@@ -17,6 +18,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use self::broadcast::{AckReplies, BroadcastOperator, BroadcastWithAck};
+use self::detached::DetachedSessions;
 pub use self::handshake::{Handshake, Rejection};
 pub use self::session::ResumeFailure;
 use self::session::Sessions;
@@ -63,6 +65,8 @@ pub(crate) struct ServerShared {
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     sessions: Sessions,
+    /// The sessions of `sessions` that wait for a resume, by age.
+    detached: DetachedSessions<SocketId, Socket>,
     connections: AtomicUsize,
     /// Woken when the last connection ends.
     idle: Notify,
@@ -139,6 +143,7 @@ impl ServerBuilder {
                 on_connect: self.on_connect,
                 on_resume_failed: self.on_resume_failed,
                 sessions: Sessions::default(),
+                detached: DetachedSessions::default(),
                 connections: AtomicUsize::new(0),
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
@@ -239,6 +244,12 @@ impl Server {
     /// Connections being served right now, handshakes included.
     pub fn connection_count(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Sessions whose connection dropped and that wait for a resume, within the caps of
+    /// [`RecoveryConfig`](crate::RecoveryConfig).
+    pub fn detached_count(&self) -> usize {
+        self.shared.detached.count(None).0
     }
 
     /// Shuts down gracefully within `deadline`. Stops every listener, refuses handshakes

@@ -10,6 +10,7 @@ use quicket_proto::{DisconnectReason, Resume};
 use thiserror::Error;
 use tokio::time::{Instant, sleep_until};
 
+use super::detached::Caps;
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
 use crate::peer::outbox::Close;
@@ -133,6 +134,7 @@ impl Server {
         if !socket.transition(Phase::Detached, Phase::Resuming) {
             return Err(ResumeFailure::UnknownSession);
         }
+        shared.detached.remove(socket.id());
         if !socket.core().outbox.is_resumable() {
             self.end_resuming(&socket).await;
             return Err(ResumeFailure::BufferOverflowed);
@@ -164,6 +166,30 @@ impl Server {
             adapter.presence_unsubscribe(&room, socket.id(), false);
         }
         socket.transition(Phase::Attached, Phase::Detached);
+        let caps = Caps {
+            total: recovery.max_detached,
+            per_source: recovery.max_detached_per_source,
+        };
+        let source = socket
+            .handshake()
+            .connection()
+            .peer_addr
+            .map(|addr| addr.ip());
+        let displaced = self
+            .shared
+            .detached
+            .add(socket.id(), socket.clone(), source, caps, || {
+                socket.phase() == Phase::Detached
+            });
+        for oldest in displaced {
+            tracing::debug!(sid = %oldest.id(), "a newer dropped session displaced this one");
+            let server = self.clone();
+            tokio::spawn(async move {
+                server
+                    .end_detached(&oldest, DisconnectReason::TransportClosed)
+                    .await;
+            });
+        }
         let server = self.clone();
         let socket = socket.clone();
         tokio::spawn(async move {
@@ -191,6 +217,7 @@ impl Server {
     /// Ends a session that is waiting for a resume, if it still is.
     async fn end_detached(&self, socket: &Socket, reason: DisconnectReason) {
         if socket.transition(Phase::Detached, Phase::Ended) {
+            self.shared.detached.remove(socket.id());
             tracing::debug!(sid = %socket.id(), "dropped session ended unresumed");
             self.finish(socket, reason).await;
             super::connection::depart(socket);

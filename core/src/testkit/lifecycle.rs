@@ -124,10 +124,32 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     let mut raw = t.raw().await;
     raw.send(&Frame::Hello(Hello {
         max_frame_size: 100,
-        ..hello
+        ..hello.clone()
     }))
     .await;
     expect_reject(raw.recv().await, RejectReason::BadHandshake);
+
+    // The parts a socket keeps for its life have caps (ConnectionLimits: 64 bytes, 8 KiB).
+    let limits = crate::ConnectionLimits::default();
+    let long = "n".repeat(limits.max_client_info_len + 1);
+    for oversized in [
+        Hello {
+            client_name: long.clone(),
+            ..hello.clone()
+        },
+        Hello {
+            client_version: long,
+            ..hello.clone()
+        },
+        Hello {
+            auth: Bytes::from(vec![0; limits.max_auth_size + 1]),
+            ..hello.clone()
+        },
+    ] {
+        let mut raw = t.raw().await;
+        raw.send(&Frame::Hello(oversized)).await;
+        expect_reject(raw.recv().await, RejectReason::BadHandshake);
+    }
 
     let mut raw = t.raw().await;
     raw.send_bytes(Bytes::from_static(b"\x01\x01\x00\x07garbage"))
@@ -140,8 +162,19 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
         .await;
     expect_reject(raw.recv().await, RejectReason::UnsupportedVersion);
 
-    // The server still accepts well-behaved clients afterwards.
+    // The server still accepts well-behaved clients afterwards, and a Hello at the caps.
     t.connect().await;
+    let mut raw = t.raw().await;
+    raw.send(&Frame::Hello(Hello {
+        client_name: "n".repeat(limits.max_client_info_len),
+        auth: Bytes::from(vec![0; limits.max_auth_size]),
+        ..hello
+    }))
+    .await;
+    assert!(
+        matches!(raw.recv().await, Some(Frame::Welcome(_))),
+        "a Hello at the caps is welcome"
+    );
 }
 
 /// Disconnects carry their reason to both sides, after queued frames.
