@@ -207,6 +207,7 @@ export const DisconnectReason = {
   ServerShutdown: 7,
   TransportClosed: 8,
   HandshakeTimeout: 9,
+  Flooding: 10,
 } as const;
 
 /** The name of a known disconnect reason, or `"Other"` for a code this version does not know. */

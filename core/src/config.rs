@@ -17,6 +17,12 @@ pub struct ConnectionLimits {
     /// Events that may wait for a handler slot; the connection stops reading while the
     /// backlog is full. Default 256.
     pub max_buffered_events: usize,
+    /// Bytes of events that may wait for a handler slot, counted as they came on the wire;
+    /// the connection stops reading while over it. Default 4 MiB.
+    pub max_buffered_bytes: usize,
+    /// How long the backlog may stay full, with reading stopped, before the peer is
+    /// disconnected with `Flooding`: its handlers never catch up. Default 30 s.
+    pub backlog_timeout: Duration,
     /// Frames the outbound queue holds before a reliable frame overflows it. Default 1,024.
     pub max_queued_frames: usize,
     /// Bytes the outbound queue holds before a reliable frame overflows it. Default 8 MiB.
@@ -40,6 +46,8 @@ impl Default for ConnectionLimits {
             max_pending_acks: 1024,
             max_concurrent_handlers: 64,
             max_buffered_events: 256,
+            max_buffered_bytes: 4 << 20,
+            backlog_timeout: Duration::from_secs(30),
             max_queued_frames: 1024,
             max_queued_bytes: 8 << 20,
             close_timeout: Duration::from_secs(2),
@@ -65,6 +73,11 @@ pub struct ServerConfig {
     pub max_rooms_per_socket: usize,
     /// Connections served at once; further handshakes get `ServerFull`. Default 100,000.
     pub max_connections: usize,
+    /// Bytes of events waiting for handler slots across every connection. A connection whose
+    /// backlog holds anything stops reading while the total is over it, so a few floods
+    /// cannot take the memory of all; each connection may still take one event. Default
+    /// 64 MiB.
+    pub max_buffered_bytes_total: usize,
     /// How long `emit_with_ack` waits when no timeout is given. Default 30 s.
     pub default_ack_timeout: Duration,
     /// Connection state recovery; `None` ends every session with its connection.
@@ -162,6 +175,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_rooms_per_socket: 128,
             max_connections: 100_000,
+            max_buffered_bytes_total: 64 << 20,
             default_ack_timeout: Duration::from_secs(30),
             recovery: Some(RecoveryConfig::default()),
         }

@@ -38,8 +38,9 @@
 //!
 //! Each connection runs one driver task, the only `select!` in the crate. It reads frames all
 //! the time: acks, pongs and disconnects take effect at once, while events wait in a bounded
-//! backlog (`max_buffered_events`) for one of `max_concurrent_handlers` handler slots; only a
-//! full backlog stops reading. Handler futures run inside the driver task, each first polled
+//! backlog (`max_buffered_events`, `max_buffered_bytes`, and a server-wide byte budget) for one
+//! of `max_concurrent_handlers` handler slots; only a full backlog stops reading, and one that
+//! stays full past `backlog_timeout` disconnects its peer with `Flooding`. Handler futures run inside the driver task, each first polled
 //! before the next event is taken, so handlers start in arrival order. The driver also drains
 //! the connection's bounded outbound queue into the transport and keeps the heartbeat.
 //!

@@ -75,6 +75,9 @@ reason_codes! {
         TransportClosed = 8,
         /// The handshake did not finish in time.
         HandshakeTimeout = 9,
+        /// The peer sent more than the receiver takes: events beyond its rate limit, or more
+        /// than its handlers kept up with for too long.
+        Flooding = 10,
     }
 }
 
@@ -106,6 +109,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::ServerShutdown => f.write_str("server shutdown"),
             DisconnectReason::TransportClosed => f.write_str("transport closed"),
             DisconnectReason::HandshakeTimeout => f.write_str("handshake timeout"),
+            DisconnectReason::Flooding => f.write_str("flooding"),
             DisconnectReason::Other(code) => write!(f, "reason {code}"),
         }
     }

@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_through_close_codes() {
-        for code in 1..=9 {
+        for code in 1..=10 {
             let reason = DisconnectReason::from_code(code);
             assert_eq!(close_reason(close_code(reason)), Some(reason));
         }

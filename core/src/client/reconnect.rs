@@ -2,6 +2,7 @@
 //! backoff and resumes the session (PROTOCOL.md section 10.6).
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::{Client, Dial};
 use crate::config::ReconnectConfig;
 use crate::error::ConnectError;
 use crate::peer::Link;
+use crate::peer::backlog::ByteBudget;
 use crate::peer::driver::{Heartbeat, drive};
 use crate::peer::outbox::Close;
 use crate::transport::{Connection, Connector, FrameReader, FrameWriter, TransportError};
@@ -91,7 +93,9 @@ pub(super) async fn run<C: Connection, K: Connector>(
         close = drive_one(&client, attached).await;
     }
     let core = &client.inner.core;
-    if let Some(requested) = core.outbox.close_state() {
+    // An application's close stands; a broken transport's gives way to what the driver
+    // learned after it (the peer's goodbye, read once the write failed).
+    if let Some(requested) = core.outbox.close_state().filter(|c| !c.is_recoverable()) {
         close = requested;
     }
     core.outbox.close(close.clone());
@@ -121,6 +125,8 @@ async fn drive_one<R: FrameReader, W: FrameWriter>(
         attached.writer,
         heartbeat,
         None,
+        // A client has one connection: its own limits bound its backlog.
+        Arc::new(ByteBudget::new(usize::MAX)),
     )
     .await
 }

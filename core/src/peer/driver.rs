@@ -4,7 +4,6 @@
 //! transport, and keeps the heartbeat. Everything it reacts to is a plain method on the
 //! socket or client, so the protocol logic stays testable without the loop.
 
-use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,6 +16,7 @@ use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
 use tokio::time::{Instant, sleep};
 
 use super::PeerCore;
+use super::backlog::{Backlog, ByteBudget, Inbound};
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics};
 use super::outbox::{Close, Next};
 use crate::error::AckError;
@@ -44,20 +44,21 @@ pub(crate) struct Heartbeat {
 /// disconnects are handled at once, while events and presence requests wait in a bounded
 /// backlog, in arrival order, until a handler slot is free. A presence subscription sent right
 /// after connecting so waits for the connect handler that joins the room. Only a full backlog
-/// stops reading.
+/// stops reading; one that stays full past `backlog_timeout` closes with `Flooding`.
+/// `budget` is shared by every connection of a server.
 pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     peer: P,
     mut reader: R,
     mut writer: W,
     heartbeat: Heartbeat,
     startup: Option<BoxFuture>,
+    budget: Arc<ByteBudget>,
 ) -> Close {
     let core = Arc::clone(peer.core());
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
-    let mut backlog: VecDeque<Inbound> = VecDeque::new();
+    let mut backlog = Backlog::new(&core.limits, budget);
     let max_handlers = core.limits.max_concurrent_handlers.max(1);
-    let max_backlog = core.limits.max_buffered_events.max(1);
     let mut reading = true;
     let mut last_inbound = Instant::now();
 
@@ -73,10 +74,13 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         let grace = sleep(far);
         tokio::pin!(grace);
         let mut grace_armed = false;
+        let stall = sleep(far);
+        tokio::pin!(stall);
+        let mut stall_deadline = None;
 
         loop {
             while startup.is_empty() && handlers.len() < max_handlers {
-                let Some(inbound) = backlog.pop_front() else {
+                let Some(inbound) = backlog.pop() else {
                     break;
                 };
                 let (event, counted) = match inbound {
@@ -100,6 +104,17 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     }
                 }
             }
+            let deadline = if reading {
+                backlog.stall_deadline(Instant::now())
+            } else {
+                None
+            };
+            if deadline != stall_deadline {
+                stall_deadline = deadline;
+                stall
+                    .as_mut()
+                    .reset(deadline.unwrap_or_else(|| Instant::now() + far));
+            }
             tokio::select! {
                 biased;
                 close = &mut write => break close,
@@ -115,17 +130,27 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     // before the peer's goodbye and still count: they run after the close.
                     backlog.retain(Inbound::survives_close);
                 }
+                () = &mut stall, if stall_deadline.is_some() => {
+                    let message = format!(
+                        "events waited for handlers over {:?} with reading stopped",
+                        core.limits.backlog_timeout
+                    );
+                    reading = false;
+                    stall_deadline = None;
+                    core.outbox.close(Close::now(DisconnectReason::Flooding, message));
+                }
                 () = &mut grace, if grace_armed => {
                     tracing::debug!("queued frames did not drain in time; abandoning them");
                     break abandoned_close(&core);
                 }
-                incoming = reader.recv(), if reading && backlog.len() < max_backlog => {
+                incoming = reader.recv(), if reading && backlog.has_room() => {
                     last_inbound = Instant::now();
+                    let size = incoming.as_ref().map_or(0, Incoming::size);
                     let result = incoming.map_err(transport_close).and_then(|i| on_incoming(&peer, i));
                     match result {
                         // While closing, only events that want no reply are still worth taking.
                         Ok(Some(inbound)) if !core.outbox.is_closing() || inbound.survives_close() => {
-                            backlog.push_back(inbound);
+                            backlog.push(inbound, size);
                         }
                         Ok(_) => {}
                         Err(close) => {
@@ -139,7 +164,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 () = &mut dead => {
                     // While our own backlog holds reading back, the peer's frames wait unread:
                     // that silence is ours, not the peer's.
-                    if reading && backlog.len() >= max_backlog {
+                    if reading && !backlog.has_room() {
                         last_inbound = Instant::now();
                     }
                     let deadline = last_inbound + heartbeat.dead_after;
@@ -159,7 +184,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         }
     };
     let close = if reading && close.is_recoverable() {
-        read_last_words(&peer, &mut reader, &mut backlog, max_backlog, close)
+        read_last_words(&peer, &mut reader, &mut backlog, close)
     } else {
         close
     };
@@ -180,7 +205,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     writer.close(close.reason, &close.message).await;
     drop(reader);
     core.acks.close();
-    for (event, counted) in backlog.into_iter().filter_map(Inbound::into_event) {
+    for (event, counted) in backlog.drain().into_iter().filter_map(Inbound::into_event) {
         if counted {
             core.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -202,16 +227,16 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
 fn read_last_words<P: Role, R: FrameReader>(
     peer: &P,
     reader: &mut R,
-    backlog: &mut VecDeque<Inbound>,
-    max_backlog: usize,
+    backlog: &mut Backlog,
     close: Close,
 ) -> Close {
-    while backlog.len() < max_backlog {
+    while backlog.has_room() {
         let Some(Ok(incoming)) = reader.recv().now_or_never() else {
             break;
         };
+        let size = incoming.size();
         match on_incoming(peer, incoming) {
-            Ok(Some(inbound)) => backlog.push_back(inbound),
+            Ok(Some(inbound)) => backlog.push(inbound, size),
             Ok(None) => {}
             Err(goodbye) if !goodbye.is_recoverable() => return goodbye,
             Err(_) => break,
@@ -226,22 +251,26 @@ async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
         match core.outbox.try_next() {
             Some(Next::Frame(frame)) => {
                 if let Err(err) = writer.send(frame).await {
-                    let close = transport_close(err);
-                    core.outbox.close(close.clone());
-                    return close;
+                    return failed_write(core, err);
                 }
             }
             Some(Next::Closed(close)) => return close,
             None => {
                 if let Err(err) = writer.flush().await {
-                    let close = transport_close(err);
-                    core.outbox.close(close.clone());
-                    return close;
+                    return failed_write(core, err);
                 }
                 core.outbox.ready().await;
             }
         }
     }
+}
+
+/// The close after a failed write. A close decided while the write waited (the peer's
+/// goodbye, read meanwhile) names the real reason, and the failure is only its consequence.
+fn failed_write(core: &PeerCore, err: TransportError) -> Close {
+    let close = transport_close(err);
+    core.outbox.close(close.clone());
+    core.outbox.close_state().unwrap_or(close)
 }
 
 fn abandoned_close(core: &PeerCore) -> Close {
@@ -271,30 +300,6 @@ fn transport_close(err: TransportError) -> Close {
 
 async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
-}
-
-/// What waits in the backlog, in arrival order.
-enum Inbound {
-    /// An event, with whether it counts toward the session's offset (PROTOCOL.md 10.6): it
-    /// came on the ordered channel and needs no ack.
-    Event(Event, bool),
-    /// A frame for the peer's own handling (presence requests), after what came before it.
-    Request(Frame),
-}
-
-impl Inbound {
-    /// Whether it is still worth handling once the connection closes: an event that wants
-    /// no reply was sent before the goodbye and counts.
-    fn survives_close(&self) -> bool {
-        matches!(self, Inbound::Event(event, _) if event.ack.is_none())
-    }
-
-    fn into_event(self) -> Option<(Event, bool)> {
-        match self {
-            Inbound::Event(event, counted) => Some((event, counted)),
-            Inbound::Request(_) => None,
-        }
-    }
 }
 
 /// Handles one incoming frame; events and the peer's own frames are returned for the backlog.

@@ -2,6 +2,7 @@
 //! event handlers, emitting, and the driver task that runs the connection.
 
 pub(crate) mod acks;
+pub(crate) mod backlog;
 pub(crate) mod driver;
 mod emit;
 pub(crate) mod handler;

@@ -105,7 +105,8 @@ impl Server {
             ping_every: Some(config.ping_interval),
             dead_after: config.ping_interval + config.ping_timeout,
         };
-        let close = drive(socket.clone(), reader, writer, heartbeat, startup).await;
+        let budget = Arc::clone(&shared.backlog_budget);
+        let close = drive(socket.clone(), reader, writer, heartbeat, startup, budget).await;
         let keep = close.is_recoverable()
             && config.recovery.is_some()
             && !*shared.shutdown.borrow()

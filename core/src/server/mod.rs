@@ -25,6 +25,7 @@ use self::session::Sessions;
 pub use self::socket::{Socket, SocketPresence};
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::ServerConfig;
+use crate::peer::backlog::ByteBudget;
 use crate::peer::handler::BoxFuture;
 use crate::peer::outbox::Close;
 use crate::transport::{Listener, TransportError};
@@ -65,6 +66,8 @@ pub(crate) struct ServerShared {
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     sessions: Sessions,
+    /// Bytes of events waiting for handlers, across connections.
+    pub(crate) backlog_budget: Arc<ByteBudget>,
     /// The sessions of `sessions` that wait for a resume, by age.
     detached: DetachedSessions<SocketId, Socket>,
     connections: AtomicUsize,
@@ -135,6 +138,7 @@ impl ServerBuilder {
         let adapter = self
             .adapter
             .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
+        let backlog_budget = Arc::new(ByteBudget::new(self.config.max_buffered_bytes_total));
         let server = Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
@@ -144,6 +148,7 @@ impl ServerBuilder {
                 on_resume_failed: self.on_resume_failed,
                 sessions: Sessions::default(),
                 detached: DetachedSessions::default(),
+                backlog_budget,
                 connections: AtomicUsize::new(0),
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),

@@ -64,6 +64,15 @@ pub enum Incoming {
     Datagram(Bytes),
 }
 
+impl Incoming {
+    /// The frame's size in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Incoming::Frame(bytes) | Incoming::Datagram(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// A transport failure. It names no dependency's types, so transports can change underneath.
 #[derive(Debug, Error)]
 #[non_exhaustive]
