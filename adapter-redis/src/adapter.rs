@@ -148,6 +148,10 @@ impl Adapter for RedisAdapter {
         self.inner.local.presence_list(room)
     }
 
+    fn presence_count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
+        self.inner.local.presence_count(room, key)
+    }
+
     fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
         let remote = (!target.local).then(|| {
             self.inner.ask(Ask::Sockets {

@@ -30,7 +30,12 @@ pub(crate) fn server() -> Server {
 
 /// `builder` finished as a server speaking the benchmark protocol.
 fn server_on(builder: quicket::ServerBuilder) -> Server {
+    // Saturation runs send far past any sensible per-socket rate, and the peers have no such
+    // limit either.
+    let mut config = quicket::ServerConfig::default();
+    config.rate_limit = None;
     builder
+        .config(config)
         .on_connect(|socket: Socket| async move {
             socket.on("echo", |Data(data): Data<Raw>, ack: AckSender| async move {
                 let _ = ack.send(data);

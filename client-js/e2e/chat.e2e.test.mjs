@@ -218,3 +218,33 @@ for (const transport of ["webtransport", "websocket"]) {
     await writer.context().close();
   });
 }
+
+test("joining again under another name renames the user instead of adding one", async () => {
+  const watcher = await openChat("watcher");
+  const renamer = await openChat("before");
+  await usersAre(watcher, ["before", "watcher"]);
+  await renamer.evaluate(() => window.chat.emitWithAck("join", "after"));
+  await usersAre(watcher, ["after", "watcher"]);
+  await watcher.context().close();
+  await renamer.context().close();
+});
+
+for (const transport of ["webtransport", "websocket"]) {
+  test(`a crashed ${transport} tab leaves the user list within seconds`, async () => {
+    const watcher = await openChat(`watcher-${transport}`);
+    const crasher = await openChat(`crasher-${transport}`, { noWebTransport: transport === "websocket" });
+    assert.equal(await transportOf(crasher), transport);
+    await usersAre(watcher, [`crasher-${transport}`, `watcher-${transport}`]);
+    const crashed = Date.now();
+    // The renderer dies: no pagehide, no goodbye; the browser closes the connection for it.
+    await crasher.goto("chrome://crash").catch(() => {});
+    await usersAre(watcher, [`watcher-${transport}`]);
+    // Within the wait (15 s): the chat keeps a dropped session's presence for 5 s, and the
+    // heartbeat (2 s here) notices a connection the browser left open. With the default
+    // 2-minute grace the user would stay listed.
+    const goneIn = Date.now() - crashed;
+    report.push(`${transport}: a crashed tab left the user list after ${goneIn} ms`);
+    await watcher.context().close();
+    await crasher.context().close().catch(() => {});
+  });
+}

@@ -82,6 +82,81 @@ pub struct ServerConfig {
     pub default_ack_timeout: Duration,
     /// Connection state recovery; `None` ends every session with its connection.
     pub recovery: Option<RecoveryConfig>,
+    /// How many events each socket may send; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// How much presence sockets may track.
+    pub presence: PresenceLimits,
+}
+
+/// Bounds on presence, so that one socket cannot grow a room's state past what subscribers
+/// can receive. Each is checked when a key is tracked, and answered with a
+/// [`PresenceError`](crate::PresenceError).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceLimits {
+    /// Keys one socket may track, over all its rooms. Default 16.
+    pub max_keys_per_socket: usize,
+    /// Metas one key may have in a room, one per socket tracking it (a user's tabs and
+    /// devices). Default 64.
+    pub max_metas_per_key: usize,
+    /// Keys one room may hold. Default 10,000.
+    pub max_keys_per_room: usize,
+    /// The largest meta, in bytes, in either codec. Default 1 KiB.
+    pub max_meta_size: usize,
+}
+
+impl Default for PresenceLimits {
+    fn default() -> Self {
+        Self {
+            max_keys_per_socket: 16,
+            max_metas_per_key: 64,
+            max_keys_per_room: 10_000,
+            max_meta_size: 1024,
+        }
+    }
+}
+
+/// A socket's limit on the events it sends the server, by count and by bytes: token buckets
+/// that refill at a steady rate up to a burst. Each event takes one token and its frame's size
+/// in bytes; an event larger than `byte_burst` never fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimit {
+    /// Events a second, sustained. Default 500.
+    pub events_per_second: u32,
+    /// Events at once after a quiet spell. Default 1,000.
+    pub event_burst: u32,
+    /// Bytes a second, sustained. Default 4 MiB.
+    pub bytes_per_second: u64,
+    /// Bytes at once after a quiet spell. Default 8 MiB, above the largest frame.
+    pub byte_burst: u64,
+    /// What happens to an event over the limit. Default [`RateExceeded::Drop`].
+    pub exceeded: RateExceeded,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            events_per_second: 500,
+            event_burst: 1000,
+            bytes_per_second: 4 << 20,
+            byte_burst: 8 << 20,
+            exceeded: RateExceeded::Drop,
+        }
+    }
+}
+
+/// What the server does with an event over a socket's [`RateLimit`]. Either way the
+/// application hears of it through
+/// [`ServerBuilder::on_rate_limited`](crate::server::ServerBuilder::on_rate_limited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateExceeded {
+    /// The event is not handled. One that wants an ack gets an `AckError`; one that does not
+    /// still counts toward the session's offsets, so a resume does not send it again.
+    Drop,
+    /// The socket is disconnected with `Flooding`.
+    Disconnect,
 }
 
 /// How long, and with how much, a dropped session waits to be resumed (PROTOCOL.md 10.6).
@@ -178,6 +253,8 @@ impl Default for ServerConfig {
             max_buffered_bytes_total: 64 << 20,
             default_ack_timeout: Duration::from_secs(30),
             recovery: Some(RecoveryConfig::default()),
+            rate_limit: Some(RateLimit::default()),
+            presence: PresenceLimits::default(),
         }
     }
 }

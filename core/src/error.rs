@@ -106,6 +106,37 @@ pub enum PresenceError {
     /// The socket has disconnected.
     #[error("the socket is disconnected")]
     Disconnected,
+    /// The socket already tracks as many keys as it may ([`PresenceLimits::max_keys_per_socket`](crate::PresenceLimits::max_keys_per_socket)).
+    #[error("the socket already tracks {max} keys")]
+    TooManyKeys {
+        /// The limit.
+        max: usize,
+    },
+    /// The key already has as many metas as it may, from other sockets
+    /// ([`PresenceLimits::max_metas_per_key`](crate::PresenceLimits::max_metas_per_key)).
+    #[error("key {key:?} already has {max} metas")]
+    TooManyMetas {
+        /// The key.
+        key: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The room already holds as many keys as it may
+    /// ([`PresenceLimits::max_keys_per_room`](crate::PresenceLimits::max_keys_per_room)).
+    #[error("the room already holds {max} keys")]
+    RoomFull {
+        /// The limit.
+        max: usize,
+    },
+    /// The meta is larger than allowed
+    /// ([`PresenceLimits::max_meta_size`](crate::PresenceLimits::max_meta_size)).
+    #[error("a meta of {size} bytes exceeds the maximum of {max}")]
+    MetaTooLarge {
+        /// The meta's size, in the larger of its encodings.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Why a client did not connect.

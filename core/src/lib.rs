@@ -71,7 +71,8 @@ pub use crate::client::{
     Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch, ReconnectEvent,
 };
 pub use crate::config::{
-    ClientConfig, ConnectionLimits, ReconnectConfig, RecoveryConfig, ReplayLimits, ServerConfig,
+    ClientConfig, ConnectionLimits, PresenceLimits, RateExceeded, RateLimit, ReconnectConfig,
+    RecoveryConfig, ReplayLimits, ServerConfig,
 };
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
 pub use crate::extensions::Extensions;

@@ -293,9 +293,10 @@ impl Adapter for LocalAdapter {
         sid: SocketId,
         meta: EncodedPayload,
     ) -> Result<(), PresenceError> {
-        self.as_member(sid, room, |_, room| {
-            self.presence().track(room, key, sid, meta);
-        })
+        self.as_member(sid, room, |member, room| {
+            let limits = member.socket.server().config.presence;
+            self.presence().track(room, key, sid, meta, &limits)
+        })?
     }
 
     fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
@@ -328,5 +329,9 @@ impl Adapter for LocalAdapter {
 
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
         Box::pin(std::future::ready(self.presence().list(room)))
+    }
+
+    fn presence_count(&self, room: &str, key: &str) -> BoxFuture<'_, usize> {
+        Box::pin(std::future::ready(self.presence().count(room, key)))
     }
 }

@@ -252,6 +252,18 @@ pub trait Adapter: Send + Sync + 'static {
     /// The room's presence, with metas in bincode.
     fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>>;
 
+    /// How many metas (connections) `key` has in the room. By default from
+    /// [`presence_list`](Adapter::presence_list); adapters override it to count without
+    /// copying the room.
+    fn presence_count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let list = self.presence_list(room).await;
+            list.iter()
+                .find(|k| k.key == key)
+                .map_or(0, |k| k.metas.len())
+        })
+    }
+
     /// The targeted sockets described, from every node of a cluster. This node's alone by
     /// default.
     fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {

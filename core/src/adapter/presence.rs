@@ -13,7 +13,8 @@ use quicket_proto::{
 };
 
 use super::Room;
-use crate::error::EmitError;
+use crate::config::PresenceLimits;
+use crate::error::{EmitError, PresenceError};
 use crate::payload::IntoPayload;
 use crate::server::Socket;
 
@@ -101,6 +102,8 @@ pub type PresenceHook = Box<dyn Fn(PresenceChange) + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct PresenceStore {
     rooms: HashMap<Room, RoomPresence>,
+    /// Keys each of this node's sockets tracks, over its rooms.
+    keys_of: HashMap<SocketId, usize>,
     next_id: u64,
     hook: Option<PresenceHook>,
 }
@@ -123,6 +126,7 @@ impl PresenceStore {
     pub(crate) fn new(ids_from: u64, hook: Option<PresenceHook>) -> Self {
         Self {
             rooms: HashMap::new(),
+            keys_of: HashMap::new(),
             next_id: ids_from,
             hook,
         }
@@ -171,7 +175,40 @@ impl PresenceStore {
         }
     }
 
-    pub(crate) fn track(&mut self, room: &Room, key: &str, sid: SocketId, meta: EncodedPayload) {
+    /// Tracks `key` for a socket, or replaces its meta; refused past the limits.
+    pub(crate) fn track(
+        &mut self,
+        room: &Room,
+        key: &str,
+        sid: SocketId,
+        meta: EncodedPayload,
+        limits: &PresenceLimits,
+    ) -> Result<(), PresenceError> {
+        let metas = self.rooms.get(room).and_then(|p| p.keys.get(key));
+        if !metas.is_some_and(|metas| metas.iter().any(|stored| stored.sid == sid)) {
+            let room_keys = self.rooms.get(room).map_or(0, |p| p.keys.len());
+            match metas {
+                None if room_keys >= limits.max_keys_per_room => {
+                    return Err(PresenceError::RoomFull {
+                        max: limits.max_keys_per_room,
+                    });
+                }
+                Some(metas) if metas.len() >= limits.max_metas_per_key => {
+                    return Err(PresenceError::TooManyMetas {
+                        key: key.to_owned(),
+                        max: limits.max_metas_per_key,
+                    });
+                }
+                _ => {}
+            }
+            let tracked = self.keys_of.entry(sid).or_default();
+            if *tracked >= limits.max_keys_per_socket {
+                return Err(PresenceError::TooManyKeys {
+                    max: limits.max_keys_per_socket,
+                });
+            }
+            *tracked += 1;
+        }
         self.next_id += 1;
         let fresh = StoredMeta {
             id: self.next_id,
@@ -190,6 +227,25 @@ impl PresenceStore {
         diff.joins.push((key.to_owned(), fresh));
         presence.publish(room, &diff);
         self.tell(room, diff);
+        Ok(())
+    }
+
+    /// How many metas `key` has in `room`.
+    pub(crate) fn count(&self, room: &str, key: &str) -> usize {
+        self.rooms
+            .get(room)
+            .and_then(|presence| presence.keys.get(key))
+            .map_or(0, Vec::len)
+    }
+
+    /// `sid` stopped tracking `removed` keys.
+    fn untracked(&mut self, sid: SocketId, removed: usize) {
+        if let Some(tracked) = self.keys_of.get_mut(&sid) {
+            *tracked = tracked.saturating_sub(removed);
+            if *tracked == 0 {
+                self.keys_of.remove(&sid);
+            }
+        }
     }
 
     pub(crate) fn untrack(&mut self, room: &str, key: &str, sid: SocketId) {
@@ -210,7 +266,9 @@ impl PresenceStore {
             }
         }
         presence.publish(room, &diff);
+        let removed = diff.leaves.len();
         self.tell(room, diff);
+        self.untracked(sid, removed);
         self.forget_if_empty(room);
     }
 
@@ -237,7 +295,9 @@ impl PresenceStore {
             end(&socket, room, "left the room");
         }
         presence.publish(room, &diff);
+        let removed = diff.leaves.len();
         self.tell(room, diff);
+        self.untracked(sid, removed);
         self.forget_if_empty(room);
     }
 

@@ -53,19 +53,19 @@ pub(crate) enum Inbound {
     Event(Event, bool),
     /// A frame for the peer's own handling (presence requests), after what came before it.
     Request(Frame),
+    /// An event refused for the rate limit: not handled, but counted in its place when it
+    /// counts toward the session's offset.
+    Refused(bool),
 }
 
 impl Inbound {
     /// Whether it is still worth handling once the connection closes: an event that wants
     /// no reply was sent before the goodbye and counts.
     pub(crate) fn survives_close(&self) -> bool {
-        matches!(self, Inbound::Event(event, _) if event.ack.is_none())
-    }
-
-    pub(crate) fn into_event(self) -> Option<(Event, bool)> {
         match self {
-            Inbound::Event(event, counted) => Some((event, counted)),
-            Inbound::Request(_) => None,
+            Inbound::Event(event, _) => event.ack.is_none(),
+            Inbound::Refused(counted) => *counted,
+            Inbound::Request(_) => false,
         }
     }
 }
@@ -104,8 +104,13 @@ impl Backlog {
             && (self.queue.is_empty() || !self.shared.exhausted())
     }
 
-    /// Adds a frame that took `size` bytes on the wire.
+    /// Adds a frame that took `size` bytes on the wire; a refused event holds none of them.
     pub(crate) fn push(&mut self, inbound: Inbound, size: usize) {
+        let size = if matches!(inbound, Inbound::Refused(_)) {
+            0
+        } else {
+            size
+        };
         self.bytes += size;
         self.shared.charge(size);
         self.queue.push_back((inbound, size));

@@ -19,6 +19,8 @@ use super::PeerCore;
 use super::backlog::{Backlog, ByteBudget, Inbound};
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics};
 use super::outbox::{Close, Next};
+use super::rate::RateGate;
+use crate::config::{RateExceeded, RateLimit};
 use crate::error::AckError;
 use crate::transport::{FrameReader, FrameWriter, Incoming, TransportError};
 
@@ -28,6 +30,12 @@ pub(crate) trait Role: Clone + Send + Sync + 'static {
     fn handlers(&self) -> &Handlers<Self>;
     /// Handles a frame that only this side receives. An error closes the connection.
     fn on_frame(&self, frame: Frame) -> Result<(), Close>;
+    /// The limit on the events this side receives, if any.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        None
+    }
+    /// Tells the application that an event named `event` was over the rate limit.
+    fn rate_limited(&self, _event: &str, _outcome: RateExceeded) {}
 }
 
 /// When to ping, and when to give up on a silent peer.
@@ -58,6 +66,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
     let mut backlog = Backlog::new(&core.limits, budget);
+    let mut rate = peer
+        .rate_limit()
+        .map(|limit| (RateGate::new(&limit, Instant::now()), limit));
     let max_handlers = core.limits.max_concurrent_handlers.max(1);
     let mut reading = true;
     let mut last_inbound = Instant::now();
@@ -85,6 +96,12 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 };
                 let (event, counted) = match inbound {
                     Inbound::Event(event, counted) => (event, counted),
+                    Inbound::Refused(counted) => {
+                        if counted {
+                            core.received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
                     Inbound::Request(frame) => {
                         if let Err(close) = peer.on_frame(frame) {
                             reading = false;
@@ -146,7 +163,19 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 incoming = reader.recv(), if reading && backlog.has_room() => {
                     last_inbound = Instant::now();
                     let size = incoming.as_ref().map_or(0, Incoming::size);
-                    let result = incoming.map_err(transport_close).and_then(|i| on_incoming(&peer, i));
+                    let result = incoming
+                        .map_err(transport_close)
+                        .and_then(|i| on_incoming(&peer, i))
+                        .and_then(|inbound| match (inbound, &mut rate) {
+                            (Some(Inbound::Event(event, counted)), Some((gate, limit))) => {
+                                if gate.admit(size, Instant::now()) {
+                                    Ok(Some(Inbound::Event(event, counted)))
+                                } else {
+                                    over_the_limit(&peer, event, counted, limit.exceeded)
+                                }
+                            }
+                            (inbound, _) => Ok(inbound),
+                        });
                     match result {
                         // While closing, only events that want no reply are still worth taking.
                         Ok(Some(inbound)) if !core.outbox.is_closing() || inbound.survives_close() => {
@@ -205,11 +234,16 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     writer.close(close.reason, &close.message).await;
     drop(reader);
     core.acks.close();
-    for (event, counted) in backlog.drain().into_iter().filter_map(Inbound::into_event) {
+    for inbound in backlog.drain() {
+        let (event, counted) = match inbound {
+            Inbound::Event(event, counted) => (Some(event), counted),
+            Inbound::Refused(counted) => (None, counted),
+            Inbound::Request(_) => continue,
+        };
         if counted {
             core.received.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(handler) = on_event(&peer, event) {
+        if let Some(handler) = event.and_then(|event| on_event(&peer, event)) {
             handlers.push(handler);
         }
     }
@@ -261,6 +295,28 @@ async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
                 }
                 core.outbox.ready().await;
             }
+        }
+    }
+}
+
+/// An event over the rate limit: dropped, keeping its place for the offsets, or the close.
+fn over_the_limit<P: Role>(
+    peer: &P,
+    event: Event,
+    counted: bool,
+    outcome: RateExceeded,
+) -> Result<Option<Inbound>, Close> {
+    peer.rate_limited(&event.name, outcome);
+    match outcome {
+        RateExceeded::Disconnect => Err(Close::now(
+            DisconnectReason::Flooding,
+            "events over the rate limit",
+        )),
+        _ => {
+            if let Some(id) = event.ack {
+                let _closing = super::send_ack_error(peer.core(), id, "over the rate limit");
+            }
+            Ok(Some(Inbound::Refused(counted)))
         }
     }
 }

@@ -8,6 +8,7 @@ mod emit;
 pub(crate) mod handler;
 mod methods;
 pub(crate) mod outbox;
+pub(crate) mod rate;
 pub(crate) mod replay;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -24,7 +24,7 @@ pub use self::session::ResumeFailure;
 use self::session::Sessions;
 pub use self::socket::{Socket, SocketPresence};
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
-use crate::config::ServerConfig;
+use crate::config::{RateExceeded, ServerConfig};
 use crate::peer::backlog::ByteBudget;
 use crate::peer::handler::BoxFuture;
 use crate::peer::outbox::Close;
@@ -35,6 +35,7 @@ type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<
     + Sync;
 type ConnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
 type ResumeFailedFn = dyn Fn(Socket, ResumeFailure) -> BoxFuture + Send + Sync;
+pub(crate) type RateLimitedFn = dyn Fn(&Socket, &str, RateExceeded) + Send + Sync;
 
 /// A quicket server. Cheap to clone; every clone is the same server.
 ///
@@ -65,6 +66,7 @@ pub(crate) struct ServerShared {
     auth: Option<Arc<AuthFn>>,
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
+    pub(crate) on_rate_limited: Option<Arc<RateLimitedFn>>,
     sessions: Sessions,
     /// Bytes of events waiting for handlers, across connections.
     pub(crate) backlog_budget: Arc<ByteBudget>,
@@ -84,6 +86,7 @@ pub struct ServerBuilder {
     auth: Option<Arc<AuthFn>>,
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
+    on_rate_limited: Option<Arc<RateLimitedFn>>,
 }
 
 impl ServerBuilder {
@@ -133,6 +136,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs, in the socket's connection task, for each event over the socket's
+    /// [`RateLimit`](crate::RateLimit), with the event's name and what became of it: the
+    /// place to log, count or ban. It must not block.
+    pub fn on_rate_limited<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Socket, &str, RateExceeded) + Send + Sync + 'static,
+    {
+        self.on_rate_limited = Some(Arc::new(hook));
+        self
+    }
+
     /// Builds the server. It serves nothing until [`Server::listen`] is given a listener.
     pub fn build(self) -> Server {
         let adapter = self
@@ -146,6 +160,7 @@ impl ServerBuilder {
                 auth: self.auth,
                 on_connect: self.on_connect,
                 on_resume_failed: self.on_resume_failed,
+                on_rate_limited: self.on_rate_limited,
                 sessions: Sessions::default(),
                 detached: DetachedSessions::default(),
                 backlog_budget,
@@ -168,6 +183,7 @@ impl Server {
             auth: None,
             on_connect: None,
             on_resume_failed: None,
+            on_rate_limited: None,
         }
     }
 

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
 use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
+use crate::config::{RateExceeded, RateLimit};
 use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
 use crate::payload::{FromPayload, IntoPayload};
@@ -317,6 +318,22 @@ impl Role for Socket {
         &self.inner.handlers
     }
 
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.inner.server.config.rate_limit
+    }
+
+    fn rate_limited(&self, event: &str, outcome: RateExceeded) {
+        tracing::debug!(sid = %self.id(), event, ?outcome, "event over the rate limit");
+        if let Some(hook) = &self.inner.server.on_rate_limited {
+            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook(self, event, outcome);
+            }));
+            if called.is_err() {
+                tracing::error!("the rate-limited hook panicked; the connection goes on");
+            }
+        }
+    }
+
     fn on_frame(&self, frame: Frame) -> Result<(), Close> {
         match frame {
             Frame::PresenceSubscribe(subscribe) => {
@@ -361,6 +378,15 @@ impl SocketPresence<'_> {
     /// connection's meta for it. The socket must be in the room.
     pub fn track(&self, key: &str, meta: impl IntoPayload) -> Result<(), PresenceError> {
         let meta = EncodedPayload::encode(&meta)?;
+        let max = self.socket.server().config.presence.max_meta_size;
+        let size = PayloadCodec::ALL
+            .iter()
+            .map(|codec| meta.get(*codec).len())
+            .max()
+            .unwrap_or(0);
+        if size > max {
+            return Err(PresenceError::MetaTooLarge { size, max });
+        }
         self.socket
             .inner
             .server
@@ -375,6 +401,17 @@ impl SocketPresence<'_> {
             .server
             .adapter
             .presence_list(self.room)
+            .await
+    }
+
+    /// How many connections track `key` in the room, from every node: counted where the
+    /// presence is held, without copying the room's list.
+    pub async fn count(&self, key: &str) -> usize {
+        self.socket
+            .inner
+            .server
+            .adapter
+            .presence_count(self.room, key)
             .await
     }
 

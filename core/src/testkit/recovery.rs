@@ -37,9 +37,11 @@ impl RecoveryReport {
 }
 
 /// A server that notices a silent path within 300 ms and keeps big buffers, so a test can
-/// drop connections in a burst of traffic.
+/// drop connections in a burst of traffic; it has no rate limit, since the bursts go far past
+/// the default one (thousands of events a second from one client).
 pub fn recovering_server_config() -> ServerConfig {
     let mut config = ServerConfig::default();
+    config.rate_limit = None;
     config.ping_interval = Duration::from_millis(100);
     config.ping_timeout = Duration::from_millis(200);
     let mut recovery = RecoveryConfig::default();

@@ -31,6 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         redis,
     } = args();
     let mut config = ServerConfig::default();
+    if let Some(recovery) = &mut config.recovery {
+        // A closed or crashed tab leaves the user list within seconds; a resumed connection
+        // keeps its place for longer than a network blip lasts.
+        recovery.presence_grace = std::time::Duration::from_secs(5);
+    }
     if let Some(secs) = heartbeat {
         config.ping_interval = std::time::Duration::from_secs(secs);
         config.ping_timeout = std::time::Duration::from_secs(secs);
@@ -139,6 +144,8 @@ async fn join(socket: Socket, Data(name): Data<String>, ack: AckSender) {
         let _ = ack.error("a name is required");
         return;
     }
+    // Joining again under another name renames this connection rather than adding a user.
+    let previous = socket.extensions().get::<User>().map(|User(name)| name);
     let tracked = match socket.join(ROOM) {
         Ok(()) => socket
             .presence(ROOM)
@@ -146,6 +153,11 @@ async fn join(socket: Socket, Data(name): Data<String>, ack: AckSender) {
             .map_err(|e| e.to_string()),
         Err(err) => Err(err.to_string()),
     };
+    if let (Ok(()), Some(previous)) = (&tracked, &previous)
+        && *previous != name
+    {
+        socket.presence(ROOM).untrack(previous);
+    }
     if let Err(err) = tracked {
         let _ = ack.error(err);
         return;
@@ -180,13 +192,7 @@ async fn say(socket: Socket, Data(text): Data<String>, ack: AckSender) {
 
 /// How many connections track `name` in the chat room.
 async fn metas_of(socket: &Socket, name: &str) -> usize {
-    socket
-        .presence(ROOM)
-        .list()
-        .await
-        .iter()
-        .find(|key| key.key == name)
-        .map_or(0, |key| key.metas.len())
+    socket.presence(ROOM).count(name).await
 }
 
 /// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`,
