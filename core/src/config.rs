@@ -71,8 +71,15 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Rooms one socket may be in at once. Default 128.
     pub max_rooms_per_socket: usize,
-    /// Connections served at once; further handshakes get `ServerFull`. Default 100,000.
+    /// Connections served at once; further handshakes get `ServerFull`. Default seven
+    /// eighths of the process's open-file limit (`RLIMIT_NOFILE`, read from
+    /// `/proc/self/limits`), leaving the rest for listeners, Redis and files, and at most
+    /// 100,000; 100,000 where the limit cannot be read. A WebSocket takes a descriptor each,
+    /// while every QUIC connection shares the endpoint's one socket.
     pub max_connections: usize,
+    /// Connections from one source address (an IPv4 address, an IPv6 /64) served at once;
+    /// more are refused at once with `ServerFull`. Default 1,000.
+    pub max_connections_per_source: usize,
     /// Bytes of events waiting for handler slots across every connection. A connection whose
     /// backlog holds anything stops reading while the total is over it, so a few floods
     /// cannot take the memory of all; each connection may still take one event. Default
@@ -249,7 +256,8 @@ impl Default for ServerConfig {
             ping_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
             max_rooms_per_socket: 128,
-            max_connections: 100_000,
+            max_connections: connections_for_descriptors(open_file_limit()),
+            max_connections_per_source: 1000,
             max_buffered_bytes_total: 64 << 20,
             default_ack_timeout: Duration::from_secs(30),
             recovery: Some(RecoveryConfig::default()),
@@ -285,6 +293,45 @@ impl Default for ClientConfig {
             default_ack_timeout: Duration::from_secs(30),
             reconnect: Some(ReconnectConfig::default()),
             buffer: ReplayLimits::default(),
+        }
+    }
+}
+
+/// The most connections a server takes by default, given the process's open-file limit.
+fn connections_for_descriptors(limit: Option<u64>) -> usize {
+    const CEILING: usize = 100_000;
+    limit.map_or(CEILING, |files| {
+        let files = usize::try_from(files).unwrap_or(usize::MAX);
+        (files - files / 8).clamp(64, CEILING)
+    })
+}
+
+/// The soft `RLIMIT_NOFILE`, where the OS tells it (Linux's `/proc/self/limits`).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_connections_leave_an_eighth_of_the_descriptors_and_stay_bounded() {
+        assert_eq!(connections_for_descriptors(Some(20_000)), 17_500);
+        assert_eq!(connections_for_descriptors(Some(1024)), 896);
+        assert_eq!(connections_for_descriptors(Some(10)), 64);
+        assert_eq!(connections_for_descriptors(Some(u64::MAX)), 100_000);
+        assert_eq!(connections_for_descriptors(None), 100_000);
+    }
+
+    #[test]
+    fn the_open_file_limit_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|files| files > 0));
         }
     }
 }

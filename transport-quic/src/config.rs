@@ -37,6 +37,14 @@ pub struct QuicLimits {
     /// Connections allowed between the first packet and an established WebTransport session;
     /// more are refused at once. Default 256.
     pub max_pending_handshakes: usize,
+    /// Of those, how many one source address (an IPv4 address, an IPv6 /64) may have; more
+    /// from it are refused at once. Default 32.
+    pub max_handshakes_per_source: usize,
+    /// Once this many handshakes are in flight, a client whose address is not yet validated
+    /// gets a QUIC Retry first: it must echo a token from that address, which a flood of
+    /// Initials from spoofed or unanswering addresses never does, so it holds no slot. Costs
+    /// such a client one round trip. 0 validates every client. Default 64.
+    pub retry_above: usize,
     /// How long the QUIC and WebTransport handshakes may take together. Default 10 s.
     pub handshake_timeout: Duration,
     /// The UDP socket's send and receive buffers. Default 8 MiB: with the OS default, parallel
@@ -102,6 +110,8 @@ impl Default for QuicLimits {
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(10),
             max_pending_handshakes: 256,
+            max_handshakes_per_source: 32,
+            retry_above: 64,
             handshake_timeout: Duration::from_secs(10),
             udp_buffer_size: 8 << 20,
             datagram_buffer_size: 1 << 20,

@@ -6,7 +6,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use quicket_core::transport::{Listener, TransportError};
+use quicket_core::transport::{Listener, SourceLimit, TransportError};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use wtransport::endpoint::endpoint_side::Server;
@@ -310,8 +310,9 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, Qu
     Ok(socket.into())
 }
 
-/// The accept loop: each incoming session is established on its own task, under a cap on
-/// handshakes in flight; a failed or hostile handshake never reaches the loop.
+/// The accept loop: each incoming session is established on its own task, under caps on
+/// handshakes in flight, in all and per source address, and with address validation (Retry)
+/// once many are in flight; a failed or hostile handshake never reaches the loop.
 struct Accept {
     endpoint: Arc<Endpoint<Server>>,
     path: String,
@@ -322,14 +323,28 @@ struct Accept {
 impl Accept {
     async fn run(self, established: mpsc::Sender<QuicConnection>) {
         let this = Arc::new(self);
-        let handshakes = Arc::new(Semaphore::new(this.limits.max_pending_handshakes.max(1)));
+        let max = this.limits.max_pending_handshakes.max(1);
+        let handshakes = Arc::new(Semaphore::new(max));
+        let per_source = SourceLimit::new(this.limits.max_handshakes_per_source.max(1));
         loop {
             let incoming = tokio::select! {
                 incoming = this.endpoint.accept() => incoming,
                 () = established.closed() => return,
             };
+            let remote = incoming.remote_address();
+            let in_flight = max - handshakes.available_permits();
+            if in_flight >= this.limits.retry_above && !incoming.remote_address_validated() {
+                // Stateless: the client comes back with a token, or never does.
+                incoming.retry();
+                continue;
+            }
+            let Some(source) = per_source.take(crate::connection::canonical(remote).ip()) else {
+                tracing::debug!(%remote, "too many handshakes from this source; refused");
+                incoming.refuse();
+                continue;
+            };
             let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
-                tracing::debug!(remote = %incoming.remote_address(), "too many handshakes; refused");
+                tracing::debug!(%remote, "too many handshakes; refused");
                 incoming.refuse();
                 continue;
             };
@@ -342,7 +357,7 @@ impl Accept {
                         // The permit goes with the hand-over, so sessions waiting for core
                         // count against the cap too.
                         let _listener_gone = established.send(connection).await;
-                        drop(permit);
+                        drop((permit, source));
                     }
                     Ok(Err(why)) => tracing::debug!(%why, "session not established"),
                     Err(_) => tracing::debug!("session handshake timed out"),

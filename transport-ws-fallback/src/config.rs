@@ -63,6 +63,10 @@ pub struct WsConfig {
     /// How long a client has to send its HTTP request headers (the WebSocket upgrade), with
     /// [`bind`](crate::bind); a slow or silent client is dropped after it. Default 10 s.
     pub header_read_timeout: std::time::Duration,
+    /// Bytes of an HTTP request's head (request line and headers) buffered before it is
+    /// refused, with [`bind`](crate::bind): a client that never ends its headers holds no
+    /// more than this. At least 8 KiB. Default 32 KiB, room for large cookies.
+    pub max_request_head: usize,
     /// The WebTransport endpoint to advertise, asked on every discovery request so rotated
     /// certificate hashes show at once.
     pub webtransport: Option<Arc<InfoFn>>,
@@ -80,6 +84,7 @@ impl Default for WsConfig {
             allowed_origins: None,
             pending_connections: 256,
             header_read_timeout: std::time::Duration::from_secs(10),
+            max_request_head: 32 << 10,
             webtransport: None,
         }
     }

@@ -89,19 +89,26 @@ pub async fn bind_with(
 ) -> std::io::Result<WsListener> {
     let tcp = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = tcp.local_addr()?;
-    let header_read_timeout = config.header_read_timeout;
+    let head = RequestHead {
+        read_timeout: config.header_read_timeout,
+        // hyper refuses less than 8 KiB.
+        max_size: config.max_request_head.max(8 << 10),
+    };
     let (quicket, mut listener) = router(config);
     let app = routes.merge(quicket);
-    listener.server = Some(tokio::spawn(serve_http(tcp, app, header_read_timeout)));
+    listener.server = Some(tokio::spawn(serve_http(tcp, app, head)));
     listener.local_addr = Some(local_addr);
     Ok(listener)
 }
 
-async fn serve_http(
-    tcp: tokio::net::TcpListener,
-    router: Router,
-    header_read_timeout: std::time::Duration,
-) {
+/// What a client may take to send its request head, and how large it may be.
+#[derive(Clone, Copy)]
+struct RequestHead {
+    read_timeout: std::time::Duration,
+    max_size: usize,
+}
+
+async fn serve_http(tcp: tokio::net::TcpListener, router: Router, head: RequestHead) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
@@ -121,7 +128,8 @@ async fn serve_http(
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
+                .header_read_timeout(head.read_timeout)
+                .max_buf_size(head.max_size)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(err) = connection.await {

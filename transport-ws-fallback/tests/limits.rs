@@ -239,3 +239,67 @@ async fn a_client_that_never_finishes_its_upgrade_request_is_dropped() {
     .unwrap();
     let _client = healthy(addr).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_connections() {
+    let mut config = quicket_core::ServerConfig::default();
+    config.max_connections_per_source = 2;
+    let server = Server::builder().config(config).build();
+    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
+        .await
+        .unwrap();
+    let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+    let first = handshaken(addr).await;
+    let _second = handshaken(addr).await;
+    let url = format!("ws://{addr}/quicket");
+    let (mut third, _) = within("raw", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
+    third
+        .send(Message::binary(quicket_proto::codec::encode(&hello)))
+        .await
+        .unwrap();
+    match within("the refusal", third.next()).await {
+        Some(Ok(Message::Binary(frame))) => match quicket_proto::codec::decode(&frame) {
+            Ok(quicket_proto::Frame::Reject(reject)) => {
+                assert_eq!(reject.reason, quicket_proto::RejectReason::ServerFull);
+            }
+            other => panic!("expected ServerFull, got {other:?}"),
+        },
+        other => panic!("expected ServerFull, got {other:?}"),
+    }
+    drop(first);
+    within("the first connection to be released", async {
+        while server.connection_count() > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    handshaken(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_refused_at_its_size_cap() {
+    let mut config = WsConfig::default();
+    // Long enough that only the size cap can end this request within the test's wait.
+    config.header_read_timeout = Duration::from_secs(600);
+    config.max_request_head = 16 << 10;
+    let (_server, addr) = serve(config).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /quicket HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        .await
+        .unwrap();
+    // 64 KiB of one header, and no end: the server must not keep buffering it.
+    let pad = vec![b'a'; 64 << 10];
+    let _refused_mid_write = tcp.write_all(&pad).await;
+    let mut response = Vec::new();
+    let _reset = within("the refusal", tcp.read_to_end(&mut response)).await;
+    let head = String::from_utf8_lossy(&response);
+    assert!(
+        response.is_empty() || head.starts_with("HTTP/1.1 431"),
+        "either a 431 or a plain close, got {head:?}"
+    );
+    healthy(addr).await;
+}

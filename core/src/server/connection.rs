@@ -26,6 +26,12 @@ impl Server {
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
         let _slot = ConnectionSlot::take(shared);
+        let source = info.peer_addr.map(|addr| shared.per_source.take(addr.ip()));
+        if let Some(None) = source {
+            let full = "too many connections from this address";
+            let refusal = Refusal::Reject(handshake::refusal(RejectReason::ServerFull, full));
+            return refusal.deliver(&mut writer).await;
+        }
 
         let mut shutdown = shared.shutdown.subscribe();
         let handshake = tokio::select! {

@@ -8,6 +8,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::transport::source_key;
+
 /// The caps of a [`DetachedSessions`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caps {
@@ -120,18 +122,6 @@ impl<K: Copy + Eq + Hash, V> Queue<K, V> {
     }
 }
 
-/// The address a per-source limit counts under: an IPv4 address, or an IPv6 address's /64
-/// prefix, since one subscriber typically holds a whole /64.
-pub(crate) fn source_key(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,16 +178,5 @@ mod tests {
         let set = DetachedSessions::<u32, u32>::default();
         assert!(set.add(1, 1, ip(1), CAPS, || false).is_empty());
         assert_eq!(set.count(ip(1)), (0, 0));
-    }
-
-    #[test]
-    fn ipv6_sources_count_by_their_64_prefix() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(source_key(a), source_key(b));
-        assert_ne!(source_key(a), source_key(other));
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(source_key(mapped), ip(1).unwrap());
     }
 }

@@ -28,7 +28,7 @@ use crate::config::{RateExceeded, ServerConfig};
 use crate::peer::backlog::ByteBudget;
 use crate::peer::handler::BoxFuture;
 use crate::peer::outbox::Close;
-use crate::transport::{Listener, TransportError};
+use crate::transport::{Listener, SourceLimit, TransportError};
 
 type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>
     + Send
@@ -73,6 +73,8 @@ pub(crate) struct ServerShared {
     /// The sessions of `sessions` that wait for a resume, by age.
     detached: DetachedSessions<SocketId, Socket>,
     connections: AtomicUsize,
+    /// Connections per source address, against `max_connections_per_source`.
+    per_source: Arc<SourceLimit>,
     /// Woken when the last connection ends.
     idle: Notify,
     shutdown: watch::Sender<bool>,
@@ -153,6 +155,7 @@ impl ServerBuilder {
             .adapter
             .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
         let backlog_budget = Arc::new(ByteBudget::new(self.config.max_buffered_bytes_total));
+        let per_source = SourceLimit::new(self.config.max_connections_per_source);
         let server = Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
@@ -165,6 +168,7 @@ impl ServerBuilder {
                 detached: DetachedSessions::default(),
                 backlog_budget,
                 connections: AtomicUsize::new(0),
+                per_source,
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
             }),

@@ -6,6 +6,9 @@
 //! frame each, so a transport never parses them and core never sees a socket type.
 
 pub mod memory;
+mod source;
+
+pub use self::source::{SourceLimit, SourceSlot, source_key};
 
 use std::fmt;
 use std::future::Future;
