@@ -77,20 +77,8 @@ async fn flood(server: SocketAddr, initials: &[Vec<u8>], sinks: &mut JoinSet<()>
 
 /// How long a WebTransport session from `from` takes to be established.
 async fn legitimate_connect(quic: &QuicHandle, from: Ipv4Addr) -> Duration {
-    let config = wtransport::ClientConfig::builder()
-        .with_bind_address(SocketAddr::new(IpAddr::V4(from), 0))
-        .with_server_certificate_hashes(
-            quic.certificate_hashes()
-                .iter()
-                .map(|h| wtransport::tls::Sha256Digest::new(*h.as_bytes())),
-        )
-        .build();
-    let endpoint = wtransport::Endpoint::client(config).unwrap();
-    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
     let started = Instant::now();
-    let session = within("the legitimate session", endpoint.connect(url))
-        .await
-        .unwrap();
+    let session = common::raw_session_from(quic, SocketAddr::new(IpAddr::V4(from), 0)).await;
     let took = started.elapsed();
     drop(session);
     took

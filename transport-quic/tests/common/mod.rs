@@ -58,8 +58,16 @@ pub(crate) async fn client(quic: &QuicHandle, host: &str) -> Client {
 /// A WebTransport session with no quicket client on it, pinning the listener's hashes: a
 /// hostile peer's starting point.
 pub(crate) async fn raw_session(quic: &QuicHandle) -> wtransport::Connection {
+    raw_session_from(quic, "127.0.0.1:0".parse().unwrap()).await
+}
+
+/// A raw session from a client socket bound to `local` (another loopback address, say).
+pub(crate) async fn raw_session_from(
+    quic: &QuicHandle,
+    local: std::net::SocketAddr,
+) -> wtransport::Connection {
     let config = wtransport::ClientConfig::builder()
-        .with_bind_default()
+        .with_bind_address(local)
         .with_server_certificate_hashes(
             quic.certificate_hashes()
                 .iter()
