@@ -1,17 +1,22 @@
 //! One server on both transports: WebTransport on UDP, WebSocket and discovery on TCP.
 
+use std::fmt;
+use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use quicket_core::Server;
-use quicket_quic::{QuicHandle, QuicLimits, QuicListener, ServerIdentity};
+use quicket_quic::{
+    Admission, PreAcceptHook, QuicHandle, QuicLimits, QuicListener, ServerIdentity, SessionRequest,
+};
 use quicket_ws::{WebTransportInfo, WsConfig};
 use thiserror::Error;
 
-/// The datagram size advertised to browsers: Chromium drops larger datagrams without a trace.
+/// The datagram size advertised to browsers by default (`QuicLimits::max_incoming_datagram`):
+/// Chromium drops larger datagrams without a trace.
 pub const BROWSER_DATAGRAM_LIMIT: usize = 1200;
 
 /// Where and how to listen.
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct Endpoints {
     /// WebSocket and discovery (TCP). Default `[::]:8080`.
@@ -26,6 +31,24 @@ pub struct Endpoints {
     pub ws: WsConfig,
     /// The application's own HTTP routes (a page, its assets), served beside quicket's.
     pub routes: quicket_ws::axum::Router,
+    /// Browser origins allowed on both transports; `None` allows any. Native clients send
+    /// no origin and are always allowed.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Decides on each WebTransport session request before a session is spent on it.
+    pub pre_accept: Option<PreAcceptHook>,
+}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("http", &self.http)
+            .field("quic", &self.quic)
+            .field("quic_limits", &self.quic_limits)
+            .field("ws", &self.ws)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("pre_accept", &self.pre_accept.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Endpoints {
@@ -37,6 +60,8 @@ impl Default for Endpoints {
             quic_limits: QuicLimits::default(),
             ws: WsConfig::default(),
             routes: quicket_ws::axum::Router::new(),
+            allowed_origins: None,
+            pre_accept: None,
         }
     }
 }
@@ -52,6 +77,24 @@ impl Endpoints {
     /// Serves the application's own routes beside quicket's.
     pub fn routes(mut self, routes: quicket_ws::axum::Router) -> Self {
         self.routes = routes;
+        self
+    }
+
+    /// Accepts browser pages from these origins only (e.g. `https://game.example`), on
+    /// WebSocket upgrades (403) and WebTransport session requests (403) alike.
+    pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
+        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Decides on each WebTransport session request (path, origin, headers, query token)
+    /// before a session is spent on it.
+    pub fn pre_accept<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(SessionRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Admission> + Send + 'static,
+    {
+        self.pre_accept = Some(Arc::new(move |request| Box::pin(hook(request))));
         self
     }
 
@@ -86,14 +129,23 @@ pub enum ServeError {
 /// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
 /// both, with the discovery document advertising the current certificate hashes.
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
-    let quic = QuicListener::builder(endpoints.identity)
+    // What the QUIC endpoint takes is what discovery promises.
+    let max_datagram = endpoints.quic_limits.max_incoming_datagram;
+    let mut quic = QuicListener::builder(endpoints.identity)
         .bind(endpoints.quic)
-        .limits(endpoints.quic_limits)
-        .listen()
-        .await?;
+        .limits(endpoints.quic_limits);
+    let mut ws = endpoints.ws;
+    if let Some(origins) = endpoints.allowed_origins {
+        quic = quic.allow_origins(origins.iter().cloned());
+        ws = ws.allow_origins(origins);
+    }
+    if let Some(hook) = endpoints.pre_accept {
+        quic = quic.pre_accept_hook(hook);
+    }
+    let quic = quic.listen().await?;
     let handle = quic.handle();
     let advertised = handle.clone();
-    let ws_config = endpoints.ws.webtransport(move || {
+    let ws_config = ws.webtransport(move || {
         let hashes = advertised
             .certificate_hashes()
             .iter()
@@ -103,7 +155,7 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
             advertised.local_addr().port(),
             advertised.path(),
             hashes,
-            BROWSER_DATAGRAM_LIMIT,
+            max_datagram,
         ))
     });
     let ws = quicket_ws::bind_with(endpoints.http, ws_config, endpoints.routes).await?;

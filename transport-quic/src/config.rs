@@ -52,6 +52,11 @@ pub struct QuicLimits {
     pub udp_buffer_size: usize,
     /// Bytes of received datagrams buffered before the oldest are dropped. Default 1 MiB.
     pub datagram_buffer_size: usize,
+    /// The largest datagram taken from the peer, in bytes of quicket frame; larger ones are
+    /// discarded unread. Default 1,200 on a server, which is what `quicket::serve` advertises
+    /// in discovery (`maxDatagramSize`, PROTOCOL.md section 2); no limit in
+    /// [`QuicLimits::client`], which takes what its server's path allows.
+    pub max_incoming_datagram: usize,
     /// How long a closing connection waits for its last frames to be acknowledged. Default
     /// 1 s.
     pub close_timeout: Duration,
@@ -115,6 +120,7 @@ impl Default for QuicLimits {
             handshake_timeout: Duration::from_secs(10),
             udp_buffer_size: 8 << 20,
             datagram_buffer_size: 1 << 20,
+            max_incoming_datagram: 1200,
             close_timeout: Duration::from_secs(1),
             congestion: CongestionControl::default(),
             max_ack_delay: Duration::from_millis(2),
@@ -129,10 +135,12 @@ impl QuicLimits {
     /// it receives from there; the server's own packets still go to the old address and are
     /// lost. A client with nothing to send would leave everything sent to it waiting for its
     /// next keep-alive, so that interval bounds the stall. A ping is one small packet a second
-    /// from each idle client; the server keeps its 10 s.
+    /// from each idle client; the server keeps its 10 s. It also takes datagrams of any size
+    /// its server's path carries.
     pub fn client() -> Self {
         Self {
             keep_alive: Duration::from_secs(1),
+            max_incoming_datagram: usize::MAX,
             ..Self::default()
         }
     }

@@ -18,6 +18,7 @@ use wtransport::proto::ids::QStreamId;
 use wtransport::{RecvStream, SendStream};
 
 use crate::close::{close_code, close_reason};
+use crate::config::QuicLimits;
 
 /// Most bytes taken from the stream per read, unless a frame needs more. Reads take quinn's
 /// own chunks, so no read buffer is held while the session is idle.
@@ -34,20 +35,21 @@ pub struct QuicConnection {
     send: SendStream,
     recv: RecvStream,
     close_timeout: Duration,
+    max_incoming_datagram: usize,
 }
 
 impl QuicConnection {
     pub(crate) fn new(
         session: wtransport::Connection,
-        send: SendStream,
-        recv: RecvStream,
-        close_timeout: Duration,
+        (send, recv): (SendStream, RecvStream),
+        limits: &QuicLimits,
     ) -> Self {
         Self {
             session,
             send,
             recv,
-            close_timeout,
+            close_timeout: limits.close_timeout,
+            max_incoming_datagram: limits.max_incoming_datagram,
         }
     }
 }
@@ -77,6 +79,7 @@ impl Connection for QuicConnection {
             recv: self.recv,
             buffer: BytesMut::new(),
             splitter: FrameSplitter::new(max_frame_size),
+            max_datagram: self.max_incoming_datagram,
         };
         let writer = QuicWriter {
             session: self.session,
@@ -118,6 +121,7 @@ pub struct QuicReader {
     recv: RecvStream,
     buffer: BytesMut,
     splitter: FrameSplitter,
+    max_datagram: usize,
 }
 
 impl FrameReader for QuicReader {
@@ -127,6 +131,7 @@ impl FrameReader for QuicReader {
             recv,
             buffer,
             splitter,
+            max_datagram,
         } = self;
         loop {
             match splitter.split(buffer) {
@@ -154,6 +159,13 @@ impl FrameReader for QuicReader {
                     Ok(None) | Err(_) => return Err(why_closed(session).await),
                 },
                 datagram = session.receive_datagram() => match datagram {
+                    Ok(datagram) if datagram.payload().len() > *max_datagram => {
+                        tracing::debug!(
+                            size = datagram.payload().len(),
+                            max = *max_datagram,
+                            "datagram above the advertised size discarded"
+                        );
+                    }
                     Ok(datagram) => return Ok(Incoming::Datagram(datagram.payload())),
                     Err(err) => return Err(session_error(err)),
                 },

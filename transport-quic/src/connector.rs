@@ -1,7 +1,6 @@
 //! The client side: opens a WebTransport session and its reliable stream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use quicket_core::transport::{Connector, TransportError};
 use wtransport::endpoint::endpoint_side::Client;
@@ -31,7 +30,7 @@ pub enum ServerTrust {
 pub struct QuicConnector {
     endpoint: std::sync::Arc<Endpoint<Client>>,
     url: String,
-    close_timeout: Duration,
+    limits: QuicLimits,
 }
 
 impl QuicConnector {
@@ -70,7 +69,7 @@ impl QuicConnector {
         Ok(Self {
             endpoint,
             url,
-            close_timeout: limits.close_timeout,
+            limits: limits.clone(),
         })
     }
 }
@@ -91,6 +90,6 @@ impl Connector for QuicConnector {
         let (send, recv) = opening
             .await
             .map_err(|err| TransportError::Connect(err.to_string()))?;
-        Ok(QuicConnection::new(session, send, recv, self.close_timeout))
+        Ok(QuicConnection::new(session, (send, recv), &self.limits))
     }
 }

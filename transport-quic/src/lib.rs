@@ -52,5 +52,6 @@ pub use crate::connector::{QuicConnector, ServerTrust};
 pub use crate::error::QuicError;
 pub use crate::identity::{CertificateHash, DevCertificate, ServerIdentity};
 pub use crate::listener::{
-    Admission, DEFAULT_PATH, QuicHandle, QuicListener, QuicListenerBuilder, SessionRequest,
+    Admission, DEFAULT_PATH, PreAcceptHook, QuicHandle, QuicListener, QuicListenerBuilder,
+    SessionRequest,
 };

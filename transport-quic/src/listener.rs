@@ -61,7 +61,9 @@ pub enum Admission {
     TooManyRequests,
 }
 
-type Hook = dyn Fn(SessionRequest) -> Pin<Box<dyn Future<Output = Admission> + Send>> + Send + Sync;
+/// A pre-accept hook, shareable: see [`QuicListenerBuilder::pre_accept`].
+pub type PreAcceptHook =
+    Arc<dyn Fn(SessionRequest) -> Pin<Box<dyn Future<Output = Admission> + Send>> + Send + Sync>;
 
 /// Builds a [`QuicListener`].
 #[must_use]
@@ -70,7 +72,8 @@ pub struct QuicListenerBuilder {
     addr: SocketAddr,
     path: String,
     limits: QuicLimits,
-    hook: Option<Arc<Hook>>,
+    hook: Option<PreAcceptHook>,
+    origins: Option<Arc<[String]>>,
 }
 
 impl QuicListenerBuilder {
@@ -104,6 +107,20 @@ impl QuicListenerBuilder {
         self
     }
 
+    /// The same, already shared (as `quicket::Endpoints` holds it).
+    pub fn pre_accept_hook(mut self, hook: PreAcceptHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Accepts browser pages from these origins only (e.g. `https://game.example`); a
+    /// session request from another gets 403 before a session is spent on it. Native clients
+    /// send no `Origin` and are accepted.
+    pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Binds the endpoint and starts accepting.
     pub async fn listen(self) -> Result<QuicListener, QuicError> {
         let identity = self.identity.load().await?;
@@ -128,6 +145,7 @@ impl QuicListenerBuilder {
             path: self.path,
             limits: self.limits,
             hook: self.hook,
+            origins: self.origins,
         };
         let mut tasks = vec![tokio::spawn(accept.run(tx))];
         if let Source::Dev(dev) = &handle.shared.identity.0 {
@@ -157,6 +175,7 @@ impl QuicListener {
             path: DEFAULT_PATH.to_owned(),
             limits: QuicLimits::default(),
             hook: None,
+            origins: None,
         }
     }
 
@@ -317,7 +336,8 @@ struct Accept {
     endpoint: Arc<Endpoint<Server>>,
     path: String,
     limits: QuicLimits,
-    hook: Option<Arc<Hook>>,
+    hook: Option<PreAcceptHook>,
+    origins: Option<Arc<[String]>>,
 }
 
 impl Accept {
@@ -373,7 +393,12 @@ impl Accept {
             request.not_found().await;
             return Err(format!("unknown path {}", info.path));
         }
+        let foreign = match (&self.origins, &info.origin) {
+            (Some(allowed), Some(origin)) => !allowed.iter().any(|a| a == origin),
+            _ => false,
+        };
         let admission = match &self.hook {
+            _ if foreign => Admission::Forbidden,
             Some(hook) => hook(info).await,
             None => Admission::Accept,
         };
@@ -392,12 +417,7 @@ impl Accept {
         // The client opens the reliable stream with its `Hello`; a session that never does
         // ends with this handshake's timeout.
         let (send, recv) = session.accept_bi().await.map_err(|err| err.to_string())?;
-        Ok(QuicConnection::new(
-            session,
-            send,
-            recv,
-            self.limits.close_timeout,
-        ))
+        Ok(QuicConnection::new(session, (send, recv), &self.limits))
     }
 }
 

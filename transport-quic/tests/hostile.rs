@@ -266,3 +266,81 @@ async fn after_shutdown_new_sessions_are_refused_at_once() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datagram_above_the_advertised_size_is_discarded() {
+    use quicket_core::testkit::RawPeer;
+    use quicket_core::{Data, Raw};
+    use quicket_proto::{Event, Frame, codec};
+
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let server = Server::builder()
+        .on_connect(move |socket: Socket| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                socket.on("vol", move |Data(Raw(data)): Data<Raw>| {
+                    let _ = seen_tx.send(data.len());
+                    async {}
+                });
+            }
+        })
+        .build();
+    let quic = common::serve(&server).await;
+    let connector = connector(&quic, "127.0.0.1");
+    let connection = within(
+        "raw connect",
+        quicket_core::transport::Connector::connect(&connector),
+    )
+    .await
+    .unwrap();
+    let mut raw = RawPeer::new(connection);
+    raw.handshake().await;
+    let datagrams = raw.datagrams.clone().expect("the session has datagrams");
+    // The path takes more than 1,200 bytes once MTU discovery has run (loopback: 1,452).
+    within("MTU discovery", async {
+        while datagrams.max_size() < 1300 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let volatile = |size: usize| {
+        codec::encode(&Frame::Event(Event {
+            name: "vol".into(),
+            ack: None,
+            data: vec![7; size].into(),
+        }))
+    };
+    let (large, small) = (volatile(1250), volatile(100));
+    assert!(large.len() > quicket_quic::QuicLimits::default().max_incoming_datagram);
+    datagrams.send(large).unwrap();
+    datagrams.send(small).unwrap();
+    assert_eq!(within("the small datagram", seen.recv()).await, Some(100));
+    assert!(
+        seen.try_recv().is_err(),
+        "the large one never reached a handler"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused_before_a_session_is_spent() {
+    let listener = QuicListener::builder(ServerIdentity::dev())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .allow_origins(["https://game.example"])
+        .listen()
+        .await
+        .unwrap();
+    let quic = listener.handle();
+    echo_server().listen(listener);
+    let endpoint = common::raw_endpoint(&quic, "127.0.0.1:0".parse().unwrap());
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    let from = |origin: &str| {
+        wtransport::endpoint::ConnectOptions::builder(&url)
+            .add_header("origin", origin)
+            .build()
+    };
+    let refused = within("refusal", endpoint.connect(from("https://evil.example"))).await;
+    assert!(refused.is_err(), "a foreign origin must be refused");
+    let allowed = within("allowed", endpoint.connect(from("https://game.example"))).await;
+    assert!(allowed.is_ok(), "{:?}", allowed.err());
+    healthy(&quic).await; // a native client sends no Origin
+}

@@ -67,6 +67,11 @@ pub struct WsConfig {
     /// refused, with [`bind`](crate::bind): a client that never ends its headers holds no
     /// more than this. At least 8 KiB. Default 32 KiB, room for large cookies.
     pub max_request_head: usize,
+    /// The host (and port, when not the listener's) that clients reach this server by, e.g.
+    /// `chat.example.com` or `chat.example.com:8443` behind a proxy: the discovery document's
+    /// URLs name it. Without one they name the address the client's connection came in on,
+    /// never the request's `Host` header, which any client may set. Default `None`.
+    pub public_host: Option<String>,
     /// The WebTransport endpoint to advertise, asked on every discovery request so rotated
     /// certificate hashes show at once.
     pub webtransport: Option<Arc<InfoFn>>,
@@ -85,6 +90,7 @@ impl Default for WsConfig {
             pending_connections: 256,
             header_read_timeout: std::time::Duration::from_secs(10),
             max_request_head: 32 << 10,
+            public_host: None,
             webtransport: None,
         }
     }
@@ -106,6 +112,12 @@ impl WsConfig {
         self
     }
 
+    /// Sets [`WsConfig::public_host`].
+    pub fn public_host(mut self, host: impl Into<String>) -> Self {
+        self.public_host = Some(host.into());
+        self
+    }
+
     /// Sets [`WsConfig::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
@@ -120,6 +132,7 @@ impl fmt::Debug for WsConfig {
             .field("info_path", &self.info_path)
             .field("max_message_size", &self.max_message_size)
             .field("allowed_origins", &self.allowed_origins)
+            .field("public_host", &self.public_host)
             .field("webtransport", &self.webtransport.is_some())
             .finish_non_exhaustive()
     }

@@ -123,8 +123,13 @@ async fn serve_http(tcp: tokio::net::TcpListener, router: Router, head: RequestH
             }
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let local = stream.local_addr().ok().map(LocalAddr);
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(ConnectInfo(peer)))
+                .layer(axum::Extension(local)),
+        );
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -170,6 +175,11 @@ async fn upgrade(
         })
 }
 
+/// The address a request's connection came in on: what discovery names when no public host
+/// is configured.
+#[derive(Clone, Copy)]
+struct LocalAddr(SocketAddr);
+
 /// `GET /quicket/info`: where and how a browser connects.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -188,13 +198,17 @@ struct CertificateHash {
     value: String,
 }
 
-async fn discovery(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap) -> Response {
+async fn discovery(State(endpoint): State<Arc<Endpoint>>, extensions: Extensions) -> Response {
     let config = &endpoint.config;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let hostname = host_without_port(host);
+    let local = extensions.get::<Option<LocalAddr>>().copied().flatten();
+    let host = match (&config.public_host, local) {
+        (Some(host), _) => host.clone(),
+        (None, Some(LocalAddr(addr))) => host_of(addr),
+        // Mounted into an application's own server without a public host: nothing better
+        // than the loopback name, and never the client's `Host` header.
+        (None, None) => "localhost".to_owned(),
+    };
+    let hostname = host_without_port(&host);
     let webtransport = config.webtransport.as_ref().and_then(|info| info());
     let info = Info {
         protocol_version: quicket_core::PROTOCOL_VERSION,
@@ -226,6 +240,17 @@ async fn discovery(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap) ->
         .into_response()
 }
 
+/// An address as a URL host with its port, IPv4-mapped addresses as IPv4.
+fn host_of(addr: SocketAddr) -> String {
+    match addr.ip() {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", addr.port()),
+            None => format!("[{v6}]:{}", addr.port()),
+        },
+        std::net::IpAddr::V4(v4) => format!("{v4}:{}", addr.port()),
+    }
+}
+
 /// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`.
 fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
@@ -236,7 +261,7 @@ fn host_without_port(host: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::host_without_port;
+    use super::{host_of, host_without_port};
 
     #[test]
     fn hosts_lose_their_ports() {
@@ -244,5 +269,15 @@ mod tests {
         assert_eq!(host_without_port("example.com"), "example.com");
         assert_eq!(host_without_port("[::1]:9000"), "[::1]");
         assert_eq!(host_without_port("127.0.0.1:1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn addresses_become_url_hosts() {
+        assert_eq!(host_of("127.0.0.1:80".parse().unwrap()), "127.0.0.1:80");
+        assert_eq!(
+            host_of("[::ffff:10.0.0.1]:80".parse().unwrap()),
+            "10.0.0.1:80"
+        );
+        assert_eq!(host_of("[::1]:8080".parse().unwrap()), "[::1]:8080");
     }
 }

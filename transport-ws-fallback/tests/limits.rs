@@ -180,20 +180,23 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quicket_mounts_into_an_application_router_beside_its_routes() {
-    let config = WsConfig::default().webtransport(|| {
-        Some(WebTransportInfo::new(
-            4433,
-            "/quicket",
-            vec!["aGFzaA==".into()],
-            1200,
-        ))
-    });
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    // In the application's own server, quicket learns its public address from the config.
+    let config = WsConfig::default()
+        .public_host(addr.to_string())
+        .webtransport(|| {
+            Some(WebTransportInfo::new(
+                4433,
+                "/quicket",
+                vec!["aGFzaA==".into()],
+                1200,
+            ))
+        });
     let (routes, listener) = quicket_ws::router(config);
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(|| async { "hi from the app" }))
         .merge(routes);
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(tcp, app.into_make_service_with_connect_info::<SocketAddr>())
             .await
@@ -302,4 +305,35 @@ async fn a_request_head_that_never_ends_is_refused_at_its_size_cap() {
         "either a 431 or a plain close, got {head:?}"
     );
     healthy(addr).await;
+}
+
+/// The discovery document at `addr`, asked with `host` as the `Host` header.
+async fn discovery_with_host(addr: SocketAddr, host: &str) -> serde_json::Value {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET /quicket/info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    within("response", tcp.read_to_string(&mut response))
+        .await
+        .unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_never_echoes_the_requests_host() {
+    let wt = || Some(WebTransportInfo::new(4433, "/quicket", Vec::new(), 1200));
+    let (_server, addr) = serve(WsConfig::default().webtransport(wt)).await;
+    let info = discovery_with_host(addr, "evil.example").await;
+    assert_eq!(info["websocket"], format!("ws://{addr}/quicket"));
+    assert_eq!(info["webtransport"], "https://127.0.0.1:4433/quicket");
+
+    let config = WsConfig::default()
+        .public_host("chat.example:8443")
+        .webtransport(wt);
+    let (_server, addr) = serve(config).await;
+    let info = discovery_with_host(addr, "evil.example").await;
+    assert_eq!(info["websocket"], "ws://chat.example:8443/quicket");
+    assert_eq!(info["webtransport"], "https://chat.example:4433/quicket");
 }

@@ -66,6 +66,17 @@ pub(crate) async fn raw_session_from(
     quic: &QuicHandle,
     local: std::net::SocketAddr,
 ) -> wtransport::Connection {
+    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
+    within("a raw session", raw_endpoint(quic, local).connect(url))
+        .await
+        .unwrap()
+}
+
+/// A WebTransport client endpoint bound to `local`, pinning the listener's hashes.
+pub(crate) fn raw_endpoint(
+    quic: &QuicHandle,
+    local: std::net::SocketAddr,
+) -> wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client> {
     let config = wtransport::ClientConfig::builder()
         .with_bind_address(local)
         .with_server_certificate_hashes(
@@ -74,9 +85,5 @@ pub(crate) async fn raw_session_from(
                 .map(|h| wtransport::tls::Sha256Digest::new(*h.as_bytes())),
         )
         .build();
-    let endpoint = wtransport::Endpoint::client(config).unwrap();
-    let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
-    within("a raw session", endpoint.connect(url))
-        .await
-        .unwrap()
+    wtransport::Endpoint::client(config).unwrap()
 }
