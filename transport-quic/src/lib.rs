@@ -45,6 +45,9 @@ mod error;
 mod identity;
 mod listener;
 
+#[cfg(feature = "dangerous-configuration")]
+pub mod flood;
+
 pub use crate::close::{CLOSE_CODE_BASE, close_code, close_reason};
 pub use crate::config::{CongestionControl, QuicLimits};
 pub use crate::connection::{QuicConnection, QuicReader, QuicWriter};
