@@ -15,7 +15,8 @@ const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
   quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr]
+  quicket-bench hostile [--quick] [--out DIR]
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr] [--config bench|defaults]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
 /// A scenario of the suite.
@@ -28,10 +29,11 @@ pub(crate) enum Scenario {
     Loss,
     Cluster,
     Migration,
+    Hostile,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 7] = [
+    pub(crate) const ALL: [Scenario; 8] = [
         Scenario::Rtt,
         Scenario::Fanout,
         Scenario::Connect,
@@ -39,6 +41,7 @@ impl Scenario {
         Scenario::Loss,
         Scenario::Cluster,
         Scenario::Migration,
+        Scenario::Hostile,
     ];
 }
 
@@ -103,6 +106,9 @@ pub(crate) struct ServeOptions {
     pub(crate) redis: Option<String>,
     /// A quicket server's QUIC congestion controller.
     pub(crate) congestion: CongestionControl,
+    /// A quicket server with `ServerConfig::default()` (rate limit and all), not the
+    /// benchmark's unlimited one.
+    pub(crate) defaults: bool,
 }
 
 /// What to run, and how big.
@@ -137,6 +143,7 @@ pub(crate) fn parse(
         "loss" => vec![Scenario::Loss],
         "cluster" => vec![Scenario::Cluster],
         "migration" => vec![Scenario::Migration],
+        "hostile" => vec![Scenario::Hostile],
         "serve" => return parse_serve(args),
         "loss-inside" => vec![Scenario::Loss],
         _ => return Err(USAGE.into()),
@@ -186,12 +193,20 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
         kind: String::new(),
         redis: None,
         congestion: CongestionControl::default(),
+        defaults: false,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(USAGE)?;
         match flag.as_str() {
             "--kind" => serve.kind = value,
             "--redis" => serve.redis = Some(value),
+            "--config" => {
+                serve.defaults = match value.as_str() {
+                    "defaults" => true,
+                    "bench" => false,
+                    _ => return Err(format!("unknown config {value}\n{USAGE}")),
+                };
+            }
             "--cc" => {
                 serve.congestion = CongestionControl::from_name(&value)
                     .ok_or_else(|| format!("unknown congestion controller {value}\n{USAGE}"))?;
@@ -208,7 +223,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(serve) => match serve.kind.as_str() {
-            "quicket" => echo::serve(serve.redis, serve.congestion).await,
+            "quicket" => echo::serve(&serve).await,
             other => baseline::serve(other).await,
         },
         Command::LossInside { loss, options } => scenario::loss_inside(loss, &options).await,

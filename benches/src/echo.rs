@@ -23,17 +23,24 @@ pub(crate) const ROOM: &str = "bench";
 /// The rooms `cast` reaches, by the payload's first byte.
 pub(crate) const CAST_ROOMS: [(u8, &str); 2] = [(b'a', "hol-a"), (b'b', "hol-b")];
 
+/// The room the `track` event tracks presence in.
+pub(crate) const PRESENCE_ROOM: &str = "presence";
+
 /// A quicket server speaking the benchmark protocol.
 pub(crate) fn server() -> Server {
-    server_on(Server::builder())
+    server_on(Server::builder(), unlimited())
+}
+
+/// The benchmark's server configuration: saturation runs send far past any sensible
+/// per-socket rate, and the peers have no such limit either.
+fn unlimited() -> quicket::ServerConfig {
+    let mut config = quicket::ServerConfig::default();
+    config.rate_limit = None;
+    config
 }
 
 /// `builder` finished as a server speaking the benchmark protocol.
-fn server_on(builder: quicket::ServerBuilder) -> Server {
-    // Saturation runs send far past any sensible per-socket rate, and the peers have no such
-    // limit either.
-    let mut config = quicket::ServerConfig::default();
-    config.rate_limit = None;
+fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> Server {
     builder
         .config(config)
         .on_connect(|socket: Socket| async move {
@@ -56,6 +63,21 @@ fn server_on(builder: quicket::ServerBuilder) -> Server {
             socket.on("ping", |socket: Socket, Data(data): Data<Raw>| async move {
                 let _ = socket.volatile().emit("pong", data);
             });
+            // A handler that keeps its slot for 10 s, as the chat's delayed ping does: what a
+            // flood of large events aims at (the hostile scenario).
+            socket.on("slow", |Data(_): Data<Raw>| async move {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            });
+            socket.on(
+                "track",
+                |socket: Socket, Data(key): Data<String>, ack: AckSender| async move {
+                    let tracked = socket
+                        .join(PRESENCE_ROOM)
+                        .ok()
+                        .and_then(|()| socket.presence(PRESENCE_ROOM).track(&key, ()).ok());
+                    let _ = ack.send(tracked.is_some());
+                },
+            );
             socket.on("cast", |socket: Socket, Data(data): Data<Raw>| async move {
                 let room = CAST_ROOMS
                     .iter()
@@ -69,19 +91,26 @@ fn server_on(builder: quicket::ServerBuilder) -> Server {
         .build()
 }
 
-/// `quicket-bench serve --kind quicket [--redis URL] [--cc NAME]`: WebTransport and WebSocket
-/// on free loopback ports; with a Redis URL, one node of the cluster on it.
-pub(crate) async fn serve(redis: Option<String>, congestion: CongestionControl) -> Result<()> {
-    let server = match redis {
+/// `quicket-bench serve --kind quicket [--redis URL] [--cc NAME] [--config defaults]`:
+/// WebTransport and WebSocket on free loopback ports; with a Redis URL, one node of the
+/// cluster on it.
+pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
+    let config = if options.defaults {
+        quicket::ServerConfig::default()
+    } else {
+        unlimited()
+    };
+    let congestion = options.congestion;
+    let server = match &options.redis {
         Some(url) => {
             let adapter = quicket::redis::RedisAdapter::connect_with(
-                &url,
+                url,
                 quicket::redis::RedisConfig::default().prefix("quicket-bench"),
             )
             .await?;
-            server_on(Server::builder().adapter(adapter))
+            server_on(Server::builder().adapter(adapter), config)
         }
-        None => server(),
+        None => server_on(Server::builder(), config),
     };
     let mut endpoints = Endpoints::default();
     endpoints.http = "127.0.0.1:0".parse()?;

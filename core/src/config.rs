@@ -78,7 +78,8 @@ pub struct ServerConfig {
     /// while every QUIC connection shares the endpoint's one socket.
     pub max_connections: usize,
     /// Connections from one source address (an IPv4 address, an IPv6 /64) served at once;
-    /// more are refused at once with `ServerFull`. Default 1,000.
+    /// more are refused at once with `ServerFull`. Default 10,000: a fleet behind one
+    /// gateway or carrier NAT shares an address.
     pub max_connections_per_source: usize,
     /// Bytes of events waiting for handler slots across every connection. A connection whose
     /// backlog holds anything stops reading while the total is over it, so a few floods
@@ -257,7 +258,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_rooms_per_socket: 128,
             max_connections: connections_for_descriptors(open_file_limit()),
-            max_connections_per_source: 1000,
+            max_connections_per_source: 10_000,
             max_buffered_bytes_total: 64 << 20,
             default_ack_timeout: Duration::from_secs(30),
             recovery: Some(RecoveryConfig::default()),

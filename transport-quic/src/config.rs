@@ -37,8 +37,9 @@ pub struct QuicLimits {
     /// Connections allowed between the first packet and an established WebTransport session;
     /// more are refused at once. Default 256.
     pub max_pending_handshakes: usize,
-    /// Of those, how many one source address (an IPv4 address, an IPv6 /64) may have; more
-    /// from it are refused at once. Default 32.
+    /// Of those, how many one source address (an IPv4 address, an IPv6 /64) may have. The
+    /// Initial of one more from it is dropped unanswered, so a client behind a busy address
+    /// (an IoT gateway, a NAT) retransmits it and gets in a moment later. Default 32.
     pub max_handshakes_per_source: usize,
     /// Once this many handshakes are in flight, a client whose address is not yet validated
     /// gets a QUIC Retry first: it must echo a token from that address, which a flood of

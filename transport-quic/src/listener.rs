@@ -359,8 +359,11 @@ impl Accept {
                 continue;
             }
             let Some(source) = per_source.take(crate::connection::canonical(remote).ip()) else {
-                tracing::debug!(%remote, "too many handshakes from this source; refused");
-                incoming.refuse();
+                // Dropped unanswered rather than refused: a client behind a busy address (a
+                // gateway, a NAT) sends its Initial again a moment later and gets in then,
+                // while a flood is not even answered.
+                tracing::debug!(%remote, "too many handshakes from this source; Initial dropped");
+                incoming.ignore();
                 continue;
             };
             let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {

@@ -5,6 +5,7 @@ mod cluster;
 mod connect;
 mod fanout;
 mod hol;
+mod hostile;
 mod loss;
 mod memory;
 mod migration;
@@ -29,6 +30,7 @@ pub(crate) async fn run(
         Scenario::Loss => loss::run(options, report).await,
         Scenario::Cluster => cluster::run(options, report).await,
         Scenario::Migration => migration::run(options, report).await,
+        Scenario::Hostile => hostile::run(options, report).await,
     }
 }
 
