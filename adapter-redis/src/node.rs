@@ -21,7 +21,7 @@ use crate::wire::{self, Answer, Ask, Broadcast, Envelope, Outcome, Reply, Reques
 
 /// A cluster adapter on Redis. Cheap to clone; every clone is the same node.
 ///
-/// Give it to [`ServerBuilder::adapter`](quicket_core::server::ServerBuilder::adapter). Keep
+/// Give it to [`ServerBuilder::adapter`](quicket_core::ServerBuilder::adapter). Keep
 /// a clone for [`RedisAdapter::health`], server-side events and [`RedisAdapter::close`].
 #[derive(Clone)]
 pub struct RedisAdapter {

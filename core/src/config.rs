@@ -156,7 +156,7 @@ impl Default for RateLimit {
 
 /// What the server does with an event over a socket's [`RateLimit`]. Either way the
 /// application hears of it through
-/// [`ServerBuilder::on_rate_limited`](crate::server::ServerBuilder::on_rate_limited).
+/// [`ServerBuilder::on_rate_limited`](crate::ServerBuilder::on_rate_limited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RateExceeded {
