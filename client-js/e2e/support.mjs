@@ -1,6 +1,6 @@
 // What the end-to-end tests share: the workspace's binaries, child processes whose output
 // lines can be awaited, and headless Debian Chromium.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import fs from "node:fs";
 import path from "node:path";
@@ -8,8 +8,12 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const binary = (name) => path.join(root, "target", "debug", name);
-export const output = path.join(root, "target", "e2e");
+// Cargo's target directory wherever it is (CARGO_TARGET_DIR, a config's build.target-dir).
+const targetDir = JSON.parse(
+  execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: root, maxBuffer: 64 << 20 }),
+).target_directory;
+export const binary = (name) => path.join(targetDir, "debug", name);
+export const output = path.join(targetDir, "e2e");
 export const WAIT = 15_000;
 
 /** A child process whose stdout lines can be awaited with `waitFor(pattern, what)`. */

@@ -28,18 +28,29 @@ pub async fn client_js() -> Response {
     }
 }
 
-/// The command line as `--flag value` pairs and bare `--switch`es.
+/// The command line as `--flag value` pairs and bare `--switch`es. `--help` prints the usage
+/// and exits; a flag no one asks for, or a value that does not parse, prints the usage and
+/// exits with status 2 rather than starting with something the user did not mean.
 pub struct Flags {
     program: &'static str,
+    usage: &'static str,
     args: Vec<String>,
+    errors: Vec<String>,
 }
 
 impl Flags {
-    /// The process's arguments; `program` names it in warnings.
-    pub fn from_env(program: &'static str) -> Self {
+    /// The process's arguments; `program` names it in messages, `usage` lists its flags.
+    pub fn from_env(program: &'static str, usage: &'static str) -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+            println!("usage: {program} {usage}");
+            std::process::exit(0);
+        }
         Self {
             program,
-            args: std::env::args().skip(1).collect(),
+            usage,
+            args,
+            errors: Vec::new(),
         }
     }
 
@@ -54,27 +65,37 @@ impl Flags {
         }
     }
 
-    /// The value after `name`, parsed; `default` when absent or unparsable (with a warning).
+    /// The value after `name`, parsed; `default` when absent.
     pub fn value<T: FromStr>(&mut self, name: &str, default: T) -> T {
-        let Some(at) = self.args.iter().position(|arg| arg == name) else {
-            return default;
-        };
-        self.args.remove(at);
-        if at >= self.args.len() {
-            eprintln!("{}: {name} needs a value", self.program);
-            return default;
-        }
-        let raw = self.args.remove(at);
-        raw.parse().unwrap_or_else(|_| {
-            eprintln!("{}: {name} {raw}: not understood", self.program);
-            default
-        })
+        self.optional(name).unwrap_or(default)
     }
 
-    /// Warns about every argument no one asked for.
-    pub fn finish(self) {
-        for arg in self.args {
-            eprintln!("{}: ignoring {arg}", self.program);
+    /// The value after `name`, parsed, if given.
+    pub fn optional<T: FromStr>(&mut self, name: &str) -> Option<T> {
+        let at = self.args.iter().position(|arg| arg == name)?;
+        self.args.remove(at);
+        if at >= self.args.len() {
+            self.errors.push(format!("{name} needs a value"));
+            return None;
+        }
+        let raw = self.args.remove(at);
+        let parsed = raw.parse().ok();
+        if parsed.is_none() {
+            self.errors.push(format!("{name} {raw}: not understood"));
+        }
+        parsed
+    }
+
+    /// Exits with the usage when an argument was not understood or not asked for.
+    pub fn finish(mut self) {
+        let unknown = self.args.drain(..).map(|arg| format!("{arg}: unknown"));
+        self.errors.extend(unknown);
+        if !self.errors.is_empty() {
+            for error in &self.errors {
+                eprintln!("{}: {error}", self.program);
+            }
+            eprintln!("usage: {} {}", self.program, self.usage);
+            std::process::exit(2);
         }
     }
 }

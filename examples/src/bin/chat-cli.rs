@@ -4,6 +4,7 @@
 
 use quicket::{Client, Data, PresenceEvent};
 use quicket_examples::chat::{Joined, Line, ROOM};
+use quicket_examples::web::Flags;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
@@ -48,14 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn args() -> (String, String) {
-    let mut args = std::env::args().skip(1);
-    let (mut name, mut url) = ("cli".to_owned(), "http://127.0.0.1:8080".to_owned());
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--name", Some(value)) => name = value,
-            ("--url", Some(value)) => url = value,
-            _ => eprintln!("chat-cli: ignoring {flag}"),
-        }
-    }
+    let mut flags = Flags::from_env("chat-cli", "[--name NAME] [--url http://HOST:PORT]");
+    let name = flags.value("--name", "cli".to_owned());
+    let url = flags.value("--url", "http://127.0.0.1:8080".to_owned());
+    flags.finish();
     (name, url)
 }

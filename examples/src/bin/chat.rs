@@ -17,7 +17,7 @@ use quicket::{
     AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket, SocketId,
 };
 use quicket_examples::chat::{Joined, Line, ROOM, User};
-use quicket_examples::web::page_routes;
+use quicket_examples::web::{Flags, page_routes};
 
 const PAGE: &str = include_str!("../../chat/index.html");
 
@@ -208,30 +208,17 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut args = std::env::args().skip(1);
-    let mut parsed = Args {
-        http: 8080,
-        quic: 4433,
-        heartbeat: None,
-        test_hooks: false,
-        redis: None,
+    let mut flags = Flags::from_env(
+        "chat",
+        "[--http PORT] [--quic PORT] [--heartbeat SECS] [--test-hooks] [--redis URL]",
+    );
+    let args = Args {
+        http: flags.value("--http", 8080),
+        quic: flags.value("--quic", 4433),
+        heartbeat: flags.optional::<u64>("--heartbeat").map(|secs| secs.max(1)),
+        test_hooks: flags.switch("--test-hooks"),
+        redis: flags.optional("--redis"),
     };
-    while let Some(flag) = args.next() {
-        if flag == "--test-hooks" {
-            parsed.test_hooks = true;
-            continue;
-        }
-        if flag == "--redis" {
-            parsed.redis = args.next();
-            continue;
-        }
-        let value = args.next().and_then(|v| v.parse::<u64>().ok());
-        match (flag.as_str(), value) {
-            ("--http", Some(port)) => parsed.http = u16::try_from(port).unwrap_or(8080),
-            ("--quic", Some(port)) => parsed.quic = u16::try_from(port).unwrap_or(4433),
-            ("--heartbeat", Some(secs)) => parsed.heartbeat = Some(secs.max(1)),
-            _ => eprintln!("chat: ignoring {flag}"),
-        }
-    }
-    parsed
+    flags.finish();
+    args
 }

@@ -27,7 +27,10 @@ type Shared = Arc<Mutex<World>>;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut flags = Flags::from_env("game");
+    let mut flags = Flags::from_env(
+        "game",
+        "[--http PORT] [--quic PORT] [--bots N] [--bot-match MATCH] [--heartbeat SECS]",
+    );
     let http = flags.value("--http", 8080);
     let quic = flags.value("--quic", 4433);
     let bots = flags.value("--bots", 0usize);

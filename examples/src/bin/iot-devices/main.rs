@@ -36,7 +36,10 @@ const ALERT_RETRY: Duration = Duration::from_millis(500);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut flags = Flags::from_env("iot-devices");
+    let mut flags = Flags::from_env(
+        "iot-devices",
+        "[--url http://HOST:PORT] [--count N] [--first N] [--seconds SECS]",
+    );
     let url = flags.value("--url", "http://127.0.0.1:8080".to_owned());
     let count = flags.value("--count", 1000usize);
     let first = flags.value("--first", 0usize);
