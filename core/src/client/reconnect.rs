@@ -115,6 +115,7 @@ async fn drive_one<R: FrameReader, W: FrameWriter>(
     let welcome = &attached.welcome;
     let heartbeat = Heartbeat {
         ping_every: None,
+        ping_at_start: true,
         dead_after: Duration::from_millis(
             u64::from(welcome.ping_interval_ms) + u64::from(welcome.ping_timeout_ms),
         ),

@@ -43,6 +43,9 @@ pub(crate) trait Role: Clone + Send + Sync + 'static {
 pub(crate) struct Heartbeat {
     pub(crate) ping_every: Option<Duration>,
     pub(crate) dead_after: Duration,
+    /// Whether to ping once at the start, so the round trip is known from the first moments
+    /// rather than after the first interval (the client, whose server pings only every 25 s).
+    pub(crate) ping_at_start: bool,
 }
 
 /// Runs the connection until it closes; returns how it closed.
@@ -73,6 +76,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let mut reading = true;
     let mut last_inbound = Instant::now();
 
+    if heartbeat.ping_at_start {
+        let _closing = core.send_frame(&core.next_ping());
+    }
     let close = {
         let write = write_loop(&core, &mut writer);
         tokio::pin!(write);

@@ -110,6 +110,7 @@ impl Server {
         let heartbeat = Heartbeat {
             ping_every: Some(config.ping_interval),
             dead_after: config.ping_interval + config.ping_timeout,
+            ping_at_start: false,
         };
         let budget = Arc::clone(&shared.backlog_budget);
         let close = drive(socket.clone(), reader, writer, heartbeat, startup, budget).await;

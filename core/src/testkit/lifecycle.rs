@@ -309,6 +309,19 @@ pub async fn rtt_is_measured<H: Harness>(harness: &H) {
     assert!(socket.rtt().unwrap() < super::DEADLINE);
 }
 
+/// A client knows its round trip right after connecting, long before the server's first
+/// ping (25 s by default): it pings once itself.
+pub async fn client_rtt_is_known_right_after_connecting<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
+    let (client, _socket) = t.connect().await;
+    within("the client's first rtt sample", async {
+        while client.rtt().is_none() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 /// Shutdown disconnects every client with `ServerShutdown`.
 pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     // "late" stays in its auth check until shutdown has begun.

@@ -235,7 +235,7 @@ macro_rules! conformance_tests {
             presence_cleaned_when_socket_leaves_room, presence_subscribe_waits_for_the_connect_handler,
             auth_rejection_reaches_client, handshake_timeout_closes, bad_handshake_is_rejected,
             disconnect_reasons_reach_both_sides, heartbeat_drops_silent_client, client_drops_silent_server,
-            rtt_is_measured, shutdown_disconnects_everyone,
+            rtt_is_measured, client_rtt_is_known_right_after_connecting, shutdown_disconnects_everyone,
             malformed_frame_closes_only_that_connection, oversized_frame_closes_with_reason,
             emit_larger_than_peer_limit_is_typed_error, event_name_limit, max_rooms_per_socket,
             max_pending_acks, slow_consumer_is_cut_without_stalling_the_room,
