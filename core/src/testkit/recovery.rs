@@ -248,9 +248,21 @@ where
         received_down.push(n);
     }
     assert_exact(&received_down, report.down, "server → client");
-    within("up-end", client.emit_with_ack::<()>("up-end", ()))
-        .await
-        .unwrap();
+    // A barrier: every event sent before it was handled. On a loaded machine the 300 ms
+    // heartbeat may drop the path once more while it waits; an ack is never resent across a
+    // drop (PROTOCOL.md 10.6), so ask again.
+    within("up-end", async {
+        loop {
+            match client.emit_with_ack::<()>("up-end", ()).await {
+                Err(crate::AckError::Disconnected) => {
+                    reconnected_patiently(&mut events).await;
+                }
+                done => return done,
+            }
+        }
+    })
+    .await
+    .unwrap();
     let mut received_up = Vec::new();
     while let Ok(n) = up.try_recv() {
         received_up.push(n);
