@@ -67,6 +67,26 @@ impl Default for Endpoints {
 }
 
 impl Endpoints {
+    /// Sets both addresses: WebSocket and discovery on TCP `http`, WebTransport on UDP `quic`
+    /// (e.g. `127.0.0.1:0` for a free loopback port).
+    pub fn bind(mut self, http: SocketAddr, quic: SocketAddr) -> Self {
+        self.http = http;
+        self.quic = quic;
+        self
+    }
+
+    /// Sets the QUIC endpoint's limits.
+    pub fn quic_limits(mut self, limits: QuicLimits) -> Self {
+        self.quic_limits = limits;
+        self
+    }
+
+    /// Sets the WebSocket endpoint's configuration.
+    pub fn ws(mut self, config: WsConfig) -> Self {
+        self.ws = config;
+        self
+    }
+
     /// Sets both ports.
     pub fn ports(mut self, http: u16, quic: u16) -> Self {
         self.http.set_port(http);

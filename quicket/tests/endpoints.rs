@@ -18,7 +18,9 @@ async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output 
 }
 
 async fn serving() -> Serving {
-    let mut endpoints = Endpoints::default()
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let endpoints = Endpoints::default()
+        .bind(loopback, loopback)
         .allow_origins(["https://game.example"])
         .pre_accept(|request| async move {
             if request.query_param("token") == Some("banned") {
@@ -27,8 +29,6 @@ async fn serving() -> Serving {
                 Admission::Accept
             }
         });
-    endpoints.http = "127.0.0.1:0".parse().unwrap();
-    endpoints.quic = "127.0.0.1:0".parse().unwrap();
     quicket::serve(&Server::builder().build(), endpoints)
         .await
         .unwrap()
