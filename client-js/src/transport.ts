@@ -232,6 +232,19 @@ class Held {
   }
 }
 
+/**
+ * The datagram writable: the `writable` attribute where the browser has it, else
+ * `createWritable()` (Safari has only that, and newer drafts of the spec use it).
+ */
+function datagramWritable(
+  datagrams: WebTransportDatagramDuplexStream & { createWritable?: () => WritableStream<Uint8Array> },
+): WritableStream<Uint8Array> {
+  const writable = datagrams.writable as WritableStream<Uint8Array> | undefined;
+  if (writable) return writable;
+  if (typeof datagrams.createWritable === "function") return datagrams.createWritable();
+  throw new Error("this browser's WebTransport has no datagram writer");
+}
+
 /** A WebTransport session: frames on one bidi stream, volatile events as datagrams. */
 class WebTransportCarrier implements Carrier {
   readonly kind = "webtransport";
@@ -251,7 +264,7 @@ class WebTransportCarrier implements Carrier {
     infoDatagramLimit: number | null,
   ) {
     this.writer = stream.writable.getWriter();
-    this.datagrams = wt.datagrams.writable.getWriter();
+    this.datagrams = datagramWritable(wt.datagrams).getWriter();
     this.infoDatagramLimit = infoDatagramLimit;
   }
 

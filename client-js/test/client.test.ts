@@ -501,6 +501,17 @@ describe("WebTransport", () => {
     expect(wt.sent("Event")).toHaveLength(0);
   });
 
+  it("sends datagrams through createWritable() where there is no writable (Safari)", async () => {
+    install(wtInfo, true);
+    FakeWebTransport.safari = true;
+    const socket = await connect("http://127.0.0.1:8080");
+    const wt = FakeWebTransport.instances[0]!;
+    expect(socket.transport).toBe("webtransport");
+    socket.volatile.emit("pos", { x: 2 });
+    await until(() => wt.receivedDatagrams.length === 1);
+    expect(wt.receivedDatagrams[0]).toEqual({ type: "Event", name: "pos", ack: null, data: json({ x: 2 }) });
+  });
+
   it("delivers incoming datagram events, and closes on a datagram with an ack id", async () => {
     install(wtInfo, true);
     const socket = await connect("http://127.0.0.1:8080");

@@ -142,12 +142,15 @@ export class FakeWebTransport extends FakePeer {
   static mode: "ok" | "hang" | "fail" = "ok";
   /** Whether the next sessions open but never answer `Hello`. */
   static silent = false;
+  /** Whether the next sessions' datagrams are Safari's: `createWritable()`, no `writable`. */
+  static safari = false;
 
   readonly ready: Promise<void>;
   readonly closed: Promise<{ closeCode?: number; reason?: string }>;
   readonly datagrams: {
     readable: ReadableStream<Uint8Array>;
-    writable: WritableStream<Uint8Array>;
+    writable?: WritableStream<Uint8Array>;
+    createWritable?: () => WritableStream<Uint8Array>;
     maxDatagramSize: number;
   };
   closeInfo: { closeCode?: number; reason?: string } | null = null;
@@ -172,17 +175,18 @@ export class FakeWebTransport extends FakePeer {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
+    const writable = new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        this.receivedDatagrams.push(decodeFrame(chunk));
+      },
+    });
     this.datagrams = {
       readable: new ReadableStream<Uint8Array>({
         start: (controller) => {
           this.datagramsToClient = controller;
         },
       }),
-      writable: new WritableStream<Uint8Array>({
-        write: (chunk) => {
-          this.receivedDatagrams.push(decodeFrame(chunk));
-        },
-      }),
+      ...(FakeWebTransport.safari ? { createWritable: () => writable } : { writable }),
       maxDatagramSize: 1211,
     };
   }
@@ -252,6 +256,7 @@ export function install(info: Info = INFO, webtransport = false): { fetched: str
   FakeWebTransport.instances = [];
   FakeWebTransport.mode = "ok";
   FakeWebTransport.silent = false;
+  FakeWebTransport.safari = false;
   FakePeer.defaultReply = welcome();
   FakePeer.afterReply = [];
   vi.stubGlobal("fetch", async (url: URL | string) => {
