@@ -81,6 +81,11 @@ pub struct ServerConfig {
     /// more are refused at once with `ServerFull`. Default 10,000: a fleet behind one
     /// gateway or carrier NAT shares an address.
     pub max_connections_per_source: usize,
+    /// Connections from one source address that may be waiting for their `Hello` (or in
+    /// the auth check) at once; more are refused at once with `ServerFull`. A client that
+    /// opens connections and never speaks holds no more than this many for the handshake
+    /// timeout. Default 256.
+    pub max_handshakes_per_source: usize,
     /// Bytes of events waiting for handler slots across every connection. A connection whose
     /// backlog holds anything stops reading while the total is over it, so a few floods
     /// cannot take the memory of all; each connection may still take one event. Default
@@ -259,6 +264,7 @@ impl Default for ServerConfig {
             max_rooms_per_socket: 128,
             max_connections: connections_for_descriptors(open_file_limit()),
             max_connections_per_source: 10_000,
+            max_handshakes_per_source: 256,
             max_buffered_bytes_total: 64 << 20,
             default_ack_timeout: Duration::from_secs(30),
             recovery: Some(RecoveryConfig::default()),

@@ -255,24 +255,7 @@ async fn one_address_holds_at_most_its_connections() {
     server.listen(listener);
     let first = handshaken(addr).await;
     let _second = handshaken(addr).await;
-    let url = format!("ws://{addr}/quicket");
-    let (mut third, _) = within("raw", tokio_tungstenite::connect_async(url))
-        .await
-        .unwrap();
-    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
-    third
-        .send(Message::binary(quicket_proto::codec::encode(&hello)))
-        .await
-        .unwrap();
-    match within("the refusal", third.next()).await {
-        Some(Ok(Message::Binary(frame))) => match quicket_proto::codec::decode(&frame) {
-            Ok(quicket_proto::Frame::Reject(reject)) => {
-                assert_eq!(reject.reason, quicket_proto::RejectReason::ServerFull);
-            }
-            other => panic!("expected ServerFull, got {other:?}"),
-        },
-        other => panic!("expected ServerFull, got {other:?}"),
-    }
+    assert_server_full(addr).await;
     drop(first);
     within("the first connection to be released", async {
         while server.connection_count() > 1 {
@@ -336,4 +319,67 @@ async fn discovery_never_echoes_the_requests_host() {
     let info = discovery_with_host(addr, "evil.example").await;
     assert_eq!(info["websocket"], "ws://chat.example:8443/quicket");
     assert_eq!(info["webtransport"], "https://chat.example:4433/quicket");
+}
+
+/// A raw connection that says Hello is refused with `ServerFull`.
+async fn assert_server_full(addr: SocketAddr) {
+    let url = format!("ws://{addr}/quicket");
+    let (mut socket, _) = within("raw", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
+    socket
+        .send(Message::binary(quicket_proto::codec::encode(&hello)))
+        .await
+        .unwrap();
+    match within("the refusal", socket.next()).await {
+        Some(Ok(Message::Binary(frame))) => match quicket_proto::codec::decode(&frame) {
+            Ok(quicket_proto::Frame::Reject(reject)) => {
+                assert_eq!(reject.reason, quicket_proto::RejectReason::ServerFull);
+            }
+            other => panic!("expected ServerFull, got {other:?}"),
+        },
+        other => panic!("expected ServerFull, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_handshakes_in_flight() {
+    let mut config = quicket_core::ServerConfig::default();
+    config.max_handshakes_per_source = 2;
+    let server = Server::builder().config(config).build();
+    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
+        .await
+        .unwrap();
+    let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
+    server.listen(listener);
+    // Two connections that never say Hello.
+    let url = format!("ws://{addr}/quicket");
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let (socket, _) = within("raw", tokio_tungstenite::connect_async(url.clone()))
+            .await
+            .unwrap();
+        silent.push(socket);
+    }
+    within("both to reach the server", async {
+        while server.connection_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_server_full(addr).await;
+    drop(silent);
+    within("the silent connections to be released", async {
+        while server.connection_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // Finished handshakes do not count: three sessions at once are fine.
+    let _sessions = [
+        handshaken(addr).await,
+        handshaken(addr).await,
+        handshaken(addr).await,
+    ];
 }

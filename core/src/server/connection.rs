@@ -26,9 +26,16 @@ impl Server {
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
         let _slot = ConnectionSlot::take(shared);
-        let source = info.peer_addr.map(|addr| shared.per_source.take(addr.ip()));
-        if let Some(None) = source {
-            let full = "too many connections from this address";
+        let ip = info.peer_addr.map(|addr| addr.ip());
+        let source = ip.map(|ip| shared.per_source.take(ip));
+        // Held until the handshake ends: what one address may have waiting for its Hello.
+        let handshaking = ip.map(|ip| shared.handshakes_per_source.take(ip));
+        let over = match (&source, &handshaking) {
+            (Some(None), _) => Some("too many connections from this address"),
+            (_, Some(None)) => Some("too many handshakes from this address"),
+            _ => None,
+        };
+        if let Some(full) = over {
             let refusal = Refusal::Reject(handshake::refusal(RejectReason::ServerFull, full));
             return refusal.deliver(&mut writer).await;
         }
@@ -43,6 +50,7 @@ impl Server {
                 "the server is shutting down",
             ))),
         };
+        drop(handshaking);
         let handshake = match handshake {
             Ok(handshake) if !*shared.shutdown.borrow() => handshake,
             Ok(_) => {

@@ -75,6 +75,8 @@ pub(crate) struct ServerShared {
     connections: AtomicUsize,
     /// Connections per source address, against `max_connections_per_source`.
     per_source: Arc<SourceLimit>,
+    /// Connections per source address still in their handshake.
+    handshakes_per_source: Arc<SourceLimit>,
     /// Woken when the last connection ends.
     idle: Notify,
     shutdown: watch::Sender<bool>,
@@ -156,6 +158,7 @@ impl ServerBuilder {
             .unwrap_or_else(|| Arc::new(LocalAdapter::new()));
         let backlog_budget = Arc::new(ByteBudget::new(self.config.max_buffered_bytes_total));
         let per_source = SourceLimit::new(self.config.max_connections_per_source);
+        let handshakes_per_source = SourceLimit::new(self.config.max_handshakes_per_source);
         let server = Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
@@ -169,6 +172,7 @@ impl ServerBuilder {
                 backlog_budget,
                 connections: AtomicUsize::new(0),
                 per_source,
+                handshakes_per_source,
                 idle: Notify::new(),
                 shutdown: watch::Sender::new(false),
             }),
