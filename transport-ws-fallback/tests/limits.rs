@@ -32,12 +32,18 @@ fn echo_server() -> Server {
 
 async fn serve(config: WsConfig) -> (Server, SocketAddr) {
     let server = echo_server();
+    let addr = listen(&server, config).await;
+    (server, addr)
+}
+
+/// `server` on a fresh loopback WebSocket endpoint; its address.
+async fn listen(server: &Server, config: WsConfig) -> SocketAddr {
     let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
     let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
     server.listen(listener);
-    (server, addr)
+    addr
 }
 
 async fn healthy(addr: SocketAddr) -> Client {
@@ -248,11 +254,7 @@ async fn one_address_holds_at_most_its_connections() {
     let mut config = quicket_core::ServerConfig::default();
     config.max_connections_per_source = 2;
     let server = Server::builder().config(config).build();
-    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
-        .await
-        .unwrap();
-    let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
-    server.listen(listener);
+    let addr = listen(&server, WsConfig::default()).await;
     let first = handshaken(addr).await;
     let _second = handshaken(addr).await;
     assert_server_full(addr).await;
@@ -348,11 +350,7 @@ async fn one_address_holds_at_most_its_handshakes_in_flight() {
     let mut config = quicket_core::ServerConfig::default();
     config.max_handshakes_per_source = 2;
     let server = Server::builder().config(config).build();
-    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
-        .await
-        .unwrap();
-    let addr = quicket_core::transport::Listener::local_addr(&listener).unwrap();
-    server.listen(listener);
+    let addr = listen(&server, WsConfig::default()).await;
     // Two connections that never say Hello.
     let url = format!("ws://{addr}/quicket");
     let mut silent = Vec::new();
