@@ -25,6 +25,10 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::tally::{Tally, bump};
 
+/// Attempts at the first connection before a device gives up: a device in the field tries
+/// again after a failed dial, as it does after a drop (its reconnects are the client's own).
+const FIRST_CONNECT_ATTEMPTS: u32 = 5;
+
 /// Handshakes under way at once, so a thousand devices do not all dial in the same instant.
 const DIALING: usize = 32;
 /// The share of readings that spike and raise an alert.
@@ -60,12 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (connector, tally, dialing) = (connector.clone(), tally.clone(), dialing.clone());
         devices.push(tokio::spawn(async move {
             let permit = dialing.acquire_owned().await;
-            let client = match builder(n, &tally).connect(&connector).await {
-                Ok(client) => client,
-                Err(err) => {
-                    eprintln!("iot-devices: {} could not connect: {err}", device_id(n));
-                    return;
-                }
+            let Some(client) = first_connect(n, &tally, &connector).await else {
+                return;
             };
             drop(permit);
             bump(&tally.connected);
@@ -205,4 +205,21 @@ async fn report(tally: Arc<Tally>, count: usize) {
             println!("devices done {}", tally.line());
         }
     }
+}
+
+/// Device `n`'s first connection, retried with a growing pause; `None` once it gives up.
+async fn first_connect(n: usize, tally: &Arc<Tally>, connector: &QuicConnector) -> Option<Client> {
+    for attempt in 1..=FIRST_CONNECT_ATTEMPTS {
+        match builder(n, tally).connect(connector).await {
+            Ok(client) => return Some(client),
+            Err(err) => {
+                eprintln!(
+                    "iot-devices: {} could not connect (attempt {attempt}): {err}",
+                    device_id(n)
+                );
+                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+            }
+        }
+    }
+    None
 }
