@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { WAIT, binary, launchChromium, newPage, output, spawnWithLines, startServer } from "./support.mjs";
+import { WAIT, binary, launchChromium, newPage, output, spawnWithLines, startServer, until } from "./support.mjs";
 
 let server;
 let base;
@@ -62,11 +62,15 @@ async function everyoneSees(pages, text) {
 }
 
 async function usersAre(page, expected) {
-  await page.waitForFunction(
-    (want) => JSON.stringify([...document.querySelectorAll("#users li")].map((li) => li.textContent)) === JSON.stringify(want),
-    expected,
-    { timeout: WAIT },
-  );
+  await page
+    .waitForFunction(
+      (want) => JSON.stringify([...document.querySelectorAll("#users li")].map((li) => li.textContent)) === JSON.stringify(want),
+      expected,
+      { timeout: WAIT },
+    )
+    .catch(async (err) => {
+      throw new Error(`users: want ${JSON.stringify(expected)}, shown ${JSON.stringify(await usersOf(page))}`, { cause: err });
+    });
 }
 
 test("two WebTransport pages and a Rust CLI chat in one room", async () => {
@@ -217,6 +221,64 @@ for (const transport of ["webtransport", "websocket"]) {
     await reader.context().close();
     await writer.context().close();
   });
+}
+
+// The page keeps its session in sessionStorage (the client's `session` option), so the page
+// that replaces it resumes: same socket id, still in the room, and the lines said while no
+// page was there shown once each. "away and back" unloads the page (WebSocket close 1001);
+// "crash" kills its renderer, so the browser closes the connection with no close frame, and
+// then reloads the tab as a user does. Playwright gives up on a page whose renderer crashed,
+// so the page that comes back is driven over CDP, which outlives the crash, for both.
+for (const transport of ["webtransport", "websocket"]) {
+  for (const how of ["away and back", "crash"]) {
+    test(`a ${transport} tab that goes ${how === "crash" ? "down in a crash" : "away and back"} resumes its session`, async () => {
+      const name = `${how === "crash" ? "crashed" : "unloaded"}-${transport}`;
+      const reader = await openChat(name, { noWebTransport: transport === "websocket" });
+      const writer = await openChat(`writer-${name}`);
+      assert.equal(await transportOf(reader), transport);
+      await say(writer, "before");
+      await everyoneSees([reader], "before");
+      const sid = await reader.evaluate(() => window.chat.id);
+      const cdp = await reader.context().newCDPSession(reader);
+      const left = Date.now();
+      if (how === "crash") {
+        const crashed = reader.waitForEvent("crash");
+        await reader.goto("chrome://crash").catch(() => {});
+        await crashed;
+      } else {
+        await reader.goto("about:blank");
+      }
+      const missed = ["missed one", "missed two"];
+      for (const text of missed) await say(writer, text);
+      await everyoneSees([writer], "missed two");
+      await cdp.send("Page.navigate", { url: `${base}/` });
+      const inPage = (fn) =>
+        cdp
+          .send("Runtime.evaluate", { expression: `(${fn})()`, returnByValue: true })
+          .then((reply) => reply.result.value)
+          .catch(() => undefined); // between documents
+      const back = await until(
+        () => inPage(() => document.body.dataset.ready === "true" && { id: chat.id, recovered: chat.recovered, transport: chat.transport }),
+        "the page back in the chat",
+      );
+      assert.deepEqual(back, { id: sid, recovered: true, transport }, "the same session, resumed");
+      const shown = () => inPage(() => [...document.querySelectorAll("#messages li:not(.announce)")].map((li) => li.textContent));
+      await until(async () => (await shown()).some((line) => line.endsWith("missed two")), "the missed lines");
+      const resumedIn = Date.now() - left;
+      await say(writer, "after");
+      const lines = await until(async () => {
+        const now = await shown();
+        return now.some((line) => line.endsWith("after")) && now;
+      }, "the line after");
+      const texts = lines.map((line) => line.replace(/^writer-\S+ /, ""));
+      assert.deepEqual(texts, [...missed, "after"], "what this page missed, once each, then live");
+      await usersAre(writer, [name, `writer-${name}`].sort());
+      report.push(`${transport}: a tab that went ${how} resumed its session (same id, ${missed.length} missed lines once) ${resumedIn} ms after it left`);
+      await cdp.detach().catch(() => {});
+      await reader.context().close();
+      await writer.context().close();
+    });
+  }
 }
 
 test("joining again under another name renames the user instead of adding one", async () => {

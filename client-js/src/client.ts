@@ -65,7 +65,9 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
       throw new ConnectError("Payload", errorMessage(err), undefined, { cause: err });
     }
   }
-  return disconnectOnPageHide(await Socket.open(url, resolved, auth));
+  const socket = await Socket.open(url, resolved, auth, new Session(options.session ?? null));
+  // A stored session is meant to outlive the page: the browser's own close leaves it resumable.
+  return options.session ? socket : disconnectOnPageHide(socket);
 }
 
 /**
@@ -95,7 +97,6 @@ export class Socket {
   private kind: TransportName = "websocket";
   private pendingHandshake: PendingHandshake | null = null;
   private watchdog: Watchdog | null = null;
-  private readonly session = new Session();
   private readonly listeners = new Listeners();
   private readonly acks = new PendingAcks(MAX_PENDING_ACKS);
   private readonly outbound: Outbound;
@@ -106,6 +107,7 @@ export class Socket {
     private readonly url: string,
     private readonly options: ResolvedOptions,
     private readonly auth: Uint8Array,
+    private readonly session: Session,
   ) {
     this.outbound = new Outbound(options, {
       carrier: () => this.carrier,
@@ -132,8 +134,8 @@ export class Socket {
   }
 
   /** @internal Opens the first connection. Use {@link connect}. */
-  static async open(url: string, options: ResolvedOptions, auth: Uint8Array): Promise<Socket> {
-    const socket = new Socket(url, options, auth);
+  static async open(url: string, options: ResolvedOptions, auth: Uint8Array, session: Session): Promise<Socket> {
+    const socket = new Socket(url, options, auth, session);
     try {
       await socket.establish();
     } catch (err) {
@@ -424,6 +426,7 @@ export class Socket {
   /** Closed for good: nothing waits to be sent, and every presence subscription ends. */
   private terminate(): void {
     this.state = "closed";
+    this.session.ended();
     this.reconnector.stop();
     this.outbound.discard();
     const presences = this.presences.takeAll();

@@ -25,6 +25,8 @@ export type {
   LifecycleEvents,
 } from "./client.js";
 export { Presence } from "./presence.js";
+export { webStorageSession } from "./session.js";
+export type { SessionStore, StoredSession } from "./session.js";
 export type { PresenceEvents, PresenceMeta } from "./presence.js";
 export type { Discovery, TransportName } from "./transport.js";
 export {

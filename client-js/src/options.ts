@@ -5,6 +5,7 @@
  */
 
 import type { ReconnectOptions } from "./reconnect.js";
+import type { SessionStore } from "./session.js";
 import type { TransportName } from "./transport.js";
 
 /** How {@link connect} connects, and reconnects after a drop. */
@@ -26,10 +27,18 @@ export interface ConnectOptions extends Partial<ReconnectOptions> {
   replayBufferEvents?: number;
   /** The same two bounds in bytes of encoded frames. Default 4 MiB. */
   replayBufferBytes?: number;
+  /**
+   * Where the session is kept so that it outlives the page: a reload, a crashed tab or a
+   * navigation away and back within the server's recovery window resumes it (same `id`,
+   * rooms kept, missed events delivered once), and closing the page sends no goodbye.
+   * `webStorageSession()` keeps it in `sessionStorage`. None by default: the session lives
+   * as long as the socket, and a closing page disconnects.
+   */
+  session?: SessionStore;
 }
 
-/** Every option but `auth`, defaults applied. */
-export type ResolvedOptions = Required<Omit<ConnectOptions, "auth">>;
+/** Every option but `auth` and `session`, defaults applied. */
+export type ResolvedOptions = Required<Omit<ConnectOptions, "auth" | "session">>;
 
 /** Applies the defaults. */
 export function resolveOptions(options: ConnectOptions): ResolvedOptions {

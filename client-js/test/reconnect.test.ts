@@ -13,6 +13,7 @@ import {
   OfflineBufferFullError,
   type Socket,
   connect,
+  webStorageSession,
 } from "../src/index.js";
 import { Backoff } from "../src/reconnect.js";
 import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome } from "./fakes.js";
@@ -349,6 +350,98 @@ describe("resuming the session", () => {
 
     await dropAndReconnect(socket);
     expect(lastServer().sent("Hello")[0]!.resume).toEqual({ token: T3, offset: 0n });
+  });
+});
+
+/** Web Storage in memory, as `sessionStorage` is for one tab. */
+class MemoryStorage implements Storage {
+  private readonly items = new Map<string, string>();
+  get length(): number {
+    return this.items.size;
+  }
+  clear(): void {
+    this.items.clear();
+  }
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  key(index: number): string | null {
+    return [...this.items.keys()][index] ?? null;
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+}
+
+describe("a session kept in Web Storage, for the next page", () => {
+  const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  it("saves the token and each handled event's offset; the next page's Hello resumes from there", async () => {
+    const storage = new MemoryStorage();
+    const { socket, server } = await open({ session: webStorageSession("chat", storage) });
+    expect(server.sent("Hello")[0]!.resume).toBeNull();
+    expect(JSON.parse(storage.getItem("chat")!)).toEqual({ token: hex(T1), offset: "0" });
+    socket.on("line", () => undefined);
+    server.push({ type: "Event", name: "line", ack: null, data: json(1) });
+    server.push({ type: "Event", name: "line", ack: null, data: json(2) });
+    await advance(1);
+    expect(JSON.parse(storage.getItem("chat")!)).toEqual({ token: hex(T1), offset: "2" });
+
+    // The page goes away without a word (a reload, a crash): a new socket on the same storage.
+    const next = await open({ session: webStorageSession("chat", storage) }, welcome({ session: T2, recovered: true }));
+    expect(next.server.sent("Hello")[0]!.resume).toEqual({ token: T1, offset: 2n });
+    expect(next.socket.recovered).toBe(true);
+    expect(JSON.parse(storage.getItem("chat")!)).toEqual({ token: hex(T2), offset: "2" });
+  });
+
+  it("starts counting again when the server could not resume it", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("quicket-session", JSON.stringify({ token: hex(T1), offset: "7" }));
+    const { socket, server } = await open({ session: webStorageSession(undefined, storage) }, welcome({ session: T3 }));
+    expect(server.sent("Hello")[0]!.resume).toEqual({ token: T1, offset: 7n });
+    expect(socket.recovered).toBe(false);
+    expect(JSON.parse(storage.getItem("quicket-session")!)).toEqual({ token: hex(T3), offset: "0" });
+  });
+
+  it("is forgotten when the application disconnects", async () => {
+    const storage = new MemoryStorage();
+    const { socket } = await open({ session: webStorageSession("chat", storage) });
+    expect(storage.getItem("chat")).not.toBeNull();
+    await disconnect(socket);
+    expect(storage.getItem("chat")).toBeNull();
+  });
+
+  it("ignores what is not a stored session, and storage that throws", async () => {
+    const storage = new MemoryStorage();
+    for (const junk of ["{", "null", '{"token":"xyz","offset":"1"}', '{"token":"0101","offset":"-1"}']) {
+      storage.setItem("chat", junk);
+      const { server } = await open({ session: webStorageSession("chat", storage) });
+      expect(server.sent("Hello")[0]!.resume).toBeNull();
+    }
+    const broken = new MemoryStorage();
+    broken.getItem = () => {
+      throw new Error("SecurityError");
+    };
+    broken.setItem = () => {
+      throw new Error("QuotaExceededError");
+    };
+    const { socket } = await open({ session: webStorageSession("chat", broken) });
+    expect(socket.connected).toBe(true);
+  });
+
+  it("sends no goodbye when the page hides: the session is meant to outlive it", async () => {
+    const target = new EventTarget();
+    vi.stubGlobal("addEventListener", target.addEventListener.bind(target));
+    const kept = await open({ session: webStorageSession("chat", new MemoryStorage()) });
+    const plain = await open();
+    target.dispatchEvent(new Event("pagehide"));
+    await advance(1);
+    expect(kept.server.sent("Disconnect")).toEqual([]);
+    expect(kept.socket.connected).toBe(true);
+    expect(plain.server.sent("Disconnect")).toHaveLength(1);
   });
 });
 
