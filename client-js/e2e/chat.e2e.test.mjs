@@ -12,7 +12,9 @@ const report = [];
 
 before(async () => {
   // A short heartbeat: a tab that vanishes without a goodbye is still noticed within the wait.
-  server = await startServer("chat", ["--http", "0", "--quic", "0", "--heartbeat", "2", "--test-hooks"]);
+  // A short recovery window: a closed tab's session ends, and is announced, within it too.
+  const args = ["--http", "0", "--quic", "0", "--heartbeat", "2", "--recovery-window", "8", "--test-hooks"];
+  server = await startServer("chat", args);
   base = server.base;
   browser = await launchChromium();
 });

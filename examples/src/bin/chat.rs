@@ -9,6 +9,8 @@
 //! `--redis URL` joins the chat to others on the same Redis: two processes on different
 //! ports serve one chat (rooms, presence and recovery across both), and `GET /health` says
 //! whether this one reaches Redis.
+//! `--recovery-window SECS` is how long a closed, crashed or reloading tab's session waits to
+//! be resumed (default 30); the page keeps it in `sessionStorage`, so a reload resumes it.
 
 use quicket::ws::axum::extract::Path;
 use quicket::ws::axum::http::StatusCode;
@@ -29,12 +31,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         heartbeat,
         test_hooks,
         redis,
+        recovery_window,
     } = args();
     let mut config = ServerConfig::default();
     if let Some(recovery) = &mut config.recovery {
-        // A closed or crashed tab leaves the user list within seconds; a resumed connection
-        // keeps its place for longer than a network blip lasts.
+        // A closed or crashed tab leaves the user list within seconds. Its session waits a
+        // little longer, for a reload or a network blip to resume it; when it ends, the
+        // room hears that the user left.
         recovery.presence_grace = std::time::Duration::from_secs(5);
+        recovery.window = std::time::Duration::from_secs(recovery_window);
     }
     if let Some(secs) = heartbeat {
         config.ping_interval = std::time::Duration::from_secs(secs);
@@ -72,8 +77,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let Some(User(name)) = socket.extensions().get::<User>() else {
                     return;
                 };
-                // Still tracked while this runs: announce only when this was the last tab.
-                if metas_of(&socket, &name).await <= 1 {
+                // Announce only when this was the user's last tab.
+                if other_tabs(&socket, &name).await == 0 {
                     let _ = socket
                         .to(ROOM)
                         .emit("announce", format!("{name} has disconnected"));
@@ -195,8 +200,19 @@ async fn metas_of(socket: &Socket, name: &str) -> usize {
     socket.presence(ROOM).count(name).await
 }
 
+/// How many connections other than `socket` track `name`: a session that ends after its
+/// presence grace no longer tracks it itself.
+async fn other_tabs(socket: &Socket, name: &str) -> usize {
+    let list = socket.presence(ROOM).list().await;
+    list.iter()
+        .filter(|entry| entry.key == name)
+        .flat_map(|entry| &entry.metas)
+        .filter(|meta| meta.sid != socket.id())
+        .count()
+}
+
 /// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`,
-/// `--redis URL`.
+/// `--redis URL`, `--recovery-window SECS`.
 struct Args {
     http: u16,
     quic: u16,
@@ -205,12 +221,14 @@ struct Args {
     test_hooks: bool,
     /// The Redis of a chat served by several processes.
     redis: Option<String>,
+    /// How long a dropped session may be resumed, in seconds.
+    recovery_window: u64,
 }
 
 fn args() -> Args {
     let mut flags = Flags::from_env(
         "chat",
-        "[--http PORT] [--quic PORT] [--heartbeat SECS] [--test-hooks] [--redis URL]",
+        "[--http PORT] [--quic PORT] [--heartbeat SECS] [--test-hooks] [--redis URL] [--recovery-window SECS]",
     );
     let args = Args {
         http: flags.value("--http", 8080),
@@ -218,6 +236,7 @@ fn args() -> Args {
         heartbeat: flags.optional::<u64>("--heartbeat").map(|secs| secs.max(1)),
         test_hooks: flags.switch("--test-hooks"),
         redis: flags.optional("--redis"),
+        recovery_window: flags.value("--recovery-window", 30).max(1),
     };
     flags.finish();
     args
