@@ -191,6 +191,14 @@ pub struct RecoveryConfig {
     /// resume at once; past it, that source's oldest ends. A client that connects and drops
     /// in a loop displaces only its own sessions. Default 256.
     pub max_detached_per_source: usize,
+    /// Bytes of reliable events held, in all, for the sessions waiting for a resume. Each
+    /// session's buffer counts in full, even for a broadcast that other buffers share, so the
+    /// memory they take is at most this. A session whose buffer would take the total past it
+    /// ends at once (its disconnect handler runs), and a resume gets a new session: newer
+    /// sessions are refused rather than older ones displaced, so a client that connects and
+    /// drops in a loop cannot push out the others. Default 1 GiB; raise it for large rooms
+    /// with busy broadcasts and long windows.
+    pub max_detached_bytes: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -202,6 +210,7 @@ impl Default for RecoveryConfig {
             buffer: ReplayLimits::default(),
             max_detached: 10_000,
             max_detached_per_source: 256,
+            max_detached_bytes: 1 << 30,
         }
     }
 }

@@ -81,7 +81,7 @@ pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, From
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::relay;
 pub use crate::server::{
-    AckReplies, BroadcastOperator, BroadcastWithAck, Handshake, Rejection, ResumeFailure, Server,
-    ServerBuilder, Socket, SocketPresence,
+    AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
+    Server, ServerBuilder, Socket, SocketPresence,
 };
 pub use crate::transport::TransportKind;

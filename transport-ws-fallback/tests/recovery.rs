@@ -66,6 +66,36 @@ async fn tcp_fin_without_a_close_frame_twenty_times_loses_and_duplicates_nothing
 }
 
 /// A raw WebSocket's `Hello`, resuming `resume` when given, and the server's `Welcome`.
+/// Waits until the server has let go of every connection.
+async fn all_released(server: &quicket_core::Server) {
+    within("the connection to be released", async {
+        while server.connection_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Sends the socket's id on `ended` when its session ends.
+fn report_end(
+    socket: &quicket_core::Socket,
+    ended: &tokio::sync::mpsc::UnboundedSender<quicket_proto::SocketId>,
+) {
+    let ended = ended.clone();
+    socket.on_disconnect(move |socket, _reason| {
+        let _ = ended.send(socket.id());
+        async {}
+    });
+}
+
+/// A resume of the session `welcome` opened, from its start.
+fn resume_of(welcome: &Welcome) -> Option<Resume> {
+    Some(Resume {
+        token: welcome.session.clone(),
+        offset: 0,
+    })
+}
+
 async fn raw_session(
     addr: std::net::SocketAddr,
     resume: Option<Resume>,
@@ -140,13 +170,8 @@ async fn connect_and_drop_in_a_loop_displaces_only_the_oldest_sessions_of_that_s
     let server = quicket_core::Server::builder()
         .config(config)
         .on_connect(move |socket: quicket_core::Socket| {
-            let ended_tx = ended_tx.clone();
-            async move {
-                socket.on_disconnect(move |socket, _reason| {
-                    let _ = ended_tx.send(socket.id());
-                    async {}
-                });
-            }
+            report_end(&socket, &ended_tx);
+            async {}
         })
         .build();
     server.listen(listener);
@@ -156,12 +181,7 @@ async fn connect_and_drop_in_a_loop_displaces_only_the_oldest_sessions_of_that_s
         // The TCP connection ends with no close frame: a crash, which keeps the session.
         drop(socket);
         welcomes.push(welcome);
-        within("the connection to be released", async {
-            while server.connection_count() > 0 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
+        all_released(&server).await;
     }
     let mut displaced = Vec::new();
     for _ in 0..2 {
@@ -174,15 +194,78 @@ async fn connect_and_drop_in_a_loop_displaces_only_the_oldest_sessions_of_that_s
     let oldest: Vec<_> = welcomes[..2].iter().map(|w| w.sid).collect();
     assert_eq!(displaced, oldest, "the two oldest end, in order");
     assert_eq!(server.detached_count(), 3);
-    let resume = |w: &Welcome| {
-        Some(Resume {
-            token: w.session.clone(),
-            offset: 0,
-        })
-    };
-    let (_a, gone) = raw_session(addr, resume(&welcomes[0])).await;
+    let (_a, gone) = raw_session(addr, resume_of(&welcomes[0])).await;
     assert!(!gone.recovered, "a displaced session cannot be resumed");
-    let (_b, kept) = raw_session(addr, resume(&welcomes[4])).await;
+    let (_b, kept) = raw_session(addr, resume_of(&welcomes[4])).await;
     assert!(kept.recovered);
     assert_eq!(kept.sid, welcomes[4].sid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_sessions_hold_no_more_than_their_byte_budget() {
+    const BLOB: usize = 1_000;
+    let listener = quicket_ws::bind("127.0.0.1:0".parse().unwrap(), WsConfig::default())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = quicket_core::ServerConfig::default();
+    // Room for three sessions holding one 1,000-byte event each, not four.
+    config.recovery.as_mut().unwrap().max_detached_bytes = 3 * BLOB + 500;
+    let (evicted_tx, mut evicted) = tokio::sync::mpsc::unbounded_channel();
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let server = quicket_core::Server::builder()
+        .config(config)
+        .on_session_evicted(move |socket, eviction| {
+            let _ = evicted_tx.send((socket.id(), eviction));
+        })
+        .on_connect(move |socket: quicket_core::Socket| {
+            report_end(&socket, &ended_tx);
+            socket.emit("blob", vec![7u8; BLOB]).unwrap();
+            async {}
+        })
+        .build();
+    server.listen(listener);
+    let mut welcomes = Vec::new();
+    for _ in 0..5 {
+        let (mut socket, welcome) = raw_session(addr, None).await;
+        match within("the blob", socket.next()).await {
+            Some(Ok(Message::Binary(frame))) => {
+                assert!(matches!(codec::decode(&frame), Ok(Frame::Event(_))));
+            }
+            other => panic!("expected the blob event, got {other:?}"),
+        }
+        drop(socket);
+        welcomes.push(welcome);
+        all_released(&server).await;
+    }
+    for refused in &welcomes[3..] {
+        let (sid, eviction) = within("an eviction", evicted.recv()).await.unwrap();
+        assert_eq!(
+            (sid, eviction),
+            (refused.sid, quicket_core::Eviction::MemoryBudget)
+        );
+        assert_eq!(
+            within("its disconnect handler", ended.recv()).await,
+            Some(sid)
+        );
+    }
+    assert_eq!(server.detached_count(), 3, "the three that fit still wait");
+    let held = server.detached_bytes();
+    assert!(
+        (3 * BLOB..=3 * BLOB + 500).contains(&held),
+        "three logged events, counted once each: {held}"
+    );
+    let (_a, gone) = raw_session(addr, resume_of(&welcomes[4])).await;
+    assert!(
+        !gone.recovered,
+        "a session that did not fit cannot be resumed"
+    );
+    let (_b, kept) = raw_session(addr, resume_of(&welcomes[0])).await;
+    assert!(kept.recovered);
+    assert_eq!(kept.sid, welcomes[0].sid);
+    assert!(
+        server.detached_bytes() < held,
+        "a resumed session's events no longer count"
+    );
+    assert!(evicted.try_recv().is_err(), "no other session was evicted");
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod acks;
 pub(crate) mod backlog;
+pub(crate) mod budget;
 pub(crate) mod driver;
 mod emit;
 pub(crate) mod handler;

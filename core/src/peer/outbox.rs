@@ -16,7 +16,7 @@ use futures_util::task::AtomicWaker;
 use quicket_proto::DisconnectReason;
 use tokio::sync::Notify;
 
-use super::replay::{LogError, ReplayLog};
+use super::replay::{Break, LogError, ReplayLog};
 
 /// How and why a connection is closing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +217,8 @@ impl Outbox {
 
     /// The connection is gone but the session stays: drops what was queued (the log keeps the
     /// events) and holds later events in the log until [`Outbox::resume`].
+    /// When the log does not fit in the waiting sessions' budget, the session cannot be
+    /// resumed, and [`broken`](Self::broken) resolves.
     pub(crate) fn detach(&self) {
         let mut state = self.lock();
         state.frames.clear();
@@ -224,11 +226,21 @@ impl Outbox {
         state.replay = (0, 0);
         state.close = None;
         state.attached = false;
+        let held = state.log.as_mut().is_none_or(|log| log.detach().is_ok());
+        drop(state);
+        if !held {
+            self.closing.notify_waiters();
+        }
     }
 
     /// Whether the session can still be resumed (its log has not overflowed).
     pub(crate) fn is_resumable(&self) -> bool {
         self.lock().log.as_ref().is_some_and(|log| !log.is_broken())
+    }
+
+    /// Why the session can no longer be resumed, when its log says.
+    pub(crate) fn broken_by(&self) -> Option<Break> {
+        self.lock().log.as_ref().and_then(ReplayLog::broken_by)
     }
 
     /// The session ends: nothing more is logged.

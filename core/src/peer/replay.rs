@@ -5,10 +5,12 @@
 //! they enter the ordered channel, which is the order the peer counts them in.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::budget::OfflineBudget;
 use crate::config::ReplayLimits;
 
 /// What a log full of events emitted since the drop does with one more.
@@ -18,6 +20,15 @@ pub(crate) enum WhenFull {
     EndSession,
     /// The client: the emit fails, and the application hears of it.
     KeepOffline,
+}
+
+/// Why a session's log can no longer serve a resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Break {
+    /// Events emitted since the drop alone filled it.
+    Full,
+    /// Holding it would have taken the logs of waiting sessions past their shared budget.
+    Budget,
 }
 
 /// Why an event did not go into the log.
@@ -39,7 +50,11 @@ pub(crate) struct ReplayLog {
     offline_from: Option<u64>,
     limits: ReplayLimits,
     when_full: WhenFull,
-    broken: bool,
+    broken: Option<Break>,
+    /// What waiting sessions' logs share, and whether this one's bytes are charged to it:
+    /// from the drop until a resume or the end.
+    budget: Option<Arc<OfflineBudget>>,
+    charged: bool,
 }
 
 impl ReplayLog {
@@ -51,8 +66,16 @@ impl ReplayLog {
             offline_from: None,
             limits,
             when_full,
-            broken: false,
+            broken: None,
+            budget: None,
+            charged: false,
         }
+    }
+
+    /// Charges the log to `budget` while its session waits for a resume.
+    pub(crate) fn with_budget(mut self, budget: Arc<OfflineBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// The offset the next event gets.
@@ -61,14 +84,38 @@ impl ReplayLog {
     }
 
     pub(crate) fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Why the log can no longer serve a resume, if it cannot.
+    pub(crate) fn broken_by(&self) -> Option<Break> {
         self.broken
+    }
+
+    /// The connection dropped: from now on the log is held for a client that is not there,
+    /// and counts toward the budget. When it does not fit, the session cannot be resumed.
+    pub(crate) fn detach(&mut self) -> Result<(), LogError> {
+        if self.broken.is_some() {
+            return Err(LogError::Broken);
+        }
+        match &self.budget {
+            Some(budget) if !self.charged => {
+                if !budget.charge(self.bytes) {
+                    self.break_session(Break::Budget);
+                    return Err(LogError::Broken);
+                }
+                self.charged = true;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Logs an event that goes out on a live connection: the oldest fall off to make room.
     /// Age is checked only when a resume reads the log: this runs once per recipient of every
     /// broadcast, and the count and byte bounds already cap what it holds.
     pub(crate) fn push_live(&mut self, frame: Bytes, now: Instant) {
-        if self.broken {
+        if self.broken.is_some() {
             return;
         }
         while !self.entries.is_empty() && !self.fits(frame.len()) {
@@ -82,7 +129,7 @@ impl ReplayLog {
     /// handled them, and a resume finds out. An event from after the drop is needed for sure,
     /// so when those alone fill the log, the policy decides.
     pub(crate) fn push_offline(&mut self, frame: Bytes, now: Instant) -> Result<(), LogError> {
-        if self.broken {
+        if self.broken.is_some() {
             return Err(LogError::Broken);
         }
         let offline_from = *self.offline_from.get_or_insert(self.next_offset());
@@ -94,10 +141,17 @@ impl ReplayLog {
             return Err(match self.when_full {
                 WhenFull::KeepOffline => LogError::OfflineFull,
                 WhenFull::EndSession => {
-                    self.break_session();
+                    self.break_session(Break::Full);
                     LogError::Broken
                 }
             });
+        }
+        if self.charged
+            && let Some(budget) = &self.budget
+            && !budget.charge(frame.len())
+        {
+            self.break_session(Break::Budget);
+            return Err(LogError::Broken);
         }
         self.push(frame, now);
         Ok(())
@@ -109,9 +163,10 @@ impl ReplayLog {
         if self.when_full == WhenFull::EndSession {
             self.expire(now);
         }
-        if self.broken || offset >= self.next_offset() || offset + 1 < self.first {
+        if self.broken.is_some() || offset >= self.next_offset() || offset + 1 < self.first {
             return None;
         }
+        self.uncharge();
         self.offline_from = None;
         let skip = usize::try_from(offset + 1 - self.first).unwrap_or(usize::MAX);
         Some(
@@ -144,10 +199,11 @@ impl ReplayLog {
             .map(|(frame, _)| frame.clone())
             .collect();
         let now = Instant::now();
+        self.uncharge();
         self.entries.clear();
         self.bytes = 0;
         self.first = 1;
-        self.broken = false;
+        self.broken = None;
         for frame in &kept {
             self.push(frame.clone(), now);
         }
@@ -167,6 +223,20 @@ impl ReplayLog {
         if let Some((frame, _)) = self.entries.pop_front() {
             self.bytes -= frame.len();
             self.first += 1;
+            if self.charged
+                && let Some(budget) = &self.budget
+            {
+                budget.refund(frame.len());
+            }
+        }
+    }
+
+    /// Gives the log's bytes back to the budget: the session is live again, or over.
+    fn uncharge(&mut self) {
+        if std::mem::take(&mut self.charged)
+            && let Some(budget) = &self.budget
+        {
+            budget.refund(self.bytes);
         }
     }
 
@@ -185,10 +255,71 @@ impl ReplayLog {
         }
     }
 
-    fn break_session(&mut self) {
-        self.broken = true;
+    fn break_session(&mut self, cause: Break) {
+        self.uncharge();
+        self.broken = Some(cause);
         self.first = self.next_offset();
         self.entries = VecDeque::new();
         self.bytes = 0;
+    }
+}
+impl Drop for ReplayLog {
+    fn drop(&mut self) {
+        self.uncharge();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> Bytes {
+        Bytes::from(vec![0; len])
+    }
+
+    fn log(budget: &Arc<OfflineBudget>) -> ReplayLog {
+        ReplayLog::new(ReplayLimits::default(), WhenFull::EndSession).with_budget(budget.clone())
+    }
+
+    #[test]
+    fn a_live_log_costs_the_budget_nothing_and_a_waiting_one_all_it_holds() {
+        let budget = Arc::new(OfflineBudget::new(1_000));
+        let mut waiting = log(&budget);
+        let now = Instant::now();
+        waiting.push_live(frame(300), now);
+        assert_eq!(budget.used(), 0);
+        waiting.detach().unwrap();
+        assert_eq!(budget.used(), 300);
+        waiting.push_offline(frame(200), now).unwrap();
+        assert_eq!(budget.used(), 500);
+        assert_eq!(
+            waiting.resume_after(0, now).map(|events| events.len()),
+            Some(2)
+        );
+        assert_eq!(budget.used(), 0, "resumed: live again");
+    }
+
+    #[test]
+    fn the_log_that_would_pass_the_budget_breaks_and_gives_its_bytes_back() {
+        let budget = Arc::new(OfflineBudget::new(1_000));
+        let now = Instant::now();
+        let mut first = log(&budget);
+        first.push_live(frame(600), now);
+        first.detach().unwrap();
+        let mut second = log(&budget);
+        second.push_live(frame(300), now);
+        second.detach().unwrap();
+        assert!(matches!(
+            second.push_offline(frame(200), now),
+            Err(LogError::Broken)
+        ));
+        assert_eq!(second.broken_by(), Some(Break::Budget));
+        assert_eq!(budget.used(), 600, "only the first still holds bytes");
+        let mut third = log(&budget);
+        third.push_live(frame(500), now);
+        assert!(third.detach().is_err(), "500 more do not fit");
+        assert_eq!(third.broken_by(), Some(Break::Budget));
+        drop(first);
+        assert_eq!(budget.used(), 0, "an ended session gives its bytes back");
     }
 }

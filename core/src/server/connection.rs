@@ -152,10 +152,10 @@ impl Server {
     fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
         let shared = &self.shared;
         let config = &shared.config;
-        let log = config
-            .recovery
-            .as_ref()
-            .map(|recovery| ReplayLog::new(recovery.buffer, WhenFull::EndSession));
+        let log = config.recovery.as_ref().map(|recovery| {
+            ReplayLog::new(recovery.buffer, WhenFull::EndSession)
+                .with_budget(shared.detached_bytes.clone())
+        });
         let core = Arc::new(PeerCore::new(
             handshake.codec(),
             link,

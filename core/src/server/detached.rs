@@ -10,6 +10,26 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::transport::source_key;
 
+/// Why a session waiting for a resume ended before its recovery window ran out, as
+/// [`ServerBuilder::on_session_evicted`](crate::ServerBuilder::on_session_evicted) hears it.
+/// Its disconnect handler runs next, and a later resume gets a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Eviction {
+    /// [`RecoveryConfig::max_detached`](crate::RecoveryConfig::max_detached) sessions
+    /// waited; this was the oldest.
+    TooManyWaiting,
+    /// [`RecoveryConfig::max_detached_per_source`](crate::RecoveryConfig::max_detached_per_source)
+    /// sessions from its source address waited; this was their oldest.
+    TooManyFromSource,
+    /// Its events would have taken the buffers of all waiting sessions past
+    /// [`RecoveryConfig::max_detached_bytes`](crate::RecoveryConfig::max_detached_bytes).
+    MemoryBudget,
+    /// Events emitted to it since the drop filled its own buffer
+    /// ([`RecoveryConfig::buffer`](crate::RecoveryConfig::buffer)): it would miss one.
+    BufferFull,
+}
+
 /// The caps of a [`DetachedSessions`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caps {
@@ -44,7 +64,8 @@ impl<K: Copy + Eq + Hash, V> Default for DetachedSessions<K, V> {
 
 impl<K: Copy + Eq + Hash, V> DetachedSessions<K, V> {
     /// Adds a session that just detached, if `still_detached` says it has not moved on
-    /// already; returns the sessions it displaces, oldest first, for the caller to end.
+    /// already; returns the sessions it displaces, oldest first, and which cap each passed,
+    /// for the caller to end.
     ///
     /// `still_detached` runs under the lock that [`remove`](Self::remove) takes, so a resume
     /// that removes the session after its own phase change can never leave it counted here.
@@ -55,7 +76,7 @@ impl<K: Copy + Eq + Hash, V> DetachedSessions<K, V> {
         source: Option<IpAddr>,
         caps: Caps,
         still_detached: impl FnOnce() -> bool,
-    ) -> Vec<V> {
+    ) -> Vec<(V, Eviction)> {
         let mut queue = self.lock();
         if !still_detached() || queue.entries.contains_key(&key) {
             return Vec::new();
@@ -73,12 +94,14 @@ impl<K: Copy + Eq + Hash, V> DetachedSessions<K, V> {
                     .by_source
                     .get(&source)
                     .and_then(|ages| ages.first().copied());
-                displaced.extend(oldest.and_then(|age| queue.take(age)));
+                let taken = oldest.and_then(|age| queue.take(age));
+                displaced.extend(taken.map(|value| (value, Eviction::TooManyFromSource)));
             }
         }
         while queue.by_age.len() > caps.total {
             let oldest = queue.by_age.first_key_value().map(|(age, _)| *age);
-            displaced.extend(oldest.and_then(|age| queue.take(age)));
+            let taken = oldest.and_then(|age| queue.take(age));
+            displaced.extend(taken.map(|value| (value, Eviction::TooManyWaiting)));
         }
         displaced
     }
@@ -135,7 +158,11 @@ mod tests {
         Some(IpAddr::from([10, 0, 0, last]))
     }
 
-    fn add(set: &DetachedSessions<u32, u32>, id: u32, source: Option<IpAddr>) -> Vec<u32> {
+    fn add(
+        set: &DetachedSessions<u32, u32>,
+        id: u32,
+        source: Option<IpAddr>,
+    ) -> Vec<(u32, Eviction)> {
         set.add(id, id, source, CAPS, || true)
     }
 
@@ -145,7 +172,11 @@ mod tests {
         assert!(add(&set, 1, ip(1)).is_empty());
         assert!(add(&set, 2, ip(2)).is_empty());
         assert!(add(&set, 3, ip(1)).is_empty());
-        assert_eq!(add(&set, 4, ip(1)), vec![1], "the third from 10.0.0.1");
+        assert_eq!(
+            add(&set, 4, ip(1)),
+            vec![(1, Eviction::TooManyFromSource)],
+            "the third from 10.0.0.1"
+        );
         assert_eq!(set.count(ip(1)), (3, 2));
         assert_eq!(set.count(ip(2)), (3, 1));
     }
@@ -156,8 +187,8 @@ mod tests {
         for id in 1..=4 {
             assert!(add(&set, id, ip(id as u8)).is_empty());
         }
-        assert_eq!(add(&set, 5, None), vec![1]);
-        assert_eq!(add(&set, 6, ip(9)), vec![2]);
+        assert_eq!(add(&set, 5, None), vec![(1, Eviction::TooManyWaiting)]);
+        assert_eq!(add(&set, 6, ip(9)), vec![(2, Eviction::TooManyWaiting)]);
         assert_eq!(set.count(ip(1)), (4, 0), "1 left its source's count too");
     }
 
@@ -170,7 +201,7 @@ mod tests {
         set.remove(1);
         assert_eq!(set.count(ip(1)), (1, 1));
         assert!(add(&set, 3, ip(1)).is_empty());
-        assert_eq!(add(&set, 4, ip(1)), vec![2]);
+        assert_eq!(add(&set, 4, ip(1)), vec![(2, Eviction::TooManyFromSource)]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 pub use self::broadcast::{AckReplies, BroadcastOperator, BroadcastWithAck};
 use self::detached::DetachedSessions;
+pub use self::detached::Eviction;
 pub use self::handshake::{Handshake, Rejection};
 pub use self::session::ResumeFailure;
 use self::session::Sessions;
@@ -26,6 +27,7 @@ pub use self::socket::{Socket, SocketPresence};
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::{RateExceeded, ServerConfig};
 use crate::peer::backlog::ByteBudget;
+use crate::peer::budget::OfflineBudget;
 use crate::peer::handler::BoxFuture;
 use crate::peer::outbox::Close;
 use crate::transport::{Listener, SourceLimit, TransportError};
@@ -36,6 +38,7 @@ type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<
 type ConnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
 type ResumeFailedFn = dyn Fn(Socket, ResumeFailure) -> BoxFuture + Send + Sync;
 pub(crate) type RateLimitedFn = dyn Fn(&Socket, &str, RateExceeded) + Send + Sync;
+type SessionEvictedFn = dyn Fn(&Socket, Eviction) + Send + Sync;
 
 /// A quicket server. Cheap to clone; every clone is the same server.
 ///
@@ -67,11 +70,14 @@ pub(crate) struct ServerShared {
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     pub(crate) on_rate_limited: Option<Arc<RateLimitedFn>>,
+    on_session_evicted: Option<Arc<SessionEvictedFn>>,
     sessions: Sessions,
     /// Bytes of events waiting for handlers, across connections.
     pub(crate) backlog_budget: Arc<ByteBudget>,
     /// The sessions of `sessions` that wait for a resume, by age.
     detached: DetachedSessions<SocketId, Socket>,
+    /// What their replay logs may hold, in all.
+    pub(crate) detached_bytes: Arc<OfflineBudget>,
     connections: AtomicUsize,
     /// Connections per source address, against `max_connections_per_source`.
     per_source: Arc<SourceLimit>,
@@ -91,6 +97,7 @@ pub struct ServerBuilder {
     on_connect: Option<Arc<ConnectFn>>,
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     on_rate_limited: Option<Arc<RateLimitedFn>>,
+    on_session_evicted: Option<Arc<SessionEvictedFn>>,
 }
 
 impl ServerBuilder {
@@ -151,6 +158,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs when a session waiting for a resume ends early because a limit of
+    /// [`RecoveryConfig`](crate::RecoveryConfig) was reached, with which one, just before its
+    /// disconnect handler: the place to log or count. It must not block.
+    pub fn on_session_evicted<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Socket, Eviction) + Send + Sync + 'static,
+    {
+        self.on_session_evicted = Some(Arc::new(hook));
+        self
+    }
+
     /// Builds the server. It serves nothing until [`Server::listen`] is given a listener.
     pub fn build(self) -> Server {
         let adapter = self
@@ -159,6 +177,11 @@ impl ServerBuilder {
         let backlog_budget = Arc::new(ByteBudget::new(self.config.max_buffered_bytes_total));
         let per_source = SourceLimit::new(self.config.max_connections_per_source);
         let handshakes_per_source = SourceLimit::new(self.config.max_handshakes_per_source);
+        let detached_bytes = self
+            .config
+            .recovery
+            .as_ref()
+            .map_or(0, |recovery| recovery.max_detached_bytes);
         let server = Server {
             shared: Arc::new(ServerShared {
                 config: self.config,
@@ -167,8 +190,10 @@ impl ServerBuilder {
                 on_connect: self.on_connect,
                 on_resume_failed: self.on_resume_failed,
                 on_rate_limited: self.on_rate_limited,
+                on_session_evicted: self.on_session_evicted,
                 sessions: Sessions::default(),
                 detached: DetachedSessions::default(),
+                detached_bytes: Arc::new(OfflineBudget::new(detached_bytes)),
                 backlog_budget,
                 connections: AtomicUsize::new(0),
                 per_source,
@@ -192,6 +217,7 @@ impl Server {
             on_connect: None,
             on_resume_failed: None,
             on_rate_limited: None,
+            on_session_evicted: None,
         }
     }
 
@@ -279,6 +305,12 @@ impl Server {
     /// [`RecoveryConfig`](crate::RecoveryConfig).
     pub fn detached_count(&self) -> usize {
         self.shared.detached.count(None).0
+    }
+
+    /// Bytes of reliable events held for the sessions waiting for a resume, counted as
+    /// against [`RecoveryConfig::max_detached_bytes`](crate::RecoveryConfig::max_detached_bytes).
+    pub fn detached_bytes(&self) -> usize {
+        self.shared.detached_bytes.used()
     }
 
     /// Shuts down gracefully within `deadline`. Stops every listener, refuses handshakes

@@ -10,10 +10,11 @@ use quicket_proto::{DisconnectReason, Resume};
 use thiserror::Error;
 use tokio::time::{Instant, sleep_until};
 
-use super::detached::Caps;
+use super::detached::{Caps, Eviction};
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
 use crate::peer::outbox::Close;
+use crate::peer::replay::Break;
 
 /// Why a client's resume got a new session instead of its old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -181,8 +182,9 @@ impl Server {
             .add(socket.id(), socket.clone(), source, caps, || {
                 socket.phase() == Phase::Detached
             });
-        for oldest in displaced {
-            tracing::debug!(sid = %oldest.id(), "a newer dropped session displaced this one");
+        for (oldest, eviction) in displaced {
+            tracing::debug!(sid = %oldest.id(), ?eviction, "a newer dropped session displaced this one");
+            self.evicted(&oldest, eviction);
             let server = self.clone();
             tokio::spawn(async move {
                 server
@@ -206,7 +208,17 @@ impl Server {
                         presence_kept = false;
                     }
                     () = sleep_until(expiry) => break,
-                    () = socket.core().outbox.broken() => break,
+                    () = socket.core().outbox.broken() => {
+                        let eviction = match socket.core().outbox.broken_by() {
+                            Some(Break::Budget) => Eviction::MemoryBudget,
+                            _ => Eviction::BufferFull,
+                        };
+                        tracing::debug!(sid = %socket.id(), ?eviction, "dropped session can no longer be resumed");
+                        if socket.phase() == Phase::Detached {
+                            server.evicted(&socket, eviction);
+                        }
+                        break;
+                    }
                     _ = shutdown.wait_for(|down| *down) => break,
                 }
             }
@@ -215,6 +227,13 @@ impl Server {
     }
 
     /// Ends a session that is waiting for a resume, if it still is.
+    /// Tells the application that a waiting session is about to end early, and why.
+    fn evicted(&self, socket: &Socket, eviction: Eviction) {
+        if let Some(hook) = &self.shared.on_session_evicted {
+            hook(socket, eviction);
+        }
+    }
+
     async fn end_detached(&self, socket: &Socket, reason: DisconnectReason) {
         if socket.transition(Phase::Detached, Phase::Ended) {
             self.shared.detached.remove(socket.id());
