@@ -1,31 +1,15 @@
-//! What the example servers share: the browser client's route and the command line.
+//! What the example servers share: the page route and the command line.
 
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use quicket::ws::axum::Router;
-use quicket::ws::axum::http::{StatusCode, header};
-use quicket::ws::axum::response::{Html, IntoResponse, Response};
+use quicket::ws::axum::response::Html;
 use quicket::ws::axum::routing::get;
 
-/// An example's page at `/`, and the browser client it imports.
+/// An example's page at `/`. It imports the browser client from `/quicket/client.js`, which
+/// `quicket::serve` serves from inside the crate.
 pub fn page_routes(page: &'static str) -> Router {
-    Router::new()
-        .route("/", get(move || async move { Html(page) }))
-        .route("/quicket/client.js", get(client_js))
-}
-
-/// `GET /quicket/client.js`: the browser client, built by `npm --prefix client-js run build`.
-pub async fn client_js() -> Response {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client-js/dist/quicket.js");
-    match tokio::fs::read_to_string(&path).await {
-        Ok(js) => ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], js).into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            "the browser client is not built: npm --prefix client-js ci && npm --prefix client-js run build",
-        )
-            .into_response(),
-    }
+    Router::new().route("/", get(move || async move { Html(page) }))
 }
 
 /// The command line as `--flag value` pairs and bare `--switch`es. `--help` prints the usage

@@ -36,6 +36,9 @@ pub struct Endpoints {
     pub allowed_origins: Option<Vec<String>>,
     /// Decides on each WebTransport session request before a session is spent on it.
     pub pre_accept: Option<PreAcceptHook>,
+    /// Whether to serve the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
+    /// Default on; turn it off to serve a client of your own build at that path.
+    pub client_script: bool,
 }
 
 impl fmt::Debug for Endpoints {
@@ -47,6 +50,7 @@ impl fmt::Debug for Endpoints {
             .field("ws", &self.ws)
             .field("allowed_origins", &self.allowed_origins)
             .field("pre_accept", &self.pre_accept.is_some())
+            .field("client_script", &self.client_script)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +66,7 @@ impl Default for Endpoints {
             routes: quicket_ws::axum::Router::new(),
             allowed_origins: None,
             pre_accept: None,
+            client_script: true,
         }
     }
 }
@@ -91,6 +96,13 @@ impl Endpoints {
     pub fn ports(mut self, http: u16, quic: u16) -> Self {
         self.http.set_port(http);
         self.quic.set_port(quic);
+        self
+    }
+
+    /// Serves the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH), or
+    /// not.
+    pub fn client_script(mut self, serve: bool) -> Self {
+        self.client_script = serve;
         self
     }
 
@@ -178,7 +190,12 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
             max_datagram,
         ))
     });
-    let ws = quicket_ws::bind_with(endpoints.http, ws_config, endpoints.routes).await?;
+    let routes = if endpoints.client_script {
+        crate::client_script::mount(endpoints.routes)
+    } else {
+        endpoints.routes
+    };
+    let ws = quicket_ws::bind_with(endpoints.http, ws_config, routes).await?;
     let http = quicket_core::transport::Listener::local_addr(&ws).unwrap_or(endpoints.http);
     server.listen(quic);
     server.listen(ws);

@@ -96,6 +96,8 @@ pub mod redis {
     pub use quicket_redis::*;
 }
 
+#[cfg(feature = "ws")]
+mod client_script;
 #[cfg(all(feature = "quic", feature = "ws"))]
 mod either;
 #[cfg(all(feature = "quic", feature = "ws"))]
@@ -103,6 +105,8 @@ mod endpoints;
 #[cfg(all(feature = "quic", feature = "ws"))]
 mod fallback;
 
+#[cfg(feature = "ws")]
+pub use crate::client_script::{CLIENT_SCRIPT, CLIENT_SCRIPT_PATH};
 #[cfg(all(feature = "quic", feature = "ws"))]
 pub use crate::either::{AnyConnection, AnyReader, AnyWriter};
 #[cfg(all(feature = "quic", feature = "ws"))]

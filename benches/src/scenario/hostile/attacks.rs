@@ -109,7 +109,11 @@ impl Attack {
         let deadline = Instant::now() + plan.length;
         match (self, prepared) {
             (Attack::Churn, _) => {
-                let cycles = if plan.count == 0 { usize::MAX } else { plan.count };
+                let cycles = if plan.count == 0 {
+                    usize::MAX
+                } else {
+                    plan.count
+                };
                 Ok(churn(&ws, deadline, None, cycles).await)
             }
             (Attack::LargeHello, _) => {
