@@ -117,3 +117,8 @@ pub use crate::fallback::{
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
+
+/// Compiles every Rust block of the getting-started guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/getting-started.md")]
+mod getting_started_guide {}
