@@ -122,3 +122,8 @@ struct ReadmeExample;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/getting-started.md")]
 mod getting_started_guide {}
+
+/// Compiles every Rust block of the socket.io migration guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating-from-socketio.md")]
+mod migrating_guide {}
