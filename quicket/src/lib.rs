@@ -127,3 +127,8 @@ mod getting_started_guide {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/migrating-from-socketio.md")]
 mod migrating_guide {}
+
+/// Compiles every Rust block of the deployment guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/deployment.md")]
+mod deployment_guide {}
