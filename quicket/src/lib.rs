@@ -22,6 +22,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Guides
+//!
+//! The repository's `docs/` directory holds the guides, whose Rust code compiles as doctests
+//! of this crate: `docs/getting-started.md` (a server and a browser page, step by step),
+//! `docs/migrating-from-socketio.md` (socket.io's API and its equivalents here),
+//! `docs/deployment.md` (certificates, ports, origins, proxies) and `docs/versioning.md` (the
+//! crates' and the wire protocol's versions).
+//!
 //! ## A server
 //!
 //! ```
