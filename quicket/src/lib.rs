@@ -22,6 +22,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Guides
+//!
+//! The repository's `docs/` directory holds the guides, whose Rust code compiles as doctests
+//! of this crate: `docs/getting-started.md` (a server and a browser page, step by step),
+//! `docs/migrating-from-socketio.md` (socket.io's API and its equivalents here),
+//! `docs/deployment.md` (certificates, ports, origins, proxies) and `docs/versioning.md` (the
+//! crates' and the wire protocol's versions).
+//!
 //! ## A server
 //!
 //! ```
@@ -121,3 +129,18 @@ pub use crate::fallback::{
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
+
+/// Compiles every Rust block of the getting-started guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/getting-started.md")]
+mod getting_started_guide {}
+
+/// Compiles every Rust block of the socket.io migration guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating-from-socketio.md")]
+mod migrating_guide {}
+
+/// Compiles every Rust block of the deployment guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/deployment.md")]
+mod deployment_guide {}
