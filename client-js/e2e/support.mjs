@@ -13,12 +13,13 @@ const targetDir = JSON.parse(
   execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: root, maxBuffer: 64 << 20 }),
 ).target_directory;
 export const binary = (name) => path.join(targetDir, "debug", name);
+export { targetDir };
 export const output = path.join(targetDir, "e2e");
 export const WAIT = 15_000;
 
 /** A child process whose stdout lines can be awaited with `waitFor(pattern, what)`. */
-export function spawnWithLines(command, args) {
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
+export function spawnWithLines(command, args, { cwd } = {}) {
+  const child = spawn(command, args, { cwd, stdio: ["pipe", "pipe", "inherit"] });
   const seen = [];
   const waiters = [];
   createInterface({ input: child.stdout }).on("line", (line) => {

@@ -33,7 +33,7 @@ if (check) {
     console.error(`${path.relative(process.cwd(), crateCopy)} is not the bundle of client-js/src: run \`npm --prefix client-js run bundle-crate\` and commit it`);
     process.exit(1);
   }
-  console.log("quicket/assets/client.js matches client-js/src");
+  console.error("quicket/assets/client.js matches client-js/src");
 } else {
   fs.mkdirSync(path.join(here, "dist"), { recursive: true });
   fs.writeFileSync(path.join(here, "dist/quicket.js"), bundle);
@@ -41,5 +41,5 @@ if (check) {
   execFileSync(process.execPath, [path.join(here, "node_modules/typescript/bin/tsc"), "-p", path.join(here, "tsconfig.build.json")], {
     stdio: "inherit",
   });
-  console.log(`built dist/quicket.js${crate ? ", quicket/assets/client.js" : ""} (${bundle.length} bytes) and dist/types/`);
+  console.error(`built dist/quicket.js${crate ? ", quicket/assets/client.js" : ""} (${bundle.length} bytes) and dist/types/`);
 }

@@ -11,7 +11,8 @@
 
 import { PendingAcks } from "./acks.js";
 import { DecodeError, DisconnectReason, type Welcome, disconnectReasonName, encodeFrame } from "./codec.js";
-import { type AnyListener, type EventHandler, dispatchFrame } from "./dispatch.js";
+import { type AnyListener, dispatchFrame } from "./dispatch.js";
+import type { DefaultEventsMap, EventNames, EventPayload, EventReply, EventsMap } from "./typed.js";
 import type { Listener } from "./emitter.js";
 import { ConnectError, EmitError } from "./errors.js";
 import {
@@ -35,6 +36,7 @@ export type { AckCallback, AnyListener, EventHandler } from "./dispatch.js";
 export type { DisconnectDetails, LifecycleEvents } from "./events.js";
 export { VERSION } from "./handshake.js";
 export type { ConnectOptions } from "./options.js";
+export type { DefaultEventsMap, EventNames, EventPayload, EventReply, EventsMap } from "./typed.js";
 
 /** The most acknowledgements this side awaits at once. */
 const MAX_PENDING_ACKS = 1024;
@@ -55,7 +57,10 @@ const MAX_PENDING_ACKS = 1024;
  * const reply = await socket.emitWithAck("echo", "hi", { timeout: 5000 });
  * ```
  */
-export async function connect(url: string, options: ConnectOptions = {}): Promise<Socket> {
+export async function connect<Listen extends EventsMap = DefaultEventsMap, Emit extends EventsMap = DefaultEventsMap>(
+  url: string,
+  options: ConnectOptions = {},
+): Promise<Socket<Listen, Emit>> {
   const resolved = resolveOptions(options);
   let auth: Uint8Array = new Uint8Array(0);
   if (options.auth !== undefined) {
@@ -65,7 +70,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
       throw new ConnectError("Payload", errorMessage(err), undefined, { cause: err });
     }
   }
-  const socket = await Socket.open(url, resolved, auth, new Session(options.session ?? null));
+  const socket = await Socket.open<Listen, Emit>(url, resolved, auth, new Session(options.session ?? null));
   // A stored session is meant to outlive the page: the browser's own close leaves it resumable.
   return options.session ? socket : disconnectOnPageHide(socket);
 }
@@ -74,7 +79,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
  * A closing tab says goodbye (as socket.io's `closeOnBeforeunload` does) instead of leaving
  * the server to notice its silence a heartbeat later.
  */
-function disconnectOnPageHide(socket: Socket): Socket {
+function disconnectOnPageHide<S extends Socket<never, never>>(socket: S): S {
   const page = globalThis as {
     addEventListener?: (type: string, listener: () => void, options: { once: boolean }) => void;
   };
@@ -90,7 +95,7 @@ function disconnectOnPageHide(socket: Socket): Socket {
  * {@link DatagramTooLargeError}, {@link PayloadError}, and for acknowledgements
  * {@link AckError} and {@link TimeoutError}.
  */
-export class Socket {
+export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends EventsMap = DefaultEventsMap> {
   private state: SocketState = "connecting";
   /** The current transport, open or in its handshake; `null` between connections. */
   private carrier: Carrier | null = null;
@@ -134,8 +139,13 @@ export class Socket {
   }
 
   /** @internal Opens the first connection. Use {@link connect}. */
-  static async open(url: string, options: ResolvedOptions, auth: Uint8Array, session: Session): Promise<Socket> {
-    const socket = new Socket(url, options, auth, session);
+  static async open<Listen extends EventsMap, Emit extends EventsMap>(
+    url: string,
+    options: ResolvedOptions,
+    auth: Uint8Array,
+    session: Session,
+  ): Promise<Socket<Listen, Emit>> {
+    const socket = new Socket<Listen, Emit>(url, options, auth, session);
     try {
       await socket.establish();
     } catch (err) {
@@ -170,7 +180,7 @@ export class Socket {
    * other name handles the server's events of that name.
    */
   on<K extends keyof LifecycleEvents>(event: K, listener: LifecycleEvents[K]): this;
-  on(event: string, listener: EventHandler): this;
+  on<E extends EventNames<Listen>>(event: E, listener: Listen[E]): this;
   on(event: string, listener: Listener): this {
     this.listeners.add(event, listener, false);
     return this;
@@ -178,7 +188,7 @@ export class Socket {
 
   /** Adds a listener that runs at most once. */
   once<K extends keyof LifecycleEvents>(event: K, listener: LifecycleEvents[K]): this;
-  once(event: string, listener: EventHandler): this;
+  once<E extends EventNames<Listen>>(event: E, listener: Listen[E]): this;
   once(event: string, listener: Listener): this {
     this.listeners.add(event, listener, true);
     return this;
@@ -207,7 +217,7 @@ export class Socket {
    * buffer, and throws an {@link OfflineBufferFullError} when that is full. Throws
    * {@link EmitError} or {@link PayloadError} when it cannot be sent at all.
    */
-  emit(event: string, data?: unknown): this {
+  emit<E extends EventNames<Emit>>(event: E, data?: EventPayload<Emit[E]>): this {
     this.outbound.emit(event, data);
     return this;
   }
@@ -219,10 +229,13 @@ export class Socket {
    * the connection closes first (also while reconnecting: an event with an ack is sent at
    * most once, never replayed), and a {@link PayloadError} when the reply is not JSON.
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  emitWithAck<T = any>(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<T> {
+  emitWithAck<E extends EventNames<Emit>>(
+    event: E,
+    data?: EventPayload<Emit[E]>,
+    options: { timeout?: number } = {},
+  ): Promise<EventReply<Emit[E]>> {
     const timeout = options.timeout ?? this.options.ackTimeout;
-    return this.acks.expect<T>(timeout, (id) => this.outbound.emitAcked(event, id, data));
+    return this.acks.expect<EventReply<Emit[E]>>(timeout, (id) => this.outbound.emitAcked(event, id, data));
   }
 
   /**
@@ -230,7 +243,7 @@ export class Socket {
    * {@link DatagramTooLargeError} when the frame does not fit one), on WebSocket as a frame
    * unless the send buffer is congested. Dropped silently while disconnected.
    */
-  get volatile(): { emit(event: string, data?: unknown): void } {
+  get volatile(): { emit<E extends EventNames<Emit>>(event: E, data?: EventPayload<Emit[E]>): void } {
     return { emit: (event, data) => this.outbound.emitVolatile(event, data) };
   }
 

@@ -20,8 +20,13 @@ export type {
   AckCallback,
   AnyListener,
   ConnectOptions,
+  DefaultEventsMap,
   DisconnectDetails,
   EventHandler,
+  EventNames,
+  EventPayload,
+  EventReply,
+  EventsMap,
   LifecycleEvents,
 } from "./client.js";
 export { Presence } from "./presence.js";

@@ -2273,7 +2273,6 @@ var Socket = class _Socket {
    * the connection closes first (also while reconnecting: an event with an ack is sent at
    * most once, never replayed), and a {@link PayloadError} when the reply is not JSON.
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   emitWithAck(event, data, options = {}) {
     const timeout = options.timeout ?? this.options.ackTimeout;
     return this.acks.expect(timeout, (id) => this.outbound.emitAcked(event, id, data));
