@@ -96,8 +96,8 @@ impl FallbackOptions {
 /// Tries WebTransport within a deadline, then WebSocket, on every connect.
 #[derive(Clone)]
 pub struct FallbackConnector {
-    quic: Option<QuicConnector>,
-    ws: WsConnector,
+    quic: Option<(QuicConnector, String)>,
+    ws: (WsConnector, String),
     deadline: Duration,
 }
 
@@ -105,12 +105,15 @@ impl FallbackConnector {
     /// A connector for what `discovery` offers.
     pub fn new(discovery: &Discovery, options: &FallbackOptions) -> Result<Self, ConnectError> {
         let quic = match (&discovery.webtransport, options.websocket_only) {
-            (Some(url), false) => QuicConnector::new(url.clone(), discovery.server_trust()).ok(),
+            (Some(url), false) => QuicConnector::new(url.clone(), discovery.server_trust())
+                .ok()
+                .map(|connector| (connector, url.clone())),
             _ => None,
         };
+        let ws = discovery.websocket.clone();
         Ok(Self {
             quic,
-            ws: WsConnector::new(discovery.websocket.clone()),
+            ws: (WsConnector::new(ws.clone()), ws),
             deadline: options.webtransport_deadline,
         })
     }
@@ -120,22 +123,35 @@ impl Connector for FallbackConnector {
     type Connection = AnyConnection;
 
     async fn connect(&self) -> Result<AnyConnection, TransportError> {
-        if let Some(quic) = &self.quic {
+        let mut quic_failure = None;
+        if let Some((quic, url)) = &self.quic {
             let started = Instant::now();
             match tokio::time::timeout(self.deadline, quic.connect()).await {
                 Ok(Ok(connection)) => return Ok(AnyConnection::Quic(connection)),
                 Ok(Err(err)) => {
                     tracing::info!(%err, elapsed = ?started.elapsed(), "WebTransport failed; trying WebSocket");
+                    quic_failure = Some(format!("WebTransport {url}: {}", reason(err)));
                 }
                 Err(_) => {
                     tracing::info!(deadline = ?self.deadline, "WebTransport too slow; trying WebSocket");
+                    quic_failure = Some(format!(
+                        "WebTransport {url}: not open within {:?}",
+                        self.deadline
+                    ));
                 }
             }
         }
-        self.ws
-            .connect()
-            .await
-            .map(|ws| AnyConnection::Ws(Box::new(ws)))
+        let (ws, url) = &self.ws;
+        match ws.connect().await {
+            Ok(ws) => Ok(AnyConnection::Ws(Box::new(ws))),
+            Err(err @ (TransportError::Io(_) | TransportError::Connect(_))) => {
+                let tried = quic_failure.map_or_else(String::new, |quic| format!(", after {quic}"));
+                Err(TransportError::Connect(format!(
+                    "WebSocket {url}: {err}{tried}"
+                )))
+            }
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -168,49 +184,79 @@ pub async fn connect_with(
 
 /// Connects over WebTransport only, to `url` (`https://host:port/quicket`).
 pub async fn connect_quic(url: &str, trust: ServerTrust) -> Result<Client, ConnectError> {
-    let connector = QuicConnector::new(url, trust)
-        .map_err(|err| ConnectError::Transport(TransportError::Connect(err.to_string())))?;
-    Client::builder().connect(&connector).await
+    let connector = QuicConnector::new(url, trust).map_err(|err| {
+        ConnectError::Transport(TransportError::Connect(format!(
+            "WebTransport {url}: {err}"
+        )))
+    })?;
+    let connected = Client::builder().connect(&connector).await;
+    connected.map_err(|err| naming("WebTransport", url, err))
 }
 
 /// Connects over WebSocket only, to `url` (`ws://host:port/quicket`).
 pub async fn connect_ws(url: &str) -> Result<Client, ConnectError> {
-    Client::builder().connect(&WsConnector::new(url)).await
+    let connected = Client::builder().connect(&WsConnector::new(url)).await;
+    connected.map_err(|err| naming("WebSocket", url, err))
+}
+
+/// A failure to open the transport, with what was being opened and where; the server's
+/// answers (a refusal, a timeout) stay as they are, to be matched on.
+fn naming(transport: &str, url: &str, err: ConnectError) -> ConnectError {
+    match err {
+        ConnectError::Transport(err @ (TransportError::Io(_) | TransportError::Connect(_))) => {
+            let why = format!("{transport} {url}: {}", reason(err));
+            ConnectError::Transport(TransportError::Connect(why))
+        }
+        other => other,
+    }
+}
+
+/// Why a transport did not open, without the "cannot connect" its display starts with.
+fn reason(err: TransportError) -> String {
+    match err {
+        TransportError::Connect(why) => why,
+        other => other.to_string(),
+    }
 }
 
 /// Reads `GET {base}/quicket/info` over plain HTTP/1.1.
 pub async fn discover(base: &str) -> Result<Discovery, ConnectError> {
-    let bad = |why: String| ConnectError::Transport(TransportError::Connect(why));
     let authority = base
         .strip_prefix("http://")
-        .ok_or_else(|| bad(format!("{base}: discovery needs an http:// base URL")))?
+        .ok_or_else(|| {
+            let why = format!("discovery at {base}: the base URL must start with http://");
+            ConnectError::Transport(TransportError::Connect(why))
+        })?
         .trim_end_matches('/');
+    let url = format!("http://{authority}/quicket/info");
+    let bad = |why: String| {
+        ConnectError::Transport(TransportError::Connect(format!(
+            "discovery at {url}: {why}"
+        )))
+    };
     let mut tcp = tokio::net::TcpStream::connect(authority)
         .await
-        .map_err(TransportError::Io)?;
+        .map_err(|err| bad(err.to_string()))?;
     let request = format!(
         "GET /quicket/info HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     );
     tcp.write_all(request.as_bytes())
         .await
-        .map_err(TransportError::Io)?;
+        .map_err(|err| bad(err.to_string()))?;
     let mut response = Vec::new();
     (&mut tcp)
         .take(MAX_DISCOVERY as u64)
         .read_to_end(&mut response)
         .await
-        .map_err(TransportError::Io)?;
+        .map_err(|err| bad(err.to_string()))?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| bad("discovery: no HTTP body".into()))?;
+        .ok_or_else(|| bad("no HTTP body".into()))?;
     if !head.starts_with("HTTP/1.1 200") {
-        return Err(bad(format!(
-            "discovery: {}",
-            head.lines().next().unwrap_or_default()
-        )));
+        return Err(bad(head.lines().next().unwrap_or_default().to_owned()));
     }
-    serde_json::from_str(body).map_err(|err| bad(format!("discovery: {err}")))
+    serde_json::from_str(body).map_err(|err| bad(format!("not a discovery document: {err}")))
 }
 
 /// Standard base64 of 32 bytes.
