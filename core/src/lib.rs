@@ -82,6 +82,6 @@ pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::relay;
 pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
-    Server, ServerBuilder, Socket, SocketPresence,
+    Server, ServerBuilder, Socket, SocketPresence, State,
 };
 pub use crate::transport::TransportKind;

@@ -17,6 +17,21 @@ use thiserror::Error;
 pub const BROWSER_DATAGRAM_LIMIT: usize = 1200;
 
 /// Where and how to listen.
+///
+/// ```no_run
+/// # async fn demo(server: quicket::Server) -> Result<(), Box<dyn std::error::Error>> {
+/// use quicket::Endpoints;
+/// use quicket::ws::axum::{Router, response::Html, routing::get};
+///
+/// let page = Router::new().route("/", get(|| async { Html("<script type=module>…</script>") }));
+/// let endpoints = Endpoints::default()
+///     .bind("0.0.0.0:8080".parse()?, "0.0.0.0:4433".parse()?)
+///     .allow_origins(["https://game.example"])
+///     .routes(page);
+/// let serving = quicket::serve(&server, endpoints).await?;
+/// # drop(serving);
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 pub struct Endpoints {
     /// WebSocket and discovery (TCP). Default `[::]:8080`.
@@ -159,7 +174,19 @@ pub enum ServeError {
 }
 
 /// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
-/// both, with the discovery document advertising the current certificate hashes.
+/// both, with the discovery document advertising the current certificate hashes, and the
+/// browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
+///
+/// ```no_run
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = quicket::Server::builder().build();
+/// let serving = quicket::serve(&server, quicket::Endpoints::default().ports(8080, 4433)).await?;
+/// println!("WebSocket and discovery on {}, WebTransport on UDP 4433", serving.http);
+/// tokio::signal::ctrl_c().await?;
+/// server.shutdown(std::time::Duration::from_secs(5)).await;
+/// # Ok(()) }
+/// ```
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
     // What the QUIC endpoint takes is what discovery promises.
     let max_datagram = endpoints.quic_limits.max_incoming_datagram;

@@ -157,12 +157,35 @@ impl Connector for FallbackConnector {
 
 /// Connects to a quicket server at `base` (`http://host:port`): reads its discovery
 /// document, tries WebTransport, and falls back to WebSocket. `client.transport()` says which.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = quicket::connect("http://127.0.0.1:8080").await?;
+/// let reply: String = client.emit_with_ack("echo", "hi").await?;
+/// println!("{reply} over {}", client.transport());
+/// # Ok(()) }
+/// ```
 pub async fn connect(base: &str) -> Result<Client, ConnectError> {
     connect_with(Client::builder(), base, &FallbackOptions::default()).await
 }
 
 /// [`connect`] with a configured client and fallback options. A WebTransport session that
 /// opens but never completes quicket's handshake is retried once over WebSocket.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+///
+/// use quicket::{Client, Data, FallbackOptions};
+///
+/// let builder = Client::builder()
+///     .auth(serde_json::json!({ "token": "secret" }))
+///     .on("chat", |Data(line): Data<String>| async move { println!("{line}") });
+/// let options = FallbackOptions::default().deadline(Duration::from_secs(1));
+/// let client = quicket::connect_with(builder, "http://127.0.0.1:8080", &options).await?;
+/// # drop(client);
+/// # Ok(()) }
+/// ```
 pub async fn connect_with(
     builder: ClientBuilder,
     base: &str,

@@ -3,8 +3,8 @@
 //! socket.io's programming model (rooms, named events, acknowledgements, presence) for Rust
 //! game and IoT backends, carried over QUIC/WebTransport with a WebSocket fallback.
 //!
-//! This facade re-exports [`quicket_core`] (server, sockets, client, rooms, presence) and, as
-//! [`proto`], the wire format. Transports are cargo features, both on by default: `quic`
+//! This facade holds the runtime (server, sockets, client, rooms, presence, recovery) at its
+//! root and, as [`proto`], the wire format. Transports are cargo features, both on by default: `quic`
 //! (WebTransport over QUIC, `quicket::quic`) and `ws` (WebSocket and discovery,
 //! `quicket::ws`). With both, `serve` runs one server on both transports and `connect`
 //! connects like a browser: discovery, WebTransport, WebSocket when UDP is blocked. The
@@ -78,6 +78,73 @@
 //! client.disconnect().await;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Presence
+//!
+//! A room's presence is who is there: keys (a user id) with one meta per connection that
+//! tracks them, kept in step across the cluster, and diffs for subscribers.
+//!
+//! ```
+//! # use quicket::transport::memory::{self, MemoryConfig};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use quicket::{AckSender, Client, Data, PresenceEvent, Server, Socket};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Device { kind: String }
+//!
+//! let server = Server::builder()
+//!     .on_connect(|socket: Socket| async move {
+//!         socket.on("enter", |socket: Socket, Data(user): Data<String>, ack: AckSender| async move {
+//!             socket.join("lobby").ok();
+//!             socket.presence("lobby").track(&user, Device { kind: "phone".into() }).ok();
+//!             ack.send(()).ok();
+//!         });
+//!     })
+//!     .build();
+//! # let (listener, connector) = memory::pipe(MemoryConfig::default());
+//! # server.listen(listener);
+//! let client = Client::builder().connect(&connector).await?;
+//! client.emit_with_ack::<()>("enter", "ada").await?;
+//! let mut lobby = client.subscribe_presence("lobby")?;
+//! assert_eq!(lobby.next().await, Some(PresenceEvent::Sync));
+//! let devices: Vec<Device> = lobby.state().metas("ada")?;
+//! assert_eq!(devices[0].kind, "phone");
+//! // Later events carry their meta as sent: `lobby.decode_meta::<Device>(&meta)`.
+//! # Ok(()) }
+//! ```
+//!
+//! ## Recovery
+//!
+//! A connection that drops without a goodbye leaves its session for
+//! [`RecoveryConfig::window`] (2 minutes by default). The client reconnects on its own and
+//! resumes it: the same socket id and rooms, and every reliable event it missed, once, in
+//! order, both ways. Handlers see no disconnect in between.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use quicket::{Server, ServerConfig};
+//!
+//! let mut config = ServerConfig::default();
+//! if let Some(recovery) = config.recovery.as_mut() {
+//!     recovery.window = Duration::from_secs(30);
+//!     // A vanished user leaves the presence list sooner than the session ends.
+//!     recovery.presence_grace = Duration::from_secs(5);
+//! }
+//! let server = Server::builder()
+//!     .config(config)
+//!     .on_resume_failed(|socket, why| async move {
+//!         // A new session where the client asked for its old one: send it a fresh state.
+//!         let _ = socket.emit("resync", why.to_string());
+//!     })
+//!     .build();
+//! # drop(server);
+//! ```
+//!
+//! On the client, [`Client::recovered`] says whether the last connection resumed the
+//! session, and [`ClientBuilder::on_reconnect`] runs after every reconnection.
 
 pub use quicket_core::*;
 

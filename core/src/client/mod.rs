@@ -35,8 +35,9 @@ const PRESENCE_EVENTS: usize = 1024;
 /// until [`Client::disconnect`]: take the `Client` extractor in the handler instead.
 ///
 /// ```
-/// # async fn demo(connector: quicket_core::transport::memory::MemoryConnector) -> Result<(), Box<dyn std::error::Error>> {
-/// use quicket_core::{Client, Data};
+/// # use quicket_core as quicket;
+/// # async fn demo(connector: quicket::transport::memory::MemoryConnector) -> Result<(), Box<dyn std::error::Error>> {
+/// use quicket::{Client, Data};
 ///
 /// let client = Client::builder()
 ///     .auth("secret-token")
@@ -331,6 +332,7 @@ impl Client {
         }
         Ok(PresenceWatch {
             room: room.to_owned(),
+            codec: self.inner.core.codec,
             events,
             state,
         })

@@ -80,6 +80,7 @@ pub enum PresenceEvent {
 #[derive(Debug)]
 pub struct PresenceWatch {
     pub(crate) room: String,
+    pub(crate) codec: PayloadCodec,
     pub(crate) events: mpsc::Receiver<PresenceEvent>,
     pub(crate) state: watch::Receiver<PresenceSnapshot>,
 }
@@ -99,6 +100,12 @@ impl PresenceWatch {
     /// The current state.
     pub fn state(&self) -> PresenceSnapshot {
         self.state.borrow().clone()
+    }
+
+    /// A meta of a [`PresenceEvent::Join`] or [`PresenceEvent::Leave`], decoded as `M` with
+    /// the connection's codec.
+    pub fn decode_meta<M: FromPayload>(&self, meta: &Bytes) -> Result<M, PayloadError> {
+        M::decode(meta.clone(), self.codec)
     }
 }
 

@@ -75,6 +75,9 @@ pub enum ExtractError {
     /// The payload does not decode as the handler's type.
     #[error("invalid payload: {0}")]
     Payload(#[from] PayloadError),
+    /// A [`State`](crate::State) argument asked for a type the server builder never set.
+    #[error("no server state of type {0}: set it with ServerBuilder::state")]
+    MissingState(&'static str),
 }
 
 /// A handler argument taken from the incoming event.

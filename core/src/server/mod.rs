@@ -7,6 +7,7 @@ mod handshake;
 pub mod relay;
 mod session;
 mod socket;
+mod state;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub use self::handshake::{Handshake, Rejection};
 pub use self::session::ResumeFailure;
 use self::session::Sessions;
 pub use self::socket::{Socket, SocketPresence};
+pub use self::state::State;
+use self::state::StateMap;
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::{RateExceeded, ServerConfig};
 use crate::peer::backlog::ByteBudget;
@@ -44,8 +47,9 @@ type SessionEvictedFn = dyn Fn(&Socket, Eviction) + Send + Sync;
 ///
 /// ```
 /// # async fn demo() {
-/// use quicket_core::{Data, Server, Socket, AckSender};
-/// use quicket_core::transport::memory::{self, MemoryConfig};
+/// # use quicket_core as quicket;
+/// use quicket::{Data, Server, Socket, AckSender};
+/// use quicket::transport::memory::{self, MemoryConfig};
 ///
 /// let server = Server::builder()
 ///     .on_connect(|socket: Socket| async move {
@@ -71,6 +75,8 @@ pub(crate) struct ServerShared {
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     pub(crate) on_rate_limited: Option<Arc<RateLimitedFn>>,
     on_session_evicted: Option<Arc<SessionEvictedFn>>,
+    /// What the `State` extractor hands out.
+    pub(crate) state: StateMap,
     sessions: Sessions,
     /// Bytes of events waiting for handlers, across connections.
     pub(crate) backlog_budget: Arc<ByteBudget>,
@@ -98,12 +104,20 @@ pub struct ServerBuilder {
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     on_rate_limited: Option<Arc<RateLimitedFn>>,
     on_session_evicted: Option<Arc<SessionEvictedFn>>,
+    state: StateMap,
 }
 
 impl ServerBuilder {
     /// Replaces the whole configuration.
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Sets the application state of type `T` that the [`State`] extractor and
+    /// [`Socket::state`] hand out; one value per type, replacing an earlier one.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
         self
     }
 
@@ -191,6 +205,7 @@ impl ServerBuilder {
                 on_resume_failed: self.on_resume_failed,
                 on_rate_limited: self.on_rate_limited,
                 on_session_evicted: self.on_session_evicted,
+                state: self.state,
                 sessions: Sessions::default(),
                 detached: DetachedSessions::default(),
                 detached_bytes: Arc::new(OfflineBudget::new(detached_bytes)),
@@ -218,6 +233,7 @@ impl Server {
             on_resume_failed: None,
             on_rate_limited: None,
             on_session_evicted: None,
+            state: StateMap::default(),
         }
     }
 

@@ -92,6 +92,12 @@ impl Socket {
         &self.inner.handshake
     }
 
+    /// The server's application state of type `T`, as the [`State`](crate::State) extractor
+    /// hands it to handlers; `None` when the builder never set one.
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.server.state.get()
+    }
+
     /// Typed data attached to the socket, shared with the auth middleware.
     pub fn extensions(&self) -> &Extensions {
         self.inner.handshake.extensions()

@@ -116,14 +116,22 @@ pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
     );
     let (other, _) = t.connect().await;
     enter(&other, "lobby", "u2", "tablet").await;
+    let joined = event(&mut watch).await;
     assert_eq!(
-        event(&mut watch).await,
+        joined,
         PresenceEvent::Join {
             key: "u2".into(),
             meta: device("tablet"),
             first: true
         }
     );
+    if let PresenceEvent::Join { meta, .. } = &joined {
+        let typed: Device = watch.decode_meta(meta).unwrap();
+        assert_eq!(
+            typed.name, "tablet",
+            "the meta decodes as the type it was tracked as"
+        );
+    }
 
     // An update replaces the connection's meta: the old one leaves, the new one joins.
     enter(&laptop, "lobby", "u1", "laptop-docked").await;
