@@ -4,7 +4,7 @@
  */
 
 import { EmitError, TimeoutError } from "./errors.js";
-import { decodeJson } from "./json.js";
+import { decodePayload } from "./json.js";
 import { later } from "./timers.js";
 
 interface PendingAck {
@@ -38,7 +38,7 @@ export class PendingAcks {
       this.pending.set(id, {
         resolve: (bytes) => {
           try {
-            resolve(decodeJson(bytes) as T);
+            resolve(decodePayload(bytes) as T);
           } catch (err) {
             reject(err as Error);
           }

@@ -9,7 +9,7 @@
 import type { PendingAcks } from "./acks.js";
 import { DecodeError, type Event, type Frame, decodeFrame, encodeFrame } from "./codec.js";
 import { AckError, EmitError } from "./errors.js";
-import { decodeJson, encodeJson, errorMessage, sendableMessage } from "./json.js";
+import { decodePayload, encodePayload, errorMessage, sendableMessage } from "./json.js";
 import type { Presences } from "./presence.js";
 
 /** The longest event name, in UTF-8 bytes (PROTOCOL.md section 8). */
@@ -129,7 +129,7 @@ export function dispatchEvent(event: Event, ctx: DispatchContext): void {
   const { audience } = ctx;
   let data: unknown;
   try {
-    data = decodeJson(event.data);
+    data = decodePayload(event.data);
   } catch (err) {
     if (ackId !== null) return refuse(`invalid payload: ${errorMessage(err)}`);
     return audience.report(err, false);
@@ -183,7 +183,7 @@ function acknowledger(
     if (answered) return;
     let frame: Uint8Array;
     try {
-      frame = encodeFrame({ type: "Ack", id, data: encodeJson(reply) });
+      frame = encodeFrame({ type: "Ack", id, data: encodePayload(reply) });
     } catch (err) {
       fail(err);
       throw err;

@@ -1,6 +1,6 @@
 /**
  * The JSON payload codec (`Hello.codec` = json, PROTOCOL.md section 7): a payload is the
- * UTF-8 text of exactly one JSON value.
+ * UTF-8 text of exactly one JSON value, or binary data: the byte `00` and the bytes.
  *
  * @module
  */
@@ -32,6 +32,35 @@ export function decodeJson(bytes: Uint8Array): unknown {
   } catch (err) {
     throw new PayloadError(`cannot decode json payload: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** The first byte of a binary payload (PROTOCOL.md section 7): JSON text never starts with it. */
+const BINARY_MARKER = 0x00;
+
+/**
+ * Encodes an event's or a reply's data: a `Uint8Array` (or any other `ArrayBufferView`, or an
+ * `ArrayBuffer`) as binary, the byte `00` and the bytes; anything else as JSON.
+ */
+export function encodePayload(value: unknown): Uint8Array {
+  const bytes = binaryOf(value);
+  if (!bytes) return encodeJson(value);
+  const payload = new Uint8Array(bytes.length + 1);
+  payload[0] = BINARY_MARKER;
+  payload.set(bytes, 1);
+  return payload;
+}
+
+/** Decodes an event's or a reply's data: binary as a `Uint8Array` (a copy), else JSON. */
+export function decodePayload(bytes: Uint8Array): unknown {
+  if (bytes[0] === BINARY_MARKER) return bytes.slice(1);
+  return decodeJson(bytes);
+}
+
+function binaryOf(value: unknown): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return null;
 }
 
 /** The message of anything thrown. */

@@ -10,7 +10,7 @@ import { type Frame, MAX_FRAME_SIZE, type Welcome, encodeFrame } from "./codec.j
 import { eventNameError } from "./dispatch.js";
 import { DatagramTooLargeError, EmitError } from "./errors.js";
 import type { SocketState } from "./events.js";
-import { encodeJson } from "./json.js";
+import { encodePayload } from "./json.js";
 import type { ResolvedOptions } from "./options.js";
 import { ReplayBuffer } from "./replay.js";
 import { later } from "./timers.js";
@@ -134,7 +134,7 @@ export class Outbound {
   private eventFrame(event: string, ack: bigint | null, data: unknown): Uint8Array {
     const badName = eventNameError(event);
     if (badName !== null) throw new EmitError("EventNameTooLong", badName);
-    return encodeFrame({ type: "Event", name: event, ack, data: encodeJson(data) });
+    return encodeFrame({ type: "Event", name: event, ack, data: encodePayload(data) });
   }
 
   private checkSize(frame: Uint8Array): void {

@@ -167,6 +167,25 @@ describe("events and acks", () => {
     expect(ids).toEqual([1n, 2n]);
   });
 
+  it("carries Uint8Array data as binary both ways: events, replies and acks", async () => {
+    const { socket, server } = await connected();
+    const binary = (...bytes: number[]) => Uint8Array.from([0, ...bytes]);
+    server.onFrame = (f) => {
+      if (f.type === "Event" && f.ack !== null) server.push({ type: "Ack", id: f.ack, data: binary(...f.data.slice(1).reverse()) });
+    };
+    await expect(socket.emitWithAck("reverse", Uint8Array.from([1, 2, 3]))).resolves.toEqual(Uint8Array.from([3, 2, 1]));
+    expect(server.sent("Event")[0]!.data).toEqual(binary(1, 2, 3));
+    const got: unknown[] = [];
+    socket.on("blob", (data, ack) => {
+      got.push(data);
+      ack?.(Uint8Array.from([7]));
+    });
+    server.push({ type: "Event", name: "blob", ack: 5n, data: binary(0xff, 0) });
+    await until(() => server.sent("Ack").length === 1);
+    expect(got).toEqual([Uint8Array.from([0xff, 0])]);
+    expect(server.sent("Ack")[0]).toEqual({ type: "Ack", id: 5n, data: binary(7) });
+  });
+
   it("answers every ack: an async handler that never acks, a message that cannot be encoded", async () => {
     const { socket, server } = await connected();
     socket.on("quiet", async () => {});

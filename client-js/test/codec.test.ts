@@ -15,6 +15,8 @@ import {
   withLengthPrefix,
 } from "../src/codec.js";
 
+import { decodePayload, encodePayload } from "../src/json.js";
+
 const vectorsDir = join(dirname(fileURLToPath(import.meta.url)), "../../proto/vectors");
 const load = <T>(file: string): T => JSON.parse(readFileSync(join(vectorsDir, file), "utf8")) as T;
 
@@ -332,4 +334,39 @@ describe("random round trips", () => {
       expect(splitter.buffered).toBe(0);
     });
   }
+});
+
+interface PayloadVector {
+  name: string;
+  codec: "json" | "bincode";
+  value: { binary: string } | { json: unknown };
+  hex: string;
+}
+
+describe("payloads.json: the json codec's binary and text payloads", () => {
+  const vectors = load<PayloadVector[]>("payloads.json").filter((v) => v.codec === "json");
+
+  it("has vectors", () => expect(vectors.length).toBeGreaterThanOrEqual(5));
+  for (const vector of vectors) {
+    it(vector.name, () => {
+      const payload = fromHex(vector.hex);
+      if ("binary" in vector.value) {
+        const binary = fromHex(vector.value.binary);
+        expect(encodePayload(binary)).toEqual(payload);
+        expect(encodePayload(binary.buffer)).toEqual(payload);
+        expect(decodePayload(payload)).toEqual(binary);
+      } else {
+        expect(decodePayload(payload)).toEqual(vector.value.json);
+      }
+    });
+  }
+
+  it("sends any typed array as its bytes, and a decoded one does not alias the frame", () => {
+    const words = new Uint16Array([0x0201, 0x0403]);
+    expect(encodePayload(words)).toEqual(Uint8Array.from([0, 1, 2, 3, 4]));
+    const payload = Uint8Array.from([0, 9, 9]);
+    const decoded = decodePayload(payload) as Uint8Array;
+    payload[1] = 0;
+    expect(decoded).toEqual(Uint8Array.from([9, 9]));
+  });
 });

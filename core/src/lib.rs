@@ -76,7 +76,7 @@ pub use crate::config::{
 };
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
 pub use crate::extensions::Extensions;
-pub use crate::payload::{FromPayload, IntoPayload, Raw};
+pub use crate::payload::{Binary, FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::relay;

@@ -12,9 +12,18 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Raw(pub Bytes);
 
+/// A byte string carried as binary data (PROTOCOL.md section 7): as it is to a browser (a
+/// `Uint8Array` there, no base64), and as a bincode byte sequence to a Rust peer.
+///
+/// `socket.emit("frame", Binary(jpeg))` reaches a page's handler as a `Uint8Array`, and a
+/// handler taking `Data<Binary>` receives what a page emitted as one. Unlike [`Raw`], the
+/// bytes are wrapped for the connection's codec, so every peer reads them as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Binary(pub Bytes);
+
 /// A value that can be encoded as a payload with any codec.
 ///
-/// Implemented for every `Serialize` type and for [`Raw`].
+/// Implemented for every `Serialize` type, [`Raw`] and [`Binary`].
 pub trait IntoPayload {
     /// Encodes the value with `codec`.
     fn encode(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError>;
@@ -32,9 +41,15 @@ impl IntoPayload for Raw {
     }
 }
 
+impl IntoPayload for Binary {
+    fn encode(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError> {
+        Ok(codec.encode_binary(&self.0))
+    }
+}
+
 /// A value that can be decoded from a payload.
 ///
-/// Implemented for every `DeserializeOwned` type and for [`Raw`].
+/// Implemented for every `DeserializeOwned` type, [`Raw`] and [`Binary`].
 pub trait FromPayload: Sized {
     /// Decodes `bytes`, which were encoded with `codec`.
     fn decode(bytes: Bytes, codec: PayloadCodec) -> Result<Self, PayloadError>;
@@ -49,5 +64,11 @@ impl<T: DeserializeOwned> FromPayload for T {
 impl FromPayload for Raw {
     fn decode(bytes: Bytes, _codec: PayloadCodec) -> Result<Self, PayloadError> {
         Ok(Raw(bytes))
+    }
+}
+
+impl FromPayload for Binary {
+    fn decode(bytes: Bytes, codec: PayloadCodec) -> Result<Self, PayloadError> {
+        codec.decode_binary(&bytes).map(Binary)
     }
 }

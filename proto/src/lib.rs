@@ -40,5 +40,5 @@ pub use frame::{
 };
 pub use framing::FrameSplitter;
 pub use limit::MAX_FRAME_SIZE;
-pub use payload::PayloadCodec;
+pub use payload::{BINARY_MARKER, PayloadCodec};
 pub use socket_id::{ParseSocketIdError, SocketId};

@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::PayloadError;
 use crate::limit::{decode_bounded, wire_config};
 
+/// The first byte of a binary payload under json (PROTOCOL.md section 7): JSON text never
+/// starts with it.
+pub const BINARY_MARKER: u8 = 0x00;
+
 /// How event, ack, auth and presence payloads are encoded on one connection.
 ///
 /// Rust peers use [`PayloadCodec::Bincode`]; browsers use [`PayloadCodec::Json`]. On the wire it is
@@ -53,6 +57,47 @@ impl PayloadCodec {
                 codec: self,
                 message,
             })
+    }
+
+    /// A byte string as a payload (PROTOCOL.md section 7): under json the byte
+    /// [`BINARY_MARKER`] and the bytes, under bincode a byte sequence (a varint length, then
+    /// the bytes).
+    pub fn encode_binary(self, data: &[u8]) -> Bytes {
+        let mut payload = match self {
+            PayloadCodec::Json => vec![BINARY_MARKER],
+            PayloadCodec::Bincode => {
+                // A length always encodes: a varint of at most 9 bytes.
+                bincode::serde::encode_to_vec(data.len() as u64, wire_config()).unwrap_or_default()
+            }
+        };
+        payload.extend_from_slice(data);
+        Bytes::from(payload)
+    }
+
+    /// The byte string a binary payload carries, without copying it; an error for a payload
+    /// that is not one.
+    pub fn decode_binary(self, payload: &Bytes) -> Result<Bytes, PayloadError> {
+        let refuse = |message: String| PayloadError::Decode {
+            codec: self,
+            message,
+        };
+        match self {
+            PayloadCodec::Json => match payload.first() {
+                Some(&BINARY_MARKER) => Ok(payload.slice(1..)),
+                _ => Err(refuse("not a binary payload: it is JSON text".into())),
+            },
+            PayloadCodec::Bincode => {
+                let (declared, used) = decode_bounded::<u64>(payload)
+                    .map_err(|err| refuse(format!("no byte-sequence length: {err}")))?;
+                let carried = (payload.len() - used) as u64;
+                if declared != carried {
+                    return Err(refuse(format!(
+                        "a byte sequence of {declared} bytes in {carried} bytes"
+                    )));
+                }
+                Ok(payload.slice(used..))
+            }
+        }
     }
 
     /// Decodes a value, rejecting trailing bytes. Length fields cannot make it allocate more

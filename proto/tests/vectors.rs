@@ -230,3 +230,36 @@ fn every_framing_vector_splits_as_specified() {
         }
     }
 }
+
+#[test]
+fn payload_vectors_encode_and_decode() {
+    let vectors = load("payloads.json");
+    assert!(vectors.len() >= 10);
+    for v in &vectors {
+        let name = s(v, "name");
+        let codec = match s(v, "codec").as_str() {
+            "json" => PayloadCodec::Json,
+            "bincode" => PayloadCodec::Bincode,
+            other => panic!("{name}: codec {other}"),
+        };
+        let payload = Bytes::from(unhex(&s(v, "hex")));
+        if let Some(binary) = v["value"]["binary"].as_str() {
+            let bytes = unhex(binary);
+            assert_eq!(hex(&codec.encode_binary(&bytes)), s(v, "hex"), "{name}");
+            assert_eq!(codec.decode_binary(&payload).unwrap(), bytes, "{name}");
+        } else {
+            assert!(codec.decode_binary(&payload).is_err(), "{name}: JSON text");
+            let value: Value = codec.decode(&payload).unwrap();
+            assert_eq!(value, v["value"]["json"], "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_byte_sequence_whose_length_disagrees_is_not_binary() {
+    let codec = PayloadCodec::Bincode;
+    for bad in ["", "040102", "020102ff", "fb"] {
+        let payload = Bytes::from(unhex(bad));
+        assert!(codec.decode_binary(&payload).is_err(), "{bad}");
+    }
+}

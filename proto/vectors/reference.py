@@ -574,6 +574,49 @@ FRAMING = [
     ("prefix_byte_ff", H("ff"), MIB, {"error": "InvalidValue"}),
 ]
 
+# --- Payloads (section 7) ---------------------------------------------------------------------
+
+BINARY_MARKER = b"\x00"
+
+
+def encode_binary(codec, data):
+    """A byte string as a payload of `codec`."""
+    if codec == "json":
+        return BINARY_MARKER + data
+    return enc("bytes", data.hex())
+
+
+def decode_payload(codec, data):
+    """A json payload as {"binary": hex} or {"json": value}; a bincode byte sequence as
+    {"binary": hex}."""
+    if codec == "json":
+        if data[:1] == BINARY_MARKER:
+            return {"binary": data[1:].hex()}
+        return {"json": json.loads(data.decode("utf-8"))}
+    r = Reader(data)
+    value = dec("bytes", r)
+    if r.pos != len(data):
+        raise DecodeError("TrailingBytes")
+    return {"binary": value}
+
+
+# (name, codec, value, payload bytes). Binary values MUST encode to the bytes and the bytes MUST
+# decode to the value; a json value need only decode (JSON text has many spellings).
+PAYLOADS = [
+    ("json_binary_empty", "json", {"binary": ""}, b"\x00"),
+    ("json_binary_three", "json", {"binary": "010203"}, b"\x00\x01\x02\x03"),
+    ("json_binary_starting_with_a_brace", "json", {"binary": "7b7d"}, b"\x00{}"),
+    ("json_binary_of_zeros", "json", {"binary": "0000"}, b"\x00\x00\x00"),
+    ("json_text_object", "json", {"json": {"a": [1, 2]}}, b'{"a":[1,2]}'),
+    ("json_text_leading_whitespace", "json", {"json": 1}, b" 1"),
+    ("json_text_null", "json", {"json": None}, b"null"),
+    ("bincode_binary_empty", "bincode", {"binary": ""}, b"\x00"),
+    ("bincode_binary_three", "bincode", {"binary": "010203"}, b"\x03\x01\x02\x03"),
+    ("bincode_binary_250", "bincode", {"binary": "ab" * 250}, b"\xfa" + b"\xab" * 250),
+    ("bincode_binary_251", "bincode", {"binary": "ab" * 251}, b"\xfb\xfb\x00" + b"\xab" * 251),
+]
+
+
 # --- Generation -------------------------------------------------------------------------------
 
 
@@ -611,8 +654,17 @@ def main():
         framing.append({"name": name, "hex": data.hex(), "max_frame_size": max_size,
                         "result": result})
 
+    payloads = []
+    for name, codec, value, data in PAYLOADS:
+        assert name not in names, name
+        names.add(name)
+        assert decode_payload(codec, data) == value, name
+        if "binary" in value:
+            assert encode_binary(codec, bytes.fromhex(value["binary"])) == data, name
+        payloads.append({"name": name, "codec": codec, "value": value, "hex": data.hex()})
+
     for file, vectors in (("frames.json", frames), ("malformed.json", malformed),
-                          ("framing.json", framing)):
+                          ("framing.json", framing), ("payloads.json", payloads)):
         with open(os.path.join(HERE, file), "w", encoding="utf-8") as out:
             json.dump(vectors, out, indent=2, ensure_ascii=False)
             out.write("\n")

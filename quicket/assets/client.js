@@ -641,6 +641,25 @@ function decodeJson(bytes) {
     throw new PayloadError(`cannot decode json payload: ${errorMessage(err)}`, { cause: err });
   }
 }
+var BINARY_MARKER = 0;
+function encodePayload(value) {
+  const bytes = binaryOf(value);
+  if (!bytes) return encodeJson(value);
+  const payload = new Uint8Array(bytes.length + 1);
+  payload[0] = BINARY_MARKER;
+  payload.set(bytes, 1);
+  return payload;
+}
+function decodePayload(bytes) {
+  if (bytes[0] === BINARY_MARKER) return bytes.slice(1);
+  return decodeJson(bytes);
+}
+function binaryOf(value) {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return null;
+}
 function errorMessage(err) {
   return err instanceof Error ? err.message : String(err);
 }
@@ -693,7 +712,7 @@ var PendingAcks = class {
       this.pending.set(id, {
         resolve: (bytes) => {
           try {
-            resolve(decodeJson(bytes));
+            resolve(decodePayload(bytes));
           } catch (err) {
             reject(err);
           }
@@ -790,7 +809,7 @@ function dispatchEvent(event, ctx) {
   const { audience } = ctx;
   let data;
   try {
-    data = decodeJson(event.data);
+    data = decodePayload(event.data);
   } catch (err) {
     if (ackId !== null) return refuse(`invalid payload: ${errorMessage(err)}`);
     return audience.report(err, false);
@@ -834,7 +853,7 @@ function acknowledger(ctx, id) {
     if (answered) return;
     let frame;
     try {
-      frame = encodeFrame({ type: "Ack", id, data: encodeJson(reply) });
+      frame = encodeFrame({ type: "Ack", id, data: encodePayload(reply) });
     } catch (err) {
       fail(err);
       throw err;
@@ -1698,7 +1717,7 @@ var Outbound = class {
   eventFrame(event, ack, data) {
     const badName = eventNameError(event);
     if (badName !== null) throw new EmitError("EventNameTooLong", badName);
-    return encodeFrame({ type: "Event", name: event, ack, data: encodeJson(data) });
+    return encodeFrame({ type: "Event", name: event, ack, data: encodePayload(data) });
   }
   checkSize(frame) {
     if (frame.length > this.maxFrameSize) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Harness, TestServer, collect, next, within};
-use crate::{AckError, AckSender, Client, Data, EventName, PayloadCodec, Raw, Socket};
+use crate::{AckError, AckSender, Binary, Client, Data, EventName, PayloadCodec, Raw, Socket};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Move {
@@ -29,6 +29,13 @@ fn echo_handlers(socket: &Socket) {
     socket.on("raw", |Data(raw): Data<Raw>, ack: AckSender| async move {
         ack.send(raw).unwrap();
     });
+    socket.on(
+        "reverse",
+        |Data(Binary(bytes)): Data<Binary>, ack: AckSender| async move {
+            let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
+            ack.send(Binary(reversed.into())).unwrap();
+        },
+    );
 }
 
 /// Events with acks round-trip typed payloads, in order.
@@ -96,6 +103,36 @@ pub async fn raw_payload_passes_through<H: Harness>(harness: &H) {
             .await
             .unwrap();
         assert_eq!(back.0, blob, "raw bytes are untouched with {codec}");
+    }
+}
+
+/// `Binary` bytes arrive as bytes with every codec; under JSON they are `00` and the bytes.
+pub async fn binary_payload_round_trips<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        echo_handlers(&s);
+    })
+    .await;
+    let blob = Bytes::from((0..=255u8).collect::<Vec<_>>());
+    let reversed: Vec<u8> = blob.iter().rev().copied().collect();
+    for codec in PayloadCodec::ALL {
+        let (client, _) = t.connect_with(Client::builder().codec(codec)).await;
+        let back: Binary = within(
+            "binary ack",
+            client.emit_with_ack("reverse", Binary(blob.clone())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(back.0, reversed, "reversed bytes with {codec}");
+        let wire: Raw = within(
+            "binary as sent",
+            client.emit_with_ack("reverse", Binary(blob.clone())),
+        )
+        .await
+        .unwrap();
+        if codec == PayloadCodec::Json {
+            assert_eq!(wire.0[0], 0x00, "a binary json payload starts with 00");
+            assert_eq!(wire.0[1..], reversed[..]);
+        }
     }
 }
 

@@ -225,7 +225,8 @@ pub fn disconnect_reasons(socket: &Socket, tx: &mpsc::Sender<crate::DisconnectRe
 macro_rules! conformance_tests {
     ($harness:expr) => {
         $crate::conformance_tests!(@each $harness;
-            ack_roundtrip, json_codec_roundtrip, raw_payload_passes_through, server_emit_reaches_client,
+            ack_roundtrip, json_codec_roundtrip, raw_payload_passes_through, binary_payload_round_trips,
+            server_emit_reaches_client,
             unknown_event_gets_ack_error, unacknowledging_handler_gets_ack_error,
             invalid_payload_gets_ack_error_and_connection_survives, handler_panic_is_contained,
             ack_timeout, volatile_emits_arrive_when_idle, catch_all_handler,
