@@ -195,6 +195,24 @@ test("volatile: most of 500 position updates arrive, none corrupted, oversized i
   await watcher.context().close();
 });
 
+test("binary data crosses from a WebTransport page to a WebSocket page as a Uint8Array", async () => {
+  const sender = await openChat("bytes-out");
+  const watcher = await openChat("bytes-in", { noWebTransport: true });
+  await watcher.evaluate(() => {
+    window.blobs = [];
+    window.chat.on("pos", (p) => p instanceof Uint8Array && window.blobs.push(Array.from(p)));
+  });
+  const bytes = [0, 1, 2, 123, 250, 255];
+  // Volatile: a datagram may be lost, so send until one arrives. The chat relays it as it came.
+  await until(async () => {
+    await sender.evaluate((b) => window.chat.volatile.emit("pos", Uint8Array.from(b)), bytes);
+    return (await watcher.evaluate(() => window.blobs.length)) > 0;
+  }, "a binary position");
+  assert.deepEqual((await watcher.evaluate(() => window.blobs))[0], bytes);
+  await sender.context().close();
+  await watcher.context().close();
+});
+
 for (const transport of ["webtransport", "websocket"]) {
   test(`a ${transport} page whose connection the server drops reconnects, recovers and shows each missed line once`, async () => {
     const reader = await openChat(`reader-${transport}`, { noWebTransport: transport === "websocket" });

@@ -10,8 +10,7 @@ use quicket_core::transport::{
 use quicket_quic::{QuicConnection, QuicReader, QuicWriter};
 use quicket_ws::{WsClientConnection, WsConnection};
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream = quicket_ws::WsClientStream;
 type WsMessage = tokio_tungstenite::tungstenite::Message;
 
 /// A WebTransport or a WebSocket connection.

@@ -51,6 +51,11 @@ pub struct Endpoints {
     pub allowed_origins: Option<Vec<String>>,
     /// Decides on each WebTransport session request before a session is spent on it.
     pub pre_accept: Option<PreAcceptHook>,
+    /// Serve the WebSocket endpoint, discovery and the application's routes over HTTPS
+    /// (`wss://`) with the WebTransport endpoint's certificate, reloads included. Default
+    /// off: with the development certificate, which browsers do not trust for pages, the TCP
+    /// side stays plain HTTP (bind it to loopback, or put a TLS proxy in front).
+    pub https: bool,
     /// Whether to serve the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
     /// Default on; turn it off to serve a client of your own build at that path.
     pub client_script: bool,
@@ -65,6 +70,7 @@ impl fmt::Debug for Endpoints {
             .field("ws", &self.ws)
             .field("allowed_origins", &self.allowed_origins)
             .field("pre_accept", &self.pre_accept.is_some())
+            .field("https", &self.https)
             .field("client_script", &self.client_script)
             .finish_non_exhaustive()
     }
@@ -81,6 +87,7 @@ impl Default for Endpoints {
             routes: quicket_ws::axum::Router::new(),
             allowed_origins: None,
             pre_accept: None,
+            https: false,
             client_script: true,
         }
     }
@@ -111,6 +118,12 @@ impl Endpoints {
     pub fn ports(mut self, http: u16, quic: u16) -> Self {
         self.http.set_port(http);
         self.quic.set_port(quic);
+        self
+    }
+
+    /// Serves HTTPS and `wss://` with the WebTransport certificate (see [`Endpoints::https`]).
+    pub fn https(mut self, on: bool) -> Self {
+        self.https = on;
         self
     }
 
@@ -190,6 +203,8 @@ pub enum ServeError {
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
     // What the QUIC endpoint takes is what discovery promises.
     let max_datagram = endpoints.quic_limits.max_incoming_datagram;
+    // Hashes stand in for a CA only for the development certificate (at most 14 days).
+    let pin_hashes = endpoints.identity.is_development();
     let mut quic = QuicListener::builder(endpoints.identity)
         .bind(endpoints.quic)
         .limits(endpoints.quic_limits);
@@ -203,13 +218,17 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
     }
     let quic = quic.listen().await?;
     let handle = quic.handle();
+    if endpoints.https {
+        ws = ws.tls(handle.tcp_tls_config()?);
+    }
     let advertised = handle.clone();
     let ws_config = ws.webtransport(move || {
-        let hashes = advertised
-            .certificate_hashes()
-            .iter()
-            .map(|hash| hash.to_base64())
-            .collect();
+        let hashes = if pin_hashes {
+            let current = advertised.certificate_hashes();
+            current.iter().map(|hash| hash.to_base64()).collect()
+        } else {
+            Vec::new()
+        };
         Some(WebTransportInfo::new(
             advertised.local_addr().port(),
             advertised.path(),

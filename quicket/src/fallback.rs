@@ -1,12 +1,14 @@
 //! Connecting like a browser does: read the server's discovery document, try WebTransport,
 //! fall back to WebSocket.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quicket_core::transport::{Connector, TransportError};
 use quicket_core::{Client, ClientBuilder, ConnectError};
 use quicket_quic::{CertificateHash, QuicConnector, ServerTrust};
-use quicket_ws::WsConnector;
+use quicket_ws::rustls::ClientConfig;
+use quicket_ws::{ClientStream, WsConnector};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,6 +70,10 @@ pub struct FallbackOptions {
     pub webtransport_deadline: Duration,
     /// Skip WebTransport altogether.
     pub websocket_only: bool,
+    /// Which certificates to trust on every path: `https://` discovery, `wss://` and
+    /// WebTransport. Default `None`: the system's roots over TCP, and for WebTransport the
+    /// hashes discovery lists (the development certificate) or else the system's roots.
+    pub trust: Option<ServerTrust>,
 }
 
 impl Default for FallbackOptions {
@@ -75,6 +81,7 @@ impl Default for FallbackOptions {
         Self {
             webtransport_deadline: Duration::from_secs(3),
             websocket_only: false,
+            trust: None,
         }
     }
 }
@@ -91,6 +98,20 @@ impl FallbackOptions {
         self.websocket_only = true;
         self
     }
+
+    /// Sets [`FallbackOptions::trust`].
+    pub fn trust(mut self, trust: ServerTrust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// The TLS configuration for `https://` and `wss://`.
+    fn tcp_tls(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+        let trust = self.trust.as_ref().unwrap_or(&ServerTrust::NativeRoots);
+        trust.tcp_client_config().map_err(|err| {
+            ConnectError::Transport(TransportError::Connect(format!("TLS configuration: {err}")))
+        })
+    }
 }
 
 /// Tries WebTransport within a deadline, then WebSocket, on every connect.
@@ -104,16 +125,24 @@ pub struct FallbackConnector {
 impl FallbackConnector {
     /// A connector for what `discovery` offers.
     pub fn new(discovery: &Discovery, options: &FallbackOptions) -> Result<Self, ConnectError> {
+        let trust = options
+            .trust
+            .clone()
+            .unwrap_or_else(|| discovery.server_trust());
         let quic = match (&discovery.webtransport, options.websocket_only) {
-            (Some(url), false) => QuicConnector::new(url.clone(), discovery.server_trust())
+            (Some(url), false) => QuicConnector::new(url.clone(), trust)
                 .ok()
                 .map(|connector| (connector, url.clone())),
             _ => None,
         };
-        let ws = discovery.websocket.clone();
+        let url = discovery.websocket.clone();
+        let mut ws = WsConnector::new(url.clone());
+        if url.starts_with("wss://") {
+            ws = ws.tls(options.tcp_tls()?);
+        }
         Ok(Self {
             quic,
-            ws: (WsConnector::new(ws.clone()), ws),
+            ws: (ws, url),
             deadline: options.webtransport_deadline,
         })
     }
@@ -191,7 +220,7 @@ pub async fn connect_with(
     base: &str,
     options: &FallbackOptions,
 ) -> Result<Client, ConnectError> {
-    let discovery = discover(base).await?;
+    let discovery = discover_with(base, options).await?;
     let connector = FallbackConnector::new(&discovery, options)?;
     match builder.clone().connect(&connector).await {
         // A WebTransport session can open and still never carry a handshake (a middlebox that
@@ -216,9 +245,14 @@ pub async fn connect_quic(url: &str, trust: ServerTrust) -> Result<Client, Conne
     connected.map_err(|err| naming("WebTransport", url, err))
 }
 
-/// Connects over WebSocket only, to `url` (`ws://host:port/quicket`).
+/// Connects over WebSocket only, to `url` (`ws://host:port/quicket`, or `wss://` trusting
+/// the system's roots).
 pub async fn connect_ws(url: &str) -> Result<Client, ConnectError> {
-    let connected = Client::builder().connect(&WsConnector::new(url)).await;
+    let mut connector = WsConnector::new(url);
+    if url.starts_with("wss://") {
+        connector = connector.tls(FallbackOptions::default().tcp_tls()?);
+    }
+    let connected = Client::builder().connect(&connector).await;
     connected.map_err(|err| naming("WebSocket", url, err))
 }
 
@@ -242,36 +276,61 @@ fn reason(err: TransportError) -> String {
     }
 }
 
-/// Reads `GET {base}/quicket/info` over plain HTTP/1.1.
+/// Reads the discovery document of the server at `base` (`http://host:port`, or
+/// `https://host:port` trusting the system's roots).
 pub async fn discover(base: &str) -> Result<Discovery, ConnectError> {
-    let authority = base
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            let why = format!("discovery at {base}: the base URL must start with http://");
-            ConnectError::Transport(TransportError::Connect(why))
-        })?
-        .trim_end_matches('/');
-    let url = format!("http://{authority}/quicket/info");
+    discover_with(base, &FallbackOptions::default()).await
+}
+
+/// [`discover`] with `options`' trust for `https://`.
+pub async fn discover_with(
+    base: &str,
+    options: &FallbackOptions,
+) -> Result<Discovery, ConnectError> {
+    let (secure, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => {
+            let why =
+                format!("discovery at {base}: the base URL must start with http:// or https://");
+            return Err(ConnectError::Transport(TransportError::Connect(why)));
+        }
+    };
+    let authority = rest.trim_end_matches('/');
+    let scheme = if secure { "https" } else { "http" };
+    let url = format!("{scheme}://{authority}/quicket/info");
     let bad = |why: String| {
         ConnectError::Transport(TransportError::Connect(format!(
             "discovery at {url}: {why}"
         )))
     };
-    let mut tcp = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|err| bad(err.to_string()))?;
+    let (host, port) = split_authority(authority, if secure { 443 } else { 80 })
+        .ok_or_else(|| bad("no host and port in the URL".into()))?;
+    let tls = if secure {
+        Some(options.tcp_tls()?)
+    } else {
+        None
+    };
+    let mut stream = ClientStream::connect(host, port, tls).await.map_err(bad)?;
     let request = format!(
         "GET /quicket/info HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes())
+    stream
+        .write_all(request.as_bytes())
         .await
         .map_err(|err| bad(err.to_string()))?;
     let mut response = Vec::new();
-    (&mut tcp)
+    // A TLS peer that closes without close_notify still sent the whole body (Connection:
+    // close), so an unexpected end after some bytes is the end.
+    let read = (&mut stream)
         .take(MAX_DISCOVERY as u64)
         .read_to_end(&mut response)
-        .await
-        .map_err(|err| bad(err.to_string()))?;
+        .await;
+    if let Err(err) = read
+        && (response.is_empty() || err.kind() != std::io::ErrorKind::UnexpectedEof)
+    {
+        return Err(bad(err.to_string()));
+    }
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -280,6 +339,19 @@ pub async fn discover(base: &str) -> Result<Discovery, ConnectError> {
         return Err(bad(head.lines().next().unwrap_or_default().to_owned()));
     }
     serde_json::from_str(body).map_err(|err| bad(format!("not a discovery document: {err}")))
+}
+
+/// `host:port` (IPv6 in brackets), or `host` with the scheme's port.
+fn split_authority(authority: &str, default_port: u16) -> Option<(&str, u16)> {
+    let colon = match authority.rfind(':') {
+        Some(at) if !authority[at..].contains(']') => Some(at),
+        _ => None,
+    };
+    match colon {
+        Some(at) => Some((&authority[..at], authority[at + 1..].parse().ok()?)),
+        None if authority.is_empty() => None,
+        None => Some((authority, default_port)),
+    }
 }
 
 /// Standard base64 of 32 bytes.

@@ -189,7 +189,7 @@ pub use crate::endpoints::{BROWSER_DATAGRAM_LIMIT, Endpoints, ServeError, Servin
 #[cfg(all(feature = "quic", feature = "ws"))]
 pub use crate::fallback::{
     DiscoveredHash, Discovery, FallbackConnector, FallbackOptions, connect, connect_quic,
-    connect_with, connect_ws, discover,
+    connect_with, connect_ws, discover, discover_with,
 };
 
 /// Compiles the README's example as a doctest, so it cannot rot.

@@ -29,8 +29,11 @@ async fn discovery_failures_name_the_document() {
         message.starts_with(&format!("cannot connect: discovery at {url}: ")),
         "{message}"
     );
-    let message = failure(quicket::connect("https://example.invalid")).await;
-    assert!(message.contains("must start with http://"), "{message}");
+    let message = failure(quicket::connect("ftp://example.invalid")).await;
+    assert!(
+        message.contains("must start with http:// or https://"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -109,6 +109,13 @@ impl ServerIdentity {
         })
     }
 
+    /// Whether this is a self-signed development certificate, which browsers take only
+    /// through `serverCertificateHashes`; a CA-issued certificate must not be advertised that
+    /// way, or browsers would refuse it for its validity of more than 14 days.
+    pub fn is_development(&self) -> bool {
+        matches!(self.0, Source::Dev(_))
+    }
+
     /// Loads or makes the identity.
     pub(crate) async fn load(&self) -> Result<Identity, QuicError> {
         match &self.0 {
@@ -182,33 +189,16 @@ impl DevCertificate {
 pub(crate) fn tls_config(
     identity: &Identity,
 ) -> Result<wtransport::config::TlsServerConfig, QuicError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use wtransport::tls::rustls;
 
-    let invalid =
-        |what: &str, err: &dyn fmt::Display| QuicError::Certificate(format!("{what}: {err}"));
-    let chain: Vec<CertificateDer<'static>> = identity
-        .certificate_chain()
-        .as_slice()
-        .iter()
-        .map(|cert| CertificateDer::from(cert.der().to_vec()))
-        .collect();
-    if chain.is_empty() {
-        return Err(QuicError::Certificate(
-            "the certificate chain is empty".into(),
-        ));
-    }
-    let pem = identity.private_key().to_secret_pem();
-    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|err| invalid("private key", &err))?;
+    let (chain, key) = crate::tcp_tls::chain_and_key(identity)?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|err| invalid("TLS 1.3", &err))?
+        .map_err(|err| QuicError::Certificate(format!("TLS 1.3: {err}")))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|err| invalid("certificate and key", &err))?;
+        .map_err(|err| QuicError::Certificate(format!("certificate and key: {err}")))?;
     config.alpn_protocols = vec![wtransport::tls::WEBTRANSPORT_ALPN.to_vec()];
     Ok(config)
 }

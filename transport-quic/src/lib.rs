@@ -44,6 +44,7 @@ mod connector;
 mod error;
 mod identity;
 mod listener;
+mod tcp_tls;
 
 #[cfg(feature = "dangerous-configuration")]
 pub mod flood;
@@ -58,3 +59,4 @@ pub use crate::listener::{
     Admission, DEFAULT_PATH, PreAcceptHook, QuicHandle, QuicListener, QuicListenerBuilder,
     SessionRequest,
 };
+pub use crate::tcp_tls::tls;

@@ -17,6 +17,7 @@ use crate::config::QuicLimits;
 use crate::connection::QuicConnection;
 use crate::error::QuicError;
 use crate::identity::{CertificateHash, ServerIdentity, Source, tls_config};
+use crate::tcp_tls::CurrentCertificate;
 
 /// The default path of quicket's WebTransport endpoint.
 pub const DEFAULT_PATH: &str = "/quicket";
@@ -126,6 +127,7 @@ impl QuicListenerBuilder {
         let identity = self.identity.load().await?;
         let socket = udp_socket(self.addr, self.limits.udp_buffer_size)?;
         let hash = CertificateHash::of(&identity);
+        let tcp_certificate = Arc::new(CurrentCertificate::new(&identity)?);
         let config = server_config(identity, &self.limits, Some(socket))?;
         let endpoint = Arc::new(Endpoint::server(config)?);
         let local_addr = endpoint.local_addr()?;
@@ -135,6 +137,7 @@ impl QuicListenerBuilder {
                 identity: self.identity,
                 limits: self.limits.clone(),
                 hashes: RwLock::new(hash.into_iter().collect()),
+                tcp_certificate,
                 local_addr,
                 path: self.path.clone(),
             }),
@@ -233,6 +236,8 @@ struct Shared {
     limits: QuicLimits,
     /// The current certificate's hash first, then the previous one while it is still valid.
     hashes: RwLock<Vec<CertificateHash>>,
+    /// The same certificate for TLS over TCP, replaced with it.
+    tcp_certificate: Arc<CurrentCertificate>,
     local_addr: SocketAddr,
     path: String,
 }
@@ -246,6 +251,13 @@ impl QuicHandle {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// A TLS configuration for HTTP/1.1 over TCP (`quicket-ws`'s `WsConfig::tls`) that serves
+    /// this endpoint's certificate and follows its reloads and rotations: one identity for
+    /// both transports.
+    pub fn tcp_tls_config(&self) -> Result<Arc<crate::tls::ServerConfig>, QuicError> {
+        self.shared.tcp_certificate.server_config()
     }
 
     /// The address the endpoint is bound to.
@@ -263,6 +275,7 @@ impl QuicHandle {
     pub async fn reload_certificate(&self) -> Result<(), QuicError> {
         let identity = self.shared.identity.load().await?;
         let hash = CertificateHash::of(&identity);
+        self.shared.tcp_certificate.replace(&identity)?;
         let config = server_config(identity, &self.shared.limits, None)?;
         self.shared.endpoint.reload_config(config, false)?;
         if let Some(hash) = hash {

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use tokio_rustls::rustls;
+
 /// What the discovery endpoint says about WebTransport, supplied by the QUIC listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,6 +77,14 @@ pub struct WsConfig {
     /// The WebTransport endpoint to advertise, asked on every discovery request so rotated
     /// certificate hashes show at once.
     pub webtransport: Option<Arc<InfoFn>>,
+    /// Serve HTTPS and `wss://` with this TLS configuration, with [`bind`](crate::bind);
+    /// `quicket::serve` passes the WebTransport endpoint's, so one certificate (and its
+    /// reloads) serves both. Default `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whether clients reach this endpoint over TLS, for the scheme of the discovery
+    /// document's WebSocket URL: `true` behind a proxy that terminates TLS. Default `None`:
+    /// whether [`WsConfig::tls`] is set.
+    pub public_tls: Option<bool>,
 }
 
 impl Default for WsConfig {
@@ -92,6 +102,8 @@ impl Default for WsConfig {
             max_request_head: 32 << 10,
             public_host: None,
             webtransport: None,
+            tls: None,
+            public_tls: None,
         }
     }
 }
@@ -118,6 +130,23 @@ impl WsConfig {
         self
     }
 
+    /// Sets [`WsConfig::tls`]: HTTPS and `wss://`.
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Sets [`WsConfig::public_tls`].
+    pub fn public_tls(mut self, secure: bool) -> Self {
+        self.public_tls = Some(secure);
+        self
+    }
+
+    /// Whether the discovery document advertises `wss://`.
+    pub(crate) fn advertises_tls(&self) -> bool {
+        self.public_tls.unwrap_or(self.tls.is_some())
+    }
+
     /// Sets [`WsConfig::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
@@ -134,6 +163,8 @@ impl fmt::Debug for WsConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("public_host", &self.public_host)
             .field("webtransport", &self.webtransport.is_some())
+            .field("tls", &self.tls.is_some())
+            .field("public_tls", &self.public_tls)
             .finish_non_exhaustive()
     }
 }

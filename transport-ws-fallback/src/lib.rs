@@ -23,11 +23,13 @@ mod connection;
 mod message;
 mod server;
 
-pub use crate::client::{WsClientConnection, WsConnector};
+pub use crate::client::{ClientStream, WsClientConnection, WsClientStream, WsConnector};
 pub use crate::config::{WebTransportInfo, WsConfig};
 pub use crate::connection::{WsConnection, WsReader, WsWriter};
 pub use crate::message::{close_code, close_reason};
 pub use crate::server::{WsListener, WsServerConnection, bind, bind_with, router};
+/// rustls, as the TLS configurations of [`WsConfig::tls`] and [`WsConnector::tls`] take it.
+pub use tokio_rustls::rustls;
 
 /// axum, as quicket-ws uses it: build the routes you pass to [`bind_with`] with it.
 pub use axum;

@@ -93,6 +93,7 @@ pub async fn bind_with(
         read_timeout: config.header_read_timeout,
         // hyper refuses less than 8 KiB.
         max_size: config.max_request_head.max(8 << 10),
+        tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
     };
     let (quicket, mut listener) = router(config);
     let app = routes.merge(quicket);
@@ -102,14 +103,15 @@ pub async fn bind_with(
 }
 
 /// What a client may take to send its request head, and how large it may be.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct RequestHead {
     read_timeout: std::time::Duration,
     max_size: usize,
+    /// TLS first, when the endpoint serves HTTPS; its handshake shares the header deadline.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 async fn serve_http(tcp: tokio::net::TcpListener, router: Router, head: RequestHead) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
     loop {
@@ -130,17 +132,42 @@ async fn serve_http(tcp: tokio::net::TcpListener, router: Router, head: RequestH
                 .layer(axum::Extension(ConnectInfo(peer)))
                 .layer(axum::Extension(local)),
         );
+        let head = head.clone();
         tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(head.read_timeout)
-                .max_buf_size(head.max_size)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, %peer, "HTTP connection ended");
+            let Some(acceptor) = head.tls.clone() else {
+                return serve_connection(stream, service, &head, peer).await;
+            };
+            match tokio::time::timeout(head.read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(tls, service, &head, peer).await,
+                Ok(Err(err)) => tracing::debug!(%err, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake too slow"),
             }
         });
+    }
+}
+
+/// HTTP/1.1 with upgrades on one accepted connection, plain or TLS.
+async fn serve_connection<I, S>(io: I, service: S, head: &RequestHead, peer: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head.read_timeout)
+        .max_buf_size(head.max_size)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(err) = connection.await {
+        tracing::debug!(%err, %peer, "HTTP connection ended");
     }
 }
 
@@ -227,7 +254,11 @@ async fn discovery(State(endpoint): State<Arc<Endpoint>>, extensions: Extensions
                     .collect()
             })
             .unwrap_or_default(),
-        websocket: format!("ws://{host}{}", config.path),
+        websocket: format!(
+            "{}://{host}{}",
+            if config.advertises_tls() { "wss" } else { "ws" },
+            config.path
+        ),
         max_datagram_size: webtransport.as_ref().map(|wt| wt.max_datagram_size),
     };
     (
