@@ -45,18 +45,26 @@ export function spawnWithLines(command, args, { cwd } = {}) {
 /** Starts an example server with `args` and waits for its `NAME: open http://…/` line; its base URL. */
 export async function startServer(name, args) {
   const server = spawnWithLines(binary(name), args);
-  const line = await server.waitFor(new RegExp(`${name}: open (http://\\S+)/`), `the ${name} server`);
-  server.base = line.match(/(http:\/\/\S+)\//)[1];
+  const line = await server.waitFor(new RegExp(`${name}: open (https?://\\S+)/`), `the ${name} server`);
+  server.base = line.match(/(https?:\/\/\S+)\//)[1];
   return server;
 }
 
 /** Headless Debian Chromium. */
-export function launchChromium() {
+export function launchChromium(extraArgs = []) {
   fs.mkdirSync(output, { recursive: true });
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      ...extraArgs,
+    ],
   });
 }
 

@@ -1,6 +1,11 @@
 //! What the example servers share: the page route and the command line.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
+
+use quicket::quic::ServerIdentity;
+use quicket::{Endpoints, Server, Serving};
 
 use quicket::ws::axum::Router;
 use quicket::ws::axum::response::Html;
@@ -10,6 +15,71 @@ use quicket::ws::axum::routing::get;
 /// `quicket::serve` serves from inside the crate.
 pub fn page_routes(page: &'static str) -> Router {
     Router::new().route("/", get(move || async move { Html(page) }))
+}
+
+/// Where an example listens: `--bind IP` (default every interface), `--http PORT` (default
+/// 8080), `--quic PORT` (default 4433; 0 picks free ports), and, where offered, `--cert PEM
+/// --key PEM` for a certificate from files, which then serves HTTPS and `wss://` too.
+pub struct Listen {
+    ip: IpAddr,
+    http: u16,
+    quic: u16,
+    pem: Option<(PathBuf, PathBuf)>,
+}
+
+impl Listen {
+    /// Reads the flags; `--cert` and `--key` only when `with_certificate`.
+    pub fn from_flags(flags: &mut Flags, with_certificate: bool) -> Self {
+        let ip = flags.value("--bind", IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        let http = flags.value("--http", 8080);
+        let quic = flags.value("--quic", 4433);
+        let pem = if with_certificate {
+            match (flags.optional("--cert"), flags.optional("--key")) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => {
+                    flags.error("--cert and --key go together");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Self {
+            ip,
+            http,
+            quic,
+            pem,
+        }
+    }
+
+    /// Serves `server` with `routes` beside quicket's; an error names the addresses.
+    pub async fn serve(&self, server: &Server, routes: Router) -> Result<Serving, String> {
+        let (http, quic) = (
+            SocketAddr::new(self.ip, self.http),
+            SocketAddr::new(self.ip, self.quic),
+        );
+        let mut endpoints = Endpoints::default().bind(http, quic).routes(routes);
+        if let Some((cert, key)) = &self.pem {
+            endpoints = endpoints
+                .identity(ServerIdentity::pem_files(cert, key))
+                .https(true);
+        }
+        quicket::serve(server, endpoints)
+            .await
+            .map_err(|err| format!("cannot serve on TCP {http} and UDP {quic}: {err}"))
+    }
+
+    /// The page's URL, on loopback when bound to every interface.
+    pub fn page_url(&self, serving: &Serving) -> String {
+        let scheme = if self.pem.is_some() { "https" } else { "http" };
+        let host = match self.ip {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        format!("{scheme}://{host}:{}/", serving.http.port())
+    }
 }
 
 /// The command line as `--flag value` pairs and bare `--switch`es. `--help` prints the usage
@@ -68,6 +138,11 @@ impl Flags {
             self.errors.push(format!("{name} {raw}: not understood"));
         }
         parsed
+    }
+
+    /// Records a mistake in the command line, reported by [`Flags::finish`].
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
     }
 
     /// Exits with the usage when an argument was not understood or not asked for.

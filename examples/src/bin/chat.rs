@@ -2,7 +2,9 @@
 //! WebTransport with a WebSocket fallback; `chat-cli` joins the same room from a terminal.
 //!
 //! `cargo run -p quicket-examples --bin chat`, then open the printed URL.
-//! Flags: `--http PORT` (default 8080), `--quic PORT` (default 4433); 0 picks free ports.
+//! Flags: `--bind IP` (default every interface), `--http PORT` (default 8080), `--quic PORT`
+//! (default 4433); 0 picks free ports. `--cert PEM --key PEM` serves a certificate from files
+//! on both transports: HTTPS and `wss://` beside WebTransport.
 //! `--heartbeat SECS` pings every SECS and drops a client silent for twice that (default 25 + 20).
 //! `--test-hooks` adds `POST /debug/drop/{sid}`, which drops that client's connection the way
 //! a network failure would, for the browser tests of reconnection and recovery.
@@ -15,19 +17,16 @@
 use quicket::ws::axum::extract::Path;
 use quicket::ws::axum::http::StatusCode;
 use quicket::ws::axum::routing::{get, post};
-use quicket::{
-    AckSender, Data, DisconnectReason, Endpoints, Raw, Server, ServerConfig, Socket, SocketId,
-};
+use quicket::{AckSender, Data, DisconnectReason, Raw, Server, ServerConfig, Socket, SocketId};
 use quicket_examples::chat::{Joined, Line, ROOM, User};
-use quicket_examples::web::{Flags, page_routes};
+use quicket_examples::web::{Flags, Listen, page_routes};
 
 const PAGE: &str = include_str!("../../chat/index.html");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Args {
-        http,
-        quic,
+        listen,
         heartbeat,
         test_hooks,
         redis,
@@ -124,12 +123,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         );
     }
-    let serving = quicket::serve(
-        &server,
-        Endpoints::default().ports(http, quic).routes(routes),
-    )
-    .await?;
-    println!("chat: open http://127.0.0.1:{}/", serving.http.port());
+    let serving = listen.serve(&server, routes).await?;
+    println!("chat: open {}", listen.page_url(&serving));
     println!(
         "chat: WebTransport on UDP {}, certificate sha-256 {}",
         serving.quic.local_addr().port(),
@@ -211,11 +206,11 @@ async fn other_tabs(socket: &Socket, name: &str) -> usize {
         .count()
 }
 
-/// The command line: `--http PORT`, `--quic PORT`, `--heartbeat SECS`, `--test-hooks`,
+/// The command line: `--bind IP`, `--http PORT`, `--quic PORT`, `--cert PEM --key PEM`,
+/// `--heartbeat SECS`, `--test-hooks`,
 /// `--redis URL`, `--recovery-window SECS`.
 struct Args {
-    http: u16,
-    quic: u16,
+    listen: Listen,
     /// Seconds between pings, and the same again before a silent client is dropped.
     heartbeat: Option<u64>,
     test_hooks: bool,
@@ -228,11 +223,10 @@ struct Args {
 fn args() -> Args {
     let mut flags = Flags::from_env(
         "chat",
-        "[--http PORT] [--quic PORT] [--heartbeat SECS] [--test-hooks] [--redis URL] [--recovery-window SECS]",
+        "[--bind IP] [--http PORT] [--quic PORT] [--cert PEM --key PEM] [--heartbeat SECS] [--test-hooks] [--redis URL] [--recovery-window SECS]",
     );
     let args = Args {
-        http: flags.value("--http", 8080),
-        quic: flags.value("--quic", 4433),
+        listen: Listen::from_flags(&mut flags, true),
         heartbeat: flags.optional::<u64>("--heartbeat").map(|secs| secs.max(1)),
         test_hooks: flags.switch("--test-hooks"),
         redis: flags.optional("--redis"),

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use quicket::ws::axum::Json;
 use quicket::ws::axum::routing::get;
-use quicket::{AckSender, Data, DisconnectReason, Endpoints, Server, ServerConfig, Socket};
+use quicket::{AckSender, Data, DisconnectReason, Server, ServerConfig, Socket};
 use quicket_examples::game::{Input, JoinMatch, LOBBY, MATCHES, PlayerMeta, TICK_HZ, match_room};
-use quicket_examples::web::{Flags, page_routes};
+use quicket_examples::web::{Flags, Listen, page_routes};
 
 use crate::sim::{World, color_of};
 
@@ -29,10 +29,9 @@ type Shared = Arc<Mutex<World>>;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut flags = Flags::from_env(
         "game",
-        "[--http PORT] [--quic PORT] [--bots N] [--bot-match MATCH] [--heartbeat SECS]",
+        "[--bind IP] [--http PORT] [--quic PORT] [--bots N] [--bot-match MATCH] [--heartbeat SECS]",
     );
-    let http = flags.value("--http", 8080);
-    let quic = flags.value("--quic", 4433);
+    let listen = Listen::from_flags(&mut flags, false);
     let bots = flags.value("--bots", 0usize);
     let bot_match = flags.value("--bot-match", MATCHES[0].to_owned());
     let heartbeat = flags.value("--heartbeat", 0u64);
@@ -58,12 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             move || async move { Json(lock(&world).view()) }
         }),
     );
-    let serving = quicket::serve(
-        &server,
-        Endpoints::default().ports(http, quic).routes(routes),
-    )
-    .await?;
-    let base = format!("http://127.0.0.1:{}", serving.http.port());
+    let serving = listen.serve(&server, routes).await?;
+    let page = listen.page_url(&serving);
+    let base = page.trim_end_matches('/').to_owned();
     let ticking = tokio::spawn(tick(server.clone(), world));
     println!("game: open {base}/");
     if bots > 0 {

@@ -14,14 +14,14 @@ use std::time::Duration;
 use quicket::ws::axum::Json;
 use quicket::ws::axum::routing::get;
 use quicket::{
-    AckSender, Data, DisconnectReason, Endpoints, Handshake, RecoveryConfig, Rejection, Server,
-    ServerConfig, Socket,
+    AckSender, Data, DisconnectReason, Handshake, RecoveryConfig, Rejection, Server, ServerConfig,
+    Socket,
 };
 use quicket_examples::iot::{
     Alert, AlertAck, AlertSeen, Auth, Command, CommandAck, CommandResult, DASHBOARD, DEVICES,
     DeviceCommand, DeviceMeta, Reading, device_room, group_room,
 };
-use quicket_examples::web::{Flags, page_routes, unix_ms};
+use quicket_examples::web::{Flags, Listen, page_routes, unix_ms};
 
 use crate::fleet::Fleet;
 
@@ -31,9 +31,11 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut flags = Flags::from_env("iot", "[--http PORT] [--quic PORT] [--heartbeat SECS]");
-    let http = flags.value("--http", 8080);
-    let quic = flags.value("--quic", 4433);
+    let mut flags = Flags::from_env(
+        "iot",
+        "[--bind IP] [--http PORT] [--quic PORT] [--heartbeat SECS]",
+    );
+    let listen = Listen::from_flags(&mut flags, false);
     let heartbeat = Duration::from_secs(flags.value("--heartbeat", 5u64).max(1));
     flags.finish();
 
@@ -65,13 +67,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }),
     );
-    let serving = quicket::serve(
-        &server,
-        Endpoints::default().ports(http, quic).routes(routes),
-    )
-    .await?;
+    let serving = listen.serve(&server, routes).await?;
     let reporting = tokio::spawn(report(server.clone(), fleet));
-    println!("iot: open http://127.0.0.1:{}/", serving.http.port());
+    println!("iot: open {}", listen.page_url(&serving));
     tokio::signal::ctrl_c().await?;
     reporting.abort();
     server.shutdown(Duration::from_secs(5)).await;
