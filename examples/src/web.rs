@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use quicket::admin::AdminConfig;
 use quicket::quic::ServerIdentity;
 use quicket::{Endpoints, Server, Serving};
 
@@ -25,6 +26,7 @@ pub struct Listen {
     http: u16,
     quic: u16,
     pem: Option<(PathBuf, PathBuf)>,
+    admin: Option<AdminConfig>,
 }
 
 impl Listen {
@@ -50,7 +52,18 @@ impl Listen {
             http,
             quic,
             pem,
+            admin: None,
         }
+    }
+
+    /// Serves the admin view at `/quicket/admin` when the environment variable `var` holds a
+    /// token: a token on the command line would show in the process list.
+    pub fn admin_from_env(mut self, var: &str) -> Self {
+        self.admin = std::env::var(var)
+            .ok()
+            .filter(|token| !token.is_empty())
+            .map(AdminConfig::new);
+        self
     }
 
     /// Serves `server` with `routes` beside quicket's; an error names the addresses.
@@ -64,6 +77,9 @@ impl Listen {
             endpoints = endpoints
                 .identity(ServerIdentity::pem_files(cert, key))
                 .https(true);
+        }
+        if let Some(admin) = &self.admin {
+            endpoints = endpoints.admin(admin.clone());
         }
         quicket::serve(server, endpoints)
             .await

@@ -10,6 +10,8 @@ use quicket_quic::{
     Admission, PreAcceptHook, QuicHandle, QuicLimits, QuicListener, ServerIdentity, SessionRequest,
 };
 use quicket_ws::{WebTransportInfo, WsConfig};
+
+use crate::admin::{AdminConfig, AdminError};
 use thiserror::Error;
 
 /// The datagram size advertised to browsers by default (`QuicLimits::max_incoming_datagram`):
@@ -56,6 +58,9 @@ pub struct Endpoints {
     /// off: with the development certificate, which browsers do not trust for pages, the TCP
     /// side stays plain HTTP (bind it to loopback, or put a TLS proxy in front).
     pub https: bool,
+    /// The read-only admin view (a JSON API and a dashboard) behind a token. Default `None`:
+    /// never on unless asked for.
+    pub admin: Option<AdminConfig>,
     /// Whether to serve the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
     /// Default on; turn it off to serve a client of your own build at that path.
     pub client_script: bool,
@@ -71,6 +76,7 @@ impl fmt::Debug for Endpoints {
             .field("allowed_origins", &self.allowed_origins)
             .field("pre_accept", &self.pre_accept.is_some())
             .field("https", &self.https)
+            .field("admin", &self.admin)
             .field("client_script", &self.client_script)
             .finish_non_exhaustive()
     }
@@ -88,6 +94,7 @@ impl Default for Endpoints {
             allowed_origins: None,
             pre_accept: None,
             https: false,
+            admin: None,
             client_script: true,
         }
     }
@@ -124,6 +131,12 @@ impl Endpoints {
     /// Serves HTTPS and `wss://` with the WebTransport certificate (see [`Endpoints::https`]).
     pub fn https(mut self, on: bool) -> Self {
         self.https = on;
+        self
+    }
+
+    /// Serves the read-only admin view (see [`AdminConfig`]).
+    pub fn admin(mut self, admin: AdminConfig) -> Self {
+        self.admin = Some(admin);
         self
     }
 
@@ -184,6 +197,9 @@ pub enum ServeError {
     /// The HTTP endpoint did not start.
     #[error("cannot bind the HTTP endpoint: {0}")]
     Http(#[from] std::io::Error),
+    /// The admin view's configuration was refused.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
@@ -201,6 +217,14 @@ pub enum ServeError {
 /// # Ok(()) }
 /// ```
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
+    // The routes first: a refused admin configuration binds nothing.
+    let mut routes = endpoints.routes;
+    if endpoints.client_script {
+        routes = crate::client_script::mount(routes);
+    }
+    if let Some(admin) = endpoints.admin {
+        routes = crate::admin::mount(routes, server, admin)?;
+    }
     // What the QUIC endpoint takes is what discovery promises.
     let max_datagram = endpoints.quic_limits.max_incoming_datagram;
     // Hashes stand in for a CA only for the development certificate (at most 14 days).
@@ -236,11 +260,6 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
             max_datagram,
         ))
     });
-    let routes = if endpoints.client_script {
-        crate::client_script::mount(endpoints.routes)
-    } else {
-        endpoints.routes
-    };
     let ws = quicket_ws::bind_with(endpoints.http, ws_config, routes).await?;
     let http = quicket_core::transport::Listener::local_addr(&ws).unwrap_or(endpoints.http);
     server.listen(quic);

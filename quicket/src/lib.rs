@@ -171,6 +171,8 @@ pub mod redis {
     pub use quicket_redis::*;
 }
 
+#[cfg(all(feature = "quic", feature = "ws"))]
+pub mod admin;
 #[cfg(feature = "ws")]
 mod client_script;
 #[cfg(all(feature = "quic", feature = "ws"))]

@@ -11,6 +11,8 @@
 //! `--redis URL` joins the chat to others on the same Redis: two processes on different
 //! ports serve one chat (rooms, presence and recovery across both), and `GET /health` says
 //! whether this one reaches Redis.
+//! With `CHAT_ADMIN_TOKEN` set in the environment, the read-only admin dashboard is at
+//! `/quicket/admin`, behind that token.
 //! `--recovery-window SECS` is how long a closed, crashed or reloading tab's session waits to
 //! be resumed (default 30); the page keeps it in `sessionStorage`, so a reload resumes it.
 
@@ -226,7 +228,7 @@ fn args() -> Args {
         "[--bind IP] [--http PORT] [--quic PORT] [--cert PEM --key PEM] [--heartbeat SECS] [--test-hooks] [--redis URL] [--recovery-window SECS]",
     );
     let args = Args {
-        listen: Listen::from_flags(&mut flags, true),
+        listen: Listen::from_flags(&mut flags, true).admin_from_env("CHAT_ADMIN_TOKEN"),
         heartbeat: flags.optional::<u64>("--heartbeat").map(|secs| secs.max(1)),
         test_hooks: flags.switch("--test-hooks"),
         redis: flags.optional("--redis"),
