@@ -118,19 +118,19 @@ async fn dashboard() -> Response {
     (headers, Html(include_str!("../assets/admin.html"))).into_response()
 }
 
-/// Nothing, or the 401 for a request without the token: checked before any work is done.
-fn check(admin: &Admin, request: &HeaderMap) -> Result<(), Response> {
+/// Whether the request carries the token: checked before any work is done.
+fn allowed(admin: &Admin, request: &HeaderMap) -> bool {
     let presented = request
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if same(presented.as_bytes(), admin.config.token.as_bytes()) {
-        Ok(())
-    } else {
-        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
-        Err((StatusCode::UNAUTHORIZED, challenge).into_response())
-    }
+    same(presented.as_bytes(), admin.config.token.as_bytes())
+}
+
+fn unauthorized() -> Response {
+    let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+    (StatusCode::UNAUTHORIZED, challenge).into_response()
 }
 
 fn reply(body: Value) -> Response {
@@ -143,8 +143,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn overview(State(admin): State<Admin>, request: HeaderMap) -> Response {
-    if let Err(refused) = check(&admin, &request) {
-        return refused;
+    if !allowed(&admin, &request) {
+        return unauthorized();
     }
     let sockets = admin.server.sockets().await;
     let count = |kind: &str| {
@@ -168,8 +168,8 @@ async fn overview(State(admin): State<Admin>, request: HeaderMap) -> Response {
 }
 
 async fn sockets(State(admin): State<Admin>, request: HeaderMap) -> Response {
-    if let Err(refused) = check(&admin, &request) {
-        return refused;
+    if !allowed(&admin, &request) {
+        return unauthorized();
     }
     let sockets = admin.server.sockets().await;
     let listed: Vec<Value> = sockets.iter().take(MAX_LISTED).map(describe).collect();
@@ -190,8 +190,8 @@ fn describe(socket: &Socket) -> Value {
 }
 
 async fn rooms(State(admin): State<Admin>, request: HeaderMap) -> Response {
-    if let Err(refused) = check(&admin, &request) {
-        return refused;
+    if !allowed(&admin, &request) {
+        return unauthorized();
     }
     let mut listed = Vec::new();
     for room in admin.server.rooms().await {
@@ -206,8 +206,8 @@ async fn room(
     Path(name): Path<String>,
     request: HeaderMap,
 ) -> Response {
-    if let Err(refused) = check(&admin, &request) {
-        return refused;
+    if !allowed(&admin, &request) {
+        return unauthorized();
     }
     let members = admin.server.to(name.clone()).sockets().await;
     let presence = admin.server.presence(&name).await;
