@@ -266,6 +266,7 @@ impl Adapter for LocalAdapter {
             };
             reached += usize::from(sent);
         });
+        crate::meters::broadcast(reached);
         reached
     }
 
@@ -280,6 +281,7 @@ impl Adapter for LocalAdapter {
         }
         let mut recipients = Vec::new();
         self.for_each_target(target, |socket| recipients.push(socket.clone()));
+        crate::meters::broadcast(recipients.len());
         let Some(id) = event.ack_id() else {
             return Box::pin(std::future::ready(Vec::new()));
         };

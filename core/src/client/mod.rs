@@ -19,6 +19,7 @@ pub use self::reconnect::ReconnectEvent;
 use crate::adapter::EncodedPayload;
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
+use crate::meters::Meters;
 use crate::payload::IntoPayload;
 use crate::peer::driver::Role;
 use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
@@ -200,6 +201,7 @@ impl ClientBuilder {
             dial.config.limits.clone(),
             Some(log),
             dial.config.default_ack_timeout,
+            Meters::noop(),
         ));
         let (closed_tx, closed) = watch::channel(None);
         let user = Arc::new(UserHandle(Arc::clone(&core)));

@@ -27,8 +27,9 @@ use self::outbox::{Outbox, PushError};
 use self::replay::ReplayLog;
 use crate::config::ConnectionLimits;
 use crate::error::EmitError;
+use crate::meters::{Class, Meters, VolatileDrop};
 use crate::payload::IntoPayload;
-use crate::transport::{ConnectionInfo, DatagramSender};
+use crate::transport::{ConnectionInfo, DatagramSender, TransportError};
 
 /// One session's sending side, shared by every handle to it. A resumed session keeps it and
 /// swaps in the new connection's [`Link`].
@@ -43,6 +44,8 @@ pub(crate) struct PeerCore {
     pub(crate) default_ack_timeout: Duration,
     /// The peer's reliable events handled in this session: our side of the resume offsets.
     pub(crate) received: AtomicU64,
+    /// What the server counts; no-ops on the client.
+    pub(crate) meters: Arc<Meters>,
     /// The last measured round trip in microseconds; zero until one is measured.
     rtt_micros: AtomicU64,
     last_ping: Mutex<Option<(u64, Instant)>>,
@@ -57,14 +60,6 @@ pub(crate) struct Link {
     pub(crate) peer_max_frame_size: usize,
 }
 
-fn push_error(err: PushError) -> EmitError {
-    match err {
-        PushError::Closed => EmitError::Disconnected,
-        PushError::Overflow => EmitError::SlowConsumer,
-        PushError::OfflineFull => EmitError::OfflineBufferFull,
-    }
-}
-
 impl PeerCore {
     pub(crate) fn new(
         codec: PayloadCodec,
@@ -72,6 +67,7 @@ impl PeerCore {
         limits: ConnectionLimits,
         log: Option<ReplayLog>,
         default_ack_timeout: Duration,
+        meters: Arc<Meters>,
     ) -> Self {
         Self {
             codec,
@@ -82,6 +78,7 @@ impl PeerCore {
             limits,
             default_ack_timeout,
             received: AtomicU64::new(0),
+            meters,
             rtt_micros: AtomicU64::new(0),
             last_ping: Mutex::new(None),
         }
@@ -128,7 +125,26 @@ impl PeerCore {
     /// Queues an encoded control frame, or an event with an ack id.
     pub(crate) fn send_reliable(&self, frame: Bytes) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        self.outbox.push(frame).map_err(push_error)
+        self.outbox.push(frame).map_err(|err| self.push_error(err))
+    }
+
+    /// Queues an encoded event that asks for an ack.
+    pub(crate) fn send_with_ack(&self, frame: Bytes) -> Result<(), EmitError> {
+        let size = frame.len();
+        self.send_reliable(frame)?;
+        self.meters.event_out(Class::Ack, size);
+        Ok(())
+    }
+
+    fn push_error(&self, err: PushError) -> EmitError {
+        match err {
+            PushError::Closed => EmitError::Disconnected,
+            PushError::Overflow => {
+                self.meters.slow_consumers.increment(1);
+                EmitError::SlowConsumer
+            }
+            PushError::OfflineFull => EmitError::OfflineBufferFull,
+        }
     }
 
     /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
@@ -140,7 +156,12 @@ impl PeerCore {
     /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients.
     pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        self.outbox.push_event(frame, now).map_err(push_error)
+        let size = frame.len();
+        self.outbox
+            .push_event(frame, now)
+            .map_err(|err| self.push_error(err))?;
+        self.meters.event_out(Class::Reliable, size);
+        Ok(())
     }
 
     fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
@@ -157,15 +178,40 @@ impl PeerCore {
     /// Sends an encoded volatile frame as a datagram when it fits, else queues it unless the
     /// queue is congested. Returns whether it left for the transport.
     pub(crate) fn send_volatile(&self, frame: Bytes) -> bool {
+        let size = frame.len();
+        let sent = self.try_volatile(frame);
+        match sent {
+            Ok(()) => self.meters.event_out(Class::Volatile, size),
+            Err(Some(why)) => self.meters.volatile_dropped(why),
+            Err(None) => {}
+        }
+        sent.is_ok()
+    }
+
+    /// Why a volatile frame was not sent, when it is worth counting: not for a closed
+    /// connection.
+    fn try_volatile(&self, frame: Bytes) -> Result<(), Option<VolatileDrop>> {
         if let Some(datagrams) = &self.link().datagrams {
             if frame.len() <= datagrams.max_size() {
-                return datagrams.send(frame).is_ok();
+                return datagrams.send(frame).map_err(|err| match err {
+                    TransportError::DatagramTooLarge { .. } => Some(VolatileDrop::TooLarge),
+                    _ => None,
+                });
             }
             if datagrams.rejects_oversize() {
-                return false;
+                return Err(Some(VolatileDrop::TooLarge));
             }
         }
-        frame.len() <= self.peer_max_frame_size() && self.outbox.push_volatile(frame)
+        if frame.len() > self.peer_max_frame_size() {
+            return Err(Some(VolatileDrop::TooLarge));
+        }
+        if self.outbox.push_volatile(frame) {
+            Ok(())
+        } else if self.outbox.is_closing() {
+            Err(None)
+        } else {
+            Err(Some(VolatileDrop::QueueFull))
+        }
     }
 
     /// The datagram limit a volatile frame must fit, when the transport refuses larger ones.
@@ -200,6 +246,7 @@ impl PeerCore {
         if let Some(max) = self.strict_datagram_limit()
             && frame.len() > max
         {
+            self.meters.volatile_dropped(VolatileDrop::TooLarge);
             return Err(EmitError::DatagramTooLarge {
                 size: frame.len(),
                 max,

@@ -31,13 +31,20 @@ pub enum TransportKind {
     Memory,
 }
 
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl TransportKind {
+    /// The name `Display` writes, as a metric label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
             TransportKind::WebTransport => "webtransport",
             TransportKind::WebSocket => "websocket",
             TransportKind::Memory => "memory",
-        })
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 
