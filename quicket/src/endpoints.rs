@@ -54,19 +54,26 @@ pub struct Endpoints {
     /// Whether to serve the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
     /// Default on; turn it off to serve a client of your own build at that path.
     pub client_script: bool,
+    /// Where to serve quicket's metrics in Prometheus's text format; `None` (the default)
+    /// serves none. See [`Endpoints::metrics`].
+    #[cfg(feature = "prometheus")]
+    pub metrics: Option<String>,
 }
 
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoints")
+        let mut debug = f.debug_struct("Endpoints");
+        debug
             .field("http", &self.http)
             .field("quic", &self.quic)
             .field("quic_limits", &self.quic_limits)
             .field("ws", &self.ws)
             .field("allowed_origins", &self.allowed_origins)
             .field("pre_accept", &self.pre_accept.is_some())
-            .field("client_script", &self.client_script)
-            .finish_non_exhaustive()
+            .field("client_script", &self.client_script);
+        #[cfg(feature = "prometheus")]
+        debug.field("metrics", &self.metrics);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -82,6 +89,8 @@ impl Default for Endpoints {
             allowed_origins: None,
             pre_accept: None,
             client_script: true,
+            #[cfg(feature = "prometheus")]
+            metrics: None,
         }
     }
 }
@@ -150,6 +159,20 @@ impl Endpoints {
         self.identity = identity;
         self
     }
+
+    /// Serves quicket's metrics (`docs/metrics.md`) in Prometheus's text format at `GET path`
+    /// (e.g. `/metrics`) on the HTTP port, beside the application's routes; off by default.
+    /// [`serve`] installs a Prometheus recorder as the process's `metrics` recorder before it
+    /// listens, or reuses the one an earlier `serve` installed, and fails with
+    /// [`MetricsError::RecorderInstalled`](crate::MetricsError::RecorderInstalled) when the
+    /// application installed another. The path has no authentication and tells whoever
+    /// reaches it how busy the server is: bind the HTTP port privately, or have the proxy in
+    /// front refuse that path from outside.
+    #[cfg(feature = "prometheus")]
+    pub fn metrics(mut self, path: impl Into<String>) -> Self {
+        self.metrics = Some(path.into());
+        self
+    }
 }
 
 /// What [`serve`] bound.
@@ -171,6 +194,10 @@ pub enum ServeError {
     /// The HTTP endpoint did not start.
     #[error("cannot bind the HTTP endpoint: {0}")]
     Http(#[from] std::io::Error),
+    /// The metrics endpoint could not be served.
+    #[cfg(feature = "prometheus")]
+    #[error(transparent)]
+    Metrics(#[from] crate::MetricsError),
 }
 
 /// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
@@ -188,6 +215,14 @@ pub enum ServeError {
 /// # Ok(()) }
 /// ```
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
+    // Installed before anything listens, so the first connection is counted.
+    #[cfg(feature = "prometheus")]
+    let app_routes = match &endpoints.metrics {
+        Some(path) => crate::prometheus::mount(endpoints.routes, path)?,
+        None => endpoints.routes,
+    };
+    #[cfg(not(feature = "prometheus"))]
+    let app_routes = endpoints.routes;
     // What the QUIC endpoint takes is what discovery promises.
     let max_datagram = endpoints.quic_limits.max_incoming_datagram;
     let mut quic = QuicListener::builder(endpoints.identity)
@@ -218,9 +253,9 @@ pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, Ser
         ))
     });
     let routes = if endpoints.client_script {
-        crate::client_script::mount(endpoints.routes)
+        crate::client_script::mount(app_routes)
     } else {
-        endpoints.routes
+        app_routes
     };
     let ws = quicket_ws::bind_with(endpoints.http, ws_config, routes).await?;
     let http = quicket_core::transport::Listener::local_addr(&ws).unwrap_or(endpoints.http);
