@@ -86,4 +86,4 @@ pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
     Server, ServerBuilder, Socket, SocketPresence, State,
 };
-pub use crate::transport::TransportKind;
+pub use crate::transport::{PathStats, TransportKind};

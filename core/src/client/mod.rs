@@ -186,6 +186,7 @@ impl ClientBuilder {
             config: self.config,
         };
         let info = connection.info();
+        let path = connection.path_probe();
         let (mut reader, mut writer, datagrams) =
             connection.split(dial.config.limits.max_frame_size);
         let welcome = dial.handshake(&mut reader, &mut writer, None).await?;
@@ -193,6 +194,7 @@ impl ClientBuilder {
         let link = Link {
             info,
             datagrams,
+            path,
             peer_max_frame_size: welcome.max_frame_size as usize,
         };
         let core = Arc::new(PeerCore::new(

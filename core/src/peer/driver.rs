@@ -213,7 +213,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     }
                 }
                 () = &mut ping => {
-                    if let Some(rtt) = core.rtt() {
+                    if let Some(rtt) = core.path_stats().and_then(|stats| stats.rtt) {
                         core.meters.rtt(core.info().kind, rtt);
                     }
                     let _closing = core.send_frame(&core.next_ping());

@@ -29,7 +29,7 @@ use crate::config::ConnectionLimits;
 use crate::error::EmitError;
 use crate::meters::{Class, Meters, VolatileDrop};
 use crate::payload::IntoPayload;
-use crate::transport::{ConnectionInfo, DatagramSender, TransportError};
+use crate::transport::{ConnectionInfo, DatagramSender, PathProbe, PathStats, TransportError};
 
 /// One session's sending side, shared by every handle to it. A resumed session keeps it and
 /// swaps in the new connection's [`Link`].
@@ -56,6 +56,8 @@ pub(crate) struct PeerCore {
 pub(crate) struct Link {
     pub(crate) info: ConnectionInfo,
     pub(crate) datagrams: Option<Arc<dyn DatagramSender>>,
+    /// Where the transport measures the path, if it does.
+    pub(crate) path: Option<Arc<dyn PathProbe>>,
     /// The largest frame the peer accepts.
     pub(crate) peer_max_frame_size: usize,
 }
@@ -286,6 +288,15 @@ impl PeerCore {
             0 => None,
             micros => Some(Duration::from_micros(micros)),
         }
+    }
+
+    /// What the transport measures of the path, with the heartbeat's round trip where it
+    /// measures none; `None` while nothing is known.
+    pub(crate) fn path_stats(&self) -> Option<PathStats> {
+        let measured = self.link().path.as_ref().map(|probe| probe.path_stats());
+        let mut stats = measured.unwrap_or_default();
+        stats.rtt = stats.rtt.or_else(|| self.rtt());
+        (stats != PathStats::default()).then_some(stats)
     }
 
     pub(crate) fn emit_with_ack<R>(

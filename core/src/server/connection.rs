@@ -27,6 +27,7 @@ impl Server {
     pub async fn serve<C: Connection>(&self, connection: C) {
         let shared = &self.shared;
         let info = connection.info();
+        let path = connection.path_probe();
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
         let _slot = ConnectionSlot::take(shared, info.kind);
@@ -84,6 +85,7 @@ impl Server {
         let link = Link {
             info,
             datagrams,
+            path,
             peer_max_frame_size: handshake.peer_max_frame_size(),
         };
         let resumed = match handshake
