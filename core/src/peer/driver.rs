@@ -14,6 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
 use tokio::time::{Instant, sleep};
+use tracing::Instrument;
 
 use super::PeerCore;
 use super::backlog::{Backlog, ByteBudget, Inbound};
@@ -258,8 +259,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         }
     }
     if !handlers.is_empty() {
-        // Handlers already running finish on their own; they see a closed connection.
-        tokio::spawn(handlers.for_each(|()| async {}));
+        // Handlers already running finish on their own, still in the connection's span;
+        // they see a closed connection.
+        tokio::spawn(handlers.for_each(|()| async {}).in_current_span());
     }
     close
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use metrics::Gauge;
 use quicket_proto::{Disconnect, DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use tracing::Instrument;
 
 use super::handshake::{self, Handshake};
 use super::session::ResumeFailure;
@@ -24,7 +25,25 @@ use crate::transport::{
 
 impl Server {
     /// Runs one connection to its end: handshake, then events until it closes.
+    ///
+    /// Everything it logs, its handlers' lines included, is inside a `connection` span with
+    /// the connection's `transport`, `peer` address and, once the session is known, `sid`.
     pub async fn serve<C: Connection>(&self, connection: C) {
+        let info = connection.info();
+        // At the error level, so that it is on whenever any line of the connection is.
+        let span = tracing::error_span!(
+            "connection",
+            transport = %info.kind,
+            peer = tracing::field::Empty,
+            sid = tracing::field::Empty,
+        );
+        if let Some(peer) = info.peer_addr {
+            span.record("peer", tracing::field::display(peer));
+        }
+        self.run(connection).instrument(span).await;
+    }
+
+    async fn run<C: Connection>(&self, connection: C) {
         let shared = &self.shared;
         let info = connection.info();
         let path = connection.path_probe();
@@ -120,6 +139,7 @@ impl Server {
                 (socket.clone(), self.startup(socket, failure))
             }
         };
+        tracing::Span::current().record("sid", tracing::field::display(socket.id()));
         // Leaves the rooms and breaks handler cycles however this future ends: closed,
         // cancelled by its caller, or unwinding from a panic.
         let mut departure = Departure(Some(socket.clone()));
@@ -141,7 +161,7 @@ impl Server {
             && socket.core().outbox.is_resumable();
         if keep {
             departure.0 = None;
-            tracing::debug!(sid = %socket.id(), reason = %close.reason, "connection dropped; session kept");
+            tracing::debug!(reason = %close.reason, "connection dropped; session kept");
             self.keep(&socket, close.reason);
         } else {
             socket.transition(Phase::Attached, Phase::Ended);

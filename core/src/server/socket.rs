@@ -353,7 +353,7 @@ impl Role for Socket {
     }
 
     fn rate_limited(&self, event: &str, outcome: RateExceeded) {
-        tracing::debug!(sid = %self.id(), event, ?outcome, "event over the rate limit");
+        tracing::debug!(event, ?outcome, "event over the rate limit");
         if let Some(hook) = &self.inner.server.on_rate_limited {
             let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 hook(self, event, outcome);

@@ -31,6 +31,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    quicket_examples::web::log_to_stderr()?;
     let mut flags = Flags::from_env("iot", "[--http PORT] [--quic PORT] [--heartbeat SECS]");
     let http = flags.value("--http", 8080);
     let quic = flags.value("--quic", 4433);
