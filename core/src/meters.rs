@@ -244,8 +244,8 @@ impl Flow {
         }
     }
 
-    fn add(&self, class: Class, bytes: usize) {
-        self.events[class as usize].increment(1);
+    fn add(&self, class: Class, events: usize, bytes: usize) {
+        self.events[class as usize].increment(events as u64);
         self.bytes[class as usize].increment(bytes as u64);
     }
 }
@@ -300,11 +300,12 @@ impl Meters {
     }
 
     pub(crate) fn event_in(&self, class: Class, bytes: usize) {
-        self.inbound.add(class, bytes);
+        self.inbound.add(class, 1, bytes);
     }
 
-    pub(crate) fn event_out(&self, class: Class, bytes: usize) {
-        self.outbound.add(class, bytes);
+    /// `events` sent, of `bytes` in all.
+    pub(crate) fn events_out(&self, class: Class, events: usize, bytes: usize) {
+        self.outbound.add(class, events, bytes);
     }
 
     pub(crate) fn ack_sent(&self, ok: bool) {
@@ -376,14 +377,11 @@ pub(crate) fn resume_failed(reason: &'static str) {
     counter!(RESUMES_FAILED, "reason" => reason).increment(1);
 }
 
-/// Moves the session gauges: `attached` and `detached` are +1, -1 or 0.
+/// Moves the session gauges: `attached` and `detached` are +1, -1 or 0. Both are touched
+/// either way, so that both show from the first session on.
 pub(crate) fn sessions(attached: i8, detached: i8) {
-    if attached != 0 {
-        gauge!(SESSIONS_ATTACHED).increment(f64::from(attached));
-    }
-    if detached != 0 {
-        gauge!(SESSIONS_DETACHED).increment(f64::from(detached));
-    }
+    gauge!(SESSIONS_ATTACHED).increment(f64::from(attached));
+    gauge!(SESSIONS_DETACHED).increment(f64::from(detached));
 }
 
 /// Bytes taken by (positive) or given back from (negative) the waiting sessions' replay logs.

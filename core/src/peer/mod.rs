@@ -134,7 +134,7 @@ impl PeerCore {
     pub(crate) fn send_with_ack(&self, frame: Bytes) -> Result<(), EmitError> {
         let size = frame.len();
         self.send_reliable(frame)?;
-        self.meters.event_out(Class::Ack, size);
+        self.meters.events_out(Class::Ack, 1, size);
         Ok(())
     }
 
@@ -152,18 +152,19 @@ impl PeerCore {
     /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
     /// did not handle it, and waits for one while the connection is down.
     pub(crate) fn send_event(&self, frame: Bytes) -> Result<(), EmitError> {
-        self.send_event_at(frame, Instant::now())
+        let size = frame.len();
+        self.send_event_at(frame, Instant::now())?;
+        self.meters.events_out(Class::Reliable, 1, size);
+        Ok(())
     }
 
-    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients.
+    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients; the
+    /// broadcast counts what it sent, once for all.
     pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        let size = frame.len();
         self.outbox
             .push_event(frame, now)
-            .map_err(|err| self.push_error(err))?;
-        self.meters.event_out(Class::Reliable, size);
-        Ok(())
+            .map_err(|err| self.push_error(err))
     }
 
     fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
@@ -178,14 +179,12 @@ impl PeerCore {
     }
 
     /// Sends an encoded volatile frame as a datagram when it fits, else queues it unless the
-    /// queue is congested. Returns whether it left for the transport.
+    /// queue is congested. Returns whether it left for the transport; a drop is counted here,
+    /// a send by the caller (a broadcast counts its sends once for all).
     pub(crate) fn send_volatile(&self, frame: Bytes) -> bool {
-        let size = frame.len();
         let sent = self.try_volatile(frame);
-        match sent {
-            Ok(()) => self.meters.event_out(Class::Volatile, size),
-            Err(Some(why)) => self.meters.volatile_dropped(why),
-            Err(None) => {}
+        if let Err(Some(why)) = sent {
+            self.meters.volatile_dropped(why);
         }
         sent.is_ok()
     }
@@ -254,7 +253,10 @@ impl PeerCore {
                 max,
             });
         }
-        if !self.send_volatile(frame) {
+        let size = frame.len();
+        if self.send_volatile(frame) {
+            self.meters.events_out(Class::Volatile, 1, size);
+        } else {
             tracing::trace!(event, "volatile event dropped");
         }
         Ok(())
