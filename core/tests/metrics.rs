@@ -15,8 +15,8 @@ use metrics::{
 };
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
-    AckError, AckSender, Client, ClientConfig, ConnectError, Data, DisconnectReason,
-    ReconnectConfig, ReconnectEvent, Rejection, Server, Socket,
+    AckError, AckSender, Client, ClientConfig, ConnectError, Data, DisconnectReason, EmitError,
+    RateLimit, ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket,
 };
 use tokio::sync::mpsc;
 
@@ -276,4 +276,41 @@ async fn the_server_counts_connections_events_acks_and_sessions() {
     assert_eq!(within("bob's end", handled.recv()).await.unwrap(), "gone");
     assert_eq!(recorded.gauge("quicket_sessions_attached"), 1.0);
     assert_eq!(bob.closed().await, DisconnectReason::ClientDisconnect);
+
+    // A server that takes one event and refuses the next two.
+    let (limited_tx, mut limited) = mpsc::unbounded_channel();
+    let mut config = ServerConfig::default();
+    let mut limit = RateLimit::default();
+    limit.events_per_second = 1;
+    limit.event_burst = 1;
+    config.rate_limit = Some(limit);
+    config.limits.max_queued_frames = 4;
+    let strict = Server::builder()
+        .config(config)
+        .on_rate_limited(move |_, event, _| limited_tx.send(event.to_owned()).unwrap())
+        .build();
+    let (listener, connector) = memory::pipe(MemoryConfig::default());
+    strict.listen(listener);
+    let eager = Client::builder().connect(&connector).await.unwrap();
+    let before = recorded.count("quicket_events_in_total{class=reliable}");
+    for _ in 0..3 {
+        eager.emit("plain", 0u32).unwrap();
+    }
+    for _ in 0..2 {
+        assert_eq!(within("a limit", limited.recv()).await.unwrap(), "plain");
+    }
+    assert_eq!(recorded.count("quicket_events_rate_limited_total"), 2);
+    assert_eq!(
+        recorded.count("quicket_events_in_total{class=reliable}") - before,
+        3
+    );
+
+    // Emits that no driver drains in between (one thread) overflow the queue of four.
+    let socket = strict.socket(eager.id()).unwrap();
+    let emitted: Vec<_> = (0..5).map(|n| socket.emit("flood", n)).collect();
+    assert!(
+        matches!(emitted[4], Err(EmitError::SlowConsumer)),
+        "{emitted:?}"
+    );
+    assert_eq!(recorded.count("quicket_slow_consumer_disconnects_total"), 1);
 }
