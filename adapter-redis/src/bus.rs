@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quicket_core::adapter::PresenceChange;
@@ -256,12 +256,16 @@ async fn write(
                 }
             }
         }
+        let started = Instant::now();
         let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
-        if let Err(err) = sent {
-            health.down(&err);
-            health
-                .lost_broadcasts
-                .fetch_add(broadcasts, Ordering::Relaxed);
+        match sent {
+            Ok(()) => crate::meters::published(started.elapsed()),
+            Err(err) => {
+                health.down(&err);
+                health
+                    .lost_broadcasts
+                    .fetch_add(broadcasts, Ordering::Relaxed);
+            }
         }
     }
 }

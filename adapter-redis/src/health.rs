@@ -92,6 +92,7 @@ impl HealthState {
             return false;
         }
         self.broke();
+        crate::meters::redis_up(false);
         *lock(&self.down_since) = Some(Instant::now());
         self.outages.fetch_add(1, Ordering::Relaxed);
         self.changed();
@@ -108,6 +109,7 @@ impl HealthState {
         if self.up.swap(true, Ordering::AcqRel) {
             return None;
         }
+        crate::meters::redis_up(true);
         let outage = lock(&self.down_since).take().map(|since| since.elapsed());
         *lock(&self.last_outage) = outage;
         self.changed();

@@ -368,6 +368,7 @@ async fn heartbeat(node: Weak<Inner>) {
                 node.health.down(&err);
             }
         }
+        crate::meters::redis_up(node.health.is_up());
         if node.health.is_up() {
             for silent in node.peers.take_silent(node.silence()) {
                 node.health.changed();

@@ -55,6 +55,7 @@ mod client;
 mod config;
 mod error;
 mod extensions;
+mod meters;
 mod payload;
 mod peer;
 mod server;
@@ -76,6 +77,7 @@ pub use crate::config::{
 };
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
 pub use crate::extensions::Extensions;
+pub use crate::meters::describe_metrics;
 pub use crate::payload::{Binary, FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
@@ -84,4 +86,4 @@ pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
     Server, ServerBuilder, Socket, SocketPresence, State,
 };
-pub use crate::transport::TransportKind;
+pub use crate::transport::{PathStats, TransportKind};

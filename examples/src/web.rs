@@ -11,6 +11,19 @@ use quicket::{Endpoints, Server, Serving};
 use quicket::ws::axum::Router;
 use quicket::ws::axum::response::Html;
 use quicket::ws::axum::routing::get;
+use tracing_subscriber::EnvFilter;
+
+/// Prints the log to stderr, filtered by `RUST_LOG` (`info` when it is unset): each line of a
+/// connection carries its `connection{transport=.. peer=.. sid=..}` span, e.g.
+/// `RUST_LOG=quicket_core=debug`.
+pub fn log_to_stderr() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|err| err as Box<dyn std::error::Error>)
+}
 
 /// An example's page at `/`. It imports the browser client from `/quicket/client.js`, which
 /// `quicket::serve` serves from inside the crate.

@@ -38,6 +38,15 @@ macro_rules! reason_codes {
                     other => $name::Other(other),
                 }
             }
+
+            /// The reason's name as spelled here (`SlowConsumer`), `Other` for a code this
+            /// version does not know: a label that stays put across releases, for metrics.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( $name::$variant => stringify!($variant), )*
+                    $name::Other(_) => "Other",
+                }
+            }
         }
 
         impl Serialize for $name {

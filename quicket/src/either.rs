@@ -5,7 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use quicket_core::DisconnectReason;
 use quicket_core::transport::{
-    Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
+    Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, PathProbe,
+    TransportError,
 };
 use quicket_quic::{QuicConnection, QuicReader, QuicWriter};
 use quicket_ws::{WsClientConnection, WsConnection};
@@ -45,6 +46,13 @@ impl Connection for AnyConnection {
         match self {
             AnyConnection::Quic(quic) => quic.info(),
             AnyConnection::Ws(ws) => ws.info(),
+        }
+    }
+
+    fn path_probe(&self) -> Option<Arc<dyn PathProbe>> {
+        match self {
+            AnyConnection::Quic(quic) => quic.path_probe(),
+            AnyConnection::Ws(ws) => ws.path_probe(),
         }
     }
 

@@ -64,11 +64,16 @@ pub struct Endpoints {
     /// Whether to serve the browser client at [`CLIENT_SCRIPT_PATH`](crate::CLIENT_SCRIPT_PATH).
     /// Default on; turn it off to serve a client of your own build at that path.
     pub client_script: bool,
+    /// Where to serve quicket's metrics in Prometheus's text format; `None` (the default)
+    /// serves none. See [`Endpoints::metrics`].
+    #[cfg(feature = "prometheus")]
+    pub metrics: Option<String>,
 }
 
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoints")
+        let mut debug = f.debug_struct("Endpoints");
+        debug
             .field("http", &self.http)
             .field("quic", &self.quic)
             .field("quic_limits", &self.quic_limits)
@@ -77,8 +82,10 @@ impl fmt::Debug for Endpoints {
             .field("pre_accept", &self.pre_accept.is_some())
             .field("https", &self.https)
             .field("admin", &self.admin)
-            .field("client_script", &self.client_script)
-            .finish_non_exhaustive()
+            .field("client_script", &self.client_script);
+        #[cfg(feature = "prometheus")]
+        debug.field("metrics", &self.metrics);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -96,6 +103,8 @@ impl Default for Endpoints {
             https: false,
             admin: None,
             client_script: true,
+            #[cfg(feature = "prometheus")]
+            metrics: None,
         }
     }
 }
@@ -176,6 +185,20 @@ impl Endpoints {
         self.identity = identity;
         self
     }
+
+    /// Serves quicket's metrics (`docs/metrics.md`) in Prometheus's text format at `GET path`
+    /// (e.g. `/metrics`) on the HTTP port, beside the application's routes; off by default.
+    /// [`serve`] installs a Prometheus recorder as the process's `metrics` recorder before it
+    /// listens, or reuses the one an earlier `serve` installed, and fails with
+    /// [`MetricsError::RecorderInstalled`](crate::MetricsError::RecorderInstalled) when the
+    /// application installed another. The path has no authentication and tells whoever
+    /// reaches it how busy the server is: bind the HTTP port privately, or have the proxy in
+    /// front refuse that path from outside.
+    #[cfg(feature = "prometheus")]
+    pub fn metrics(mut self, path: impl Into<String>) -> Self {
+        self.metrics = Some(path.into());
+        self
+    }
 }
 
 /// What [`serve`] bound.
@@ -200,6 +223,10 @@ pub enum ServeError {
     /// The admin view's configuration was refused.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The metrics endpoint could not be served.
+    #[cfg(feature = "prometheus")]
+    #[error(transparent)]
+    Metrics(#[from] crate::MetricsError),
 }
 
 /// Serves `server` on WebTransport and WebSocket at once, one set of rooms and presence for
@@ -217,8 +244,13 @@ pub enum ServeError {
 /// # Ok(()) }
 /// ```
 pub async fn serve(server: &Server, endpoints: Endpoints) -> Result<Serving, ServeError> {
-    // The routes first: a refused admin configuration binds nothing.
+    // The routes first: a refused admin or metrics configuration binds nothing, and the
+    // recorder is installed before the first connection, so that it is counted.
     let mut routes = endpoints.routes;
+    #[cfg(feature = "prometheus")]
+    if let Some(path) = &endpoints.metrics {
+        routes = crate::prometheus::mount(routes, path)?;
+    }
     if endpoints.client_script {
         routes = crate::client_script::mount(routes);
     }

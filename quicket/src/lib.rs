@@ -181,6 +181,8 @@ mod either;
 mod endpoints;
 #[cfg(all(feature = "quic", feature = "ws"))]
 mod fallback;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 
 #[cfg(feature = "ws")]
 pub use crate::client_script::{CLIENT_SCRIPT, CLIENT_SCRIPT_PATH};
@@ -193,6 +195,8 @@ pub use crate::fallback::{
     DiscoveredHash, Discovery, FallbackConnector, FallbackOptions, connect, connect_quic,
     connect_with, connect_ws, discover, discover_with,
 };
+#[cfg(feature = "prometheus")]
+pub use crate::prometheus::MetricsError;
 
 /// Compiles the README's example as a doctest, so it cannot rot.
 #[cfg(doctest)]
@@ -213,3 +217,8 @@ mod migrating_guide {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/deployment.md")]
 mod deployment_guide {}
+
+/// Compiles the metrics reference's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/metrics.md")]
+mod metrics_reference {}

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use quicket_core::DisconnectReason;
 use quicket_core::transport::{
-    Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
-    TransportKind,
+    Connection, ConnectionInfo, DatagramSender, FrameReader, FrameWriter, Incoming, PathProbe,
+    PathStats, TransportError, TransportKind,
 };
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use quicket_proto::{FrameSplitter, Tag};
@@ -65,6 +65,10 @@ impl Connection for QuicConnection {
         )
     }
 
+    fn path_probe(&self) -> Option<Arc<dyn PathProbe>> {
+        Some(Arc::new(QuicPath(self.session.clone())))
+    }
+
     fn split(
         self,
         max_frame_size: usize,
@@ -102,6 +106,22 @@ fn datagram_limit(session: &wtransport::Connection) -> Option<usize> {
         .size();
     let quic = session.quic_connection().max_datagram_size()?;
     quic.checked_sub(header).filter(|limit| *limit > 0)
+}
+
+/// Reads quinn's statistics of the session's QUIC connection.
+struct QuicPath(wtransport::Connection);
+
+impl PathProbe for QuicPath {
+    fn path_stats(&self) -> PathStats {
+        let path = self.0.quic_connection().stats().path;
+        let mut stats = PathStats::default();
+        stats.rtt = Some(path.rtt);
+        stats.congestion_window = Some(path.cwnd);
+        stats.sent_packets = Some(path.sent_packets);
+        stats.lost_packets = Some(path.lost_packets);
+        stats.mtu = Some(path.current_mtu);
+        stats
+    }
 }
 
 /// IPv4 peers of a dual-stack socket show up as `::ffff:a.b.c.d`; report them as IPv4.

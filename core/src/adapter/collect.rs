@@ -51,7 +51,7 @@ impl AckCollector {
                             RegisterError::TooMany => AckError::TooManyPending,
                             RegisterError::Closed => AckError::Disconnected,
                         })?;
-                    core.send_reliable(frame.clone()).map_err(|err| {
+                    core.send_with_ack(frame.clone()).map_err(|err| {
                         core.acks.cancel(id);
                         AckError::Emit(err)
                     })
@@ -96,6 +96,7 @@ impl AckCollector {
         for (sid, socket) in self.waiting.drain() {
             socket.core().acks.cancel(id);
             let err = if socket.connected() {
+                socket.core().meters.ack_timeouts.increment(1);
                 AckError::Timeout(timeout)
             } else {
                 AckError::Disconnected

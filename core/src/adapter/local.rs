@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use quicket_proto::{PayloadCodec, PayloadError, SocketId};
@@ -14,6 +14,7 @@ use super::{
     PresenceKey, Room, StoredMeta,
 };
 use crate::error::{JoinError, PresenceError};
+use crate::meters::Class;
 use crate::server::Socket;
 
 /// Rooms and presence in this process. The default adapter.
@@ -252,7 +253,7 @@ impl Adapter for LocalAdapter {
         if self.encode_for_every_codec(event).is_err() {
             return 0;
         }
-        let mut reached = 0;
+        let (mut reached, mut bytes, mut meters) = (0, 0, None);
         let now = std::time::Instant::now();
         self.for_each_target(target, |socket| {
             let Ok(frame) = event.frame(socket.codec()) else {
@@ -264,8 +265,22 @@ impl Adapter for LocalAdapter {
             } else {
                 core.send_event_at(frame.clone(), now).is_ok()
             };
-            reached += usize::from(sent);
+            if sent {
+                reached += 1;
+                bytes += frame.len();
+                // Every socket of a server shares them: counted once, not per recipient.
+                meters.get_or_insert_with(|| Arc::clone(&core.meters));
+            }
         });
+        if let Some(meters) = meters {
+            let class = if event.is_volatile() {
+                Class::Volatile
+            } else {
+                Class::Reliable
+            };
+            meters.events_out(class, reached, bytes);
+        }
+        crate::meters::broadcast(reached);
         reached
     }
 
@@ -280,6 +295,7 @@ impl Adapter for LocalAdapter {
         }
         let mut recipients = Vec::new();
         self.for_each_target(target, |socket| recipients.push(socket.clone()));
+        crate::meters::broadcast(recipients.len());
         let Some(id) = event.ack_id() else {
             return Box::pin(std::future::ready(Vec::new()));
         };

@@ -19,6 +19,7 @@ pub use self::reconnect::ReconnectEvent;
 use crate::adapter::EncodedPayload;
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
+use crate::meters::Meters;
 use crate::payload::IntoPayload;
 use crate::peer::driver::Role;
 use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
@@ -185,6 +186,7 @@ impl ClientBuilder {
             config: self.config,
         };
         let info = connection.info();
+        let path = connection.path_probe();
         let (mut reader, mut writer, datagrams) =
             connection.split(dial.config.limits.max_frame_size);
         let welcome = dial.handshake(&mut reader, &mut writer, None).await?;
@@ -192,6 +194,7 @@ impl ClientBuilder {
         let link = Link {
             info,
             datagrams,
+            path,
             peer_max_frame_size: welcome.max_frame_size as usize,
         };
         let core = Arc::new(PeerCore::new(
@@ -200,6 +203,7 @@ impl ClientBuilder {
             dial.config.limits.clone(),
             Some(log),
             dial.config.default_ack_timeout,
+            Meters::noop(),
         ));
         let (closed_tx, closed) = watch::channel(None);
         let user = Arc::new(UserHandle(Arc::clone(&core)));

@@ -180,6 +180,7 @@ async fn reconnect<K: Connector>(
             tokio::time::sleep(delay).await;
             let connection = connector.connect().await?;
             let info = connection.info();
+            let path = connection.path_probe();
             let (mut reader, mut writer, datagrams) =
                 connection.split(dial.config.limits.max_frame_size);
             let resume = client.resume_request();
@@ -187,6 +188,7 @@ async fn reconnect<K: Connector>(
             let link = Link {
                 info,
                 datagrams,
+                path,
                 peer_max_frame_size: welcome.max_frame_size as usize,
             };
             Ok::<_, ConnectError>((

@@ -49,8 +49,9 @@ impl ByteBudget {
 /// What waits in the backlog, in arrival order.
 pub(crate) enum Inbound {
     /// An event, with whether it counts toward the session's offset (PROTOCOL.md 10.6): it
-    /// came on the ordered channel and needs no ack.
-    Event(Event, bool),
+    /// came on the ordered channel and needs no ack; and when it was read, which its
+    /// handler's duration counts from.
+    Event(Event, bool, Instant),
     /// A frame for the peer's own handling (presence requests), after what came before it.
     Request(Frame),
     /// An event refused for the rate limit: not handled, but counted in its place when it
@@ -63,7 +64,7 @@ impl Inbound {
     /// no reply was sent before the goodbye and counts.
     pub(crate) fn survives_close(&self) -> bool {
         match self {
-            Inbound::Event(event, _) => event.ack.is_none(),
+            Inbound::Event(event, ..) => event.ack.is_none(),
             Inbound::Refused(counted) => *counted,
             Inbound::Request(_) => false,
         }
@@ -180,6 +181,7 @@ mod tests {
                 data: Bytes::from(vec![0; size]),
             },
             true,
+            Instant::now(),
         )
     }
 

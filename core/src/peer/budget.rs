@@ -20,16 +20,22 @@ impl OfflineBudget {
 
     /// Takes `bytes` if they fit in what is left; whether they did.
     pub(crate) fn charge(&self, bytes: usize) -> bool {
-        self.used
+        let charged = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(bytes).filter(|&total| total <= self.limit)
             })
-            .is_ok()
+            .is_ok();
+        if charged {
+            crate::meters::detached_bytes(bytes as f64);
+        }
+        charged
     }
 
     /// Gives back `bytes` taken earlier.
     pub(crate) fn refund(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
+        crate::meters::detached_bytes(-(bytes as f64));
     }
 
     /// Bytes taken now.

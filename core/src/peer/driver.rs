@@ -14,14 +14,16 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
 use tokio::time::{Instant, sleep};
+use tracing::Instrument;
 
 use super::PeerCore;
 use super::backlog::{Backlog, ByteBudget, Inbound};
-use super::handler::{BoxFuture, EventContext, Handlers, contain_panics};
+use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
 use super::outbox::{Close, Next};
 use super::rate::RateGate;
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::AckError;
+use crate::meters::Class;
 use crate::transport::{FrameReader, FrameWriter, Incoming, TransportError};
 
 /// The side-specific half of a connection: the server's socket or the client.
@@ -100,8 +102,8 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 let Some(inbound) = backlog.pop() else {
                     break;
                 };
-                let (event, counted) = match inbound {
-                    Inbound::Event(event, counted) => (event, counted),
+                let (event, counted, arrived) = match inbound {
+                    Inbound::Event(event, counted, arrived) => (event, counted, arrived),
                     Inbound::Refused(counted) => {
                         if counted {
                             core.received.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +121,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                 if counted {
                     core.received.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(mut handler) = on_event(&peer, event) {
+                if let Some(mut handler) = on_event(&peer, event, arrived) {
                     // Run the handler up to its first await before starting the next one:
                     // handlers start, and their synchronous part runs, in arrival order.
                     if poll_once(&mut handler).await.is_pending() {
@@ -171,11 +173,11 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     let size = incoming.as_ref().map_or(0, Incoming::size);
                     let result = incoming
                         .map_err(transport_close)
-                        .and_then(|i| on_incoming(&peer, i))
+                        .and_then(|i| on_incoming(&peer, i, last_inbound))
                         .and_then(|inbound| match (inbound, &mut rate) {
-                            (Some(Inbound::Event(event, counted)), Some((gate, limit))) => {
-                                if gate.admit(size, Instant::now()) {
-                                    Ok(Some(Inbound::Event(event, counted)))
+                            (Some(Inbound::Event(event, counted, arrived)), Some((gate, limit))) => {
+                                if gate.admit(size, last_inbound) {
+                                    Ok(Some(Inbound::Event(event, counted, arrived)))
                                 } else {
                                     over_the_limit(&peer, event, counted, limit.exceeded)
                                 }
@@ -212,6 +214,9 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
                     }
                 }
                 () = &mut ping => {
+                    if let Some(rtt) = core.path_stats().and_then(|stats| stats.rtt) {
+                        core.meters.rtt(core.info().kind, rtt);
+                    }
                     let _closing = core.send_frame(&core.next_ping());
                     ping.as_mut().reset(Instant::now() + ping_every);
                 }
@@ -242,20 +247,21 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     core.acks.close();
     for inbound in backlog.drain() {
         let (event, counted) = match inbound {
-            Inbound::Event(event, counted) => (Some(event), counted),
+            Inbound::Event(event, counted, arrived) => (Some((event, arrived)), counted),
             Inbound::Refused(counted) => (None, counted),
             Inbound::Request(_) => continue,
         };
         if counted {
             core.received.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(handler) = event.and_then(|event| on_event(&peer, event)) {
+        if let Some(handler) = event.and_then(|(event, arrived)| on_event(&peer, event, arrived)) {
             handlers.push(handler);
         }
     }
     if !handlers.is_empty() {
-        // Handlers already running finish on their own; they see a closed connection.
-        tokio::spawn(handlers.for_each(|()| async {}));
+        // Handlers already running finish on their own, still in the connection's span;
+        // they see a closed connection.
+        tokio::spawn(handlers.for_each(|()| async {}).in_current_span());
     }
     close
 }
@@ -275,7 +281,7 @@ fn read_last_words<P: Role, R: FrameReader>(
             break;
         };
         let size = incoming.size();
-        match on_incoming(peer, incoming) {
+        match on_incoming(peer, incoming, Instant::now()) {
             Ok(Some(inbound)) => backlog.push(inbound, size),
             Ok(None) => {}
             Err(goodbye) if !goodbye.is_recoverable() => return goodbye,
@@ -312,6 +318,7 @@ fn over_the_limit<P: Role>(
     counted: bool,
     outcome: RateExceeded,
 ) -> Result<Option<Inbound>, Close> {
+    peer.core().meters.rate_limited.increment(1);
     peer.rate_limited(&event.name, outcome);
     match outcome {
         RateExceeded::Disconnect => Err(Close::now(
@@ -364,8 +371,13 @@ async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
-/// Handles one incoming frame; events and the peer's own frames are returned for the backlog.
-fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Inbound>, Close> {
+/// Handles one incoming frame, read at `arrived`; events and the peer's own frames are
+/// returned for the backlog.
+fn on_incoming<P: Role>(
+    peer: &P,
+    incoming: Incoming,
+    arrived: Instant,
+) -> Result<Option<Inbound>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
         Incoming::Frame(bytes) => (bytes, false),
@@ -385,14 +397,22 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Inbound>,
     }
     match frame {
         Frame::Event(event) => {
+            let class = match (datagram, event.ack) {
+                (true, _) => Class::Volatile,
+                (false, Some(_)) => Class::Ack,
+                (false, None) => Class::Reliable,
+            };
+            core.meters.event_in(class, bytes.len());
             let counted = !datagram && event.ack.is_none();
-            Ok(Some(Inbound::Event(event, counted)))
+            Ok(Some(Inbound::Event(event, counted, arrived)))
         }
         Frame::Ack(ack) => {
+            core.meters.ack_received(true);
             core.acks.resolve(ack.id, Ok(ack.data));
             Ok(None)
         }
         Frame::AckError(ack) => {
+            core.meters.ack_received(false);
             core.acks
                 .resolve(ack.id, Err(AckError::Remote(ack.message)));
             Ok(None)
@@ -410,7 +430,8 @@ fn on_incoming<P: Role>(peer: &P, incoming: Incoming) -> Result<Option<Inbound>,
     }
 }
 
-fn on_event<P: Role>(peer: &P, event: Event) -> Option<BoxFuture> {
+/// Starts the handler of an event read at `arrived`; its end is timed from then.
+fn on_event<P: Role>(peer: &P, event: Event, arrived: Instant) -> Option<BoxFuture> {
     let core = peer.core();
     if let Err(err) = core.check_event_name(&event.name) {
         tracing::debug!(%err, "incoming event refused");
@@ -437,7 +458,10 @@ fn on_event<P: Role>(peer: &P, event: Event) -> Option<BoxFuture> {
     );
     // Extractors and the synchronous part of a handler closure run here, in the driver.
     match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(ctx))) {
-        Ok(future) => future.map(|future| contain_panics(future, "an event handler")),
+        Ok(future) => future.map(|future| {
+            let duration = core.meters.handler_duration.clone();
+            contain_panics_then(future, "event", move || duration.record(arrived.elapsed()))
+        }),
         Err(_panic) => {
             tracing::error!(event = %name, "an event handler panicked; the connection goes on");
             None

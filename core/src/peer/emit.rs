@@ -67,10 +67,13 @@ impl<R: FromPayload + Send + 'static> IntoFuture for EmitWithAck<R> {
                 acks: &core.acks,
                 id,
             };
-            core.send_reliable(codec::encode_event(&event, Some(id), &payload))?;
+            core.send_with_ack(codec::encode_event(&event, Some(id), &payload))?;
             let reply = tokio::time::timeout(self.timeout, rx).await;
             match reply {
-                Err(_elapsed) => Err(AckError::Timeout(self.timeout)),
+                Err(_elapsed) => {
+                    core.meters.ack_timeouts.increment(1);
+                    Err(AckError::Timeout(self.timeout))
+                }
                 Ok(Err(_dropped)) => Err(AckError::Disconnected),
                 Ok(Ok(Err(err))) => Err(err),
                 Ok(Ok(Ok(bytes))) => R::decode(bytes, core.codec).map_err(AckError::Payload),
@@ -133,7 +136,11 @@ impl AckSender {
             return Ok(());
         };
         match data.encode(self.core.codec) {
-            Ok(payload) => self.core.send_reliable(codec::encode_ack(id, &payload)),
+            Ok(payload) => {
+                self.core.send_reliable(codec::encode_ack(id, &payload))?;
+                self.core.meters.ack_sent(true);
+                Ok(())
+            }
             Err(err) => {
                 let _closing = send_ack_error(&self.core, id, &err.to_string());
                 Err(err.into())
@@ -162,5 +169,7 @@ pub(crate) fn send_ack_error(core: &PeerCore, id: u64, message: &str) -> Result<
     core.send_frame(&Frame::AckError(AckErrorFrame {
         id,
         message: message.to_owned(),
-    }))
+    }))?;
+    core.meters.ack_sent(false);
+    Ok(())
 }

@@ -274,11 +274,22 @@ impl<S: 'static> Handlers<S> {
     }
 }
 
-/// Runs a handler future so that its panic is logged and contained.
-pub(crate) fn contain_panics(future: BoxFuture, what: &'static str) -> BoxFuture {
+/// Runs a `handler` future (`"event"`, `"connect"`, ...) so that its panic is logged and
+/// contained.
+pub(crate) fn contain_panics(future: BoxFuture, handler: &'static str) -> BoxFuture {
+    contain_panics_then(future, handler, || {})
+}
+
+/// [`contain_panics`], calling `done` once the future ends, panicked or not.
+pub(crate) fn contain_panics_then(
+    future: BoxFuture,
+    handler: &'static str,
+    done: impl FnOnce() + Send + 'static,
+) -> BoxFuture {
     Box::pin(AssertUnwindSafe(future).catch_unwind().map(move |result| {
         if result.is_err() {
-            tracing::error!("{what} panicked; the connection goes on");
+            tracing::error!(handler, "a handler panicked; the connection goes on");
         }
+        done();
     }))
 }

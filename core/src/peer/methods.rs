@@ -29,6 +29,14 @@ macro_rules! peer_methods {
             self.inner.core.rtt()
         }
 
+        #[doc = concat!("What is known of the network path to the ", $peer, " now: the round trip, and where")]
+        /// the transport measures them (WebTransport) the congestion window, packets sent and
+        /// lost, and the path MTU. `None` while nothing is known: a WebSocket before its
+        /// first heartbeat's answer.
+        pub fn path_stats(&self) -> Option<$crate::PathStats> {
+            self.inner.core.path_stats()
+        }
+
         /// The largest volatile frame that travels as a datagram right now; `None` when the
         /// transport has no datagrams. Larger volatile emits take the reliable channel.
         pub fn max_datagram_size(&self) -> Option<usize> {

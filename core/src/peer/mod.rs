@@ -27,8 +27,9 @@ use self::outbox::{Outbox, PushError};
 use self::replay::ReplayLog;
 use crate::config::ConnectionLimits;
 use crate::error::EmitError;
+use crate::meters::{Class, Meters, VolatileDrop};
 use crate::payload::IntoPayload;
-use crate::transport::{ConnectionInfo, DatagramSender};
+use crate::transport::{ConnectionInfo, DatagramSender, PathProbe, PathStats, TransportError};
 
 /// One session's sending side, shared by every handle to it. A resumed session keeps it and
 /// swaps in the new connection's [`Link`].
@@ -43,6 +44,8 @@ pub(crate) struct PeerCore {
     pub(crate) default_ack_timeout: Duration,
     /// The peer's reliable events handled in this session: our side of the resume offsets.
     pub(crate) received: AtomicU64,
+    /// What the server counts; no-ops on the client.
+    pub(crate) meters: Arc<Meters>,
     /// The last measured round trip in microseconds; zero until one is measured.
     rtt_micros: AtomicU64,
     last_ping: Mutex<Option<(u64, Instant)>>,
@@ -53,16 +56,10 @@ pub(crate) struct PeerCore {
 pub(crate) struct Link {
     pub(crate) info: ConnectionInfo,
     pub(crate) datagrams: Option<Arc<dyn DatagramSender>>,
+    /// Where the transport measures the path, if it does.
+    pub(crate) path: Option<Arc<dyn PathProbe>>,
     /// The largest frame the peer accepts.
     pub(crate) peer_max_frame_size: usize,
-}
-
-fn push_error(err: PushError) -> EmitError {
-    match err {
-        PushError::Closed => EmitError::Disconnected,
-        PushError::Overflow => EmitError::SlowConsumer,
-        PushError::OfflineFull => EmitError::OfflineBufferFull,
-    }
 }
 
 impl PeerCore {
@@ -72,6 +69,7 @@ impl PeerCore {
         limits: ConnectionLimits,
         log: Option<ReplayLog>,
         default_ack_timeout: Duration,
+        meters: Arc<Meters>,
     ) -> Self {
         Self {
             codec,
@@ -82,6 +80,7 @@ impl PeerCore {
             limits,
             default_ack_timeout,
             received: AtomicU64::new(0),
+            meters,
             rtt_micros: AtomicU64::new(0),
             last_ping: Mutex::new(None),
         }
@@ -128,19 +127,44 @@ impl PeerCore {
     /// Queues an encoded control frame, or an event with an ack id.
     pub(crate) fn send_reliable(&self, frame: Bytes) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        self.outbox.push(frame).map_err(push_error)
+        self.outbox.push(frame).map_err(|err| self.push_error(err))
+    }
+
+    /// Queues an encoded event that asks for an ack.
+    pub(crate) fn send_with_ack(&self, frame: Bytes) -> Result<(), EmitError> {
+        let size = frame.len();
+        self.send_reliable(frame)?;
+        self.meters.events_out(Class::Ack, 1, size);
+        Ok(())
+    }
+
+    fn push_error(&self, err: PushError) -> EmitError {
+        match err {
+            PushError::Closed => EmitError::Disconnected,
+            PushError::Overflow => {
+                self.meters.slow_consumers.increment(1);
+                EmitError::SlowConsumer
+            }
+            PushError::OfflineFull => EmitError::OfflineBufferFull,
+        }
     }
 
     /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
     /// did not handle it, and waits for one while the connection is down.
     pub(crate) fn send_event(&self, frame: Bytes) -> Result<(), EmitError> {
-        self.send_event_at(frame, Instant::now())
+        let size = frame.len();
+        self.send_event_at(frame, Instant::now())?;
+        self.meters.events_out(Class::Reliable, 1, size);
+        Ok(())
     }
 
-    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients.
+    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients; the
+    /// broadcast counts what it sent, once for all.
     pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
-        self.outbox.push_event(frame, now).map_err(push_error)
+        self.outbox
+            .push_event(frame, now)
+            .map_err(|err| self.push_error(err))
     }
 
     fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
@@ -155,17 +179,40 @@ impl PeerCore {
     }
 
     /// Sends an encoded volatile frame as a datagram when it fits, else queues it unless the
-    /// queue is congested. Returns whether it left for the transport.
+    /// queue is congested. Returns whether it left for the transport; a drop is counted here,
+    /// a send by the caller (a broadcast counts its sends once for all).
     pub(crate) fn send_volatile(&self, frame: Bytes) -> bool {
+        let sent = self.try_volatile(frame);
+        if let Err(Some(why)) = sent {
+            self.meters.volatile_dropped(why);
+        }
+        sent.is_ok()
+    }
+
+    /// Why a volatile frame was not sent, when it is worth counting: not for a closed
+    /// connection.
+    fn try_volatile(&self, frame: Bytes) -> Result<(), Option<VolatileDrop>> {
         if let Some(datagrams) = &self.link().datagrams {
             if frame.len() <= datagrams.max_size() {
-                return datagrams.send(frame).is_ok();
+                return datagrams.send(frame).map_err(|err| match err {
+                    TransportError::DatagramTooLarge { .. } => Some(VolatileDrop::TooLarge),
+                    _ => None,
+                });
             }
             if datagrams.rejects_oversize() {
-                return false;
+                return Err(Some(VolatileDrop::TooLarge));
             }
         }
-        frame.len() <= self.peer_max_frame_size() && self.outbox.push_volatile(frame)
+        if frame.len() > self.peer_max_frame_size() {
+            return Err(Some(VolatileDrop::TooLarge));
+        }
+        if self.outbox.push_volatile(frame) {
+            Ok(())
+        } else if self.outbox.is_closing() {
+            Err(None)
+        } else {
+            Err(Some(VolatileDrop::QueueFull))
+        }
     }
 
     /// The datagram limit a volatile frame must fit, when the transport refuses larger ones.
@@ -200,12 +247,16 @@ impl PeerCore {
         if let Some(max) = self.strict_datagram_limit()
             && frame.len() > max
         {
+            self.meters.volatile_dropped(VolatileDrop::TooLarge);
             return Err(EmitError::DatagramTooLarge {
                 size: frame.len(),
                 max,
             });
         }
-        if !self.send_volatile(frame) {
+        let size = frame.len();
+        if self.send_volatile(frame) {
+            self.meters.events_out(Class::Volatile, 1, size);
+        } else {
             tracing::trace!(event, "volatile event dropped");
         }
         Ok(())
@@ -239,6 +290,15 @@ impl PeerCore {
             0 => None,
             micros => Some(Duration::from_micros(micros)),
         }
+    }
+
+    /// What the transport measures of the path, with the heartbeat's round trip where it
+    /// measures none; `None` while nothing is known.
+    pub(crate) fn path_stats(&self) -> Option<PathStats> {
+        let measured = self.link().path.as_ref().map(|probe| probe.path_stats());
+        let mut stats = measured.unwrap_or_default();
+        stats.rtt = stats.rtt.or_else(|| self.rtt());
+        (stats != PathStats::default()).then_some(stats)
     }
 
     pub(crate) fn emit_with_ack<R>(

@@ -5,27 +5,51 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use metrics::Gauge;
 use quicket_proto::{Disconnect, DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use tracing::Instrument;
 
 use super::handshake::{self, Handshake};
 use super::session::ResumeFailure;
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
+use crate::meters;
 use crate::peer::driver::{Heartbeat, drive};
 use crate::peer::handler::{BoxFuture, contain_panics};
 use crate::peer::outbox::Close;
 use crate::peer::replay::{ReplayLog, WhenFull};
 use crate::peer::{Link, PeerCore};
-use crate::transport::{Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError};
+use crate::transport::{
+    Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError, TransportKind,
+};
 
 impl Server {
     /// Runs one connection to its end: handshake, then events until it closes.
+    ///
+    /// Everything it logs, its handlers' lines included, is inside a `connection` span with
+    /// the connection's `transport`, `peer` address and, once the session is known, `sid`.
     pub async fn serve<C: Connection>(&self, connection: C) {
+        let info = connection.info();
+        // At the error level, so that it is on whenever any line of the connection is.
+        let span = tracing::error_span!(
+            "connection",
+            transport = %info.kind,
+            peer = tracing::field::Empty,
+            sid = tracing::field::Empty,
+        );
+        if let Some(peer) = info.peer_addr {
+            span.record("peer", tracing::field::display(peer));
+        }
+        self.run(connection).instrument(span).await;
+    }
+
+    async fn run<C: Connection>(&self, connection: C) {
         let shared = &self.shared;
         let info = connection.info();
+        let path = connection.path_probe();
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
-        let _slot = ConnectionSlot::take(shared);
+        let _slot = ConnectionSlot::take(shared, info.kind);
         let ip = info.peer_addr.map(|addr| addr.ip());
         let source = ip.map(|ip| shared.per_source.take(ip));
         // Held until the handshake ends: what one address may have waiting for its Hello.
@@ -37,7 +61,7 @@ impl Server {
         };
         if let Some(full) = over {
             let refusal = Refusal::Reject(handshake::refusal(RejectReason::ServerFull, full));
-            return refusal.deliver(&mut writer).await;
+            return refusal.deliver(&mut writer, info.kind).await;
         }
 
         let mut shutdown = shared.shutdown.subscribe();
@@ -56,10 +80,13 @@ impl Server {
             Ok(_) => {
                 let closing =
                     handshake::refusal(RejectReason::ShuttingDown, "the server is shutting down");
-                return Refusal::Reject(closing).deliver(&mut writer).await;
+                return Refusal::Reject(closing)
+                    .deliver(&mut writer, info.kind)
+                    .await;
             }
-            Err(refusal) => return refusal.deliver(&mut writer).await,
+            Err(refusal) => return refusal.deliver(&mut writer, info.kind).await,
         };
+        meters::handshake_completed(info.kind);
 
         if let Some(relay) = self.relay(&handshake).await {
             tracing::debug!(
@@ -77,6 +104,7 @@ impl Server {
         let link = Link {
             info,
             datagrams,
+            path,
             peer_max_frame_size: handshake.peer_max_frame_size(),
         };
         let resumed = match handshake
@@ -94,9 +122,10 @@ impl Server {
         };
         let (socket, startup) = match resumed {
             Some(Ok(socket)) => {
-                let startup = socket.reconnect_handler().map(|on_reconnect| {
-                    contain_panics(on_reconnect(socket.clone()), "a reconnect handler")
-                });
+                meters::session_resumed();
+                let startup = socket
+                    .reconnect_handler()
+                    .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
                 (socket, startup)
             }
             failed => {
@@ -104,9 +133,13 @@ impl Server {
                     return;
                 };
                 let failure = failed.and_then(Result::err);
+                if let Some(failure) = failure {
+                    meters::resume_failed(failure.name());
+                }
                 (socket.clone(), self.startup(socket, failure))
             }
         };
+        tracing::Span::current().record("sid", tracing::field::display(socket.id()));
         // Leaves the rooms and breaks handler cycles however this future ends: closed,
         // cancelled by its caller, or unwinding from a panic.
         let mut departure = Departure(Some(socket.clone()));
@@ -128,7 +161,7 @@ impl Server {
             && socket.core().outbox.is_resumable();
         if keep {
             departure.0 = None;
-            tracing::debug!(sid = %socket.id(), reason = %close.reason, "connection dropped; session kept");
+            tracing::debug!(reason = %close.reason, "connection dropped; session kept");
             self.keep(&socket, close.reason);
         } else {
             socket.transition(Phase::Attached, Phase::Ended);
@@ -162,6 +195,7 @@ impl Server {
             config.limits.clone(),
             log,
             config.default_ack_timeout,
+            shared.meters.current(),
         ));
         let socket = Socket::new(random_socket_id(), core, handshake, Arc::clone(shared));
         let session = if config.recovery.is_some() {
@@ -234,7 +268,7 @@ impl Server {
                 hook(socket, failure).await;
             }
         };
-        Some(contain_panics(Box::pin(run), "the connect handler"))
+        Some(contain_panics(Box::pin(run), "connect"))
     }
 
     /// Reads the client's `Hello` and runs the auth middleware.
@@ -276,7 +310,7 @@ impl Server {
         self.shared.forget_token(socket);
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
             let handler = on_disconnect(socket.clone(), reason);
-            contain_panics(handler, "a disconnect handler").await;
+            contain_panics(handler, "disconnect").await;
         }
     }
 }
@@ -298,7 +332,21 @@ enum Refusal {
 const LAST_FRAME_WITHIN: Duration = Duration::from_secs(1);
 
 impl Refusal {
-    async fn deliver<W: FrameWriter>(self, writer: &mut W) {
+    /// Why, as a metric label: the `Reject`'s reason, else how the connection ends.
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Gone => DisconnectReason::TransportClosed.name(),
+            Refusal::Unframed(reason, _) => reason.name(),
+            Refusal::Timeout => DisconnectReason::HandshakeTimeout.name(),
+            Refusal::Reject(frame) => match &**frame {
+                Frame::Reject(reject) => reject.reason.name(),
+                _ => "Other",
+            },
+        }
+    }
+
+    async fn deliver<W: FrameWriter>(self, writer: &mut W, transport: TransportKind) {
+        meters::handshake_refused(transport, self.reason());
         let (last, reason, message) = match self {
             Refusal::Gone => return,
             Refusal::Unframed(reason, message) => (
@@ -351,18 +399,19 @@ pub(crate) fn depart(socket: &Socket) {
     socket.release();
 }
 
-/// Counts a connection for its whole life, handshake included.
-struct ConnectionSlot<'a>(&'a ServerShared);
+/// Counts a connection for its whole life, handshake included, here and in the open gauge.
+struct ConnectionSlot<'a>(&'a ServerShared, Gauge);
 
 impl<'a> ConnectionSlot<'a> {
-    fn take(shared: &'a ServerShared) -> Self {
+    fn take(shared: &'a ServerShared, transport: TransportKind) -> Self {
         shared.connections.fetch_add(1, Ordering::Relaxed);
-        Self(shared)
+        Self(shared, meters::connection_accepted(transport))
     }
 }
 
 impl Drop for ConnectionSlot<'_> {
     fn drop(&mut self) {
+        self.1.decrement(1.0);
         if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }

@@ -29,6 +29,7 @@ pub use self::state::State;
 use self::state::StateMap;
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::{RateExceeded, ServerConfig};
+use crate::meters::MeterCache;
 use crate::peer::backlog::ByteBudget;
 use crate::peer::budget::OfflineBudget;
 use crate::peer::handler::BoxFuture;
@@ -84,6 +85,8 @@ pub(crate) struct ServerShared {
     detached: DetachedSessions<SocketId, Socket>,
     /// What their replay logs may hold, in all.
     pub(crate) detached_bytes: Arc<OfflineBudget>,
+    /// The handles of the metrics each event moves.
+    pub(crate) meters: MeterCache,
     connections: AtomicUsize,
     /// Connections per source address, against `max_connections_per_source`.
     per_source: Arc<SourceLimit>,
@@ -210,6 +213,7 @@ impl ServerBuilder {
                 detached: DetachedSessions::default(),
                 detached_bytes: Arc::new(OfflineBudget::new(detached_bytes)),
                 backlog_budget,
+                meters: MeterCache::default(),
                 connections: AtomicUsize::new(0),
                 per_source,
                 handshakes_per_source,

@@ -31,6 +31,17 @@ pub enum ResumeFailure {
     CodecChanged,
 }
 
+impl ResumeFailure {
+    /// The variant's name, as a metric label.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ResumeFailure::UnknownSession => "UnknownSession",
+            ResumeFailure::BufferOverflowed => "BufferOverflowed",
+            ResumeFailure::CodecChanged => "CodecChanged",
+        }
+    }
+}
+
 /// The sessions that can be resumed, by their current token.
 #[derive(Default)]
 pub(crate) struct Sessions {

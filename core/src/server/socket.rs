@@ -37,6 +37,17 @@ pub(crate) enum Phase {
     Ended,
 }
 
+impl Phase {
+    /// What a session in this phase adds to the gauges of sessions attached and detached.
+    fn gauges(self) -> (i8, i8) {
+        match self {
+            Phase::Attached => (1, 0),
+            Phase::Detached => (0, 1),
+            Phase::Resuming | Phase::Ended => (0, 0),
+        }
+    }
+}
+
 /// One connected client. Cheap to clone; every clone is the same socket.
 #[derive(Clone)]
 pub struct Socket {
@@ -67,6 +78,8 @@ impl Socket {
         handshake: Handshake,
         server: Arc<ServerShared>,
     ) -> Self {
+        let (attached, detached) = Phase::Attached.gauges();
+        crate::meters::sessions(attached, detached);
         Self {
             inner: Arc::new(SocketInner {
                 id,
@@ -244,6 +257,8 @@ impl Socket {
         }
         *phase = to;
         drop(phase);
+        let ((was_attached, was_detached), (attached, detached)) = (from.gauges(), to.gauges());
+        crate::meters::sessions(attached - was_attached, detached - was_detached);
         self.inner.phase_changed.notify_waiters();
         true
     }
@@ -300,6 +315,15 @@ impl SocketInner {
     }
 }
 
+impl Drop for SocketInner {
+    /// A session dropped before it ended (its welcome could not be queued) leaves the gauges.
+    fn drop(&mut self) {
+        let phase = *self.phase.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let (attached, detached) = phase.gauges();
+        crate::meters::sessions(-attached, -detached);
+    }
+}
+
 /// Locks one of the socket's single-value cells; a poisoned cell still holds a valid value.
 fn lock<T>(cell: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     cell.lock().unwrap_or_else(PoisonError::into_inner)
@@ -329,7 +353,7 @@ impl Role for Socket {
     }
 
     fn rate_limited(&self, event: &str, outcome: RateExceeded) {
-        tracing::debug!(sid = %self.id(), event, ?outcome, "event over the rate limit");
+        tracing::debug!(event, ?outcome, "event over the rate limit");
         if let Some(hook) = &self.inner.server.on_rate_limited {
             let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 hook(self, event, outcome);

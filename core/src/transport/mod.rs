@@ -14,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_proto::DisconnectReason;
@@ -31,13 +32,20 @@ pub enum TransportKind {
     Memory,
 }
 
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl TransportKind {
+    /// The name `Display` writes, as a metric label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
             TransportKind::WebTransport => "webtransport",
             TransportKind::WebSocket => "websocket",
             TransportKind::Memory => "memory",
-        })
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 
@@ -56,6 +64,32 @@ impl ConnectionInfo {
     pub fn new(kind: TransportKind, peer_addr: Option<SocketAddr>) -> Self {
         Self { kind, peer_addr }
     }
+}
+
+/// What is known of a connection's network path right now. A transport fills in what it
+/// measures; the rest stays `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PathStats {
+    /// The round trip: the transport's smoothed estimate where it keeps one (QUIC), else the
+    /// last heartbeat's ping to pong, which also counts the time both ends' queues held them.
+    pub rtt: Option<Duration>,
+    /// Bytes the sender may have in flight unacknowledged: it shrinks when packets are lost,
+    /// and caps throughput at about one window per round trip.
+    pub congestion_window: Option<u64>,
+    /// Packets sent on the path since the connection opened.
+    pub sent_packets: Option<u64>,
+    /// Of those, the ones the transport declared lost: against `sent_packets`, the loss rate.
+    pub lost_packets: Option<u64>,
+    /// The largest UDP payload the path carries now, as path MTU discovery found it.
+    pub mtu: Option<u16>,
+}
+
+/// Reads a connection's path statistics for as long as the connection lives, after
+/// [`Connection::split`] took it apart.
+pub trait PathProbe: Send + Sync + 'static {
+    /// The statistics now.
+    fn path_stats(&self) -> PathStats;
 }
 
 /// One frame received from the peer.
@@ -152,6 +186,13 @@ pub trait Connection: Send + 'static {
 
     /// What is known about the connection.
     fn info(&self) -> ConnectionInfo;
+
+    /// Where the transport measures its path (round trip, congestion window, loss, MTU), for
+    /// [`Socket::path_stats`](crate::Socket::path_stats). `None`, the default, for a transport
+    /// that measures nothing of its own: the heartbeat's round trip is all that is known.
+    fn path_probe(&self) -> Option<Arc<dyn PathProbe>> {
+        None
+    }
 
     /// Splits into halves. The reader MUST refuse frames above `max_frame_size` with
     /// [`TransportError::FrameTooLarge`] before buffering them.

@@ -27,6 +27,7 @@ const PAGE: &str = include_str!("../../chat/index.html");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    quicket_examples::web::log_to_stderr()?;
     let Args {
         listen,
         heartbeat,

@@ -27,6 +27,7 @@ type Shared = Arc<Mutex<World>>;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    quicket_examples::web::log_to_stderr()?;
     let mut flags = Flags::from_env(
         "game",
         "[--bind IP] [--http PORT] [--quic PORT] [--bots N] [--bot-match MATCH] [--heartbeat SECS]",

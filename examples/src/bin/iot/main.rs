@@ -31,6 +31,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    quicket_examples::web::log_to_stderr()?;
     let mut flags = Flags::from_env(
         "iot",
         "[--bind IP] [--http PORT] [--quic PORT] [--heartbeat SECS]",
