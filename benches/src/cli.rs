@@ -15,8 +15,8 @@ const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
   quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
-  quicket-bench hostile [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr] [--config bench|defaults]
+  quicket-bench hostile|metrics [--quick] [--out DIR]
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
 /// A scenario of the suite.
@@ -30,10 +30,11 @@ pub(crate) enum Scenario {
     Cluster,
     Migration,
     Hostile,
+    Metrics,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 8] = [
+    pub(crate) const ALL: [Scenario; 9] = [
         Scenario::Rtt,
         Scenario::Fanout,
         Scenario::Connect,
@@ -42,6 +43,7 @@ impl Scenario {
         Scenario::Cluster,
         Scenario::Migration,
         Scenario::Hostile,
+        Scenario::Metrics,
     ];
 }
 
@@ -109,6 +111,8 @@ pub(crate) struct ServeOptions {
     /// A quicket server with `ServerConfig::default()` (rate limit and all), not the
     /// benchmark's unlimited one.
     pub(crate) defaults: bool,
+    /// A quicket server that records metrics (the Prometheus recorder, scraped at `/metrics`).
+    pub(crate) metrics: bool,
 }
 
 /// What to run, and how big.
@@ -144,6 +148,7 @@ pub(crate) fn parse(
         "cluster" => vec![Scenario::Cluster],
         "migration" => vec![Scenario::Migration],
         "hostile" => vec![Scenario::Hostile],
+        "metrics" => vec![Scenario::Metrics],
         "serve" => return parse_serve(args),
         "loss-inside" => vec![Scenario::Loss],
         _ => return Err(USAGE.into()),
@@ -194,6 +199,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
         redis: None,
         congestion: CongestionControl::default(),
         defaults: false,
+        metrics: false,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(USAGE)?;
@@ -205,6 +211,13 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
                     "defaults" => true,
                     "bench" => false,
                     _ => return Err(format!("unknown config {value}\n{USAGE}")),
+                };
+            }
+            "--metrics" => {
+                serve.metrics = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--metrics takes on or off\n{USAGE}")),
                 };
             }
             "--cc" => {

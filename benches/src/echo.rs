@@ -116,6 +116,9 @@ pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
     endpoints.http = "127.0.0.1:0".parse()?;
     endpoints.quic = "127.0.0.1:0".parse()?;
     endpoints.quic_limits.congestion = congestion;
+    if options.metrics {
+        endpoints = endpoints.metrics("/metrics");
+    }
     let serving = quicket::serve(&server, endpoints).await?;
     let hashes: Vec<String> = serving
         .quic

@@ -1,5 +1,5 @@
 //! A read-only admin view: a JSON API of what a node serves (connections with their transport
-//! and path, rooms and their members, presence, sessions waiting for a resume) and a one-page
+//! and path statistics, rooms and their members, presence, sessions waiting for a resume) and a one-page
 //! dashboard over it. Off unless [`Endpoints::admin`](crate::Endpoints::admin) turns it on,
 //! and every API request needs the bearer token.
 
@@ -186,6 +186,13 @@ fn describe(socket: &Socket) -> Value {
         "peer": connection.peer_addr.map(|addr| addr.to_string()),
         "client": format!("{client} {version}").trim(),
         "rooms": socket.rooms().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "path": socket.path_stats().map(|path| json!({
+            "rttMs": path.rtt.map(|rtt| rtt.as_secs_f64() * 1e3),
+            "congestionWindow": path.congestion_window,
+            "sentPackets": path.sent_packets,
+            "lostPackets": path.lost_packets,
+            "mtu": path.mtu,
+        })),
     })
 }
 

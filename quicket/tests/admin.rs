@@ -111,6 +111,18 @@ async fn the_admin_view_lists_live_connections_behind_its_token() {
         ]
     );
 
+    let quic_row = listed["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["transport"] == "webtransport")
+        .unwrap();
+    assert!(
+        quic_row["path"]["rttMs"].as_f64().unwrap() > 0.0,
+        "{quic_row}"
+    );
+    assert!(quic_row["path"]["sentPackets"].as_u64().unwrap() > 0);
+
     let (_, body) = get(http, "/quicket/admin/api/overview", Some(TOKEN)).await;
     let overview: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(overview["connections"], 2);

@@ -42,6 +42,16 @@ impl Plan {
         }
     }
 
+    /// The metrics scenario's run: the fan-out scenario's fixed rate to `receivers`.
+    pub(super) fn metrics(receivers: usize, quick: bool) -> Self {
+        Plan {
+            receivers,
+            duration: Duration::from_millis(if quick { 500 } else { 2_000 }),
+            offered: 20_000,
+            window: 32,
+        }
+    }
+
     /// The loss scenario's fixed-rate run: 10,000 deliveries/s to 100 receivers (20 when
     /// quick), 100 messages a second.
     pub(super) fn lossy(quick: bool) -> Self {

@@ -8,6 +8,7 @@ mod hol;
 mod hostile;
 mod loss;
 mod memory;
+mod metrics;
 mod migration;
 mod paced;
 mod rtt;
@@ -31,6 +32,7 @@ pub(crate) async fn run(
         Scenario::Cluster => cluster::run(options, report).await,
         Scenario::Migration => migration::run(options, report).await,
         Scenario::Hostile => hostile::run(options, report).await,
+        Scenario::Metrics => metrics::run(options, report).await,
     }
 }
 
