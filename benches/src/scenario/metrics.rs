@@ -3,7 +3,7 @@
 //! recorder and one with the Prometheus recorder installed (`serve --metrics on`), taking turns
 //! in one run so that the machine's noise falls on both alike.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::fanout::{self, Plan};
 use super::{rtt, start_server_with};
@@ -24,40 +24,40 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             let more = ["--metrics".to_owned(), metrics.to_owned()];
             let server = start_server_with("quicket", &more, report).await?;
             let target = Target::remote(&server)?;
+            let mut row = |measure: String, p50: Value, p99: Value, cpu: Value| {
+                let fields = json!({
+                    "metrics": metrics,
+                    "turn": turn,
+                    "measure": measure,
+                    "p50 ms": p50,
+                    "p99 ms": p99,
+                    "server CPU µs per op": cpu,
+                });
+                report.row("metrics", TABLE, fields);
+            };
             for transport in [Transport::Ws, Transport::Wt] {
                 let (sampler, cpu) =
                     rtt::quicket_round_trips(&target, Some(&server), transport, 500, round_trips)
                         .await?;
                 let summary = sampler.latencies.summary();
-                let cpu_us = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
-                report.row(
-                    "metrics",
-                    TABLE,
-                    json!({
-                        "metrics": metrics,
-                        "turn": turn,
-                        "measure": format!("rtt {}", transport.name()),
-                        "p50 ms": summary.p50_us / 1000.0,
-                        "p99 ms": summary.p99_us / 1000.0,
-                        "server CPU µs per op": cpu_us,
-                    }),
+                let cpu = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
+                let ms = |us: f64| json!(us / 1000.0);
+                row(
+                    format!("rtt {}", transport.name()),
+                    ms(summary.p50_us),
+                    ms(summary.p99_us),
+                    json!(cpu),
                 );
             }
             let plan = Plan::metrics(receivers, options.quick);
             let fanout =
                 fanout::quicket_run(&[target], &[&server], Transport::Ws, plan, false).await?;
-            let fields = |key: &str| fanout.get(key).cloned().unwrap_or(serde_json::Value::Null);
-            report.row(
-                "metrics",
-                TABLE,
-                json!({
-                    "metrics": metrics,
-                    "turn": turn,
-                    "measure": format!("fan-out ws to {receivers}"),
-                    "p50 ms": fields("p50 ms"),
-                    "p99 ms": fields("p99 ms"),
-                    "server CPU µs per op": fields("server CPU µs/delivery"),
-                }),
+            let field = |key: &str| fanout.get(key).cloned().unwrap_or(Value::Null);
+            row(
+                format!("fan-out ws to {receivers}"),
+                field("p50 ms"),
+                field("p99 ms"),
+                field("server CPU µs/delivery"),
             );
             server.stop().await;
         }
