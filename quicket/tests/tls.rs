@@ -243,3 +243,55 @@ async fn a_reload_serves_the_new_certificate_and_keeps_live_wss_sessions() {
     .await;
     assert!(stale.is_err(), "new connections get the new certificate");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_reads_https_discovery_falls_back_to_wss_and_resumes_there() {
+    let files = PemFiles::new();
+    let server = echo_server();
+    let quic = quic_on(&files).await;
+    let black_hole = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let blocked = black_hole.local_addr().unwrap().port();
+    // The WebSocket goes through a relay that can cut it, so discovery names the relay.
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_addr = tcp.local_addr().unwrap();
+    drop(tcp);
+    let relay = tcp_relay::start(ws_addr).await;
+    let config = WsConfig::default()
+        .tls(quic.handle().tcp_tls_config().unwrap())
+        .public_host(format!("127.0.0.1:{}", relay.addr.port()))
+        .webtransport(move || Some(WebTransportInfo::new(blocked, "/quicket", vec![], 1200)));
+    let ws = quicket::ws::bind(ws_addr, config).await.unwrap();
+    server.listen(ws);
+
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let builder = Client::builder().on_reconnect(move |event: &quicket::ReconnectEvent| {
+        let _ = events_tx.send(event.clone());
+    });
+    let options = FallbackOptions::default()
+        .trust(ServerTrust::Hashes(vec![files.hash()]))
+        .deadline(Duration::from_millis(500));
+    let base = format!("https://127.0.0.1:{}", ws_addr.port());
+    let client = within("connect", quicket::connect_with(builder, &base, &options))
+        .await
+        .unwrap();
+    assert_eq!(client.transport(), TransportKind::WebSocket);
+    let id = client.id();
+    relay.cut();
+    let recovered = within("the resume", async {
+        loop {
+            if let Some(quicket::ReconnectEvent::Reconnected { recovered, .. }) =
+                events.recv().await
+            {
+                return recovered;
+            }
+        }
+    })
+    .await;
+    assert!(recovered, "the session resumed over wss");
+    assert_eq!(client.id(), id);
+    let reply: String = within("echo", client.emit_with_ack("echo", "back"))
+        .await
+        .unwrap();
+    assert_eq!(reply, "back over websocket");
+    drop(black_hole);
+}
