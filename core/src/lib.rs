@@ -53,6 +53,7 @@
 pub mod adapter;
 mod client;
 mod config;
+mod config_setters;
 mod error;
 mod extensions;
 mod meters;

@@ -125,14 +125,13 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use quicket::{Server, ServerConfig};
+//! use quicket::{RecoveryConfig, Server, ServerConfig};
 //!
-//! let mut config = ServerConfig::default();
-//! if let Some(recovery) = config.recovery.as_mut() {
-//!     recovery.window = Duration::from_secs(30);
+//! let recovery = RecoveryConfig::default()
+//!     .window(Duration::from_secs(30))
 //!     // A vanished user leaves the presence list sooner than the session ends.
-//!     recovery.presence_grace = Duration::from_secs(5);
-//! }
+//!     .presence_grace(Duration::from_secs(5));
+//! let config = ServerConfig::default().recovery(Some(recovery));
 //! let server = Server::builder()
 //!     .config(config)
 //!     .on_resume_failed(|socket, why| async move {

@@ -69,8 +69,7 @@ pub async fn auth_rejection_reaches_client<H: Harness>(harness: &H) {
 /// A connection that never says Hello gets `Disconnect{HandshakeTimeout}` after the handshake
 /// timeout, and is closed.
 pub async fn handshake_timeout_closes<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.handshake_timeout = Duration::from_millis(100);
+    let config = ServerConfig::default().handshake_timeout(Duration::from_millis(100));
     let t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;
@@ -216,10 +215,10 @@ pub async fn disconnect_reasons_reach_both_sides<H: Harness>(harness: &H) {
 /// A silent client is dropped by the heartbeat, and, on a server that keeps no sessions for
 /// recovery, its rooms and presence are cleaned at once.
 pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.ping_interval = Duration::from_millis(50);
-    config.ping_timeout = Duration::from_millis(50);
-    config.recovery = None;
+    let config = ServerConfig::default()
+        .ping_interval(Duration::from_millis(50))
+        .ping_timeout(Duration::from_millis(50))
+        .recovery(None);
     let (mut t, mut reasons) =
         super::reporting_disconnects(harness, harness.builder().await.config(config), |s| {
             s.on(
@@ -294,8 +293,7 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
 
 /// The heartbeat measures the round trip.
 pub async fn rtt_is_measured<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.ping_interval = Duration::from_millis(20);
+    let config = ServerConfig::default().ping_interval(Duration::from_millis(20));
     let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;

@@ -141,8 +141,7 @@ pub async fn event_name_limit<H: Harness>(harness: &H) {
 
 /// A socket cannot join more rooms than allowed.
 pub async fn max_rooms_per_socket<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.max_rooms_per_socket = 2;
+    let config = ServerConfig::default().max_rooms_per_socket(2);
     let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;
@@ -340,8 +339,7 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
 
 /// Past `max_connections`, handshakes get `ServerFull`.
 pub async fn server_full_is_refused<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.max_connections = 1;
+    let config = ServerConfig::default().max_connections(1);
     let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;

@@ -8,11 +8,7 @@
 //! ```
 //!
 //! A scenario panics when the behaviour it names is broken: it is test code.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::field_reassign_with_default
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod events;
 mod lifecycle;
@@ -170,9 +166,7 @@ impl<H: Harness> TestServer<H> {
 
 /// A client that stays closed after its connection ends, for scenarios about the end itself.
 pub fn once_only() -> ClientBuilder {
-    let mut config = crate::ClientConfig::default();
-    config.reconnect = None;
-    Client::builder().config(config)
+    Client::builder().config(crate::ClientConfig::default().reconnect(None))
 }
 
 /// Collects the string payloads of `event` as `client` receives them, in arrival order: the

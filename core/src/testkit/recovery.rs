@@ -10,7 +10,7 @@ use super::{Harness, next, within};
 use crate::transport::{Connector, Listener};
 use crate::{
     AckSender, Client, ClientConfig, Data, ReconnectConfig, ReconnectEvent, RecoveryConfig,
-    ServerBuilder, ServerConfig, Socket,
+    ReplayLimits, ServerBuilder, ServerConfig, Socket,
 };
 
 /// What [`sequence_survives_drops`] saw.
@@ -40,27 +40,28 @@ impl RecoveryReport {
 /// drop connections in a burst of traffic; it has no rate limit, since the bursts go far past
 /// the default one (thousands of events a second from one client).
 pub fn recovering_server_config() -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.rate_limit = None;
-    config.ping_interval = Duration::from_millis(100);
-    config.ping_timeout = Duration::from_millis(200);
-    let mut recovery = RecoveryConfig::default();
-    recovery.buffer.max_events = 1 << 16;
-    recovery.buffer.max_bytes = 64 << 20;
-    config.recovery = Some(recovery);
-    config
+    ServerConfig::default()
+        .rate_limit(None)
+        .ping_interval(Duration::from_millis(100))
+        .ping_timeout(Duration::from_millis(200))
+        .recovery(Some(RecoveryConfig::default().buffer(big_buffer())))
 }
 
 /// A client that comes back within tens of milliseconds, with a big buffer.
 pub fn quick_reconnect_config() -> ClientConfig {
-    let mut config = ClientConfig::default();
-    let mut reconnect = ReconnectConfig::default();
-    reconnect.delay = Duration::from_millis(10);
-    reconnect.max_delay = Duration::from_millis(100);
-    config.reconnect = Some(reconnect);
-    config.buffer.max_events = 1 << 16;
-    config.buffer.max_bytes = 64 << 20;
-    config
+    let reconnect = ReconnectConfig::default()
+        .delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(100));
+    ClientConfig::default()
+        .reconnect(Some(reconnect))
+        .buffer(big_buffer())
+}
+
+/// Room for the events of a burst.
+fn big_buffer() -> ReplayLimits {
+    ReplayLimits::default()
+        .max_events(1 << 16)
+        .max_bytes(64 << 20)
 }
 
 /// Reports each [`ReconnectEvent`] on a channel.

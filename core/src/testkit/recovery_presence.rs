@@ -18,10 +18,8 @@ use crate::{
 /// After the window, a resume gets a new session: `recovered = false`, the hook fires with
 /// the reason, and presence has already emitted the leave.
 pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    let mut recovery = RecoveryConfig::default();
-    recovery.window = Duration::from_millis(200);
-    config.recovery = Some(recovery);
+    let recovery = RecoveryConfig::default().window(Duration::from_millis(200));
+    let config = ServerConfig::default().recovery(Some(recovery));
     let (failed_tx, mut failed) = mpsc::channel(1);
     let (reasons_tx, mut reasons) = mpsc::channel(4);
     let builder =
