@@ -36,7 +36,7 @@
 //!
 //! # Concurrency
 //!
-//! Each connection runs one driver task, the only `select!` in the crate. It reads frames all
+//! Each open connection runs one driver task, which owns all of its I/O. It reads frames all
 //! the time: acks, pongs and disconnects take effect at once, while events wait in a bounded
 //! backlog (`max_buffered_events`, `max_buffered_bytes`, and a server-wide byte budget) for one
 //! of `max_concurrent_handlers` handler slots; only a full backlog stops reading, and one that

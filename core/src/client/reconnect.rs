@@ -14,8 +14,8 @@ use crate::config::ReconnectConfig;
 use crate::error::ConnectError;
 use crate::peer::Link;
 use crate::peer::backlog::ByteBudget;
+use crate::peer::close::Close;
 use crate::peer::driver::{Heartbeat, drive};
-use crate::peer::outbox::Close;
 use crate::transport::{Connection, Connector, FrameReader, FrameWriter, TransportError};
 
 /// What happens while a client reconnects, for [`ClientBuilder::on_reconnect`].

@@ -1,4 +1,5 @@
-//! The one task that runs a connection: the only `select!` in core.
+//! The one task that runs a connection once it is open: every read, write, timer and handler
+//! completion of that connection goes through its `select!`.
 //!
 //! It reads frames, polls the handlers they start, drains the outbound queue into the
 //! transport, and keeps the heartbeat. Everything it reacts to is a plain method on the
@@ -18,8 +19,9 @@ use tracing::Instrument;
 
 use super::PeerCore;
 use super::backlog::{Backlog, ByteBudget, Inbound};
+use super::close::Close;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
-use super::outbox::{Close, Next};
+use super::outbox::Next;
 use super::rate::RateGate;
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::AckError;

@@ -4,6 +4,7 @@
 pub(crate) mod acks;
 pub(crate) mod backlog;
 pub(crate) mod budget;
+pub(crate) mod close;
 pub(crate) mod driver;
 mod emit;
 pub(crate) mod handler;

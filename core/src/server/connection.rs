@@ -14,9 +14,9 @@ use super::session::ResumeFailure;
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
 use crate::meters;
+use crate::peer::close::Close;
 use crate::peer::driver::{Heartbeat, drive};
 use crate::peer::handler::{BoxFuture, contain_panics};
-use crate::peer::outbox::Close;
 use crate::peer::replay::{ReplayLog, WhenFull};
 use crate::peer::{Link, PeerCore};
 use crate::transport::{

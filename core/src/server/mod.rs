@@ -32,8 +32,8 @@ use crate::config::{RateExceeded, ServerConfig};
 use crate::meters::MeterCache;
 use crate::peer::backlog::ByteBudget;
 use crate::peer::budget::OfflineBudget;
+use crate::peer::close::Close;
 use crate::peer::handler::BoxFuture;
-use crate::peer::outbox::Close;
 use crate::transport::{Listener, SourceLimit, TransportError};
 
 type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>

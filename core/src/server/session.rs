@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until};
 use super::detached::{Caps, Eviction};
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
-use crate::peer::outbox::Close;
+use crate::peer::close::Close;
 use crate::peer::replay::Break;
 
 /// Why a client's resume got a new session instead of its old one.

@@ -17,9 +17,9 @@ use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
 use crate::payload::{FromPayload, IntoPayload};
 use crate::peer::PeerCore;
+use crate::peer::close::Close;
 use crate::peer::driver::Role;
 use crate::peer::handler::{BoxFuture, Handlers};
-use crate::peer::outbox::Close;
 
 type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
 pub(crate) type ReconnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
