@@ -3,21 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use quicket::admin::{AdminConfig, AdminError};
 use quicket::{AckSender, Client, Endpoints, FallbackOptions, ServeError, Server, Socket};
+use quicket_core::testkit::within;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "an-admin-token-of-some-length";
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// The status and body of `GET path`, with `token` as the bearer if given.
 async fn get(http: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {

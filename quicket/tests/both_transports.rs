@@ -10,14 +10,8 @@ use quicket::{
     AckSender, Client, Data, Endpoints, FallbackOptions, PresenceEvent, Server, Socket,
     TransportKind,
 };
+use quicket_core::testkit::within;
 use tokio::sync::mpsc;
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 fn chat_server() -> Server {
     Server::builder()

@@ -4,18 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use quicket::quic::Admission;
 use quicket::{Endpoints, Server, Serving};
+use quicket_core::testkit::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 async fn serving() -> Serving {
     let loopback = "127.0.0.1:0".parse().unwrap();

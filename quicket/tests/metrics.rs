@@ -11,15 +11,9 @@ use quicket::{
     AckSender, Client, ClientConfig, ConnectError, Data, Endpoints, FallbackOptions,
     ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket, TransportKind,
 };
+use quicket_core::testkit::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 fn hall(config: ServerConfig) -> Server {
     Server::builder()

@@ -5,15 +5,9 @@
 use std::time::Duration;
 
 use quicket::{Endpoints, FallbackOptions, PathStats, Server, ServerConfig, Socket, TransportKind};
+use quicket_core::testkit::within;
 
 const PING_EVERY: Duration = Duration::from_millis(50);
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// The socket's path statistics once they hold a round trip, checked at every heartbeat.
 async fn with_rtt(socket: &Socket) -> PathStats {

@@ -13,14 +13,8 @@ use quicket::transport::Listener;
 use quicket::ws::{WebTransportInfo, WsConfig, WsConnector};
 use quicket::{AckSender, Client, Data, FallbackOptions, Server, Socket, TransportKind};
 use quicket_core::testkit::tcp_relay;
+use quicket_core::testkit::within;
 use quicket_core::testkit::{DropPlan, sequence_survives_drops};
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(15), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// A certificate and key as PEM files in a directory of this test's own, and the hash of
 /// the certificate in them now.

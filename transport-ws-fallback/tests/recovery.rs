@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use quicket_core::testkit::tcp_relay::{self, TcpRelay};
+use quicket_core::testkit::within;
 use quicket_core::testkit::{DropPlan, RawPeer, sequence_survives_drops};
 use quicket_core::transport::Listener;
 use quicket_proto::{Frame, Hello, Resume, Welcome, codec};
@@ -17,13 +17,6 @@ use quicket_ws::{WsConfig, WsConnector};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(10), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// Twenty cuts of the given kind while numbered events flow both ways; each resumes the session
 /// with nothing lost or doubled.

@@ -9,19 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
+pub(crate) use quicket_core::testkit::within;
 use quicket_redis::{Health, RedisAdapter, RedisConfig};
 use tokio::sync::oneshot;
 
 /// Every wait in these tests gives up after this long.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Awaits `future`, failing the test if it takes longer than [`DEADLINE`].
-pub(crate) async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// Waits until `adapter`'s health satisfies `holds`, waking on each change of it.
 pub(crate) async fn health_until(

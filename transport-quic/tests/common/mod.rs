@@ -1,19 +1,10 @@
 //! Helpers shared by the QUIC integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
-use std::time::Duration;
 
+pub(crate) use quicket_core::testkit::within;
 use quicket_core::{Client, Server};
 use quicket_quic::{QuicConnector, QuicHandle, QuicListener, ServerIdentity, ServerTrust};
-
-/// Awaits `future` or fails the test after ten seconds.
-pub(crate) async fn within<F: IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(10), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// A dev-certificate listener on a free dual-stack port.
 pub(crate) async fn listener() -> QuicListener {
