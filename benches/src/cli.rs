@@ -15,7 +15,7 @@ const USAGE: &str = "usage:
   quicket-bench all [--quick] [--out DIR]
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
   quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
-  quicket-bench hostile|metrics [--quick] [--out DIR]
+  quicket-bench hostile|metrics|scale [--quick] [--out DIR]
   quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
@@ -31,10 +31,11 @@ pub(crate) enum Scenario {
     Migration,
     Hostile,
     Metrics,
+    Scale,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 9] = [
+    pub(crate) const ALL: [Scenario; 10] = [
         Scenario::Rtt,
         Scenario::Fanout,
         Scenario::Connect,
@@ -44,6 +45,7 @@ impl Scenario {
         Scenario::Migration,
         Scenario::Hostile,
         Scenario::Metrics,
+        Scenario::Scale,
     ];
 }
 
@@ -149,6 +151,7 @@ pub(crate) fn parse(
         "migration" => vec![Scenario::Migration],
         "hostile" => vec![Scenario::Hostile],
         "metrics" => vec![Scenario::Metrics],
+        "scale" => vec![Scenario::Scale],
         "serve" => return parse_serve(args),
         "loss-inside" => vec![Scenario::Loss],
         _ => return Err(USAGE.into()),

@@ -26,6 +26,9 @@ pub(crate) const CAST_ROOMS: [(u8, &str); 2] = [(b'a', "hol-a"), (b'b', "hol-b")
 /// The room the `track` event tracks presence in.
 pub(crate) const PRESENCE_ROOM: &str = "presence";
 
+/// The room every client of the scale scenario is in.
+pub(crate) const SCALE_ALL: &str = "scale-all";
+
 /// A quicket server speaking the benchmark protocol.
 pub(crate) fn server() -> Server {
     server_on(Server::builder(), unlimited())
@@ -33,10 +36,13 @@ pub(crate) fn server() -> Server {
 
 /// The benchmark's server configuration: saturation runs send far past any sensible
 /// per-socket rate, and the peers have no such limit either.
+/// The defaults without the limits a benchmark's one busy address would hit: the rate limit,
+/// and the caps per source address (every client comes from 127.0.0.1).
 fn unlimited() -> quicket::ServerConfig {
-    let mut config = quicket::ServerConfig::default();
-    config.rate_limit = None;
-    config
+    quicket::ServerConfig::default()
+        .rate_limit(None)
+        .max_connections_per_source(usize::MAX)
+        .max_handshakes_per_source(usize::MAX)
 }
 
 /// `builder` finished as a server speaking the benchmark protocol.
@@ -58,6 +64,12 @@ fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> 
                 "publish",
                 |socket: Socket, Data(data): Data<Raw>| async move {
                     let _ = socket.to(ROOM).emit("msg", data);
+                },
+            );
+            socket.on(
+                "publish-to",
+                |socket: Socket, Data((room, data)): Data<(String, Vec<u8>)>| async move {
+                    let _ = socket.to(room).emit("msg", Raw(data.into()));
                 },
             );
             socket.on("ping", |socket: Socket, Data(data): Data<Raw>| async move {

@@ -87,3 +87,25 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .unwrap_or_default()
 }
+
+/// Raises this process's soft limit on open files to its hard limit, as an operator would
+/// with `ulimit -n` before a load test; child processes (the servers) inherit it. Returns the
+/// limits before and after.
+#[allow(unsafe_code)] // Two libc calls on a local struct; no pointer outlives them.
+pub(crate) fn raise_open_files() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: `limit` is a valid rlimit, read only by the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Some((before, before));
+    }
+    Some((before, limit.rlim_cur))
+}

@@ -12,6 +12,7 @@ mod metrics;
 mod migration;
 mod paced;
 mod rtt;
+mod scale;
 
 use crate::cli::{Result, RunOptions, Scenario};
 use crate::process::ServerProcess;
@@ -33,6 +34,7 @@ pub(crate) async fn run(
         Scenario::Migration => migration::run(options, report).await,
         Scenario::Hostile => hostile::run(options, report).await,
         Scenario::Metrics => metrics::run(options, report).await,
+        Scenario::Scale => scale::run(options, report).await,
     }
 }
 
