@@ -38,7 +38,10 @@ macro_rules! peer_methods {
         }
 
         /// The largest volatile frame that travels as a datagram right now; `None` when the
-        /// transport has no datagrams. Larger volatile emits take the reliable channel.
+        /// transport has no datagrams. On WebTransport a larger volatile emit fails with
+        /// `EmitError::DatagramTooLarge` (a browser would drop it without a trace) and a
+        /// broadcast skips that socket; on a transport whose datagrams take no such stand, it
+        /// takes the reliable channel unless that is congested.
         pub fn max_datagram_size(&self) -> Option<usize> {
             self.inner.core.datagrams().map(|datagrams| datagrams.max_size())
         }
