@@ -81,6 +81,11 @@ pub struct WsConfig {
     /// `quicket::serve` passes the WebTransport endpoint's, so one certificate (and its
     /// reloads) serves both. Default `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a connection from one of these
+    /// addresses counts as coming from the last address the proxy appended, so per-address
+    /// limits apply to each client instead of to the proxy. Default empty: the header is
+    /// ignored, since any client can send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Whether clients reach this endpoint over TLS, for the scheme of the discovery
     /// document's WebSocket URL: `true` behind a proxy that terminates TLS. Default `None`:
     /// whether [`WsConfig::tls`] is set.
@@ -103,6 +108,7 @@ impl Default for WsConfig {
             public_host: None,
             webtransport: None,
             tls: None,
+            trusted_proxies: Vec::new(),
             public_tls: None,
         }
     }
@@ -136,6 +142,12 @@ impl WsConfig {
         self
     }
 
+    /// Sets [`WsConfig::trusted_proxies`].
+    pub fn trusted_proxies<I: IntoIterator<Item = std::net::IpAddr>>(mut self, proxies: I) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
     /// Sets [`WsConfig::public_tls`].
     pub fn public_tls(mut self, secure: bool) -> Self {
         self.public_tls = Some(secure);
@@ -164,6 +176,7 @@ impl fmt::Debug for WsConfig {
             .field("public_host", &self.public_host)
             .field("webtransport", &self.webtransport.is_some())
             .field("tls", &self.tls.is_some())
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("public_tls", &self.public_tls)
             .finish_non_exhaustive()
     }

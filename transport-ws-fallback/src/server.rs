@@ -188,9 +188,10 @@ async fn upgrade(
     let Ok(slot) = endpoint.upgraded.clone().try_reserve_owned() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let peer = extensions
+    let connected_from = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
+    let peer = connected_from.map(|addr| forwarded_for(addr, &headers, &config.trusted_proxies));
     upgrade
         .max_message_size(config.max_message_size)
         .max_frame_size(config.max_message_size)
@@ -200,6 +201,27 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             slot.send(WsConnection::new(socket, peer));
         })
+}
+
+/// The client's address: the last hop a trusted proxy appended to `X-Forwarded-For`, when the
+/// connection comes from one; else the connection's own address. Per-address limits then
+/// apply to clients rather than to the proxy.
+fn forwarded_for(
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> SocketAddr {
+    if !trusted.contains(&addr.ip()) {
+        return addr;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    hops.last()
+        .and_then(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+        .map_or(addr, |client| SocketAddr::new(client, 0))
 }
 
 /// The address a request's connection came in on: what discovery names when no public host
