@@ -17,7 +17,7 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
     let (receivers, round_trips, turns) = if options.quick {
         (20, 1_000, 1)
     } else {
-        (1_000, 10_000, 2)
+        (1_000, 10_000, 4)
     };
     for turn in 0..turns {
         for metrics in ["off", "on"] {
