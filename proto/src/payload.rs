@@ -30,6 +30,18 @@ impl PayloadCodec {
     /// Every codec, in wire order.
     pub const ALL: [PayloadCodec; 2] = [PayloadCodec::Bincode, PayloadCodec::Json];
 
+    /// How many codecs there are: the size of a table with one slot per codec.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The codec's slot in a table of [`PayloadCodec::COUNT`], its place in
+    /// [`PayloadCodec::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            PayloadCodec::Bincode => 0,
+            PayloadCodec::Json => 1,
+        }
+    }
+
     /// The codec's byte on the wire.
     pub const fn id(self) -> u8 {
         match self {

@@ -26,8 +26,8 @@ use crate::server::Socket;
 pub struct LocalAdapter {
     rooms: RwLock<Rooms>,
     presence: Mutex<PresenceStore>,
-    /// Connected sockets per payload codec, by codec id.
-    codecs: [AtomicUsize; 2],
+    /// Connected sockets per payload codec.
+    codecs: [AtomicUsize; PayloadCodec::COUNT],
 }
 
 #[derive(Default)]
@@ -99,8 +99,7 @@ impl LocalAdapter {
     }
 
     fn codec_count(&self, codec: PayloadCodec) -> &AtomicUsize {
-        let index = usize::from(codec.id()).min(self.codecs.len() - 1);
-        &self.codecs[index]
+        &self.codecs[codec.index()]
     }
 
     /// Encodes the event for every codec in use before any lock is taken: the application's

@@ -50,7 +50,7 @@ pub struct OutgoingEvent<'a> {
     payload: &'a dyn IntoPayload,
     volatile: bool,
     ack: Option<u64>,
-    frames: [OnceLock<Result<Bytes, PayloadError>>; 2],
+    frames: [OnceLock<Result<Bytes, PayloadError>>; PayloadCodec::COUNT],
 }
 
 impl<'a> OutgoingEvent<'a> {
@@ -105,8 +105,7 @@ impl<'a> OutgoingEvent<'a> {
 
     /// The whole frame for sockets that use `codec`; encoded on first use, then shared.
     pub fn frame(&self, codec: PayloadCodec) -> Result<&Bytes, &PayloadError> {
-        let index = usize::from(codec.id()).min(self.frames.len() - 1);
-        self.frames[index]
+        self.frames[codec.index()]
             .get_or_init(|| {
                 let payload = self.payload.encode(codec)?;
                 Ok(codec::encode_event(self.name, self.ack, &payload))

@@ -21,30 +21,30 @@ use crate::server::Socket;
 /// A payload encoded once with every codec, so each receiver gets its own without re-encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedPayload {
-    bincode: Bytes,
-    json: Bytes,
+    by_codec: [Bytes; PayloadCodec::COUNT],
 }
 
 impl EncodedPayload {
     /// Encodes a payload with every codec.
     pub fn encode(meta: &dyn IntoPayload) -> Result<Self, PayloadError> {
-        Ok(Self {
-            bincode: meta.encode(PayloadCodec::Bincode)?,
-            json: meta.encode(PayloadCodec::Json)?,
-        })
+        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
+        for codec in PayloadCodec::ALL {
+            by_codec[codec.index()] = meta.encode(codec)?;
+        }
+        Ok(Self { by_codec })
     }
 
     /// A payload already encoded with each codec, as another node sent it.
     pub fn from_parts(bincode: Bytes, json: Bytes) -> Self {
-        Self { bincode, json }
+        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
+        by_codec[PayloadCodec::Bincode.index()] = bincode;
+        by_codec[PayloadCodec::Json.index()] = json;
+        Self { by_codec }
     }
 
     /// The payload encoded with `codec`.
     pub fn get(&self, codec: PayloadCodec) -> &Bytes {
-        match codec {
-            PayloadCodec::Json => &self.json,
-            _ => &self.bincode,
-        }
+        &self.by_codec[codec.index()]
     }
 }
 
@@ -366,11 +366,11 @@ impl RoomPresence {
         if diff.joins.is_empty() && diff.leaves.is_empty() {
             return;
         }
-        let mut encoded: [Option<Bytes>; 2] = [None, None];
+        let mut encoded: [Option<Bytes>; PayloadCodec::COUNT] = Default::default();
         let mut unfit = Vec::new();
         for (sid, socket) in &self.subscribers {
             let codec = socket.codec();
-            let frame = encoded[usize::from(codec.id()) % 2].get_or_insert_with(|| {
+            let frame = encoded[codec.index()].get_or_insert_with(|| {
                 codec::encode(&Frame::PresenceDiff(PresenceDiff {
                     room: room.to_string(),
                     joins: group(&diff.joins, codec),
