@@ -79,3 +79,42 @@ async fn handlers_get_the_builders_state() {
     }
     client.disconnect().await;
 }
+
+#[tokio::test]
+async fn the_server_fetches_and_asks_every_socket_as_socketio_does() {
+    let server = Server::builder().build();
+    let (listener, connector) = memory::pipe(MemoryConfig::default());
+    server.listen(listener);
+    let mut ids = Vec::new();
+    let mut clients = Vec::new();
+    for n in 0..2u32 {
+        let client = Client::builder()
+            .on("count", move |ack: AckSender| async move {
+                let _ = ack.send(n);
+            })
+            .connect(&connector);
+        let client = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap()
+            .unwrap();
+        ids.push(client.id());
+        clients.push(client);
+    }
+    let mut fetched: Vec<_> = server.fetch_sockets().await.iter().map(|s| s.id).collect();
+    fetched.sort();
+    ids.sort();
+    assert_eq!(fetched, ids, "io.fetchSockets()");
+    let asking = server
+        .timeout(Duration::from_secs(5))
+        .emit_with_ack::<u32, _>("count", ());
+    let replies = tokio::time::timeout(Duration::from_secs(10), asking)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut answers: Vec<u32> = replies
+        .into_iter()
+        .map(|(_, reply)| reply.unwrap())
+        .collect();
+    answers.sort_unstable();
+    assert_eq!(answers, [0, 1], "io.timeout(ms).emitWithAck()");
+}

@@ -3,13 +3,36 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A connection's id: 16 bytes, random on the server, shown as 32 lowercase hex digits.
 ///
-/// On the wire it is 16 raw bytes with no length prefix.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// On the wire it is 16 raw bytes with no length prefix. In a payload it is the same 16 bytes
+/// for bincode, and its 32 hex digits for JSON, as a browser shows it (`socket.id`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId([u8; 16]);
+
+impl Serialize for SocketId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SocketId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+            text.parse().map_err(D::Error::custom)
+        } else {
+            <[u8; 16]>::deserialize(deserializer).map(SocketId)
+        }
+    }
+}
 
 impl SocketId {
     /// Wraps 16 bytes; the server draws them from the OS random source.
@@ -61,6 +84,30 @@ impl fmt::Debug for SocketId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_payloads_carry_the_hex_digits_and_bincode_the_bytes() {
+        let id = SocketId::from_bytes([0xab; 16]);
+        let json = crate::PayloadCodec::Json.encode(&id).unwrap();
+        assert_eq!(&json[..], format!("\"{}\"", "ab".repeat(16)).as_bytes());
+        assert_eq!(
+            crate::PayloadCodec::Json.decode::<SocketId>(&json).unwrap(),
+            id
+        );
+        let bincode = crate::PayloadCodec::Bincode.encode(&id).unwrap();
+        assert_eq!(&bincode[..], &[0xab; 16], "16 raw bytes, as in frames");
+        assert_eq!(
+            crate::PayloadCodec::Bincode
+                .decode::<SocketId>(&bincode)
+                .unwrap(),
+            id
+        );
+        assert!(
+            crate::PayloadCodec::Json
+                .decode::<SocketId>(b"\"not hex\"")
+                .is_err()
+        );
+    }
 
     #[test]
     fn parses_what_it_displays_and_nothing_else() {

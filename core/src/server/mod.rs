@@ -287,6 +287,17 @@ impl Server {
         self.all().volatile()
     }
 
+    /// Targets every socket, with acknowledgements awaited for at most `timeout`
+    /// (socket.io's `io.timeout(ms).emitWithAck(..)`).
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.all().timeout(timeout)
+    }
+
+    /// Every socket of every node (id, rooms, data), as socket.io's `io.fetchSockets()`.
+    pub async fn fetch_sockets(&self) -> Vec<crate::adapter::SocketInfo> {
+        self.all().fetch_sockets().await
+    }
+
     /// Emits to every socket; returns how many it reached.
     pub fn emit(
         &self,
