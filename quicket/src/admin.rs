@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use quicket_core::{Server, Socket};
+use quicket_core::{Server, Socket, TransportKind};
 use quicket_ws::axum::extract::{Path, State};
 use quicket_ws::axum::http::{HeaderMap, StatusCode, header};
 use quicket_ws::axum::response::{Html, IntoResponse, Response};
@@ -147,18 +147,18 @@ async fn overview(State(admin): State<Admin>, request: HeaderMap) -> Response {
         return unauthorized();
     }
     let sockets = admin.server.sockets().await;
-    let count = |kind: &str| {
+    let count = |kind: TransportKind| {
         sockets
             .iter()
-            .filter(|socket| socket.connected() && socket.transport().to_string() == kind)
+            .filter(|socket| socket.connected() && socket.transport() == kind)
             .count()
     };
     reply(json!({
         "connections": admin.server.connection_count(),
         "byTransport": {
-            "webtransport": count("webtransport"),
-            "websocket": count("websocket"),
-            "memory": count("memory"),
+            "webtransport": count(TransportKind::WebTransport),
+            "websocket": count(TransportKind::WebSocket),
+            "memory": count(TransportKind::Memory),
         },
         "waitingForResume": admin.server.detached_count(),
         "waitingBytes": admin.server.detached_bytes(),

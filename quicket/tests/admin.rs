@@ -2,35 +2,22 @@
 //! it the live connections of both transports, their rooms, and the presence of a room.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use quicket::admin::{AdminConfig, AdminError};
 use quicket::{AckSender, Client, Endpoints, FallbackOptions, ServeError, Server, Socket};
 use quicket_core::testkit::within;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "an-admin-token-of-some-length";
 
 /// The status and body of `GET path`, with `token` as the bearer if given.
 async fn get(http: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let exchange = async {
-        let mut tcp = tokio::net::TcpStream::connect(http).await.unwrap();
-        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n{auth}\r\n");
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = String::new();
-        tcp.read_to_string(&mut raw).await.unwrap();
-        raw
-    };
-    let raw = within("the response", exchange).await;
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body)
-        .to_owned();
-    (status, body)
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let response = support::get(http, path, &auth).await;
+    (response.status, response.text())
 }
 
 fn server() -> Server {

@@ -4,6 +4,8 @@
 //! check lives in this one test function.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,7 +14,6 @@ use quicket::{
     ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket, TransportKind,
 };
 use quicket_core::testkit::within;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 fn hall(config: ServerConfig) -> Server {
@@ -79,19 +80,11 @@ async fn client(
 
 /// The body of `GET /metrics`.
 async fn scrape(http: SocketAddr) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", http.port()))
-        .await
-        .unwrap();
-    let request = "GET /metrics HTTP/1.1\r\nHost: quicket\r\nConnection: close\r\n\r\n";
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    within("scrape", tcp.read_to_string(&mut response))
-        .await
-        .unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/plain"), "{head}");
-    body.to_owned()
+    let response = support::get(http, "/metrics", "").await;
+    assert_eq!(response.status, 200);
+    let kind = response.header("content-type").unwrap_or_default();
+    assert!(kind.contains("text/plain"), "{kind}");
+    response.text()
 }
 
 /// The sum of the samples of `name` whose labels include `labels`.
