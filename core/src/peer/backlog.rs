@@ -11,10 +11,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quicket_proto::{Event, Frame};
-use tokio::time::Instant;
 
 use crate::config::ConnectionLimits;
 

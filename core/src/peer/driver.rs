@@ -1,28 +1,29 @@
-//! The one task that runs a connection once it is open: every read, write, timer and handler
-//! completion of that connection goes through its `select!`.
+//! The one task that runs a connection once it is open: it moves frames between the
+//! transport, the outbound queue and the handlers, and sleeps until the machine's next
+//! deadline.
 //!
-//! It reads frames, polls the handlers they start, drains the outbound queue into the
-//! transport, and keeps the heartbeat. Everything it reacts to is a plain method on the
-//! socket or client, so the protocol logic stays testable without the loop.
+//! Every decision (when to read, which frame a handler takes next, the heartbeat, the close
+//! grace, the peer's last words) is the [`Machine`]'s; the driver only performs them, so the
+//! protocol logic is tested without sockets or a clock.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
 use super::PeerCore;
-use super::backlog::{Backlog, ByteBudget, Inbound};
+use super::backlog::{ByteBudget, Inbound};
 use super::close::Close;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
-use super::outbox::Next;
-use super::rate::RateGate;
+pub(crate) use super::machine::Heartbeat;
+use super::machine::{LastWord, Machine, Wake};
+use super::outbox::{Next, Outbox};
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::AckError;
 use crate::meters::Class;
@@ -42,25 +43,13 @@ pub(crate) trait Role: Clone + Send + Sync + 'static {
     fn rate_limited(&self, _event: &str, _outcome: RateExceeded) {}
 }
 
-/// When to ping, and when to give up on a silent peer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Heartbeat {
-    pub(crate) ping_every: Option<Duration>,
-    pub(crate) dead_after: Duration,
-    /// Whether to ping once at the start, so the round trip is known from the first moments
-    /// rather than after the first interval (the client, whose server pings only every 25 s).
-    pub(crate) ping_at_start: bool,
-}
-
 /// Runs the connection until it closes; returns how it closed.
 ///
 /// `startup` (the server's connect handler) runs before any event is dispatched, so the
 /// handlers it registers see the first event. Frames are read all along: acks, pongs and
 /// disconnects are handled at once, while events and presence requests wait in a bounded
-/// backlog, in arrival order, until a handler slot is free. A presence subscription sent right
-/// after connecting so waits for the connect handler that joins the room. Only a full backlog
-/// stops reading; one that stays full past `backlog_timeout` closes with `Flooding`.
-/// `budget` is shared by every connection of a server.
+/// backlog, in arrival order, until a handler slot is free. `budget` is shared by every
+/// connection of a server.
 pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     peer: P,
     mut reader: R,
@@ -72,165 +61,181 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     let core = Arc::clone(peer.core());
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
-    let mut backlog = Backlog::new(&core.limits, budget);
-    let mut rate = peer
-        .rate_limit()
-        .map(|limit| (RateGate::new(&limit, Instant::now()), limit));
-    let max_handlers = core.limits.max_concurrent_handlers.max(1);
-    let mut reading = true;
-    let mut last_inbound = Instant::now();
-
-    if heartbeat.ping_at_start {
-        let _closing = core.send_frame(&core.next_ping());
-    }
+    let rate = peer.rate_limit();
+    let mut machine = Machine::new(
+        &core.limits,
+        heartbeat,
+        rate.as_ref(),
+        budget,
+        !startup.is_empty(),
+        now(),
+    );
     let close = {
         let write = write_loop(&core, &mut writer);
         tokio::pin!(write);
-        let dead = sleep(heartbeat.dead_after);
-        tokio::pin!(dead);
-        let far = Duration::from_secs(86_400 * 365);
-        let ping_every = heartbeat.ping_every.unwrap_or(far);
-        let ping = sleep(ping_every);
-        tokio::pin!(ping);
-        let grace = sleep(far);
-        tokio::pin!(grace);
-        let mut grace_armed = false;
-        let stall = sleep(far);
-        tokio::pin!(stall);
-        let mut stall_deadline = None;
-
+        let timer = sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed = None;
         loop {
-            while startup.is_empty() && handlers.len() < max_handlers {
-                let Some(inbound) = backlog.pop() else {
-                    break;
-                };
-                let (event, counted, arrived) = match inbound {
-                    Inbound::Event(event, counted, arrived) => (event, counted, arrived),
-                    Inbound::Refused(counted) => {
-                        if counted {
-                            core.received.fetch_add(1, Ordering::Relaxed);
-                        }
-                        continue;
-                    }
-                    Inbound::Request(frame) => {
-                        if let Err(close) = peer.on_frame(frame) {
-                            reading = false;
-                            core.outbox.close(close);
-                        }
-                        continue;
-                    }
-                };
-                if counted {
-                    core.received.fetch_add(1, Ordering::Relaxed);
+            dispatch(&peer, &mut machine, &mut handlers).await;
+            // Rearming a timer costs a trip to the timer wheel: only when the deadline moves.
+            let wake = machine.poll_timeout(now());
+            if wake != armed {
+                armed = wake;
+                if let Some(at) = wake {
+                    timer.as_mut().reset(Instant::from_std(at));
                 }
-                if let Some(mut handler) = on_event(&peer, event, arrived) {
-                    // Run the handler up to its first await before starting the next one:
-                    // handlers start, and their synchronous part runs, in arrival order.
-                    if poll_once(&mut handler).await.is_pending() {
-                        handlers.push(handler);
-                    }
-                }
-            }
-            let deadline = if reading {
-                backlog.stall_deadline(Instant::now())
-            } else {
-                None
-            };
-            if deadline != stall_deadline {
-                stall_deadline = deadline;
-                stall
-                    .as_mut()
-                    .reset(deadline.unwrap_or_else(|| Instant::now() + far));
             }
             tokio::select! {
                 biased;
                 close = &mut write => break close,
-                () = core.outbox.closing(), if !grace_armed => {
-                    let drain = core
-                        .outbox
-                        .close_state()
-                        .and_then(|close| close.drain_within)
-                        .unwrap_or(core.limits.close_timeout);
-                    grace.as_mut().reset(Instant::now() + drain);
-                    grace_armed = true;
-                    // Events that want a reply would only have it refused. The others were sent
-                    // before the peer's goodbye and still count: they run after the close.
-                    backlog.retain(Inbound::survives_close);
+                () = core.outbox.closing(), if !machine.is_closing() => {
+                    let drain = core.outbox.close_state().and_then(|close| close.drain_within);
+                    machine.handle_closing(drain, now());
                 }
-                () = &mut stall, if stall_deadline.is_some() => {
-                    let message = format!(
-                        "events waited for handlers over {:?} with reading stopped",
-                        core.limits.backlog_timeout
-                    );
-                    reading = false;
-                    stall_deadline = None;
-                    core.outbox.close(Close::now(DisconnectReason::Flooding, message));
-                }
-                () = &mut grace, if grace_armed => {
-                    tracing::debug!("queued frames did not drain in time; abandoning them");
-                    break abandoned_close(&core);
-                }
-                incoming = reader.recv(), if reading && backlog.has_room() => {
-                    last_inbound = Instant::now();
-                    let size = incoming.as_ref().map_or(0, Incoming::size);
-                    let result = incoming
-                        .map_err(transport_close)
-                        .and_then(|i| on_incoming(&peer, i, last_inbound))
-                        .and_then(|inbound| match (inbound, &mut rate) {
-                            (Some(Inbound::Event(event, counted, arrived)), Some((gate, limit))) => {
-                                if gate.admit(size, last_inbound) {
-                                    Ok(Some(Inbound::Event(event, counted, arrived)))
-                                } else {
-                                    over_the_limit(&peer, event, counted, limit.exceeded)
-                                }
-                            }
-                            (inbound, _) => Ok(inbound),
-                        });
-                    match result {
-                        // While closing, only events that want no reply are still worth taking.
-                        Ok(Some(inbound)) if !core.outbox.is_closing() || inbound.survives_close() => {
-                            backlog.push(inbound, size);
-                        }
-                        Ok(_) => {}
-                        Err(close) => {
-                            reading = false;
-                            core.outbox.close(close);
-                        }
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    if let Some(close) = on_deadlines(&core, &mut machine) {
+                        break close;
                     }
                 }
-                Some(()) = handlers.next(), if !handlers.is_empty() => {}
-                Some(()) = startup.next(), if !startup.is_empty() => {}
-                () = &mut dead => {
-                    // While our own backlog holds reading back, the peer's frames wait unread:
-                    // that silence is ours, not the peer's.
-                    if reading && !backlog.has_room() {
-                        last_inbound = Instant::now();
-                    }
-                    let deadline = last_inbound + heartbeat.dead_after;
-                    if deadline > Instant::now() {
-                        dead.as_mut().reset(deadline);
-                    } else {
-                        let message = format!("no frame from the peer for {:?}", heartbeat.dead_after);
-                        core.outbox.close(Close::now(DisconnectReason::PingTimeout, message));
-                        dead.as_mut().reset(Instant::now() + far);
-                    }
+                incoming = reader.recv(), if machine.wants_read() => {
+                    on_read(&peer, &mut machine, incoming);
                 }
-                () = &mut ping => {
-                    if let Some(rtt) = core.path_stats().and_then(|stats| stats.rtt) {
-                        core.meters.rtt(core.info().kind, rtt);
-                    }
-                    let _closing = core.send_frame(&core.next_ping());
-                    ping.as_mut().reset(Instant::now() + ping_every);
-                }
+                Some(()) = handlers.next(), if !handlers.is_empty() => machine.handler_finished(),
+                Some(()) = startup.next(), if !startup.is_empty() => machine.startup_finished(),
             }
         }
     };
-    let close = if reading && close.is_recoverable() {
-        read_last_words(&peer, &mut reader, &mut backlog, close)
-    } else {
-        close
-    };
+    let close = read_last_words(&peer, &mut reader, &mut machine, close);
+    say_goodbye(&core, &mut writer, &close).await;
+    drop(reader);
+    core.acks.close();
+    for inbound in machine.into_leftovers() {
+        if let Some(handler) = take(&peer, inbound) {
+            handlers.push(handler);
+        }
+    }
+    if !handlers.is_empty() {
+        // Handlers already running finish on their own, still in the connection's span;
+        // they see a closed connection.
+        tokio::spawn(handlers.for_each(|()| async {}).in_current_span());
+    }
+    close
+}
 
+/// The time as the machine takes it: tokio's clock, so paused time in tests reaches it.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Starts the handlers of waiting frames while the machine has slots for them.
+async fn dispatch<P: Role>(
+    peer: &P,
+    machine: &mut Machine,
+    handlers: &mut FuturesUnordered<BoxFuture>,
+) {
+    while let Some(inbound) = machine.poll_dispatch() {
+        if let Inbound::Request(frame) = inbound {
+            if let Err(close) = peer.on_frame(frame) {
+                machine.stop_reading();
+                peer.core().outbox.close(close);
+            }
+            continue;
+        }
+        if let Some(mut handler) = take(peer, inbound) {
+            // Run the handler up to its first await before starting the next one:
+            // handlers start, and their synchronous part runs, in arrival order.
+            if poll_once(&mut handler).await.is_pending() {
+                machine.handler_started();
+                handlers.push(handler);
+            }
+        }
+    }
+}
+
+/// Counts an event toward the session's offset and returns its handler, if it has one.
+fn take<P: Role>(peer: &P, inbound: Inbound) -> Option<BoxFuture> {
+    let (event, counted) = match inbound {
+        Inbound::Event(event, counted, arrived) => (Some((event, arrived)), counted),
+        Inbound::Refused(counted) => (None, counted),
+        Inbound::Request(_) => return None,
+    };
+    if counted {
+        peer.core().received.fetch_add(1, Ordering::Relaxed);
+    }
+    event.and_then(|(event, arrived)| on_event(peer, event, arrived))
+}
+
+/// Acts on every deadline that has passed; the close to end with when the grace is over.
+fn on_deadlines(core: &PeerCore, machine: &mut Machine) -> Option<Close> {
+    while let Some(wake) = machine.handle_timeout(now()) {
+        match wake {
+            Wake::Ping => {
+                if let Some(rtt) = core.path_stats().and_then(|stats| stats.rtt) {
+                    core.meters.rtt(core.info().kind, rtt);
+                }
+                let _closing = core.send_frame(&core.next_ping());
+            }
+            Wake::Close(close) => core.outbox.close(close),
+            Wake::Abandon => {
+                tracing::debug!("queued frames did not drain in time; abandoning them");
+                return Some(abandoned_close(&core.outbox));
+            }
+        }
+    }
+    None
+}
+
+/// Handles one read: the frame goes to the backlog, or its error begins the close.
+fn on_read<P: Role>(peer: &P, machine: &mut Machine, incoming: Result<Incoming, TransportError>) {
+    let at = now();
+    machine.handle_read(at);
+    let size = incoming.as_ref().map_or(0, Incoming::size);
+    let result = incoming
+        .map_err(transport_close)
+        .and_then(|incoming| on_incoming(peer, incoming, at))
+        .and_then(|inbound| match inbound {
+            Some(Inbound::Event(event, counted, arrived)) => match machine.admit(size, at) {
+                Ok(()) => Ok(Some(Inbound::Event(event, counted, arrived))),
+                Err(outcome) => over_the_limit(peer, event, counted, outcome),
+            },
+            other => Ok(other),
+        });
+    match result {
+        Ok(Some(inbound)) => machine.handle_inbound(inbound, size),
+        Ok(None) => {}
+        Err(close) => {
+            machine.stop_reading();
+            peer.core().outbox.close(close);
+        }
+    }
+}
+
+/// Reads what the peer sent before the connection broke, without waiting; see
+/// [`Machine::handle_last_word`].
+fn read_last_words<P: Role, R: FrameReader>(
+    peer: &P,
+    reader: &mut R,
+    machine: &mut Machine,
+    close: Close,
+) -> Close {
+    if !machine.wants_last_words(&close) {
+        return close;
+    }
+    while let Some(Ok(incoming)) = reader.recv().now_or_never() {
+        let size = incoming.size();
+        match machine.handle_last_word(on_incoming(peer, incoming, now()), size) {
+            LastWord::More => {}
+            LastWord::Done => break,
+            LastWord::Goodbye(goodbye) => return goodbye,
+        }
+    }
+    close
+}
+
+/// Tells the peer why, when the close says so, then closes the transport.
+async fn say_goodbye<W: FrameWriter>(core: &PeerCore, writer: &mut W, close: &Close) {
     if close.notify_peer {
         let goodbye = codec::encode(&Frame::Disconnect(Disconnect {
             reason: close.reason,
@@ -245,52 +250,6 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         }
     }
     writer.close(close.reason, &close.message).await;
-    drop(reader);
-    core.acks.close();
-    for inbound in backlog.drain() {
-        let (event, counted) = match inbound {
-            Inbound::Event(event, counted, arrived) => (Some((event, arrived)), counted),
-            Inbound::Refused(counted) => (None, counted),
-            Inbound::Request(_) => continue,
-        };
-        if counted {
-            core.received.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(handler) = event.and_then(|(event, arrived)| on_event(&peer, event, arrived)) {
-            handlers.push(handler);
-        }
-    }
-    if !handlers.is_empty() {
-        // Handlers already running finish on their own, still in the connection's span;
-        // they see a closed connection.
-        tokio::spawn(handlers.for_each(|()| async {}).in_current_span());
-    }
-    close
-}
-
-/// A write that failed because the peer went away may have raced the peer's own goodbye: the
-/// frames it sent last may already sit in our receive buffer. Reads what is there without
-/// waiting; the peer's `Disconnect` names the real reason (a client that said goodbye must
-/// not leave a session waiting for a resume), and its events still count.
-fn read_last_words<P: Role, R: FrameReader>(
-    peer: &P,
-    reader: &mut R,
-    backlog: &mut Backlog,
-    close: Close,
-) -> Close {
-    while backlog.has_room() {
-        let Some(Ok(incoming)) = reader.recv().now_or_never() else {
-            break;
-        };
-        let size = incoming.size();
-        match on_incoming(peer, incoming, Instant::now()) {
-            Ok(Some(inbound)) => backlog.push(inbound, size),
-            Ok(None) => {}
-            Err(goodbye) if !goodbye.is_recoverable() => return goodbye,
-            Err(_) => break,
-        }
-    }
-    close
 }
 
 /// Drains the outbound queue into the transport until a close comes out of it.
@@ -299,13 +258,13 @@ async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
         match core.outbox.try_next() {
             Some(Next::Frame(frame)) => {
                 if let Err(err) = writer.send(frame).await {
-                    return failed_write(core, err);
+                    return failed_write(&core.outbox, err);
                 }
             }
             Some(Next::Closed(close)) => return close,
             None => {
                 if let Err(err) = writer.flush().await {
-                    return failed_write(core, err);
+                    return failed_write(&core.outbox, err);
                 }
                 core.outbox.ready().await;
             }
@@ -338,14 +297,15 @@ fn over_the_limit<P: Role>(
 
 /// The close after a failed write. A close decided while the write waited (the peer's
 /// goodbye, read meanwhile) names the real reason, and the failure is only its consequence.
-fn failed_write(core: &PeerCore, err: TransportError) -> Close {
+fn failed_write(outbox: &Outbox, err: TransportError) -> Close {
     let close = transport_close(err);
-    core.outbox.close(close.clone());
-    core.outbox.close_state().unwrap_or(close)
+    outbox.close(close.clone());
+    outbox.close_state().unwrap_or(close)
 }
 
-fn abandoned_close(core: &PeerCore) -> Close {
-    match core.outbox.close_state() {
+/// The close when its grace ran out: the peer is not told, since nothing more gets written.
+fn abandoned_close(outbox: &Outbox) -> Close {
+    match outbox.close_state() {
         Some(close) => Close {
             notify_peer: false,
             ..close
@@ -378,7 +338,7 @@ async fn poll_once(future: &mut BoxFuture) -> Poll<()> {
 fn on_incoming<P: Role>(
     peer: &P,
     incoming: Incoming,
-    arrived: Instant,
+    arrived: std::time::Instant,
 ) -> Result<Option<Inbound>, Close> {
     let core = peer.core();
     let (bytes, datagram) = match incoming {
@@ -433,7 +393,7 @@ fn on_incoming<P: Role>(
 }
 
 /// Starts the handler of an event read at `arrived`; its end is timed from then.
-fn on_event<P: Role>(peer: &P, event: Event, arrived: Instant) -> Option<BoxFuture> {
+fn on_event<P: Role>(peer: &P, event: Event, arrived: std::time::Instant) -> Option<BoxFuture> {
     let core = peer.core();
     if let Err(err) = core.check_event_name(&event.name) {
         tracing::debug!(%err, "incoming event refused");
@@ -468,5 +428,31 @@ fn on_event<P: Role>(peer: &P, event: Event, arrived: Instant) -> Option<BoxFutu
             tracing::error!(event = %name, "an event handler panicked; the connection goes on");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quicket_proto::DisconnectReason;
+
+    use super::{Close, Outbox, TransportError, failed_write};
+
+    /// The race fixed in the close path, write side: the peer's goodbye was read while our
+    /// write waited, then the write failed because the peer had gone. The goodbye is why.
+    #[test]
+    fn a_write_that_fails_after_the_peers_goodbye_keeps_the_goodbyes_reason() {
+        let outbox = Outbox::new(16, 1 << 16, None);
+        outbox.close(Close::silent(DisconnectReason::ClientDisconnect, "bye"));
+        let close = failed_write(&outbox, TransportError::Closed);
+        assert_eq!(close.reason, DisconnectReason::ClientDisconnect);
+        assert!(!close.is_recoverable(), "no session waits for a resume");
+    }
+
+    #[test]
+    fn a_write_that_fails_on_its_own_is_a_broken_transport() {
+        let outbox = Outbox::new(16, 1 << 16, None);
+        let close = failed_write(&outbox, TransportError::Closed);
+        assert_eq!(close.reason, DisconnectReason::TransportClosed);
+        assert!(close.is_recoverable());
     }
 }

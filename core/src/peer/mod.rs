@@ -8,6 +8,7 @@ pub(crate) mod close;
 pub(crate) mod driver;
 mod emit;
 pub(crate) mod handler;
+mod machine;
 mod methods;
 pub(crate) mod outbox;
 pub(crate) mod rate;

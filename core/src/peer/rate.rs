@@ -1,7 +1,7 @@
 //! The inbound event rate limit: token buckets by count and by bytes, fed the time, so they
 //! are tested without a clock.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::config::RateLimit;
 
@@ -71,7 +71,7 @@ impl RateGate {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
