@@ -12,6 +12,7 @@ use quicket_proto::{
     PresenceUnsubscribe, Resume, SocketId, Welcome, codec,
 };
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use self::presence::PresenceFeed;
 pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
@@ -185,21 +186,11 @@ impl ClientBuilder {
             auth,
             config: self.config,
         };
-        let info = connection.info();
-        let path = connection.path_probe();
-        let (mut reader, mut writer, datagrams) =
-            connection.split(dial.config.limits.max_frame_size);
-        let welcome = dial.handshake(&mut reader, &mut writer, None).await?;
+        let first = dial.attach(connection, None).await?;
         let log = ReplayLog::new(dial.config.buffer, WhenFull::KeepOffline);
-        let link = Link {
-            info,
-            datagrams,
-            path,
-            peer_max_frame_size: welcome.max_frame_size as usize,
-        };
         let core = Arc::new(PeerCore::new(
             dial.codec,
-            link,
+            first.link.clone(),
             dial.config.limits.clone(),
             Some(log),
             dial.config.default_ack_timeout,
@@ -209,8 +200,8 @@ impl ClientBuilder {
         let user = Arc::new(UserHandle(Arc::clone(&core)));
         let inner = Arc::new(ClientInner {
             session: Mutex::new(Session {
-                id: welcome.sid,
-                token: welcome.session.clone(),
+                id: first.welcome.sid,
+                token: first.welcome.session.clone(),
                 recovered: false,
             }),
             core,
@@ -224,14 +215,18 @@ impl ClientBuilder {
             inner: Arc::clone(&inner),
             _user: None,
         };
-        let first = reconnect::Attached {
-            reader,
-            writer,
-            welcome,
-        };
-        tokio::spawn(reconnect::run::<C, K>(
-            driven, dial, first, redial, closed_tx,
-        ));
+        // Everything the client logs, its handlers' lines included, is inside this span.
+        let span = tracing::error_span!(
+            "client",
+            transport = %first.link.info.kind,
+            peer = tracing::field::Empty,
+            sid = %first.welcome.sid,
+        );
+        if let Some(peer) = first.link.info.peer_addr {
+            span.record("peer", tracing::field::display(peer));
+        }
+        let run = reconnect::run::<C, K>(driven, dial, first, redial, closed_tx);
+        tokio::spawn(run.instrument(span));
         Ok(Client {
             inner,
             _user: Some(user),
@@ -248,6 +243,32 @@ pub(crate) struct Dial {
 }
 
 impl Dial {
+    /// Runs the handshake over a fresh connection, asking to resume a session when `resume`
+    /// names one.
+    async fn attach<C: Connection>(
+        &self,
+        connection: C,
+        resume: Option<Resume>,
+    ) -> Result<reconnect::Attached<C::Reader, C::Writer>, ConnectError> {
+        let info = connection.info();
+        let path = connection.path_probe();
+        let (mut reader, mut writer, datagrams) =
+            connection.split(self.config.limits.max_frame_size);
+        let welcome = self.handshake(&mut reader, &mut writer, resume).await?;
+        let link = Link {
+            info,
+            datagrams,
+            path,
+            peer_max_frame_size: welcome.max_frame_size as usize,
+        };
+        Ok(reconnect::Attached {
+            reader,
+            writer,
+            welcome,
+            link,
+        })
+    }
+
     /// Sends `Hello` and waits for `Welcome`.
     pub(crate) async fn handshake<R: FrameReader, W: FrameWriter>(
         &self,

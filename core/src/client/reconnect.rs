@@ -56,6 +56,7 @@ pub(super) struct Attached<R, W> {
     pub(super) reader: R,
     pub(super) writer: W,
     pub(super) welcome: Welcome,
+    pub(super) link: Link,
 }
 
 /// The connector of a client that was handed a connection and cannot dial again.
@@ -84,12 +85,11 @@ pub(super) async fn run<C: Connection, K: Connector>(
             break;
         }
         client.inner.core.outbox.detach();
-        let Some((attached, link)) =
-            reconnect(&client, &dial, connector, config, close.reason).await
+        let Some(attached) = reconnect(&client, &dial, connector, config, close.reason).await
         else {
             break;
         };
-        client.resume(&attached.welcome, link);
+        client.resume(&attached.welcome, attached.link.clone());
         close = drive_one(&client, attached).await;
     }
     let core = &client.inner.core;
@@ -141,13 +141,10 @@ fn should_reconnect(reason: DisconnectReason) -> bool {
     )
 }
 
-type Redialed<K> = (
-    Attached<
-        <<K as Connector>::Connection as Connection>::Reader,
-        <<K as Connector>::Connection as Connection>::Writer,
-    >,
-    Link,
-);
+type Redialed<K> = Attached<
+    <<K as Connector>::Connection as Connection>::Reader,
+    <<K as Connector>::Connection as Connection>::Writer,
+>;
 
 /// Dials until a handshake succeeds, the attempts run out, or the application closes.
 async fn reconnect<K: Connector>(
@@ -176,30 +173,7 @@ async fn reconnect<K: Connector>(
             delay,
             reason,
         });
-        let dialed = async {
-            tokio::time::sleep(delay).await;
-            let connection = connector.connect().await?;
-            let info = connection.info();
-            let path = connection.path_probe();
-            let (mut reader, mut writer, datagrams) =
-                connection.split(dial.config.limits.max_frame_size);
-            let resume = client.resume_request();
-            let welcome = dial.handshake(&mut reader, &mut writer, resume).await?;
-            let link = Link {
-                info,
-                datagrams,
-                path,
-                peer_max_frame_size: welcome.max_frame_size as usize,
-            };
-            Ok::<_, ConnectError>((
-                Attached {
-                    reader,
-                    writer,
-                    welcome,
-                },
-                link,
-            ))
-        };
+        let dialed = redial::<K>(client, dial, connector, delay);
         let result = tokio::select! {
             result = dialed => result,
             () = core.outbox.close_requested() => return None,
@@ -218,6 +192,18 @@ async fn reconnect<K: Connector>(
             Err(err) => tracing::debug!(%err, attempt, "reconnect attempt failed"),
         }
     }
+}
+
+/// One attempt after `delay`: connects and resumes the session with a handshake.
+async fn redial<K: Connector>(
+    client: &Client,
+    dial: &Dial,
+    connector: &K,
+    delay: Duration,
+) -> Result<Redialed<K>, ConnectError> {
+    tokio::time::sleep(delay).await;
+    let connection = connector.connect().await?;
+    dial.attach(connection, client.resume_request()).await
 }
 
 /// socket.io's backoff: `delay * 2^(attempt-1)`, capped, then randomised by ± `randomization`.
@@ -268,6 +254,7 @@ impl Client {
         {
             let mut session = self.inner.session();
             session.id = welcome.sid;
+            tracing::Span::current().record("sid", tracing::field::display(welcome.sid));
             session.token = welcome.session.clone();
             session.recovered = welcome.recovered;
         }

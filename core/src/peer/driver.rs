@@ -59,7 +59,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     budget: Arc<ByteBudget>,
 ) -> Close {
     let core = Arc::clone(peer.core());
-    let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
+    let startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
     let rate = peer.rate_limit();
     let mut machine = Machine::new(
@@ -70,43 +70,15 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         !startup.is_empty(),
         now(),
     );
-    let close = {
-        let write = write_loop(&core, &mut writer);
-        tokio::pin!(write);
-        let timer = sleep_until(Instant::now());
-        tokio::pin!(timer);
-        let mut armed = None;
-        loop {
-            dispatch(&peer, &mut machine, &mut handlers).await;
-            // Rearming a timer costs a trip to the timer wheel: only when the deadline moves.
-            let wake = machine.poll_timeout(now());
-            if wake != armed {
-                armed = wake;
-                if let Some(at) = wake {
-                    timer.as_mut().reset(Instant::from_std(at));
-                }
-            }
-            tokio::select! {
-                biased;
-                close = &mut write => break close,
-                () = core.outbox.closing(), if !machine.is_closing() => {
-                    let drain = core.outbox.close_state().and_then(|close| close.drain_within);
-                    machine.handle_closing(drain, now());
-                }
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    if let Some(close) = on_deadlines(&core, &mut machine) {
-                        break close;
-                    }
-                }
-                incoming = reader.recv(), if machine.wants_read() => {
-                    on_read(&peer, &mut machine, incoming);
-                }
-                Some(()) = handlers.next(), if !handlers.is_empty() => machine.handler_finished(),
-                Some(()) = startup.next(), if !startup.is_empty() => machine.startup_finished(),
-            }
-        }
-    };
+    let close = pump(
+        &peer,
+        &mut machine,
+        &mut reader,
+        &mut writer,
+        startup,
+        &mut handlers,
+    )
+    .await;
     let close = read_last_words(&peer, &mut reader, &mut machine, close);
     say_goodbye(&core, &mut writer, &close).await;
     drop(reader);
@@ -122,6 +94,51 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         tokio::spawn(handlers.for_each(|()| async {}).in_current_span());
     }
     close
+}
+
+/// Moves frames and wakes at the machine's deadlines until the connection closes.
+async fn pump<P: Role, R: FrameReader, W: FrameWriter>(
+    peer: &P,
+    machine: &mut Machine,
+    reader: &mut R,
+    writer: &mut W,
+    mut startup: FuturesUnordered<BoxFuture>,
+    handlers: &mut FuturesUnordered<BoxFuture>,
+) -> Close {
+    let core = peer.core();
+    let write = write_loop(core, writer);
+    tokio::pin!(write);
+    let timer = sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed = None;
+    loop {
+        dispatch(peer, machine, handlers).await;
+        // Rearming a timer costs a trip to the timer wheel: only when the deadline moves.
+        let wake = machine.poll_timeout(now());
+        if wake != armed {
+            armed = wake;
+            if let Some(at) = wake {
+                timer.as_mut().reset(Instant::from_std(at));
+            }
+        }
+        tokio::select! {
+            biased;
+            close = &mut write => return close,
+            () = core.outbox.closing(), if !machine.is_closing() => {
+                let drain = core.outbox.close_state().and_then(|close| close.drain_within);
+                machine.handle_closing(drain, now());
+            }
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                if let Some(close) = on_deadlines(core, machine) {
+                    return close;
+                }
+            }
+            incoming = reader.recv(), if machine.wants_read() => on_read(peer, machine, incoming),
+            Some(()) = handlers.next(), if !handlers.is_empty() => machine.handler_finished(),
+            Some(()) = startup.next(), if !startup.is_empty() => machine.startup_finished(),
+        }
+    }
 }
 
 /// The time as the machine takes it: tokio's clock, so paused time in tests reaches it.

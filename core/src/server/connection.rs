@@ -63,27 +63,10 @@ impl Server {
             let refusal = Refusal::Reject(handshake::refusal(RejectReason::ServerFull, full));
             return refusal.deliver(&mut writer, info.kind).await;
         }
-
-        let mut shutdown = shared.shutdown.subscribe();
-        let handshake = tokio::select! {
-            done = tokio::time::timeout(shared.config.handshake_timeout, self.handshake(&mut reader, &info)) => {
-                done.unwrap_or(Err(Refusal::Timeout))
-            }
-            _ = shutdown.wait_for(|down| *down) => Err(Refusal::Reject(handshake::refusal(
-                RejectReason::ShuttingDown,
-                "the server is shutting down",
-            ))),
-        };
+        let handshake = self.await_hello(&mut reader, &info).await;
         drop(handshaking);
         let handshake = match handshake {
-            Ok(handshake) if !*shared.shutdown.borrow() => handshake,
-            Ok(_) => {
-                let closing =
-                    handshake::refusal(RejectReason::ShuttingDown, "the server is shutting down");
-                return Refusal::Reject(closing)
-                    .deliver(&mut writer, info.kind)
-                    .await;
-            }
+            Ok(handshake) => handshake,
             Err(refusal) => return refusal.deliver(&mut writer, info.kind).await,
         };
         meters::handshake_completed(info.kind);
@@ -95,6 +78,7 @@ impl Server {
             let hello = handshake.hello_frame();
             let pump = super::relay::pump_split(reader, writer, datagrams, relay, Some(hello));
             // Shutting down drops the relay: the client reconnects, to this node or another.
+            let mut shutdown = shared.shutdown.subscribe();
             tokio::select! {
                 () = pump => {}
                 _ = shutdown.wait_for(|down| *down) => {}
@@ -107,10 +91,48 @@ impl Server {
             path,
             peer_max_frame_size: handshake.peer_max_frame_size(),
         };
-        let resumed = match handshake
+        if let Some((socket, startup)) = self.attach(handshake, link).await {
+            self.run_session(socket, startup, reader, writer).await;
+        }
+    }
+
+    /// The client's Hello, parsed, unless the handshake timeout or a shutdown comes first.
+    async fn await_hello<R: FrameReader>(
+        &self,
+        reader: &mut R,
+        info: &ConnectionInfo,
+    ) -> Result<Handshake, Refusal> {
+        let shared = &self.shared;
+        let mut shutdown = shared.shutdown.subscribe();
+        let shutting_down = || {
+            Refusal::Reject(handshake::refusal(
+                RejectReason::ShuttingDown,
+                "the server is shutting down",
+            ))
+        };
+        let handshake = tokio::select! {
+            done = tokio::time::timeout(shared.config.handshake_timeout, self.handshake(reader, info)) => {
+                done.unwrap_or(Err(Refusal::Timeout))
+            }
+            _ = shutdown.wait_for(|down| *down) => Err(shutting_down()),
+        };
+        match handshake {
+            Ok(_) if *shared.shutdown.borrow() => Err(shutting_down()),
+            other => other,
+        }
+    }
+
+    /// The session this connection serves, resumed or new, and what runs before its first
+    /// event: the reconnect handler, or the connect handler.
+    async fn attach(
+        &self,
+        handshake: Handshake,
+        link: Link,
+    ) -> Option<(Socket, Option<BoxFuture>)> {
+        let resume = handshake
             .resume()
-            .filter(|_| shared.config.recovery.is_some())
-        {
+            .filter(|_| self.shared.config.recovery.is_some());
+        let resumed = match resume {
             Some(resume) => Some(match self.take_session(resume, handshake.codec()).await {
                 Ok(socket) => self
                     .resume_session(&socket, resume.offset, link.clone())
@@ -120,25 +142,32 @@ impl Server {
             }),
             None => None,
         };
-        let (socket, startup) = match resumed {
-            Some(Ok(socket)) => {
-                meters::session_resumed();
-                let startup = socket
-                    .reconnect_handler()
-                    .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
-                (socket, startup)
-            }
-            failed => {
-                let Some(socket) = self.open_session(handshake, link) else {
-                    return;
-                };
-                let failure = failed.and_then(Result::err);
-                if let Some(failure) = failure {
-                    meters::resume_failed(failure.name());
-                }
-                (socket.clone(), self.startup(socket, failure))
-            }
-        };
+        if let Some(Ok(socket)) = resumed {
+            meters::session_resumed();
+            let startup = socket
+                .reconnect_handler()
+                .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
+            return Some((socket, startup));
+        }
+        let socket = self.open_session(handshake, link)?;
+        let failure = resumed.and_then(Result::err);
+        if let Some(failure) = failure {
+            meters::resume_failed(failure.name());
+        }
+        let startup = self.startup(socket.clone(), failure);
+        Some((socket, startup))
+    }
+
+    /// Runs an attached session's connection to its end; then keeps the session for a
+    /// resume, or ends it.
+    async fn run_session<R: FrameReader, W: FrameWriter>(
+        &self,
+        socket: Socket,
+        startup: Option<BoxFuture>,
+        reader: R,
+        writer: W,
+    ) {
+        let shared = &self.shared;
         tracing::Span::current().record("sid", tracing::field::display(socket.id()));
         // Leaves the rooms and breaks handler cycles however this future ends: closed,
         // cancelled by its caller, or unwinding from a panic.

@@ -142,6 +142,14 @@ pub(crate) fn parse_hello(
     if hello.version != PROTOCOL_VERSION {
         return Err(unsupported(hello.version));
     }
+    check_sizes(&hello, limits)?;
+    Ok(hello)
+}
+
+/// A Hello whose sizes are out of bounds: a frame limit too small for a `Welcome`, or
+/// fields larger than the server keeps. The socket keeps its Hello for its whole life, a
+/// kept session too.
+fn check_sizes(hello: &Hello, limits: &ConnectionLimits) -> Result<(), Box<Frame>> {
     if hello.max_frame_size < MIN_PEER_FRAME_SIZE {
         let message = format!(
             "max_frame_size {} is below the minimum of {MIN_PEER_FRAME_SIZE}",
@@ -149,7 +157,6 @@ pub(crate) fn parse_hello(
         );
         return Err(refusal(RejectReason::BadHandshake, &message));
     }
-    // The socket keeps its Hello for its whole life, a kept session too.
     for (field, len, max) in [
         (
             "client_name",
@@ -168,7 +175,7 @@ pub(crate) fn parse_hello(
             return Err(refusal(RejectReason::BadHandshake, &message));
         }
     }
-    Ok(hello)
+    Ok(())
 }
 
 fn unsupported(version: u16) -> Box<Frame> {

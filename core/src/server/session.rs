@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep_until};
 use super::detached::{Caps, Eviction};
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
+use crate::config::RecoveryConfig;
 use crate::peer::close::Close;
 use crate::peer::replay::Break;
 
@@ -178,6 +179,15 @@ impl Server {
             adapter.presence_unsubscribe(&room, socket.id(), false);
         }
         socket.transition(Phase::Attached, Phase::Detached);
+        self.park(socket, &recovery);
+        let server = self.clone();
+        let socket = socket.clone();
+        tokio::spawn(async move { server.watch_detached(socket, recovery, reason).await });
+    }
+
+    /// Counts a dropped session against the caps on waiting sessions; the oldest it displaces
+    /// end now.
+    fn park(&self, socket: &Socket, recovery: &RecoveryConfig) {
         let caps = Caps {
             total: recovery.max_detached,
             per_source: recovery.max_detached_per_source,
@@ -203,41 +213,46 @@ impl Server {
                     .await;
             });
         }
-        let server = self.clone();
-        let socket = socket.clone();
-        tokio::spawn(async move {
-            let dropped = Instant::now();
-            let grace = dropped + recovery.presence_grace.min(recovery.window);
-            let expiry = dropped + recovery.window;
-            let mut shutdown = server.shared.shutdown.subscribe();
-            let mut presence_kept = recovery.presence_grace < recovery.window;
-            loop {
-                tokio::select! {
-                    () = socket.left_phase(Phase::Detached) => return,
-                    () = sleep_until(grace), if presence_kept => {
-                        server.shared.adapter.presence_forget(socket.id());
-                        presence_kept = false;
-                    }
-                    () = sleep_until(expiry) => break,
-                    () = socket.core().outbox.broken() => {
-                        let eviction = match socket.core().outbox.broken_by() {
-                            Some(Break::Budget) => Eviction::MemoryBudget,
-                            _ => Eviction::BufferFull,
-                        };
-                        tracing::debug!(sid = %socket.id(), ?eviction, "dropped session can no longer be resumed");
-                        if socket.phase() == Phase::Detached {
-                            server.evicted(&socket, eviction);
-                        }
-                        break;
-                    }
-                    _ = shutdown.wait_for(|down| *down) => break,
-                }
-            }
-            server.end_detached(&socket, reason).await;
-        });
     }
 
-    /// Ends a session that is waiting for a resume, if it still is.
+    /// Waits while a dropped session may be resumed: its presence goes after the grace, and
+    /// it ends at the window's end, when its log breaks, or at shutdown, unless resumed first.
+    async fn watch_detached(
+        self,
+        socket: Socket,
+        recovery: RecoveryConfig,
+        reason: DisconnectReason,
+    ) {
+        let dropped = Instant::now();
+        let grace = dropped + recovery.presence_grace.min(recovery.window);
+        let expiry = dropped + recovery.window;
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut presence_kept = recovery.presence_grace < recovery.window;
+        loop {
+            tokio::select! {
+                () = socket.left_phase(Phase::Detached) => return,
+                () = sleep_until(grace), if presence_kept => {
+                    self.shared.adapter.presence_forget(socket.id());
+                    presence_kept = false;
+                }
+                () = sleep_until(expiry) => break,
+                () = socket.core().outbox.broken() => {
+                    let eviction = match socket.core().outbox.broken_by() {
+                        Some(Break::Budget) => Eviction::MemoryBudget,
+                        _ => Eviction::BufferFull,
+                    };
+                    tracing::debug!(sid = %socket.id(), ?eviction, "dropped session can no longer be resumed");
+                    if socket.phase() == Phase::Detached {
+                        self.evicted(&socket, eviction);
+                    }
+                    break;
+                }
+                _ = shutdown.wait_for(|down| *down) => break,
+            }
+        }
+        self.end_detached(&socket, reason).await;
+    }
+
     /// Tells the application that a waiting session is about to end early, and why.
     fn evicted(&self, socket: &Socket, eviction: Eviction) {
         if let Some(hook) = &self.shared.on_session_evicted {
@@ -245,6 +260,7 @@ impl Server {
         }
     }
 
+    /// Ends a session that is waiting for a resume, if it still is.
     async fn end_detached(&self, socket: &Socket, reason: DisconnectReason) {
         if socket.transition(Phase::Detached, Phase::Ended) {
             self.shared.detached.remove(socket.id());
