@@ -19,12 +19,14 @@ use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, SocketId, codec};
 
 pub use self::local::LocalAdapter;
-pub use self::presence::{EncodedPayload, PresenceChange, PresenceHook, PresenceKey, StoredMeta};
+pub use self::presence::{PresenceChange, PresenceHook, PresenceKey, StoredMeta};
 pub use self::room::Room;
 use crate::error::{AckError, JoinError, PresenceError};
+// Where adapters have always found it; it lives with the payload types.
+pub use crate::payload::EncodedPayload;
 use crate::payload::{FromPayload, IntoPayload};
 use crate::peer::acks::next_ack_id;
-use crate::server::relay::RelayLink;
+use crate::relay::RelayLink;
 use crate::server::{Server, Socket};
 
 /// A boxed future, as adapter queries return.

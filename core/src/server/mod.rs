@@ -4,7 +4,6 @@ mod broadcast;
 mod connection;
 mod detached;
 mod handshake;
-pub mod relay;
 mod session;
 mod socket;
 mod state;

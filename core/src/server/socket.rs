@@ -11,11 +11,11 @@ use tokio::sync::Notify;
 
 use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
-use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
+use crate::adapter::{BroadcastTarget, Room};
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
-use crate::payload::{FromPayload, IntoPayload};
+use crate::payload::{EncodedPayload, FromPayload, IntoPayload};
 use crate::peer::PeerCore;
 use crate::peer::close::Close;
 use crate::peer::driver::Role;
