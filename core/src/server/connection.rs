@@ -178,7 +178,7 @@ impl Server {
         if resume.token.is_empty() || shared.sessions.holds(&resume.token) {
             return None;
         }
-        shared.adapter.relay_resume(&resume.token).await
+        shared.adapter.sessions().relay(&resume.token).await
     }
 
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.
