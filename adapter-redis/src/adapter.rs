@@ -1,16 +1,16 @@
-//! The adapter seam, cluster-wide: what concerns this node's sockets goes to the local
-//! adapter; what concerns every node goes through Redis as well.
+//! The adapter seam, cluster-wide: the registry and presence are the local adapter's (which
+//! mirrors every node's presence through its hook); what concerns every node goes through
+//! Redis as well, and so does where each session is held.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_core::adapter::{
-    AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey, SocketInfo,
-    SocketsOp,
+    AckOutcome, BoxFuture, BroadcastTarget, OutgoingEvent, SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{Adapter, JoinError, PresenceError, Room, Server, Socket, SocketId};
+use quicket_core::{Adapter, LocalAdapter, Room, Server};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
@@ -19,28 +19,16 @@ use crate::relay;
 use crate::wire::{Answer, Ask, Broadcast, Envelope, Event, Op, Target, kind, millis};
 
 impl Adapter for RedisAdapter {
-    fn add_socket(&self, socket: Socket) {
-        self.inner.local.add_socket(socket);
+    fn local(&self) -> &LocalAdapter {
+        &self.inner.local
     }
 
-    fn remove_socket(&self, sid: SocketId) {
-        self.inner.local.remove_socket(sid);
+    fn sessions(&self) -> &dyn SessionLocator {
+        self
     }
 
-    fn socket(&self, sid: SocketId) -> Option<Socket> {
-        self.inner.local.socket(sid)
-    }
-
-    fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
-        self.inner.local.join(sid, room, max_rooms)
-    }
-
-    fn leave(&self, sid: SocketId, room: &str) {
-        self.inner.local.leave(sid, room);
-    }
-
-    fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
-        self.inner.local.rooms_of(sid)
+    fn bind(&self, server: &Server) {
+        self.inner.relays.bind(server);
     }
 
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
@@ -55,12 +43,6 @@ impl Adapter for RedisAdapter {
             }
             rooms.into_iter().collect()
         })
-    }
-
-    /// This node's sockets: a handle is only for a socket in this process. Use
-    /// `fetch_sockets` for the whole cluster.
-    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
-        self.inner.local.sockets(target)
     }
 
     /// Delivers to this node's sockets and publishes once for every other node; returns how
@@ -117,41 +99,6 @@ impl Adapter for RedisAdapter {
         })
     }
 
-    fn presence_track(
-        &self,
-        room: &str,
-        key: &str,
-        sid: SocketId,
-        meta: EncodedPayload,
-    ) -> Result<(), PresenceError> {
-        self.inner.local.presence_track(room, key, sid, meta)
-    }
-
-    fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
-        self.inner.local.presence_untrack(room, key, sid);
-    }
-
-    fn presence_forget(&self, sid: SocketId) {
-        self.inner.local.presence_forget(sid);
-    }
-
-    fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        self.inner.local.presence_subscribe(room, sid)
-    }
-
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
-        self.inner.local.presence_unsubscribe(room, sid, notify);
-    }
-
-    /// The cluster's presence of the room: this node mirrors every node's metas.
-    fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
-        self.inner.local.presence_list(room)
-    }
-
-    fn presence_count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
-        self.inner.local.presence_count(room, key)
-    }
-
     fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
         let remote = (!target.local).then(|| {
             self.inner.ask(Ask::Sockets {
@@ -173,28 +120,6 @@ impl Adapter for RedisAdapter {
         })
     }
 
-    fn bind(&self, server: &Server) {
-        self.inner.relays.bind(server);
-    }
-
-    fn session_held(&self, token: &Bytes, window: Duration) {
-        self.inner.bus.session(Outgoing::SessionHeld {
-            key: relay::session_key(&self.inner, token),
-            ttl_ms: millis(window).max(1),
-        });
-    }
-
-    fn session_forgotten(&self, token: &Bytes) {
-        self.inner.bus.session(Outgoing::SessionGone {
-            key: relay::session_key(&self.inner, token),
-        });
-    }
-
-    fn relay_resume(&self, token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
-        let token = token.clone();
-        Box::pin(async move { relay::open(&self.inner, &token).await })
-    }
-
     fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
         let remote = match (target.local, Op::of(&op)) {
             (false, Some(wire_op)) => Some(self.inner.ask(Ask::Apply {
@@ -211,5 +136,27 @@ impl Adapter for RedisAdapter {
                 pending.collect(nodes, deadline).await;
             }
         })
+    }
+}
+
+/// Each session's node is recorded in Redis under its resume token, so any node can relay a
+/// resume to the holder.
+impl SessionLocator for RedisAdapter {
+    fn held(&self, token: &Bytes, window: Duration) {
+        self.inner.bus.session(Outgoing::SessionHeld {
+            key: relay::session_key(&self.inner, token),
+            ttl_ms: millis(window).max(1),
+        });
+    }
+
+    fn forgotten(&self, token: &Bytes) {
+        self.inner.bus.session(Outgoing::SessionGone {
+            key: relay::session_key(&self.inner, token),
+        });
+    }
+
+    fn relay(&self, token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
+        let token = token.clone();
+        Box::pin(async move { relay::open(&self.inner, &token).await })
     }
 }

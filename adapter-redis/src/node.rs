@@ -255,12 +255,11 @@ impl Inner {
     fn deliver(&self, broadcast: &Broadcast) {
         let payload = broadcast.event.payload();
         let event = OutgoingEvent::new(&broadcast.event.name, &payload, broadcast.event.volatile);
-        quicket_core::Adapter::broadcast(&self.local, &broadcast.target.local(), &event);
+        self.local.broadcast(&broadcast.target.local(), &event);
     }
 
     /// Answers another node's question about this node's sockets.
     fn serve(self: &Arc<Self>, origin: u64, request: Request) {
-        use quicket_core::Adapter as _;
         let id = request.id;
         match request.ask {
             Ask::Acks {

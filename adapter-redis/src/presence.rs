@@ -5,8 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use quicket_core::Adapter as _;
-use quicket_core::adapter::StoredMeta;
+use quicket_core::adapter::{PresenceAdapter, StoredMeta};
 use redis::AsyncCommands;
 
 use crate::bus::ConnectError;
@@ -95,8 +94,7 @@ async fn rooms(node: &Inner) -> Vec<String> {
 
 /// The metas of `room` that `of` made, as this node mirrors them.
 async fn mirrored(node: &Inner, room: &str, of: u64) -> Vec<(String, StoredMeta)> {
-    node.local
-        .presence_list(room)
+    PresenceAdapter::list(&node.local, room)
         .await
         .into_iter()
         .flat_map(|key| {

@@ -15,6 +15,21 @@ use quicket_core::{AckError, PayloadCodec, PayloadError, Room, SocketId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+// The cluster protocol carries a payload as its bincode and its JSON encodings, one field each:
+// a third codec needs a new message version, not a silently empty slot.
+const _: () = assert!(
+    PayloadCodec::COUNT == 2,
+    "the cluster wire carries two codecs"
+);
+
+/// A payload as the wire carries it: its bincode and JSON encodings.
+fn encoded(bincode: &Bytes, json: &Bytes) -> EncodedPayload {
+    EncodedPayload::from_fn(|codec| match codec {
+        PayloadCodec::Json => json.clone(),
+        _ => bincode.clone(),
+    })
+}
+
 /// Message kinds. Values are part of the cluster protocol: never renumber one.
 pub(crate) mod kind {
     /// [`super::Broadcast`], to every node.
@@ -120,7 +135,7 @@ impl Event {
     }
 
     pub(crate) fn payload(&self) -> EncodedPayload {
-        EncodedPayload::from_parts(self.bincode.clone(), self.json.clone())
+        encoded(&self.bincode, &self.json)
     }
 }
 
@@ -284,8 +299,7 @@ impl Socket {
         SocketInfo::new(
             self.sid,
             self.rooms.into_iter().map(Room::from).collect(),
-            self.data
-                .map(|(bincode, json)| EncodedPayload::from_parts(bincode, json)),
+            self.data.map(|(bincode, json)| encoded(&bincode, &json)),
         )
     }
 }
@@ -314,11 +328,7 @@ impl Meta {
     }
 
     pub(crate) fn stored(&self) -> StoredMeta {
-        StoredMeta::new(
-            self.id,
-            self.sid,
-            EncodedPayload::from_parts(self.bincode.clone(), self.json.clone()),
-        )
+        StoredMeta::new(self.id, self.sid, encoded(&self.bincode, &self.json))
     }
 }
 

@@ -59,6 +59,7 @@ mod extensions;
 mod meters;
 mod payload;
 mod peer;
+pub mod relay;
 mod server;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -82,7 +83,6 @@ pub use crate::meters::describe_metrics;
 pub use crate::payload::{Binary, FromPayload, IntoPayload, Raw};
 pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
 pub use crate::peer::{AckSender, EmitWithAck, Volatile};
-pub use crate::server::relay;
 pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
     Server, ServerBuilder, Socket, SocketPresence, State,

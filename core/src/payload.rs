@@ -72,3 +72,41 @@ impl FromPayload for Binary {
         codec.decode_binary(&bytes).map(Binary)
     }
 }
+
+/// A payload encoded once with every codec, so each receiver gets its own without re-encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPayload {
+    by_codec: [Bytes; PayloadCodec::COUNT],
+}
+
+impl EncodedPayload {
+    /// Encodes a payload with every codec.
+    pub fn encode(meta: &dyn IntoPayload) -> Result<Self, PayloadError> {
+        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
+        for codec in PayloadCodec::ALL {
+            by_codec[codec.index()] = meta.encode(codec)?;
+        }
+        Ok(Self { by_codec })
+    }
+
+    /// A payload already encoded with each codec, as another node sent it: `part` gives the
+    /// bytes for each codec in turn, so a table of them never assumes how many codecs there are.
+    pub fn from_fn(mut part: impl FnMut(PayloadCodec) -> Bytes) -> Self {
+        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
+        for codec in PayloadCodec::ALL {
+            by_codec[codec.index()] = part(codec);
+        }
+        Self { by_codec }
+    }
+
+    /// The payload encoded with `codec`.
+    pub fn get(&self, codec: PayloadCodec) -> &Bytes {
+        &self.by_codec[codec.index()]
+    }
+}
+
+impl IntoPayload for EncodedPayload {
+    fn encode(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError> {
+        Ok(self.get(codec).clone())
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use quicket_core::adapter::{
-    AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceKey,
+    BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter, PresenceKey,
 };
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
@@ -25,52 +25,36 @@ struct Calls {
     removes: AtomicUsize,
 }
 
-/// Delegates to the local adapter and counts what passes through the seam.
+/// Counts what passes through the seam, presence included, and hands it to the local adapter;
+/// what it does not override is the local adapter's by default.
 struct Counting {
     local: LocalAdapter,
     calls: Arc<Calls>,
 }
 
 impl Adapter for Counting {
-    fn add_socket(&self, socket: Socket) {
-        self.local.add_socket(socket);
+    fn local(&self) -> &LocalAdapter {
+        &self.local
+    }
+    fn presence(&self) -> &dyn PresenceAdapter {
+        self
     }
     fn remove_socket(&self, sid: SocketId) {
         self.calls.removes.fetch_add(1, Ordering::SeqCst);
         self.local.remove_socket(sid);
     }
-    fn socket(&self, sid: SocketId) -> Option<Socket> {
-        self.local.socket(sid)
-    }
     fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
         self.calls.joins.fetch_add(1, Ordering::SeqCst);
         self.local.join(sid, room, max_rooms)
-    }
-    fn leave(&self, sid: SocketId, room: &str) {
-        self.local.leave(sid, room);
-    }
-    fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
-        self.local.rooms_of(sid)
-    }
-    fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
-        self.local.rooms()
-    }
-    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
-        self.local.sockets(target)
     }
     fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
         self.calls.broadcasts.fetch_add(1, Ordering::SeqCst);
         self.local.broadcast(target, event)
     }
-    fn broadcast_with_ack(
-        &self,
-        target: &BroadcastTarget,
-        event: &OutgoingEvent<'_>,
-        timeout: Duration,
-    ) -> BoxFuture<'static, Vec<AckOutcome>> {
-        self.local.broadcast_with_ack(target, event, timeout)
-    }
-    fn presence_track(
+}
+
+impl PresenceAdapter for Counting {
+    fn track(
         &self,
         room: &str,
         key: &str,
@@ -78,22 +62,22 @@ impl Adapter for Counting {
         meta: EncodedPayload,
     ) -> Result<(), PresenceError> {
         self.calls.tracks.fetch_add(1, Ordering::SeqCst);
-        self.local.presence_track(room, key, sid, meta)
+        self.local.track(room, key, sid, meta)
     }
-    fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
-        self.local.presence_untrack(room, key, sid);
+    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
+        self.local.untrack(room, key, sid);
     }
-    fn presence_forget(&self, sid: SocketId) {
-        self.local.presence_forget(sid);
+    fn forget(&self, sid: SocketId) {
+        self.local.forget(sid);
     }
-    fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        self.local.presence_subscribe(room, sid)
+    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
+        self.local.subscribe(room, sid)
     }
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
-        self.local.presence_unsubscribe(room, sid, notify);
+    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
+        self.local.unsubscribe(room, sid, notify);
     }
-    fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
-        self.local.presence_list(room)
+    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
+        self.local.list(room)
     }
 }
 

@@ -10,11 +10,12 @@ use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 use super::collect::AckCollector;
 use super::presence::PresenceStore;
 use super::{
-    AckOutcome, Adapter, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceHook,
-    PresenceKey, Room, StoredMeta,
+    AckOutcome, Adapter, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceHook,
+    PresenceKey, Room, SessionLocator, SocketInfo, SocketsOp, StoredMeta,
 };
 use crate::error::{JoinError, PresenceError};
 use crate::meters::Class;
+use crate::payload::EncodedPayload;
 use crate::server::Socket;
 
 /// Rooms and presence in this process. The default adapter.
@@ -65,7 +66,7 @@ impl LocalAdapter {
         joins: Vec<(String, StoredMeta)>,
         leaves: &[(String, u64)],
     ) {
-        self.presence().apply_remote(room, joins, leaves);
+        self.store().apply_remote(room, joins, leaves);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Rooms> {
@@ -77,7 +78,7 @@ impl LocalAdapter {
         self.rooms.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn presence(&self) -> MutexGuard<'_, PresenceStore> {
+    fn store(&self) -> MutexGuard<'_, PresenceStore> {
         self.presence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -158,8 +159,11 @@ impl LocalAdapter {
     }
 }
 
-impl Adapter for LocalAdapter {
-    fn add_socket(&self, socket: Socket) {
+/// This node's registry and its share of every broadcast: what [`Adapter`]'s provided methods
+/// forward to, and what a cluster adapter calls for this node's part.
+impl LocalAdapter {
+    /// A socket connected to this node.
+    pub fn add_socket(&self, socket: Socket) {
         let member = Member {
             socket: socket.clone(),
             rooms: HashSet::new(),
@@ -169,14 +173,15 @@ impl Adapter for LocalAdapter {
         self.write().members.insert(socket.id(), member);
     }
 
-    fn remove_socket(&self, sid: SocketId) {
+    /// A socket disconnected: it leaves every room, and its presence metas go.
+    pub fn remove_socket(&self, sid: SocketId) {
         let mut rooms = self.write();
         let Some(member) = rooms.members.remove(&sid) else {
             return;
         };
         self.codec_count(member.socket.codec())
             .fetch_sub(1, Ordering::Relaxed);
-        let mut presence = self.presence();
+        let mut presence = self.store();
         for room in &member.rooms {
             presence.remove_socket(room, sid, false);
             if let Some(sockets) = rooms.rooms.get_mut(room) {
@@ -188,11 +193,13 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn socket(&self, sid: SocketId) -> Option<Socket> {
+    /// A socket of this node by id.
+    pub fn socket(&self, sid: SocketId) -> Option<Socket> {
         self.read().members.get(&sid).map(|m| m.socket.clone())
     }
 
-    fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
+    /// Adds a socket to a room; refuses past `max_rooms` rooms.
+    pub fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
         let mut rooms = self.write();
         let member = rooms.members.get_mut(&sid).ok_or(JoinError::Disconnected)?;
         if member.rooms.contains(&room) {
@@ -207,7 +214,8 @@ impl Adapter for LocalAdapter {
         Ok(())
     }
 
-    fn leave(&self, sid: SocketId, room: &str) {
+    /// Removes a socket from a room, with its presence there.
+    pub fn leave(&self, sid: SocketId, room: &str) {
         let mut rooms = self.write();
         let Some(member) = rooms.members.get_mut(&sid) else {
             return;
@@ -221,10 +229,11 @@ impl Adapter for LocalAdapter {
                 rooms.rooms.remove(room);
             }
         }
-        self.presence().remove_socket(room, sid, true);
+        self.store().remove_socket(room, sid, true);
     }
 
-    fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
+    /// The rooms a socket is in.
+    pub fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
         self.read()
             .members
             .get(&sid)
@@ -232,12 +241,14 @@ impl Adapter for LocalAdapter {
             .unwrap_or_default()
     }
 
-    fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
+    /// Every room with at least one socket of this node in it.
+    pub fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
         let rooms = self.read().rooms.keys().cloned().collect();
         Box::pin(std::future::ready(rooms))
     }
 
-    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
+    /// The connected sockets the target names.
+    pub fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
         let mut sockets = Vec::new();
         self.for_each_target(target, |socket| {
             // A socket whose disconnect handler is still running is in its rooms, but gone.
@@ -248,7 +259,8 @@ impl Adapter for LocalAdapter {
         Box::pin(std::future::ready(sockets))
     }
 
-    fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
+    /// Delivers an event to every socket the target names; returns how many it reached.
+    pub fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
         if self.encode_for_every_codec(event).is_err() {
             return 0;
         }
@@ -283,7 +295,9 @@ impl Adapter for LocalAdapter {
         reached
     }
 
-    fn broadcast_with_ack(
+    /// Delivers an event asking every socket for an ack, and collects the replies until
+    /// `timeout`.
+    pub fn broadcast_with_ack(
         &self,
         target: &BroadcastTarget,
         event: &OutgoingEvent<'_>,
@@ -301,7 +315,30 @@ impl Adapter for LocalAdapter {
         Box::pin(AckCollector::send(id, recipients, event, timeout).collect())
     }
 
-    fn presence_track(
+    /// The targeted sockets of this node, described.
+    pub fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
+        let sockets = self.sockets(target);
+        Box::pin(async move { sockets.await.iter().map(SocketInfo::of).collect() })
+    }
+
+    /// Applies `op` to every targeted socket of this node.
+    pub fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
+        let sockets = self.sockets(target);
+        Box::pin(async move { sockets.await.iter().for_each(|socket| op.apply(socket)) })
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn local(&self) -> &LocalAdapter {
+        self
+    }
+}
+
+/// A single node holds every session it issued: nothing to record or relay.
+impl SessionLocator for LocalAdapter {}
+
+impl PresenceAdapter for LocalAdapter {
+    fn track(
         &self,
         room: &str,
         key: &str,
@@ -310,43 +347,43 @@ impl Adapter for LocalAdapter {
     ) -> Result<(), PresenceError> {
         self.as_member(sid, room, |member, room| {
             let limits = member.socket.server().config.presence;
-            self.presence().track(room, key, sid, meta, &limits)
+            self.store().track(room, key, sid, meta, &limits)
         })?
     }
 
-    fn presence_untrack(&self, room: &str, key: &str, sid: SocketId) {
+    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
         let _membership = self.read();
-        self.presence().untrack(room, key, sid);
+        self.store().untrack(room, key, sid);
     }
 
-    fn presence_forget(&self, sid: SocketId) {
+    fn forget(&self, sid: SocketId) {
         let rooms = self.read();
         let Some(member) = rooms.members.get(&sid) else {
             return;
         };
-        let mut presence = self.presence();
+        let mut presence = self.store();
         for room in &member.rooms {
             presence.remove_socket(room, sid, false);
         }
     }
 
-    fn presence_subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
+    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         self.as_member(sid, room, |member, room| {
-            self.presence().subscribe(room, &member.socket)
+            self.store().subscribe(room, &member.socket)
         })?
         .map_err(PresenceError::Emit)
     }
 
-    fn presence_unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
+    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
         let _membership = self.read();
-        self.presence().unsubscribe(room, sid, notify);
+        self.store().unsubscribe(room, sid, notify);
     }
 
-    fn presence_list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
-        Box::pin(std::future::ready(self.presence().list(room)))
+    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
+        Box::pin(std::future::ready(self.store().list(room)))
     }
 
-    fn presence_count(&self, room: &str, key: &str) -> BoxFuture<'_, usize> {
-        Box::pin(std::future::ready(self.presence().count(room, key)))
+    fn count(&self, room: &str, key: &str) -> BoxFuture<'_, usize> {
+        Box::pin(std::future::ready(self.store().count(room, key)))
     }
 }

@@ -8,51 +8,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use quicket_proto::{
-    Frame, PayloadCodec, PayloadError, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta,
-    PresenceState, SocketId, codec,
+    Frame, PayloadCodec, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState,
+    SocketId, codec,
 };
 
 use super::Room;
 use crate::config::PresenceLimits;
 use crate::error::{EmitError, PresenceError};
-use crate::payload::IntoPayload;
+use crate::payload::EncodedPayload;
 use crate::server::Socket;
-
-/// A payload encoded once with every codec, so each receiver gets its own without re-encoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedPayload {
-    by_codec: [Bytes; PayloadCodec::COUNT],
-}
-
-impl EncodedPayload {
-    /// Encodes a payload with every codec.
-    pub fn encode(meta: &dyn IntoPayload) -> Result<Self, PayloadError> {
-        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
-        for codec in PayloadCodec::ALL {
-            by_codec[codec.index()] = meta.encode(codec)?;
-        }
-        Ok(Self { by_codec })
-    }
-
-    /// A payload already encoded with each codec, as another node sent it.
-    pub fn from_parts(bincode: Bytes, json: Bytes) -> Self {
-        let mut by_codec: [Bytes; PayloadCodec::COUNT] = Default::default();
-        by_codec[PayloadCodec::Bincode.index()] = bincode;
-        by_codec[PayloadCodec::Json.index()] = json;
-        Self { by_codec }
-    }
-
-    /// The payload encoded with `codec`.
-    pub fn get(&self, codec: PayloadCodec) -> &Bytes {
-        &self.by_codec[codec.index()]
-    }
-}
-
-impl IntoPayload for EncodedPayload {
-    fn encode(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError> {
-        Ok(self.get(codec).clone())
-    }
-}
 
 /// One key's metas, as listed on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]

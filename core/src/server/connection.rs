@@ -76,7 +76,7 @@ impl Server {
                 "resume of a session another node holds; relaying the connection there"
             );
             let hello = handshake.hello_frame();
-            let pump = super::relay::pump_split(reader, writer, datagrams, relay, Some(hello));
+            let pump = crate::relay::pump_split(reader, writer, datagrams, relay, Some(hello));
             // Shutting down drops the relay: the client reconnects, to this node or another.
             let mut shutdown = shared.shutdown.subscribe();
             tokio::select! {
@@ -199,7 +199,7 @@ impl Server {
     }
 
     /// A link to the node that holds the session a resume names, when it is not this one.
-    async fn relay(&self, handshake: &Handshake) -> Option<super::relay::RelayLink> {
+    async fn relay(&self, handshake: &Handshake) -> Option<crate::relay::RelayLink> {
         let shared = &self.shared;
         let resume = handshake
             .resume()
@@ -207,7 +207,7 @@ impl Server {
         if resume.token.is_empty() || shared.sessions.holds(&resume.token) {
             return None;
         }
-        shared.adapter.relay_resume(&resume.token).await
+        shared.adapter.sessions().relay(&resume.token).await
     }
 
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.

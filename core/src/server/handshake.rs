@@ -7,9 +7,9 @@ use quicket_proto::{
     Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PayloadError, Reject, RejectReason, codec,
 };
 
-use crate::adapter::EncodedPayload;
 use crate::config::ConnectionLimits;
 use crate::extensions::Extensions;
+use crate::payload::EncodedPayload;
 use crate::payload::{FromPayload, IntoPayload};
 use crate::transport::{ConnectionInfo, Incoming};
 

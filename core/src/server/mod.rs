@@ -4,7 +4,6 @@ mod broadcast;
 mod connection;
 mod detached;
 mod handshake;
-pub mod relay;
 mod session;
 mod socket;
 mod state;
@@ -324,7 +323,7 @@ impl Server {
 
     /// The presence tracked in `room`.
     pub async fn presence(&self, room: &str) -> Vec<PresenceKey> {
-        self.shared.adapter.presence_list(room).await
+        self.shared.adapter.presence().list(room).await
     }
 
     /// Connections being served right now, handshakes included.

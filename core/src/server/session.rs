@@ -98,10 +98,10 @@ impl ServerShared {
     pub(crate) fn issue_token(&self, socket: &Socket) -> Bytes {
         let (token, old) = self.sessions.issue(socket);
         if !old.is_empty() {
-            self.adapter.session_forgotten(&old);
+            self.adapter.sessions().forgotten(&old);
         }
         if let (false, Some(recovery)) = (token.is_empty(), &self.config.recovery) {
-            self.adapter.session_held(&token, recovery.window);
+            self.adapter.sessions().held(&token, recovery.window);
         }
         token
     }
@@ -110,7 +110,7 @@ impl ServerShared {
     pub(crate) fn forget_token(&self, socket: &Socket) {
         let old = self.sessions.remove(socket);
         if !old.is_empty() {
-            self.adapter.session_forgotten(&old);
+            self.adapter.sessions().forgotten(&old);
         }
     }
 }
@@ -172,11 +172,12 @@ impl Server {
         socket.core().outbox.detach();
         self.shared
             .adapter
-            .session_held(&socket.token(), recovery.window);
+            .sessions()
+            .held(&socket.token(), recovery.window);
         let adapter = &self.shared.adapter;
         // Presence subscriptions belong to the connection; the client subscribes again.
         for room in adapter.rooms_of(socket.id()) {
-            adapter.presence_unsubscribe(&room, socket.id(), false);
+            adapter.presence().unsubscribe(&room, socket.id(), false);
         }
         socket.transition(Phase::Attached, Phase::Detached);
         self.park(socket, &recovery);
@@ -232,7 +233,7 @@ impl Server {
             tokio::select! {
                 () = socket.left_phase(Phase::Detached) => return,
                 () = sleep_until(grace), if presence_kept => {
-                    self.shared.adapter.presence_forget(socket.id());
+                    self.shared.adapter.presence().forget(socket.id());
                     presence_kept = false;
                 }
                 () = sleep_until(expiry) => break,

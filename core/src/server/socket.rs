@@ -11,11 +11,11 @@ use tokio::sync::Notify;
 
 use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
-use crate::adapter::{BroadcastTarget, EncodedPayload, Room};
+use crate::adapter::{BroadcastTarget, Room};
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
-use crate::payload::{FromPayload, IntoPayload};
+use crate::payload::{EncodedPayload, FromPayload, IntoPayload};
 use crate::peer::PeerCore;
 use crate::peer::close::Close;
 use crate::peer::driver::Role;
@@ -378,7 +378,9 @@ impl Role for Socket {
             }
             Frame::PresenceUnsubscribe(unsubscribe) => {
                 let adapter = &self.inner.server.adapter;
-                adapter.presence_unsubscribe(&unsubscribe.room, self.id(), false);
+                adapter
+                    .presence()
+                    .unsubscribe(&unsubscribe.room, self.id(), false);
                 Ok(())
             }
             other => Err(Close::now(
@@ -421,7 +423,8 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_track(self.room, key, self.socket.id(), meta)
+            .presence()
+            .track(self.room, key, self.socket.id(), meta)
     }
 
     /// The room's presence: every key with its metas, from every connection.
@@ -430,7 +433,8 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_list(self.room)
+            .presence()
+            .list(self.room)
             .await
     }
 
@@ -441,7 +445,8 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_count(self.room, key)
+            .presence()
+            .count(self.room, key)
             .await
     }
 
@@ -451,7 +456,8 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_untrack(self.room, key, self.socket.id());
+            .presence()
+            .untrack(self.room, key, self.socket.id());
     }
 
     /// Sends the client the room's presence state, then its diffs. The socket must be in the
@@ -461,7 +467,8 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_subscribe(self.room, self.socket.id())
+            .presence()
+            .subscribe(self.room, self.socket.id())
     }
 
     /// Ends the client's presence subscription.
@@ -470,6 +477,7 @@ impl SocketPresence<'_> {
             .inner
             .server
             .adapter
-            .presence_unsubscribe(self.room, self.socket.id(), true);
+            .presence()
+            .unsubscribe(self.room, self.socket.id(), true);
     }
 }

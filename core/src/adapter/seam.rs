@@ -1,0 +1,167 @@
+//! The three traits of the seam. Every method but [`Adapter::local`] is provided, forwarding
+//! to this node's [`LocalAdapter`], so an adapter writes only what it does differently.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_proto::SocketId;
+
+use super::{
+    AckOutcome, BoxFuture, BroadcastTarget, LocalAdapter, OutgoingEvent, PresenceKey, Room,
+    SocketInfo, SocketsOp,
+};
+use crate::error::{JoinError, PresenceError};
+use crate::payload::EncodedPayload;
+use crate::relay::RelayLink;
+use crate::server::{Server, Socket};
+
+/// Rooms and broadcast for one server node: this node's registry, and what fans out to the
+/// other nodes of a cluster.
+pub trait Adapter: Send + Sync + 'static {
+    /// This node's sockets and rooms, which every provided method starts from.
+    fn local(&self) -> &LocalAdapter;
+
+    /// Presence; this node's, kept by [`local`](Adapter::local), unless overridden.
+    fn presence(&self) -> &dyn PresenceAdapter {
+        self.local()
+    }
+
+    /// Where sessions are held; a single node holds them all, so nothing to locate by default.
+    fn sessions(&self) -> &dyn SessionLocator {
+        self.local()
+    }
+
+    /// The server this adapter serves, once built. A cluster adapter that relays connections
+    /// to this node serves them here (`server.listen` of an in-process listener).
+    fn bind(&self, _server: &Server) {}
+
+    /// A socket connected to this node.
+    fn add_socket(&self, socket: Socket) {
+        self.local().add_socket(socket);
+    }
+
+    /// A socket disconnected: it leaves every room, and its presence metas go.
+    fn remove_socket(&self, sid: SocketId) {
+        self.local().remove_socket(sid);
+    }
+
+    /// A socket of this node by id.
+    fn socket(&self, sid: SocketId) -> Option<Socket> {
+        self.local().socket(sid)
+    }
+
+    /// Adds a socket to a room; refuses past `max_rooms` rooms.
+    fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
+        self.local().join(sid, room, max_rooms)
+    }
+
+    /// Removes a socket from a room, with its presence there.
+    fn leave(&self, sid: SocketId, room: &str) {
+        self.local().leave(sid, room);
+    }
+
+    /// The rooms a socket is in.
+    fn rooms_of(&self, sid: SocketId) -> Vec<Room> {
+        self.local().rooms_of(sid)
+    }
+
+    /// The connected sockets of this node a target names: a handle is only for a socket in
+    /// this process; [`fetch_sockets`](Adapter::fetch_sockets) describes the whole cluster's.
+    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
+        self.local().sockets(target)
+    }
+
+    /// Every room with at least one socket in it, on any node.
+    fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
+        self.local().rooms()
+    }
+
+    /// Delivers an event to every socket the target names; returns how many of this node's
+    /// it reached.
+    fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
+        self.local().broadcast(target, event)
+    }
+
+    /// Delivers an event asking every socket for an ack, and collects the replies until
+    /// `timeout`; a socket that did not answer gets [`AckError::Timeout`](crate::AckError).
+    fn broadcast_with_ack(
+        &self,
+        target: &BroadcastTarget,
+        event: &OutgoingEvent<'_>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Vec<AckOutcome>> {
+        self.local().broadcast_with_ack(target, event, timeout)
+    }
+
+    /// The targeted sockets described, from every node of a cluster.
+    fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
+        self.local().fetch_sockets(target)
+    }
+
+    /// Applies `op` to every targeted socket, on every node of a cluster; resolves once every
+    /// node that answered has.
+    fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
+        self.local().sockets_op(target, op)
+    }
+}
+
+/// Phoenix-style presence: keys with one meta per connection, and subscriptions to a room's
+/// state and diffs. [`LocalAdapter`] keeps it in memory; a cluster adapter may mirror it
+/// there (as the Redis one does, through [`LocalAdapter::clustered`]) or keep its own.
+pub trait PresenceAdapter: Send + Sync {
+    /// Tracks `key` for a socket in a room, or replaces that socket's meta for it.
+    fn track(
+        &self,
+        room: &str,
+        key: &str,
+        sid: SocketId,
+        meta: EncodedPayload,
+    ) -> Result<(), PresenceError>;
+
+    /// Stops tracking `key` for a socket in a room.
+    fn untrack(&self, room: &str, key: &str, sid: SocketId);
+
+    /// Removes a socket's presence in every room, publishing the leaves; the socket stays in
+    /// its rooms. A dropped session's presence grace ends this way.
+    fn forget(&self, sid: SocketId);
+
+    /// Sends the socket the room's presence state, then every diff.
+    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError>;
+
+    /// Stops a subscription; `notify` sends the socket a `PresenceEnd` (not wanted when the
+    /// client asked: it knows, and may already be subscribing again).
+    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool);
+
+    /// The room's presence, with metas in every codec.
+    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>>;
+
+    /// How many metas (connections) `key` has in the room. By default from
+    /// [`list`](PresenceAdapter::list); override it to count without copying the room.
+    fn count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let list = self.list(room).await;
+            list.iter()
+                .find(|k| k.key == key)
+                .map_or(0, |k| k.metas.len())
+        })
+    }
+}
+
+/// Which node holds a resumable session, for clusters: a client that comes back through
+/// another node is relayed to the one holding its session. Every method does nothing by
+/// default, as on a single node, where every session is here.
+pub trait SessionLocator: Send + Sync {
+    /// The session that resume token `token` names is held on this node, and resumable for
+    /// `window` from now: record where, so another node can relay a resume here. Called for
+    /// each token issued and again when a session's connection drops.
+    fn held(&self, _token: &Bytes, _window: Duration) {}
+
+    /// Resume token `token` no longer names a session on this node.
+    fn forgotten(&self, _token: &Bytes) {}
+
+    /// A client resumes with a token no session on this node has: a link to the node that
+    /// holds it, whose server will serve the connection, or `None` (a new session here).
+    fn relay(&self, _token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
+        Box::pin(std::future::ready(None))
+    }
+}

@@ -1,0 +1,69 @@
+//! What any node can learn of, or do to, the sockets a target names.
+
+use quicket_proto::{PayloadCodec, PayloadError, SocketId};
+
+use super::Room;
+use crate::payload::{EncodedPayload, FromPayload};
+use crate::server::Socket;
+
+/// A socket as any node can describe it: what [`Adapter::fetch_sockets`](super::Adapter::fetch_sockets) returns, cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket's id.
+    pub id: SocketId,
+    /// The rooms it is in.
+    pub rooms: Vec<Room>,
+    /// The data the application attached with `Socket::set_data`.
+    pub data: Option<EncodedPayload>,
+}
+
+impl SocketInfo {
+    /// A description of a socket.
+    pub fn new(id: SocketId, rooms: Vec<Room>, data: Option<EncodedPayload>) -> Self {
+        Self { id, rooms, data }
+    }
+
+    /// Describes a socket of this node.
+    pub fn of(socket: &Socket) -> Self {
+        Self::new(socket.id(), socket.rooms(), socket.data_payload())
+    }
+
+    /// The socket's data decoded as `T`; `None` when it has none.
+    pub fn data<T: FromPayload>(&self) -> Option<Result<T, PayloadError>> {
+        let data = self.data.as_ref()?;
+        Some(T::decode(
+            data.get(PayloadCodec::Bincode).clone(),
+            PayloadCodec::Bincode,
+        ))
+    }
+}
+
+/// What [`Adapter::sockets_op`](super::Adapter::sockets_op) does to every targeted socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketsOp {
+    /// Join these rooms.
+    Join(Vec<Room>),
+    /// Leave these rooms.
+    Leave(Vec<Room>),
+    /// Disconnect.
+    Disconnect,
+}
+
+impl SocketsOp {
+    /// Applies the operation to one socket of this node.
+    pub fn apply(&self, socket: &Socket) {
+        match self {
+            Self::Join(rooms) => {
+                for room in rooms {
+                    if let Err(err) = socket.join(room.clone()) {
+                        tracing::debug!(sid = %socket.id(), %err, "could not join");
+                    }
+                }
+            }
+            Self::Leave(rooms) => rooms.iter().for_each(|room| socket.leave(room)),
+            Self::Disconnect => socket.disconnect(),
+        }
+    }
+}
