@@ -4,10 +4,10 @@
 
 mod support;
 
-use quicket_core::testkit::Harness;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector, MemoryListener};
 use quicket_core::{Server, ServerBuilder};
 use quicket_redis::RedisAdapter;
+use quicket_testkit::Harness;
 use tokio::sync::OnceCell;
 
 use support::{SharedRedis, config, unique_prefix};
@@ -42,4 +42,4 @@ impl Harness for OnRedis {
     }
 }
 
-quicket_core::conformance_tests!(OnRedis::new());
+quicket_testkit::conformance_tests!(OnRedis::new());

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use quicket::AnyConnection;
 use quicket::quic::{QuicConnector, QuicListener, ServerIdentity, ServerTrust};
 use quicket::ws::WsConnector;
-use quicket_core::testkit::{DropPlan, recovering_server_config, sequence_survives_drops};
 use quicket_core::transport::{Connector, TransportError};
 use quicket_core::{Server, Socket};
 use quicket_redis::RedisAdapter;
+use quicket_testkit::{DropPlan, recovering_server_config, sequence_survives_drops};
 
 use support::{Node, SharedRedis, config, unique_prefix};
 

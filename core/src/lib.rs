@@ -61,8 +61,6 @@ mod payload;
 mod peer;
 pub mod relay;
 mod server;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod transport;
 
 pub use quicket_proto::{

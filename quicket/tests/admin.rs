@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use quicket::admin::{AdminConfig, AdminError};
 use quicket::{AckSender, Client, Endpoints, FallbackOptions, ServeError, Server, Socket};
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 use serde_json::Value;
 
 const TOKEN: &str = "an-admin-token-of-some-length";

@@ -10,7 +10,7 @@ use quicket::{
     AckSender, Client, Data, Endpoints, FallbackOptions, PresenceEvent, Server, Socket,
     TransportKind,
 };
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 use tokio::sync::mpsc;
 
 fn chat_server() -> Server {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use quicket::quic::Admission;
 use quicket::{Endpoints, Server, Serving};
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serving() -> Serving {

@@ -13,7 +13,7 @@ use quicket::{
     AckSender, Client, ClientConfig, ConnectError, Data, Endpoints, FallbackOptions,
     ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket, TransportKind,
 };
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 use tokio::sync::mpsc;
 
 fn hall(config: ServerConfig) -> Server {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use quicket::{Endpoints, FallbackOptions, PathStats, Server, ServerConfig, Socket, TransportKind};
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 
 const PING_EVERY: Duration = Duration::from_millis(50);
 

@@ -12,9 +12,9 @@ use quicket::quic::{CertificateHash, DevCertificate, QuicListener, ServerIdentit
 use quicket::transport::Listener;
 use quicket::ws::{WebTransportInfo, WsConfig, WsConnector};
 use quicket::{AckSender, Client, Data, FallbackOptions, Server, Socket, TransportKind};
-use quicket_core::testkit::tcp_relay;
-use quicket_core::testkit::within;
-use quicket_core::testkit::{DropPlan, sequence_survives_drops};
+use quicket_testkit::tcp_relay;
+use quicket_testkit::within;
+use quicket_testkit::{DropPlan, sequence_survives_drops};
 
 /// A certificate and key as PEM files in a directory of this test's own, and the hash of
 /// the certificate in them now.

@@ -6,20 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::{client, connector, serve, within};
-use quicket_core::{AckSender, Client, Server, Socket, TransportKind};
+use quicket_core::{Client, ServerConfig, TransportKind};
 use quicket_quic::{CertificateHash, DevCertificate, ServerIdentity, ServerTrust};
+use quicket_testkit::pong_server;
 use wtransport::Identity;
-
-fn echo_server() -> Server {
-    Server::builder()
-        .on_connect(|socket: Socket| async move {
-            socket.on(
-                "ping",
-                |ack: AckSender| async move { ack.send("pong").unwrap() },
-            );
-        })
-        .build()
-}
 
 async fn ping(client: &Client) -> String {
     within("ping", client.emit_with_ack("ping", ()))
@@ -129,7 +119,7 @@ fn base64_of_a_known_digest() {
 async fn the_dev_certificate_served_is_within_the_browser_limit() {
     // wtransport's hash-pinning client enforces what Chromium does: ECDSA, at most 14 days,
     // currently valid. A session that opens proves the served certificate passes.
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     let quic = serve(&server).await;
     let client = client(&quic, "127.0.0.1").await;
     assert_eq!(client.transport(), TransportKind::WebTransport);
@@ -138,7 +128,7 @@ async fn the_dev_certificate_served_is_within_the_browser_limit() {
 
 #[tokio::test]
 async fn dual_stack_serves_ipv4_ipv6_and_localhost() {
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     let quic = serve(&server).await;
     for host in ["127.0.0.1", "[::1]", "localhost"] {
         let client = client(&quic, host).await;
@@ -150,7 +140,7 @@ async fn dual_stack_serves_ipv4_ipv6_and_localhost() {
 
 #[tokio::test]
 async fn a_wrong_certificate_hash_is_refused_and_the_server_goes_on() {
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     let quic = serve(&server).await;
     let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
     let wrong = quicket_quic::QuicConnector::new(url, ServerTrust::Hashes(vec![])).unwrap();
@@ -179,7 +169,7 @@ async fn pem_files_serve_and_reload_without_dropping_sessions() {
         .unwrap();
     let quic = listener.handle();
     assert_eq!(quic.certificate_hashes(), [first]);
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     server.listen(listener);
     let old = client(&quic, "127.0.0.1").await;
     assert_eq!(ping(&old).await, "pong");
@@ -219,7 +209,7 @@ async fn the_dev_certificate_rotates_and_both_hashes_are_advertised() {
     let quic = listener.handle();
     let first = quic.certificate_hashes();
     assert_eq!(first.len(), 1);
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     server.listen(listener);
     let old = client(&quic, "127.0.0.1").await;
     within("a rotation", async {
@@ -265,7 +255,7 @@ async fn a_key_that_does_not_match_its_certificate_is_an_error_not_a_panic() {
         .await
         .unwrap();
     let quic = listener.handle();
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     server.listen(listener);
     std::fs::write(&cert, other.certificate_chain().as_slice()[0].to_pem()).unwrap();
     assert!(quic.reload_certificate().await.is_err());

@@ -1,8 +1,8 @@
 //! The core conformance suite over real QUIC on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
-use quicket_core::testkit::Harness;
 use quicket_quic::{QuicConnector, QuicListener, ServerIdentity, ServerTrust};
+use quicket_testkit::Harness;
 
 /// A dual-stack listener on a free port, reached over IPv4 with the dev certificate pinned.
 struct Quic;
@@ -25,4 +25,4 @@ impl Harness for Quic {
     }
 }
 
-quicket_core::conformance_tests!(Quic);
+quicket_testkit::conformance_tests!(Quic);

@@ -7,22 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::{client, connector, within};
-use quicket_core::{AckSender, Client, Server, ServerConfig, Socket};
+use quicket_core::{Client, Server, ServerConfig, Socket};
 use quicket_quic::{Admission, QuicConnector, QuicListener, ServerIdentity, ServerTrust};
+use quicket_testkit::pong_server;
 use tokio::sync::mpsc;
 
 fn echo_server() -> Server {
-    let mut config = ServerConfig::default();
-    config.handshake_timeout = Duration::from_millis(300);
-    Server::builder()
-        .config(config)
-        .on_connect(|socket: Socket| async move {
-            socket.on(
-                "ping",
-                |ack: AckSender| async move { ack.send("pong").unwrap() },
-            );
-        })
-        .build()
+    pong_server(ServerConfig::default().handshake_timeout(Duration::from_millis(300)))
 }
 
 /// The echo server on a fresh dual-stack listener.
@@ -254,7 +245,7 @@ async fn handshakes_in_flight_are_capped() {
 async fn after_shutdown_new_sessions_are_refused_at_once() {
     let (server, quic) = serving().await;
     let first = connector(&quic, "127.0.0.1");
-    let once = quicket_core::testkit::once_only().connect(&first);
+    let once = quicket_testkit::once_only().connect(&first);
     let before = within("connect", once).await.unwrap();
     server.shutdown(std::time::Duration::from_secs(5)).await;
     let reason = within("closed", before.closed()).await;
@@ -269,9 +260,9 @@ async fn after_shutdown_new_sessions_are_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_datagram_above_the_advertised_size_is_discarded() {
-    use quicket_core::testkit::RawPeer;
     use quicket_core::{Data, Raw};
     use quicket_proto::{Event, Frame, codec};
+    use quicket_testkit::RawPeer;
 
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let server = Server::builder()

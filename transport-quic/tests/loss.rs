@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use quicket_core::testkit::relay;
 use quicket_core::{AckError, AckSender, Client, Data, Server, Socket};
 use quicket_quic::{
     CongestionControl, QuicConnector, QuicLimits, QuicListener, ServerIdentity, ServerTrust,
 };
+use quicket_testkit::relay;
 use tokio::sync::mpsc;
 
 const RELIABLE: u32 = 300;

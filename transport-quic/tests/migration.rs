@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::within;
-use quicket_core::testkit::{assert_exact, relay};
 use quicket_core::{AckSender, Client, Data, ReconnectEvent, Server, Socket};
 use quicket_quic::{QuicConnector, ServerTrust};
+use quicket_testkit::{assert_exact, relay};
 use tokio::sync::mpsc;
 
 const REBINDS: u64 = 5;

@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use quicket_core::testkit::relay::{self, Relay};
-use quicket_core::testkit::{DropPlan, RecoveryReport, sequence_survives_drops};
 use quicket_core::transport::{Connector, TransportError};
 use quicket_quic::{CertificateHash, QuicConnection, QuicConnector, ServerTrust};
+use quicket_testkit::relay::{self, Relay};
+use quicket_testkit::{DropPlan, RecoveryReport, sequence_survives_drops};
 
 /// Dials each connection through a fresh relay (and a fresh client UDP socket).
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! The core conformance suite over WebSocket on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
-use quicket_core::testkit::Harness;
+use quicket_testkit::Harness;
 use quicket_ws::{WsConfig, WsConnector, WsListener};
 
 struct Ws;
@@ -19,4 +19,4 @@ impl Harness for Ws {
     }
 }
 
-quicket_core::conformance_tests!(Ws);
+quicket_testkit::conformance_tests!(Ws);

@@ -5,27 +5,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use quicket_core::testkit::within;
-use quicket_core::{AckSender, Client, Server, Socket};
+use quicket_core::{Client, Server, ServerConfig};
+use quicket_testkit::{pong_server, within};
 use quicket_ws::{WebTransportInfo, WsConfig, WsConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-fn echo_server() -> Server {
-    Server::builder()
-        .on_connect(|socket: Socket| async move {
-            socket.on(
-                "ping",
-                |ack: AckSender| async move { ack.send("pong").unwrap() },
-            );
-        })
-        .build()
-}
-
 async fn serve(config: WsConfig) -> (Server, SocketAddr) {
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     let addr = listen(&server, config).await;
     (server, addr)
 }
@@ -61,7 +50,7 @@ async fn handshaken(addr: SocketAddr) -> RawSocket {
     let (mut socket, _) = within("raw", tokio_tungstenite::connect_async(url))
         .await
         .unwrap();
-    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
+    let hello = quicket_testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
     socket
         .send(Message::binary(quicket_proto::codec::encode(&hello)))
         .await
@@ -202,7 +191,7 @@ async fn quicket_mounts_into_an_application_router_beside_its_routes() {
             .await
             .unwrap();
     });
-    let server = echo_server();
+    let server = pong_server(ServerConfig::default());
     server.listen(listener);
 
     assert_eq!(
@@ -323,7 +312,7 @@ async fn assert_server_full(addr: SocketAddr) {
     let (mut socket, _) = within("raw", tokio_tungstenite::connect_async(url))
         .await
         .unwrap();
-    let hello = quicket_core::testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
+    let hello = quicket_testkit::RawPeer::<quicket_ws::WsClientConnection>::hello();
     socket
         .send(Message::binary(quicket_proto::codec::encode(&hello)))
         .await

@@ -6,10 +6,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use futures_util::{SinkExt, StreamExt};
-use quicket_core::testkit::{RawPeer, within};
 use quicket_core::transport::Listener;
 use quicket_core::{Server, ServerConfig, Socket};
 use quicket_proto::{Frame, codec};
+use quicket_testkit::{RawPeer, within};
 use quicket_ws::WsConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_util::{SinkExt, StreamExt};
-use quicket_core::testkit::tcp_relay::{self, TcpRelay};
-use quicket_core::testkit::within;
-use quicket_core::testkit::{DropPlan, RawPeer, sequence_survives_drops};
 use quicket_core::transport::Listener;
 use quicket_proto::{Frame, Hello, Resume, Welcome, codec};
+use quicket_testkit::tcp_relay::{self, TcpRelay};
+use quicket_testkit::within;
+use quicket_testkit::{DropPlan, RawPeer, sequence_survives_drops};
 use quicket_ws::{WsConfig, WsConnector};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;

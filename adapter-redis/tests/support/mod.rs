@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
-pub(crate) use quicket_core::testkit::within;
 use quicket_redis::{Health, RedisAdapter, RedisConfig};
+pub(crate) use quicket_testkit::within;
 use tokio::sync::oneshot;
 
 /// Every wait in these tests gives up after this long.

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use quicket::{Client, ClientConfig, Raw, ReconnectConfig, ReconnectEvent};
-use quicket_core::testkit::relay::{self, Relay};
-use quicket_core::testkit::tcp_relay::{self, TcpRelay};
 use quicket_quic::{QuicConnector, ServerTrust};
+use quicket_testkit::relay::{self, Relay};
+use quicket_testkit::tcp_relay::{self, TcpRelay};
 use serde_json::json;
 use tokio::sync::mpsc;
 

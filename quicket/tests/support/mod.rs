@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use quicket_core::testkit::within;
+use quicket_testkit::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A response as it came.

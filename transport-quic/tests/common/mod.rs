@@ -1,9 +1,9 @@
 //! Helpers shared by the QUIC integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub(crate) use quicket_core::testkit::within;
 use quicket_core::{Client, Server};
 use quicket_quic::{QuicConnector, QuicHandle, QuicListener, ServerIdentity, ServerTrust};
+pub(crate) use quicket_testkit::within;
 
 /// A dev-certificate listener on a free dual-stack port.
 pub(crate) async fn listener() -> QuicListener {

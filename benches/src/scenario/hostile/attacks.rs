@@ -12,7 +12,7 @@ use quicket::Client;
 use quicket::proto::{Event, Frame, Hello, codec};
 use quicket::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming};
 use quicket::ws::{WsClientConnection, WsConnector};
-use quicket_core::testkit::RawPeer;
+use quicket_testkit::RawPeer;
 use tokio::task::JoinSet;
 
 use crate::cli::Result;

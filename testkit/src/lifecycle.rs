@@ -7,8 +7,8 @@ use quicket_proto::{Event, Frame, Hello, RejectReason, Welcome, codec};
 use tokio::sync::mpsc;
 
 use super::{Harness, RawPeer, TestServer, next, within};
-use crate::transport::{Connection, FrameReader, FrameWriter, Listener};
-use crate::{
+use quicket_core::transport::{Connection, FrameReader, FrameWriter, Listener};
+use quicket_core::{
     AckSender, Client, ConnectError, Data, DisconnectReason, FromPayload, PayloadCodec, Rejection,
     ServerConfig, Socket,
 };
@@ -109,7 +109,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
 
     let mut raw = t.raw().await;
     let Frame::Hello(hello) =
-        RawPeer::<<H::Connector as crate::transport::Connector>::Connection>::hello()
+        RawPeer::<<H::Connector as quicket_core::transport::Connector>::Connection>::hello()
     else {
         unreachable!()
     };
@@ -129,7 +129,7 @@ pub async fn bad_handshake_is_rejected<H: Harness>(harness: &H) {
     expect_reject(raw.recv().await, RejectReason::BadHandshake);
 
     // The parts a socket keeps for its life have caps (ConnectionLimits: 64 bytes, 8 KiB).
-    let limits = crate::ConnectionLimits::default();
+    let limits = quicket_core::ConnectionLimits::default();
     let long = "n".repeat(limits.max_client_info_len + 1);
     for oversized in [
         Hello {
@@ -264,7 +264,7 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
         let connection = listener.accept().await.expect("accepts");
         let (mut reader, mut writer, _) = connection.split(1 << 20);
         let hello = reader.recv().await.expect("hello");
-        assert!(matches!(hello, crate::transport::Incoming::Frame(_)));
+        assert!(matches!(hello, quicket_core::transport::Incoming::Frame(_)));
         let welcome = Frame::Welcome(Welcome {
             sid: quicket_proto::SocketId::from_bytes([7; 16]),
             ping_interval_ms: 50,
@@ -378,7 +378,7 @@ pub async fn shutdown_disconnects_everyone<H: Harness>(harness: &H) {
     let first = within("the reconnect", events.recv()).await.unwrap();
     assert_eq!(
         first,
-        crate::ReconnectEvent::Reconnecting {
+        quicket_core::ReconnectEvent::Reconnecting {
             attempt: 1,
             delay: Duration::ZERO,
             reason: DisconnectReason::ServerShutdown

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use quicket_core::adapter::{
     BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter, PresenceKey,
@@ -14,6 +13,7 @@ use quicket_core::{
     Adapter, Client, Data, JoinError, LocalAdapter, PayloadCodec, PresenceError, Room, Server,
     Socket, SocketId,
 };
+use quicket_testkit::within;
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
@@ -91,12 +91,6 @@ impl Serialize for Counted {
     }
 }
 
-async fn within<F: std::future::IntoFuture>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("timed out")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_broadcast_and_presence_go_through_the_adapter() {
     let calls = Arc::new(Calls::default());
@@ -119,6 +113,7 @@ async fn rooms_broadcast_and_presence_go_through_the_adapter() {
     server.listen(listener);
     let (tx, mut rx) = mpsc::channel(8);
     let client = within(
+        "the connect",
         Client::builder()
             .on("ev", move |Data(s): Data<String>| {
                 let tx = tx.clone();
@@ -128,11 +123,11 @@ async fn rooms_broadcast_and_presence_go_through_the_adapter() {
     )
     .await
     .unwrap();
-    within(ready.recv()).await.unwrap();
+    within("the connect handler", ready.recv()).await.unwrap();
     assert_eq!(server.to("room").emit("ev", "x").unwrap(), 1);
-    assert_eq!(within(rx.recv()).await.unwrap(), "x");
+    assert_eq!(within("the event", rx.recv()).await.unwrap(), "x");
     client.disconnect().await;
-    within(async {
+    within("the removal", async {
         while calls.removes.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
@@ -175,7 +170,7 @@ async fn a_broadcast_is_encoded_once_per_codec_in_use() {
             .connect(&connector)
             .await
             .unwrap();
-        within(joined.recv()).await.unwrap();
+        within("the join", joined.recv()).await.unwrap();
         clients.push(client);
     }
     let encodes = Arc::new(AtomicUsize::new(0));
@@ -187,7 +182,7 @@ async fn a_broadcast_is_encoded_once_per_codec_in_use() {
         10
     );
     for _ in 0..10 {
-        assert_eq!(within(rx.recv()).await.unwrap(), "hi");
+        assert_eq!(within("the event", rx.recv()).await.unwrap(), "hi");
     }
     assert_eq!(
         encodes.load(Ordering::SeqCst),

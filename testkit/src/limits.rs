@@ -10,7 +10,7 @@ use quicket_proto::{Event, Frame};
 use tokio::sync::Semaphore;
 
 use super::{Harness, TestServer, collect, next, within};
-use crate::{
+use quicket_core::{
     AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw,
     ServerConfig, Socket,
 };
@@ -345,7 +345,7 @@ pub async fn server_full_is_refused<H: Harness>(harness: &H) {
     .await;
     let (first, _) = t.connect().await;
     match within("refusal", Client::builder().connect(&t.connector)).await {
-        Err(crate::ConnectError::Rejected { reason, .. }) => {
+        Err(quicket_core::ConnectError::Rejected { reason, .. }) => {
             assert_eq!(reason, quicket_proto::RejectReason::ServerFull);
         }
         other => panic!("expected ServerFull, got {other:?}"),

@@ -1,8 +1,8 @@
 //! The conformance suite over the in-memory transport, with and without datagrams.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
-use quicket_core::testkit::Harness;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector, MemoryListener};
+use quicket_testkit::Harness;
 
 struct Memory(MemoryConfig);
 
@@ -17,12 +17,12 @@ impl Harness for Memory {
 
 mod with_datagrams {
     use super::*;
-    quicket_core::conformance_tests!(Memory(MemoryConfig::default()));
+    quicket_testkit::conformance_tests!(Memory(MemoryConfig::default()));
 }
 
 mod without_datagrams {
     use super::*;
-    quicket_core::conformance_tests!(Memory(MemoryConfig::default().max_datagram_size(None)));
+    quicket_testkit::conformance_tests!(Memory(MemoryConfig::default().max_datagram_size(None)));
 }
 
 #[tokio::test]

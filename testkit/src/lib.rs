@@ -1,11 +1,20 @@
-//! The transport conformance suite: every transport crate runs these scenarios over its own
-//! wire with [`conformance_tests!`](crate::conformance_tests).
+//! The conformance suite of quicket: the scenarios that every transport and every adapter
+//! runs over its own wire, and the helpers their tests share (one [`within`], raw peers,
+//! relays). A dev-dependency; nothing here ships in an application.
+//!
+//! A transport author implements [`Harness`] (a fresh listener and a connector to it) and
+//! generates one test per scenario with [`conformance_tests!`]; an adapter author returns a
+//! server builder with the adapter plugged in from [`Harness::builder`]:
 //!
 //! ```text
 //! struct Quic;
-//! impl quicket_core::testkit::Harness for Quic { /* a listener and a connector on loopback */ }
-//! quicket_core::conformance_tests!(Quic);
+//! impl quicket_testkit::Harness for Quic { /* a listener and a connector on loopback */ }
+//! quicket_testkit::conformance_tests!(Quic);
 //! ```
+//!
+//! A scenario is any `pub async fn name<H: Harness>(harness: &H)` of the kit. The macro lists
+//! them by name, and this crate's own test reads the kit's sources and fails naming any
+//! scenario the macro does not run, so a new one cannot be forgotten.
 //!
 //! A scenario panics when the behaviour it names is broken: it is test code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -36,8 +45,8 @@ pub use self::recovery::*;
 pub use self::recovery_presence::*;
 pub use self::rooms::*;
 pub use self::sessions::*;
-use crate::transport::{Connector, Listener};
-use crate::{Client, ClientBuilder, Data, Server, ServerBuilder, Socket};
+use quicket_core::transport::{Connector, Listener};
+use quicket_core::{Client, ClientBuilder, Data, Server, ServerBuilder, Socket};
 
 /// A transport under test: a fresh listener and a connector that reaches it.
 pub trait Harness: Send + Sync + 'static {
@@ -65,6 +74,19 @@ pub async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Out
         Ok(output) => output,
         Err(_) => panic!("timed out waiting for {what}"),
     }
+}
+
+/// A server on `config` whose clients' `ping` is acked with `"pong"`: the smallest proof that
+/// a connection carries events both ways, for tests about everything around it.
+pub fn pong_server(config: quicket_core::ServerConfig) -> Server {
+    Server::builder()
+        .config(config)
+        .on_connect(|socket: Socket| async move {
+            socket.on("ping", |ack: quicket_core::AckSender| async move {
+                ack.send("pong").unwrap();
+            });
+        })
+        .build()
 }
 
 /// Waits until `condition` holds, re-checking whenever the runtime has run other tasks;
@@ -166,7 +188,7 @@ impl<H: Harness> TestServer<H> {
 
 /// A client that stays closed after its connection ends, for scenarios about the end itself.
 pub fn once_only() -> ClientBuilder {
-    Client::builder().config(crate::ClientConfig::default().reconnect(None))
+    Client::builder().config(quicket_core::ClientConfig::default().reconnect(None))
 }
 
 /// Collects the string payloads of `event` as `client` receives them, in arrival order: the
@@ -192,7 +214,10 @@ pub async fn reporting_disconnects<H: Harness>(
     harness: &H,
     builder: ServerBuilder,
     setup: impl Fn(&Socket) + Send + Sync + 'static,
-) -> (TestServer<H>, mpsc::Receiver<crate::DisconnectReason>) {
+) -> (
+    TestServer<H>,
+    mpsc::Receiver<quicket_core::DisconnectReason>,
+) {
     let (reasons_tx, reasons) = mpsc::channel(8);
     let t = TestServer::start(harness, builder, move |s: Socket| {
         disconnect_reasons(&s, &reasons_tx);
@@ -204,7 +229,7 @@ pub async fn reporting_disconnects<H: Harness>(
 }
 
 /// Reports each disconnect reason of the sockets it is installed on.
-pub fn disconnect_reasons(socket: &Socket, tx: &mpsc::Sender<crate::DisconnectReason>) {
+pub fn disconnect_reasons(socket: &Socket, tx: &mpsc::Sender<quicket_core::DisconnectReason>) {
     let tx = tx.clone();
     socket.on_disconnect(move |_socket, reason| {
         let tx = tx.clone();
@@ -247,8 +272,68 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $crate::testkit::$name(&$harness).await;
+                $crate::$name(&$harness).await;
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The scenario modules' sources, as the kit is built from them.
+    const SOURCES: [&str; 10] = [
+        include_str!("lib.rs"),
+        include_str!("events.rs"),
+        include_str!("lifecycle.rs"),
+        include_str!("limits.rs"),
+        include_str!("presence.rs"),
+        include_str!("recovery.rs"),
+        include_str!("recovery_presence.rs"),
+        include_str!("rooms.rs"),
+        include_str!("sessions.rs"),
+        include_str!("relay.rs"),
+    ];
+
+    /// Every `pub async fn name<H: Harness>(harness: &H)` of the kit: a scenario.
+    fn scenarios() -> Vec<String> {
+        SOURCES
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| line.trim().strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once("<H: Harness>(harness: &H)"))
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The names `conformance_tests!` runs, read from its definition.
+    fn listed() -> Vec<String> {
+        let source = include_str!("lib.rs");
+        let start = source
+            .find("(@each $harness;\n")
+            .expect("the macro lists its scenarios");
+        let list = &source[start..];
+        let end = list.find(");").expect("the list ends");
+        list["(@each $harness;\n".len()..end]
+            .split(',')
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn every_scenario_is_run_by_the_macro_once() {
+        let listed = listed();
+        let missing: Vec<String> = scenarios()
+            .into_iter()
+            .filter(|name| !listed.contains(name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "conformance_tests! does not run {missing:?}"
+        );
+        let mut unique = listed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), listed.len(), "a scenario is listed twice");
+    }
 }

@@ -10,7 +10,7 @@ use super::recovery::{
     tracking_handlers,
 };
 use super::{Harness, TestServer, next, within};
-use crate::{
+use quicket_core::{
     Client, DisconnectReason, PresenceEvent, PresenceWatch, RecoveryConfig, ResumeFailure,
     ServerConfig, Socket,
 };

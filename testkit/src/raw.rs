@@ -4,7 +4,7 @@ use bytes::Bytes;
 use quicket_proto::{Frame, Hello, PROTOCOL_VERSION, PayloadCodec, Welcome, codec};
 
 use super::within;
-use crate::transport::{
+use quicket_core::transport::{
     Connection, DatagramSender, FrameReader, FrameWriter, Incoming, TransportError,
 };
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{Harness, next, within};
-use crate::transport::{Connector, Listener};
-use crate::{
+use quicket_core::transport::{Connector, Listener};
+use quicket_core::{
     AckSender, Client, ClientConfig, Data, ReconnectConfig, ReconnectEvent, RecoveryConfig,
     ReplayLimits, ServerBuilder, ServerConfig, Socket,
 };
@@ -68,7 +68,7 @@ fn big_buffer() -> ReplayLimits {
 pub fn reconnect_events(
     config: ClientConfig,
 ) -> (
-    crate::ClientBuilder,
+    quicket_core::ClientBuilder,
     mpsc::UnboundedReceiver<ReconnectEvent>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -255,7 +255,7 @@ where
     within("up-end", async {
         loop {
             match client.emit_with_ack::<()>("up-end", ()).await {
-                Err(crate::AckError::Disconnected) => {
+                Err(quicket_core::AckError::Disconnected) => {
                     reconnected_patiently(&mut events).await;
                 }
                 done => return done,

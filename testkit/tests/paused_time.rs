@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use quicket_core::testkit::RawPeer;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnection};
 use quicket_core::transport::{Connector, FrameReader, Incoming};
 use quicket_core::{DisconnectReason, Server, ServerConfig};
 use quicket_proto::{Frame, codec};
+use quicket_testkit::RawPeer;
 use tokio::time::Instant;
 
 /// The next frame the server sends, with the protocol time it arrived at.

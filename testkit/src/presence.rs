@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{Harness, TestServer, within};
-use crate::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
+use quicket_core::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Device {
@@ -74,7 +74,7 @@ async fn event(watch: &mut PresenceWatch) -> PresenceEvent {
 }
 
 fn device(name: &str) -> bytes::Bytes {
-    crate::PayloadCodec::Bincode
+    quicket_core::PayloadCodec::Bincode
         .encode(&Device { name: name.into() })
         .unwrap()
 }

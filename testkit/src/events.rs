@@ -6,7 +6,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Harness, TestServer, collect, next, within};
-use crate::{AckError, AckSender, Binary, Client, Data, EventName, PayloadCodec, Raw, Socket};
+use quicket_core::{
+    AckError, AckSender, Binary, Client, Data, EventName, PayloadCodec, Raw, Socket,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Move {
@@ -342,7 +344,7 @@ pub async fn catch_all_handler<H: Harness>(harness: &H) {
 
 /// Volatile emits use datagrams where they fit, the reliable channel otherwise.
 pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
-    use crate::transport::{FrameReader, Incoming};
+    use quicket_core::transport::{FrameReader, Incoming};
     use quicket_proto::{Frame, codec};
 
     let mut t = TestServer::start(harness, harness.builder().await, |_| async {}).await;
@@ -398,7 +400,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
                 Incoming::Frame(_) => {}
             }
         },
-        Err(crate::EmitError::DatagramTooLarge { max, .. }) => {
+        Err(quicket_core::EmitError::DatagramTooLarge { max, .. }) => {
             assert_eq!(Some(max), socket.max_datagram_size());
         }
         Err(other) => panic!("unexpected emit error {other}"),

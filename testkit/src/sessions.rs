@@ -9,8 +9,10 @@ use super::recovery::{
     recovering_server_config,
 };
 use super::{Harness, TestServer, next, within};
-use crate::transport::Connector;
-use crate::{AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectEvent, Socket};
+use quicket_core::transport::Connector;
+use quicket_core::{
+    AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectEvent, Socket,
+};
 
 /// Emits while disconnected wait in a bounded buffer and go out in order after the
 /// reconnect, with or without a resumed session; one too many is a typed error, and so is

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Harness, TestServer, next, within};
-use crate::{AckError, AckSender, Client, Data, EventName, Socket};
+use quicket_core::{AckError, AckSender, Client, Data, EventName, Socket};
 
 fn room_handlers(socket: &Socket) {
     socket.on(
@@ -139,8 +139,9 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
         ids(t.server.to("lobby").sockets().await),
         BTreeSet::from([sa.id(), sb.id()])
     );
-    let names =
-        |rooms: Vec<crate::Room>| rooms.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>();
+    let names = |rooms: Vec<quicket_core::Room>| {
+        rooms.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>()
+    };
     assert_eq!(
         names(t.server.rooms().await),
         BTreeSet::from(["lobby".to_string(), "game".to_string()])
@@ -233,11 +234,11 @@ pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
     t.server.to("purple").disconnect().await;
     assert_eq!(
         within("a closed", a.closed()).await,
-        crate::DisconnectReason::ServerDisconnect
+        quicket_core::DisconnectReason::ServerDisconnect
     );
     assert_eq!(
         within("b closed", b.closed()).await,
-        crate::DisconnectReason::ServerDisconnect
+        quicket_core::DisconnectReason::ServerDisconnect
     );
     assert!(c.connected());
 }

@@ -18,6 +18,7 @@ use quicket_core::{
     AckError, AckSender, Client, ClientConfig, ConnectError, Data, DisconnectReason, EmitError,
     RateLimit, ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket,
 };
+use quicket_testkit::within;
 use tokio::sync::mpsc;
 
 /// One series: a counter, a gauge or a histogram, whichever its metric is.
@@ -108,13 +109,6 @@ impl Recorder for Recorded {
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         Histogram::from_arc(self.series(key))
-    }
-}
-
-async fn within<F: std::future::IntoFuture>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(10), future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out waiting for {what}"),
     }
 }
 
