@@ -26,10 +26,10 @@ mod presence;
 mod raw;
 mod recovery;
 mod recovery_presence;
-pub mod relay;
 mod rooms;
 mod sessions;
 pub mod tcp_relay;
+pub mod udp_relay;
 
 use std::future::Future;
 use std::time::Duration;
@@ -280,8 +280,8 @@ macro_rules! conformance_tests {
 
 #[cfg(test)]
 mod tests {
-    /// The scenario modules' sources, as the kit is built from them.
-    const SOURCES: [&str; 10] = [
+    /// Every module's source, as the kit is built from them.
+    const SOURCES: [&str; 12] = [
         include_str!("lib.rs"),
         include_str!("events.rs"),
         include_str!("lifecycle.rs"),
@@ -291,7 +291,9 @@ mod tests {
         include_str!("recovery_presence.rs"),
         include_str!("rooms.rs"),
         include_str!("sessions.rs"),
-        include_str!("relay.rs"),
+        include_str!("raw.rs"),
+        include_str!("udp_relay.rs"),
+        include_str!("tcp_relay.rs"),
     ];
 
     /// Every `pub async fn name<H: Harness>(harness: &H)` of the kit: a scenario.

@@ -13,7 +13,7 @@ use quicket_core::{AckError, AckSender, Client, Data, Server, Socket};
 use quicket_quic::{
     CongestionControl, QuicConnector, QuicLimits, QuicListener, ServerIdentity, ServerTrust,
 };
-use quicket_testkit::relay;
+use quicket_testkit::udp_relay;
 use tokio::sync::mpsc;
 
 const RELIABLE: u32 = 300;
@@ -57,7 +57,7 @@ async fn run(loss: f64, seed: u64, congestion: CongestionControl) {
     let quic = listener.handle();
     server.listen(listener);
     let server_addr = SocketAddr::from(([127, 0, 0, 1], quic.local_addr().port()));
-    let relay = relay::start(server_addr, loss, seed).await;
+    let relay = udp_relay::start(server_addr, loss, seed).await;
     let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
     let trust = ServerTrust::Hashes(quic.certificate_hashes());
     let connector = QuicConnector::with_limits(url, trust, &limits).unwrap();

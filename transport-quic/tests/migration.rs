@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::within;
 use quicket_core::{AckSender, Client, Data, ReconnectEvent, Server, Socket};
 use quicket_quic::{QuicConnector, ServerTrust};
-use quicket_testkit::{assert_exact, relay};
+use quicket_testkit::{assert_exact, udp_relay};
 use tokio::sync::mpsc;
 
 const REBINDS: u64 = 5;
@@ -76,7 +76,7 @@ async fn nat_rebinds_keep_the_connection_and_the_sequence_exact() {
         })
         .build();
     let quic = common::serve(&server).await;
-    let relay = relay::start(
+    let relay = udp_relay::start(
         SocketAddr::from(([127, 0, 0, 1], quic.local_addr().port())),
         0.0,
         1,

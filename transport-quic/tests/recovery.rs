@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use quicket_core::transport::{Connector, TransportError};
 use quicket_quic::{CertificateHash, QuicConnection, QuicConnector, ServerTrust};
-use quicket_testkit::relay::{self, Relay};
+use quicket_testkit::udp_relay::{self, UdpRelay};
 use quicket_testkit::{DropPlan, RecoveryReport, sequence_survives_drops};
 
 /// Dials each connection through a fresh relay (and a fresh client UDP socket).
@@ -22,7 +22,7 @@ struct Relayed {
     hashes: Vec<CertificateHash>,
     loss: f64,
     seed: Arc<AtomicU64>,
-    live: Arc<Mutex<Option<(Relay, QuicConnector)>>>,
+    live: Arc<Mutex<Option<(UdpRelay, QuicConnector)>>>,
 }
 
 impl Relayed {
@@ -37,7 +37,7 @@ impl Connector for Relayed {
 
     async fn connect(&self) -> Result<QuicConnection, TransportError> {
         let seed = self.seed.fetch_add(1, Ordering::Relaxed);
-        let relay = relay::start(self.server, self.loss, seed).await;
+        let relay = udp_relay::start(self.server, self.loss, seed).await;
         let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
         let connector = QuicConnector::new(url, ServerTrust::Hashes(self.hashes.clone()))
             .map_err(|err| TransportError::Connect(err.to_string()))?;

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use quicket::{Client, ClientConfig, Raw, ReconnectConfig, ReconnectEvent};
 use quicket_quic::{QuicConnector, ServerTrust};
-use quicket_testkit::relay::{self, Relay};
 use quicket_testkit::tcp_relay::{self, TcpRelay};
+use quicket_testkit::udp_relay::{self, UdpRelay};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -104,7 +104,7 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
 /// The receiver's path, and how it breaks.
 enum Path {
     /// QUIC through a relay that rebinds its server-facing port.
-    Rebinding(Relay),
+    Rebinding(UdpRelay),
     /// WebSocket through a relay that resets the connection.
     Resetting(TcpRelay),
 }
@@ -154,7 +154,7 @@ async fn stream(server: &ServerProcess, target: &Target, run: Run) -> Result<ser
         (Path::Resetting(relay), client, events, "TCP reset, resume")
     } else {
         let wt = SocketAddr::from(([127, 0, 0, 1], server.port("wt")?));
-        let relay = relay::start(wt, 0.0, 1).await;
+        let relay = udp_relay::start(wt, 0.0, 1).await;
         let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
         let (builder, events) = arrivals.receiver(ClientConfig::default());
         let client = builder

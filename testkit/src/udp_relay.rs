@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 /// What the relay did to the packets it saw.
 #[derive(Debug, Default)]
-pub struct RelayStats {
+pub struct UdpRelayStats {
     /// Packets passed on as they came.
     pub forwarded: AtomicU64,
     /// Packets dropped.
@@ -27,11 +27,11 @@ pub struct RelayStats {
 }
 
 /// A running relay between one client and a server.
-pub struct Relay {
+pub struct UdpRelay {
     /// Where clients send to reach the server through the relay.
     pub addr: SocketAddr,
     /// What the relay did so far.
-    pub stats: Arc<RelayStats>,
+    pub stats: Arc<UdpRelayStats>,
     /// Where the server sees the client's packets come from now.
     outbound: Mutex<SocketAddr>,
     /// New server-facing sockets for the relay's task, each confirmed once in use.
@@ -40,7 +40,7 @@ pub struct Relay {
     server: SocketAddr,
 }
 
-impl Relay {
+impl UdpRelay {
     /// The relay's server-facing address: where the server sees the client's packets come
     /// from.
     pub fn outbound(&self) -> SocketAddr {
@@ -66,7 +66,7 @@ impl Relay {
     }
 }
 
-impl Drop for Relay {
+impl Drop for UdpRelay {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -86,14 +86,14 @@ impl Rng {
 
 /// Starts a relay to `server` that loses `loss` of the packets each way (0.0 to 1.0), and
 /// duplicates and reorders half as many each.
-pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
+pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> UdpRelay {
     let front = UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("a loopback UDP port");
     let mut back = bind_towards(server).await;
     let addr = front.local_addr().unwrap();
     let outbound = Mutex::new(back.local_addr().unwrap());
-    let stats = Arc::new(RelayStats::default());
+    let stats = Arc::new(UdpRelayStats::default());
     let counters = Arc::clone(&stats);
     let (rebind, mut rebinds) = mpsc::channel::<(UdpSocket, oneshot::Sender<()>)>(1);
     let task = tokio::spawn(async move {
@@ -128,7 +128,7 @@ pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> Relay {
             }
         }
     });
-    Relay {
+    UdpRelay {
         addr,
         stats,
         outbound,
@@ -158,7 +158,7 @@ enum Fate {
     Forward,
 }
 
-fn fate(rng: &mut Rng, loss: f64, stats: &RelayStats) -> Fate {
+fn fate(rng: &mut Rng, loss: f64, stats: &UdpRelayStats) -> Fate {
     let roll = rng.unit();
     let fate = if roll < loss {
         Fate::Drop
