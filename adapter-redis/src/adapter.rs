@@ -10,7 +10,7 @@ use quicket_core::adapter::{
     AckOutcome, BoxFuture, BroadcastTarget, OutgoingEvent, SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{Adapter, LocalAdapter, Room, Server};
+use quicket_core::{Adapter, JoinError, LocalAdapter, Room, Server, SocketId};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
@@ -29,6 +29,32 @@ impl Adapter for RedisAdapter {
 
     fn bind(&self, server: &Server) {
         self.inner.relays.bind(server);
+    }
+
+    fn remove_socket(&self, sid: SocketId) {
+        let rooms = self.inner.local.rooms_of(sid);
+        self.inner.local.remove_socket(sid);
+        if self.inner.bus.conn.sharded() {
+            for room in rooms {
+                self.inner.interest.mark(room.as_str());
+            }
+        }
+    }
+
+    fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
+        let mark = self.inner.bus.conn.sharded().then(|| room.clone());
+        self.inner.local.join(sid, room, max_rooms)?;
+        if let Some(room) = mark {
+            self.inner.interest.mark(room.as_str());
+        }
+        Ok(())
+    }
+
+    fn leave(&self, sid: SocketId, room: &str) {
+        self.inner.local.leave(sid, room);
+        if self.inner.bus.conn.sharded() {
+            self.inner.interest.mark(room);
+        }
     }
 
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
@@ -58,7 +84,10 @@ impl Adapter for RedisAdapter {
                 Envelope::new(kind::BROADCAST, self.inner.node, &broadcast)
             });
             match message {
-                Ok(envelope) => self.inner.bus.to_everyone(&envelope, true),
+                Ok(envelope) => match target.rooms.as_slice() {
+                    [room] => self.inner.bus.to_room(room.as_str(), &envelope),
+                    _ => self.inner.bus.to_everyone(&envelope, true),
+                },
                 // The local delivery failed the same way; the emit reports it.
                 Err(err) => tracing::debug!(%err, "a broadcast did not encode for the cluster"),
             }
@@ -130,8 +159,12 @@ impl Adapter for RedisAdapter {
         };
         let deadline = Instant::now() + self.inner.config.request_timeout;
         let local = self.inner.local.sockets_op(target, op);
+        let sharded = self.inner.bus.conn.sharded();
         Box::pin(async move {
             local.await;
+            if sharded {
+                self.inner.interest.settled().await;
+            }
             if let Some((pending, nodes)) = remote {
                 pending.collect(nodes, deadline).await;
             }

@@ -1,19 +1,20 @@
 //! The node's link to Redis: one managed connection that reconnects and resubscribes on its
 //! own, carrying commands, publishes and (as RESP3 pushes) the subscribed channels; and the
-//! one task that writes to it, so what a node publishes arrives everywhere in its order.
+//! one task that writes to it, so what a node publishes on a channel arrives everywhere in
+//! its order.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use quicket_core::adapter::PresenceChange;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
+use redis::PushInfo;
 use tokio::sync::mpsc;
 
-use crate::config::RedisConfig;
+use crate::config::{Deployment, RedisConfig};
 use crate::health::HealthState;
+use crate::link::{Batch, Link};
 use crate::wire::{self, Envelope, Meta, PresenceDiff, kind};
 
 /// Messages the writer sends at most in one round trip.
@@ -35,6 +36,12 @@ impl Keys {
     /// The channel every node listens on.
     pub(crate) fn everyone(&self) -> String {
         format!("{}#all", self.prefix)
+    }
+
+    /// The channel of one room's broadcasts, on a Cluster: only nodes with members in the
+    /// room listen on it.
+    pub(crate) fn room_channel(&self, room: &str) -> String {
+        format!("{}#room#{room}", self.prefix)
     }
 
     /// The channel of one node: replies to its questions.
@@ -76,7 +83,7 @@ pub(crate) enum Outgoing {
 
 /// What a node's adapter holds of its link.
 pub(crate) struct Bus {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Link,
     pub(crate) keys: Keys,
     outgoing: mpsc::Sender<Outgoing>,
     health: Arc<HealthState>,
@@ -104,19 +111,11 @@ impl Bus {
     /// Connects, subscribes to this node's channels, and starts the writer. Pushes from Redis
     /// arrive on the returned receiver.
     pub(crate) async fn connect(
-        url: &str,
+        deployment: &Deployment,
         config: &RedisConfig,
         node: u64,
         health: Arc<HealthState>,
     ) -> Result<(Self, mpsc::Receiver<PushInfo>), ConnectError> {
-        let info = url
-            .into_connection_info()
-            .map_err(|err| ConnectError::Url(err.to_string()))?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings))?;
         let (pushes, inbound) = mpsc::channel(config.inbound_queue.max(1));
         let counted = health.clone();
         let sender = move |push: PushInfo| -> Result<(), ()> {
@@ -126,16 +125,13 @@ impl Bus {
             }
             Ok(())
         };
-        let managed = ConnectionManagerConfig::new()
-            .set_push_sender(sender)
-            .set_automatic_resubscription()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_millis(500));
-        let mut conn = ConnectionManager::new_with_config(client, managed).await?;
+        let mut conn = match deployment {
+            Deployment::Single(url) => Link::single(url, sender).await?,
+            Deployment::Cluster(seeds) => Link::cluster(seeds, sender).await?,
+        };
         let keys = Keys::new(&config.prefix);
-        conn.subscribe(keys.everyone()).await?;
-        conn.subscribe(keys.node_channel(node)).await?;
+        conn.subscribe(&keys.everyone()).await?;
+        conn.subscribe(&keys.node_channel(node)).await?;
         let (outgoing, queue) = mpsc::channel(config.outbound_queue.max(1));
         tokio::spawn(write(
             conn.clone(),
@@ -156,6 +152,17 @@ impl Bus {
     /// Publishes an envelope to every node; a lost `broadcast` is counted.
     pub(crate) fn to_everyone(&self, envelope: &Envelope, broadcast: bool) {
         self.publish(self.keys.everyone(), envelope, broadcast);
+    }
+
+    /// Publishes a broadcast to the nodes with members in `room`: on a Cluster, the room's
+    /// channel; on one Redis, every node's.
+    pub(crate) fn to_room(&self, room: &str, envelope: &Envelope) {
+        let channel = if self.conn.sharded() {
+            self.keys.room_channel(room)
+        } else {
+            self.keys.everyone()
+        };
+        self.publish(channel, envelope, true);
     }
 
     /// Publishes an envelope to one node; `false` when it could not be queued.
@@ -212,7 +219,7 @@ impl PresenceSink {
 /// sent is dropped (and broadcasts counted) rather than queued: presence is repaired by the
 /// resync that follows the reconnect, and questions to other nodes time out.
 async fn write(
-    mut conn: ConnectionManager,
+    conn: Link,
     mut queue: mpsc::Receiver<Outgoing>,
     keys: Keys,
     node: u64,
@@ -239,26 +246,28 @@ async fn write(
             batch.clear();
             continue;
         }
-        let mut pipe = redis::pipe();
+        let mut commands = conn.batch();
         for out in batch.drain(..) {
             match out {
                 Outgoing::Publish {
                     channel, message, ..
                 } => {
-                    pipe.publish(channel, message.as_ref()).ignore();
+                    commands.add(&channel, conn.publish(&channel, &message));
                 }
-                Outgoing::Presence(change) => add_presence(&mut pipe, &keys, node, &change),
+                Outgoing::Presence(change) => {
+                    add_presence(&mut commands, &conn, &keys, node, &change);
+                }
                 Outgoing::SessionHeld { key, ttl_ms } => {
-                    pipe.pset_ex(key, format!("{node:016x}"), ttl_ms).ignore();
+                    let holder = format!("{node:016x}");
+                    commands.on(&key).pset_ex(&key, holder, ttl_ms).ignore();
                 }
                 Outgoing::SessionGone { key } => {
-                    pipe.del(key).ignore();
+                    commands.on(&key).del(&key).ignore();
                 }
             }
         }
         let started = Instant::now();
-        let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
-        match sent {
+        match commands.send(&conn).await {
             Ok(()) => crate::meters::published(started.elapsed()),
             Err(err) => {
                 health.down(&err);
@@ -271,7 +280,13 @@ async fn write(
 }
 
 /// The commands that store a presence change and tell it.
-fn add_presence(pipe: &mut redis::Pipeline, keys: &Keys, node: u64, change: &PresenceChange) {
+fn add_presence(
+    commands: &mut Batch,
+    conn: &Link,
+    keys: &Keys,
+    node: u64,
+    change: &PresenceChange,
+) {
     let room = change.room.as_str();
     let hash = keys.presence(room);
     let diff = PresenceDiff {
@@ -287,20 +302,23 @@ fn add_presence(pipe: &mut redis::Pipeline, keys: &Keys, node: u64, change: &Pre
             .map(|(key, stored)| (key.clone(), stored.id))
             .collect(),
     };
+    let pipe = commands.on(&hash);
     for meta in &diff.joins {
         if let Ok(bytes) = wire::encode(meta) {
             pipe.hset(&hash, meta.id, bytes.as_ref()).ignore();
         }
     }
-    if !diff.joins.is_empty() {
-        pipe.sadd(keys.presence_rooms(), room).ignore();
-    }
     for (_, id) in &diff.leaves {
         pipe.hdel(&hash, *id).ignore();
     }
+    if !diff.joins.is_empty() {
+        let rooms = keys.presence_rooms();
+        commands.on(&rooms).sadd(&rooms, room).ignore();
+    }
     match Envelope::new(kind::PRESENCE, node, &diff).and_then(|e| wire::encode(&e)) {
         Ok(message) => {
-            pipe.publish(keys.everyone(), message.as_ref()).ignore();
+            let everyone = keys.everyone();
+            commands.add(&everyone, conn.publish(&everyone, &message));
         }
         Err(err) => tracing::error!(%err, "a presence change did not encode"),
     }

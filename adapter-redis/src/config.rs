@@ -60,3 +60,11 @@ impl RedisConfig {
         self
     }
 }
+
+/// Where the node's Redis is.
+pub(crate) enum Deployment {
+    /// One Redis at this URL.
+    Single(String),
+    /// A Redis Cluster, found through these nodes' URLs.
+    Cluster(Vec<String>),
+}

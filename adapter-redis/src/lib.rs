@@ -60,10 +60,29 @@
 //!
 //! ## Redis Cluster
 //!
-//! Not supported. The adapter uses one standalone Redis (a primary, optionally with replicas
-//! and Sentinel in front): its pub/sub is classic `PUBLISH`/`SUBSCRIBE` on one channel per
-//! cluster and one per node, not sharded pub/sub (`SPUBLISH`), and its presence keys are not
-//! placed by hash slot.
+//! [`RedisAdapter::connect_cluster`] joins through a Redis Cluster (Redis 7 or later) instead
+//! of one Redis. Pub/sub is then sharded (`SPUBLISH`, `SSUBSCRIBE`), so no single Redis
+//! carries every message to every node:
+//! - A broadcast to one room goes on that room's channel, which lives on the shard of its
+//!   hash slot; only the nodes with members in the room listen on it. A node subscribes when
+//!   its first socket joins a room and unsubscribes when its last one leaves.
+//! - Broadcasts to several rooms or to every socket, questions to the other nodes, presence
+//!   diffs and heartbeats go on one channel that every node listens on.
+//! - Presence and session records are keys placed by hash slot; commands sent together are
+//!   grouped per slot.
+//!
+//! What changes for an application:
+//! - **Order holds per channel.** A node's broadcasts to one room arrive in order, and so do
+//!   its broadcasts on the shared channel, but a broadcast to room `a` followed by one to
+//!   every socket may arrive the other way round. On one Redis, a node's broadcasts arrive
+//!   everywhere in its order.
+//! - **A join reaches other nodes' broadcasts one round trip later**: once this node's
+//!   `SSUBSCRIBE` for the room is confirmed by its shard. A handler that must not miss a
+//!   broadcast sent right after the join awaits [`RedisAdapter::subscriptions_settled`].
+//!   Remote joins (`server.to(..).join(..)`) wait for it before they complete.
+//! - After an outage, the node subscribes to every channel again, so a shard that restarted
+//!   empty learns its listeners back. Broadcasts published meanwhile are lost and counted,
+//!   as on one Redis.
 
 mod adapter;
 mod bus;
@@ -71,6 +90,8 @@ mod cluster;
 mod config;
 mod events;
 mod health;
+mod interest;
+mod link;
 mod meters;
 mod node;
 mod presence;

@@ -12,9 +12,10 @@ use tokio::sync::mpsc;
 
 use crate::bus::{Bus, ConnectError};
 use crate::cluster::{Peers, Requests};
-use crate::config::RedisConfig;
+use crate::config::{Deployment, RedisConfig};
 use crate::events::ServerEvents;
 use crate::health::{Health, HealthState};
+use crate::interest::{self, Interest};
 use crate::presence;
 use crate::relay::{self, Relays};
 use crate::wire::{self, Answer, Ask, Broadcast, Envelope, Outcome, Reply, Request, kind};
@@ -41,6 +42,14 @@ pub(crate) struct Inner {
     pub(crate) presence_rooms: Arc<Mutex<HashSet<String>>>,
     /// Connections relayed through this node, either end.
     pub(crate) relays: Relays,
+    /// The room channels this node should listen on, on a Cluster.
+    pub(crate) interest: Arc<Interest>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.interest.wake();
+    }
 }
 
 impl RedisAdapter {
@@ -52,9 +61,31 @@ impl RedisAdapter {
 
     /// Joins the cluster on the Redis at `url` with `config`.
     pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self, ConnectError> {
+        Self::join(Deployment::Single(url.to_owned()), config).await
+    }
+
+    /// Joins the cluster on a Redis Cluster (Redis 7 or later), found through `seeds`: the
+    /// URLs of one or more of its nodes (`redis://host:port`).
+    ///
+    /// Pub/sub is sharded (`SPUBLISH`, `SSUBSCRIBE`): a broadcast to one room goes on that
+    /// room's channel, which lives on the shard of its hash slot, and a node listens only on
+    /// the channels of rooms it has members in. Everything else (broadcasts to several rooms
+    /// or to all, questions, presence diffs, heartbeats) goes on one channel every node
+    /// listens on. A join takes effect for other nodes' broadcasts once this node listens on
+    /// the room's channel, one round trip to its shard later: see
+    /// [`RedisAdapter::subscriptions_settled`].
+    pub async fn connect_cluster(
+        seeds: &[&str],
+        config: RedisConfig,
+    ) -> Result<Self, ConnectError> {
+        let seeds = seeds.iter().map(|seed| (*seed).to_owned()).collect();
+        Self::join(Deployment::Cluster(seeds), config).await
+    }
+
+    async fn join(deployment: Deployment, config: RedisConfig) -> Result<Self, ConnectError> {
         let node = node_id();
         let health = Arc::new(HealthState::new());
-        let (bus, inbound) = Bus::connect(url, &config, node, health.clone()).await?;
+        let (bus, inbound) = Bus::connect(&deployment, &config, node, health.clone()).await?;
         let presence_rooms = Arc::new(Mutex::new(HashSet::new()));
         let hook = {
             let sink = bus.presence_sink();
@@ -82,13 +113,28 @@ impl RedisAdapter {
             events: ServerEvents::default(),
             presence_rooms,
             relays: Relays::default(),
+            interest: Arc::new(Interest::default()),
         });
         inner.beat().await?;
         presence::load(&inner).await?;
         tokio::spawn(dispatch(Arc::downgrade(&inner), inbound));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         tokio::spawn(break_relays(Arc::downgrade(&inner)));
+        if inner.bus.conn.sharded() {
+            let interest = inner.interest.clone();
+            tokio::spawn(interest::follow(Arc::downgrade(&inner), interest));
+        }
         Ok(Self { inner })
+    }
+
+    /// Waits until this node listens for every room its sockets joined before the call, so
+    /// that other nodes' broadcasts to those rooms reach them. Immediate on one Redis, where
+    /// every node hears every broadcast; on a Redis Cluster, one subscription round trip per
+    /// room newly joined. It waits while Redis is away.
+    pub async fn subscriptions_settled(&self) {
+        if self.inner.bus.conn.sharded() {
+            self.inner.interest.settled().await;
+        }
     }
 
     /// This node's id in the cluster.
@@ -121,9 +167,8 @@ impl RedisAdapter {
             .await;
         let goodbye = Envelope::empty(kind::GOODBYE, self.inner.node);
         if let Ok(message) = wire::encode(&goodbye) {
-            let _: redis::RedisResult<()> = conn
-                .publish(self.inner.bus.keys.everyone(), message.as_ref())
-                .await;
+            let publish = conn.publish(&self.inner.bus.keys.everyone(), &message);
+            let _: redis::RedisResult<()> = publish.query_async(&mut conn).await;
         }
     }
 }
@@ -162,15 +207,27 @@ impl Inner {
         let ttl = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
         let beat = Envelope::empty(kind::HEARTBEAT, self.node);
         let message = wire::encode(&beat).map_err(|err| ConnectError::Redis(err.to_string()))?;
-        let mut conn = self.bus.conn.clone();
-        redis::pipe()
-            .pset_ex(self.bus.keys.node_key(self.node), 1, ttl)
-            .ignore()
-            .publish(self.bus.keys.everyone(), message.as_ref())
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await?;
+        let conn = &self.bus.conn;
+        let (key, everyone) = (self.bus.keys.node_key(self.node), self.bus.keys.everyone());
+        let mut commands = conn.batch();
+        commands.on(&key).pset_ex(&key, 1, ttl).ignore();
+        commands.add(&everyone, conn.publish(&everyone, &message));
+        commands.send(conn).await?;
         Ok(())
+    }
+
+    /// Makes every subscription again, on a Cluster after an outage. A failure is an outage
+    /// of its own, after which this runs again.
+    async fn resubscribe(&self) {
+        let mut conn = self.bus.conn.clone();
+        let node_channel = self.bus.keys.node_channel(self.node);
+        for channel in [self.bus.keys.everyone(), node_channel] {
+            if let Err(err) = conn.subscribe(&channel).await {
+                self.health.down(&err);
+                return;
+            }
+        }
+        self.interest.renew();
     }
 
     /// How long a node may stay silent before it counts as dead.
@@ -292,6 +349,10 @@ impl Inner {
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.local.sockets_op(&target.local(), op.into_op()).await;
+                    // A remote join is done when this node hears the room's broadcasts.
+                    if this.bus.conn.sharded() {
+                        this.interest.settled().await;
+                    }
                     this.reply(origin, id, Answer::Done);
                 });
             }
@@ -331,7 +392,7 @@ async fn dispatch(node: Weak<Inner>, mut inbound: mpsc::Receiver<PushInfo>) {
             PushKind::Disconnection => {
                 node.health.down(&"the connection to Redis closed");
             }
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 if let Some(message) = redis::Msg::from_push_info(push) {
                     node.handle(message.get_payload_bytes());
                 }
@@ -360,6 +421,9 @@ async fn heartbeat(node: Weak<Inner>) {
                 if node.health.up().is_some() {
                     // Cut off, this node heard no one; their silence meant nothing.
                     node.peers.pardon_all();
+                    if node.bus.conn.sharded() {
+                        node.resubscribe().await;
+                    }
                     tokio::spawn(presence::rewrite_own(node.clone()));
                 }
             }

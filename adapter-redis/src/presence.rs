@@ -177,12 +177,12 @@ pub(crate) async fn remove_node(node: &Arc<Inner>, of: u64) {
 /// Writes this node's metas back into Redis (which may have restarted empty, or missed
 /// changes while this node was cut off), then tells the others to reload them.
 pub(crate) async fn rewrite_own(node: Arc<Inner>) {
-    let mut conn = node.bus.conn.clone();
     let rooms: Vec<String> = lock(&node.presence_rooms).iter().cloned().collect();
     for room in rooms {
         let own = mirrored(&node, &room, node.node).await;
         let hash = node.bus.keys.presence(&room);
-        let mut pipe = redis::pipe();
+        let mut commands = node.bus.conn.batch();
+        let pipe = commands.on(&hash);
         if let Ok(stored) = stored(&node, &room).await {
             let keep: HashSet<u64> = own.iter().map(|(_, meta)| meta.id).collect();
             for meta in stored
@@ -198,9 +198,10 @@ pub(crate) async fn rewrite_own(node: Arc<Inner>) {
             }
         }
         if !own.is_empty() {
-            pipe.sadd(node.bus.keys.presence_rooms(), &room).ignore();
+            let rooms = node.bus.keys.presence_rooms();
+            commands.on(&rooms).sadd(&rooms, &room).ignore();
         }
-        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+        if let Err(err) = commands.send(&node.bus.conn).await {
             tracing::warn!(%err, "could not rewrite this node's presence; the next reconnect will");
             return;
         }

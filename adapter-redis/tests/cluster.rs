@@ -8,17 +8,9 @@ mod support;
 use std::time::Duration;
 
 use quicket::{AckError, AckSender, Client, Data, PresenceEvent, Socket};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use support::{Node, SharedRedis, config, health_until, unique_prefix, within};
-
-/// What a test client asks its node when it arrives.
-#[derive(Serialize, Deserialize)]
-struct Enter {
-    name: String,
-    rooms: Vec<String>,
-}
+use support::{Enter, Node, SharedRedis, config, enter, health_until, unique_prefix, within};
 
 /// Three nodes whose sockets `enter` rooms (tracking their name as presence in each) and
 /// `shout` to the room `room`.
@@ -87,13 +79,7 @@ impl Member {
                 }
             });
         let client = node.connect(builder, ws).await;
-        let enter = Enter {
-            name: name.to_owned(),
-            rooms: rooms.iter().map(|r| (*r).to_owned()).collect(),
-        };
-        within("enter", client.emit_with_ack::<()>("enter", &enter))
-            .await
-            .unwrap();
+        enter(&client, name, rooms).await;
         Self {
             client,
             name: name.to_owned(),

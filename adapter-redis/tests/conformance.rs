@@ -43,3 +43,34 @@ impl Harness for OnRedis {
 }
 
 quicket_testkit::conformance_tests!(OnRedis::new());
+
+/// The same suite with each node on a Redis Cluster, its pub/sub sharded.
+mod on_cluster {
+    use super::*;
+    use crate::support::SharedCluster;
+
+    struct OnCluster {
+        cluster: OnceCell<SharedCluster>,
+    }
+
+    impl Harness for OnCluster {
+        type Listener = MemoryListener;
+        type Connector = MemoryConnector;
+
+        async fn pair(&self) -> (MemoryListener, MemoryConnector) {
+            memory::pipe(MemoryConfig::default())
+        }
+
+        async fn builder(&self) -> ServerBuilder {
+            let cluster = self.cluster.get_or_init(SharedCluster::get).await;
+            let adapter = cluster
+                .adapter(config(&unique_prefix("conformance-cluster")))
+                .await;
+            Server::builder().adapter(adapter)
+        }
+    }
+
+    quicket_testkit::conformance_tests!(OnCluster {
+        cluster: OnceCell::new(),
+    });
+}

@@ -2,6 +2,9 @@
 //! WebSocket on loopback, and clients on them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each test uses a part.
 
+pub(crate) mod redis_cluster;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -79,28 +82,42 @@ impl Drop for RedisServer {
 }
 
 /// Starts redis-server on `port`; the receiver resolves when its log says it accepts
-/// connections. A thread reads the log to its end, so the pipe never fills.
+/// connections.
 fn spawn_redis(port: u16) -> (Child, oneshot::Receiver<()>) {
+    let (ready_tx, ready) = oneshot::channel();
+    let mut ready_tx = Some(ready_tx);
+    let child = redis_server(port, &[], move |line| {
+        if line.contains("Ready to accept connections")
+            && let Some(tx) = ready_tx.take()
+        {
+            let _ = tx.send(());
+        }
+    });
+    (child, ready)
+}
+
+/// Starts redis-server on `port` with `extra` arguments, persistence off. `on_line` hears
+/// each line of its log, from a thread that reads it to its end, so the pipe never fills.
+pub(crate) fn redis_server(
+    port: u16,
+    extra: &[&OsStr],
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> Child {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("redis-server must be installed for these tests (scripts/test installs it)");
     let log = child.stdout.take().expect("redis-server's log is piped");
-    let (ready_tx, ready) = oneshot::channel();
     std::thread::spawn(move || {
-        let mut ready_tx = Some(ready_tx);
         for line in BufReader::new(log).lines().map_while(Result::ok) {
-            if line.contains("Ready to accept connections")
-                && let Some(tx) = ready_tx.take()
-            {
-                let _ = tx.send(());
-            }
+            on_line(&line);
         }
     });
-    (child, ready)
+    child
 }
 
 fn free_port() -> u16 {
@@ -139,6 +156,89 @@ impl SharedRedis {
     }
 }
 
+/// The Redis Cluster the test uses: `QUICKET_REDIS_CLUSTER` (comma-separated node URLs of
+/// the cluster `scripts/test` starts), or one of its own.
+pub(crate) struct SharedCluster {
+    own: Option<redis_cluster::RedisCluster>,
+    seeds: Vec<String>,
+}
+
+impl SharedCluster {
+    /// `QUICKET_REDIS_CLUSTER`, or a fresh private cluster.
+    pub(crate) async fn get() -> Self {
+        match std::env::var("QUICKET_REDIS_CLUSTER") {
+            Ok(seeds) if !seeds.is_empty() => Self {
+                own: None,
+                seeds: seeds.split(',').map(str::to_owned).collect(),
+            },
+            _ => {
+                let own = redis_cluster::RedisCluster::start().await;
+                let seeds = own.seeds();
+                Self {
+                    own: Some(own),
+                    seeds,
+                }
+            }
+        }
+    }
+
+    /// Another test's cluster, shared.
+    pub(crate) fn of(cluster: &redis_cluster::RedisCluster) -> Self {
+        Self {
+            own: None,
+            seeds: cluster.seeds(),
+        }
+    }
+
+    /// How many clients listen on the sharded channel `channel`, summed over the nodes.
+    pub(crate) async fn listeners(&self, channel: &str) -> u64 {
+        let mut total = 0;
+        for seed in &self.seeds {
+            let mut conn = redis::Client::open(seed.as_str())
+                .expect("a Redis URL")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("the Redis Cluster node answers");
+            let counts: Vec<redis::Value> = redis::cmd("PUBSUB")
+                .arg("SHARDNUMSUB")
+                .arg(channel)
+                .query_async(&mut conn)
+                .await
+                .expect("PUBSUB SHARDNUMSUB");
+            if let Some(redis::Value::Int(count)) = counts.get(1) {
+                total += u64::try_from(*count).unwrap_or(0);
+            }
+        }
+        total
+    }
+
+    /// A node of the cluster on `config`.
+    pub(crate) async fn adapter(&self, config: RedisConfig) -> RedisAdapter {
+        let seeds: Vec<&str> = self.seeds.iter().map(String::as_str).collect();
+        RedisAdapter::connect_cluster(&seeds, config)
+            .await
+            .expect("the node reaches the Redis Cluster")
+    }
+}
+
+/// What a test client sends its node when it arrives: its name and the rooms to enter.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Enter {
+    pub(crate) name: String,
+    pub(crate) rooms: Vec<String>,
+}
+
+/// Has `client` enter `rooms` as `name`, and waits for its node's answer.
+pub(crate) async fn enter(client: &Client, name: &str, rooms: &[&str]) {
+    let enter = Enter {
+        name: name.to_owned(),
+        rooms: rooms.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    within("enter", client.emit_with_ack::<()>("enter", &enter))
+        .await
+        .unwrap();
+}
+
 /// A key prefix of the test's own, so tests sharing one Redis never see each other.
 pub(crate) fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -175,6 +275,14 @@ impl Node {
         let adapter = RedisAdapter::connect_with(redis, config)
             .await
             .expect("the node reaches Redis");
+        Self::serve(adapter, build).await
+    }
+
+    /// Starts a node on `adapter`, whose server `build` finishes.
+    pub(crate) async fn serve(
+        adapter: RedisAdapter,
+        build: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Self {
         let server = build(Server::builder().adapter(adapter.clone())).build();
         let endpoints = Endpoints::default().ports(0, 0);
         let serving = quicket::serve(&server, endpoints).await.expect("serves");

@@ -241,6 +241,11 @@ impl LocalAdapter {
             .unwrap_or_default()
     }
 
+    /// Whether at least one socket of this node is in `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.read().rooms.contains_key(room)
+    }
+
     /// Every room with at least one socket of this node in it.
     pub fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
         let rooms = self.read().rooms.keys().cloned().collect();

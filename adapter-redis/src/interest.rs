@@ -1,0 +1,138 @@
+//! On a Redis Cluster, which room channels a node listens on: those of the rooms it has
+//! members in. Joins and leaves mark a room; one task brings the subscriptions in line.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::node::{Inner, lock};
+
+/// How long the task waits before trying a subscription that failed (Redis away) again.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Rooms whose membership on this node changed, and how far the task has caught up.
+pub(crate) struct Interest {
+    /// Rooms to look at again. Bounded by the rooms this node's sockets are in or left.
+    marked: Mutex<HashSet<String>>,
+    wake: Notify,
+    /// Counts the marks made.
+    asked: AtomicU64,
+    /// Every subscription must be made again: the link to Redis was lost.
+    renew: AtomicBool,
+    /// The count of marks the subscriptions reflect.
+    done: watch::Sender<u64>,
+}
+
+impl Default for Interest {
+    fn default() -> Self {
+        Self {
+            marked: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+            asked: AtomicU64::new(0),
+            renew: AtomicBool::new(false),
+            done: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Interest {
+    /// This node's membership of `room` may have changed.
+    pub(crate) fn mark(&self, room: &str) {
+        let mut marked = lock(&self.marked);
+        if !marked.contains(room) {
+            marked.insert(room.to_owned());
+        }
+        self.asked.fetch_add(1, Ordering::AcqRel);
+        drop(marked);
+        self.wake.notify_one();
+    }
+
+    /// Subscribes to every room's channel again: after an outage, a restarted shard knows
+    /// none of this node's subscriptions, and the client's own resubscription cannot be
+    /// relied on to have reached it.
+    pub(crate) fn renew(&self) {
+        self.renew.store(true, Ordering::Release);
+        self.asked.fetch_add(1, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+
+    /// Wakes the task, to see that its node is gone.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until the subscriptions reflect every mark made before the call.
+    pub(crate) async fn settled(&self) {
+        let wanted = self.asked.load(Ordering::Acquire);
+        let mut done = self.done.subscribe();
+        // The task never ends while the node lives; if it did, there is nothing to wait for.
+        let _ = done.wait_for(|done| *done >= wanted).await;
+    }
+}
+
+/// Subscribes to the channel of every room this node has members in, and unsubscribes from
+/// the rest, as rooms are marked; while the node lives (its drop wakes the task to end).
+pub(crate) async fn follow(node: Weak<Inner>, interest: Arc<Interest>) {
+    let mut subscribed: HashSet<String> = HashSet::new();
+    loop {
+        let notified = interest.wake.notified();
+        let Some(inner) = node.upgrade() else {
+            return;
+        };
+        let asked = interest.asked.load(Ordering::Acquire);
+        let mut rooms: Vec<String> = lock(&interest.marked).drain().collect();
+        if interest.renew.swap(false, Ordering::AcqRel) {
+            rooms.extend(subscribed.drain());
+        }
+        let mut failed = false;
+        for room in rooms {
+            if !bring_in_line(&inner, &mut subscribed, &room).await {
+                failed = true;
+                interest.mark_quietly(room);
+            }
+        }
+        if failed {
+            drop(inner);
+            tokio::time::sleep(RETRY).await;
+            continue;
+        }
+        interest.done.send_replace(asked);
+        drop(inner);
+        notified.await;
+    }
+}
+
+impl Interest {
+    /// Marks a room again after a failed attempt, without counting a new mark.
+    fn mark_quietly(&self, room: String) {
+        lock(&self.marked).insert(room);
+    }
+}
+
+/// Subscribes to or unsubscribes from `room`'s channel as this node's membership says;
+/// `false` when Redis refused.
+async fn bring_in_line(inner: &Inner, subscribed: &mut HashSet<String>, room: &str) -> bool {
+    let wanted = inner.local.has_room(room);
+    if wanted == subscribed.contains(room) {
+        return true;
+    }
+    let channel = inner.bus.keys.room_channel(room);
+    let mut conn = inner.bus.conn.clone();
+    let result = if wanted {
+        conn.subscribe(&channel).await
+    } else {
+        conn.unsubscribe(&channel).await
+    };
+    match result {
+        Ok(()) if wanted => subscribed.insert(room.to_owned()),
+        Ok(()) => subscribed.remove(room),
+        Err(err) => {
+            tracing::warn!(%err, room, "a room's channel subscription failed; retrying");
+            return false;
+        }
+    };
+    true
+}
