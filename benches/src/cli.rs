@@ -16,7 +16,7 @@ const USAGE: &str = "usage:
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
   quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
   quicket-bench hostile|metrics|scale [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off]
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL | --redis-cluster URL,URL,..] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
 /// A scenario of the suite.
@@ -108,6 +108,8 @@ pub(crate) struct ServeOptions {
     pub(crate) kind: String,
     /// A quicket server joins the cluster on the Redis at this URL.
     pub(crate) redis: Option<String>,
+    /// A quicket server joins the cluster on the Redis Cluster of these node URLs.
+    pub(crate) redis_cluster: Option<Vec<String>>,
     /// A quicket server's QUIC congestion controller.
     pub(crate) congestion: CongestionControl,
     /// A quicket server with `ServerConfig::default()` (rate limit and all), not the
@@ -200,6 +202,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
     let mut serve = ServeOptions {
         kind: String::new(),
         redis: None,
+        redis_cluster: None,
         congestion: CongestionControl::default(),
         defaults: false,
         metrics: false,
@@ -209,6 +212,9 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
         match flag.as_str() {
             "--kind" => serve.kind = value,
             "--redis" => serve.redis = Some(value),
+            "--redis-cluster" => {
+                serve.redis_cluster = Some(value.split(',').map(str::to_owned).collect());
+            }
             "--config" => {
                 serve.defaults = match value.as_str() {
                     "defaults" => true,

@@ -103,9 +103,9 @@ fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> 
         .build()
 }
 
-/// `quicket-bench serve --kind quicket [--redis URL] [--cc NAME] [--config defaults]`:
-/// WebTransport and WebSocket on free loopback ports; with a Redis URL, one node of the
-/// cluster on it.
+/// `quicket-bench serve --kind quicket [--redis URL | --redis-cluster URLS] [--cc NAME]
+/// [--config defaults]`: WebTransport and WebSocket on free loopback ports; with a Redis URL
+/// (or a Redis Cluster's node URLs), one node of the cluster on it.
 pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
     let config = if options.defaults {
         quicket::ServerConfig::default()
@@ -113,15 +113,17 @@ pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
         unlimited()
     };
     let congestion = options.congestion;
-    let server = match &options.redis {
-        Some(url) => {
-            let adapter = quicket::redis::RedisAdapter::connect_with(
-                url,
-                quicket::redis::RedisConfig::default().prefix("quicket-bench"),
-            )
-            .await?;
-            server_on(Server::builder().adapter(adapter), config)
+    let bench = || quicket::redis::RedisConfig::default().prefix("quicket-bench");
+    let adapter = match (&options.redis, &options.redis_cluster) {
+        (Some(url), _) => Some(quicket::redis::RedisAdapter::connect_with(url, bench()).await?),
+        (None, Some(seeds)) => {
+            let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+            Some(quicket::redis::RedisAdapter::connect_cluster(&seeds, bench()).await?)
         }
+        (None, None) => None,
+    };
+    let server = match adapter {
+        Some(adapter) => server_on(Server::builder().adapter(adapter), config),
         None => server_on(Server::builder(), config),
     };
     let mut endpoints = Endpoints::default();

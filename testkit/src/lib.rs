@@ -26,6 +26,7 @@ mod presence;
 mod raw;
 mod recovery;
 mod recovery_presence;
+pub mod redis_cluster;
 mod rooms;
 mod sessions;
 pub mod tcp_relay;

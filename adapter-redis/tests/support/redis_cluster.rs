@@ -3,9 +3,11 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use tokio::sync::watch;
+
+use quicket_testkit::redis_cluster::node_port;
 
 use super::{redis_server, within};
 
@@ -37,12 +39,12 @@ impl RedisCluster {
         let dir = std::env::temp_dir().join(format!(
             "quicket-redis-cluster-{}-{}",
             std::process::id(),
-            cluster_port()
+            node_port().expect("a port")
         ));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         let mut shards = Vec::new();
         for _ in 0..3 {
-            shards.push(Shard::spawn(&dir, cluster_port()));
+            shards.push(Shard::spawn(&dir, node_port().expect("a port")));
         }
         let mut cluster = Self { shards, dir };
         for shard in &mut cluster.shards {
@@ -50,20 +52,8 @@ impl RedisCluster {
                 .until("a Redis Cluster node to start", |said| said.ready)
                 .await;
         }
-        let nodes: Vec<String> = cluster
-            .shards
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.port))
-            .collect();
-        let created = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&nodes)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("redis-cli comes with redis-server (scripts/test installs it)");
-        assert!(created.success(), "redis-cli --cluster create: {created}");
+        let ports: Vec<u16> = cluster.shards.iter().map(|shard| shard.port).collect();
+        quicket_testkit::redis_cluster::create(&ports).expect("the cluster is created");
         cluster.until_ok().await;
         cluster
     }
@@ -173,20 +163,4 @@ async fn connection(port: u16) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("the Redis Cluster node answers")
-}
-
-/// A free loopback port for a cluster node, whose bus listens 10,000 above it: both free, so
-/// the port is at most 55,535.
-fn cluster_port() -> u16 {
-    loop {
-        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Some(port) = listener.local_addr().ok().map(|a| a.port()) else {
-            continue;
-        };
-        if port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
 }

@@ -1,15 +1,12 @@
-//! `cluster`: fan-out across three quicket nodes on one Redis, against the same fan-out on one
-//! node, side by side. The publisher is on the first node; the receivers are spread over all
-//! three, so two thirds of each message's deliveries cross Redis.
-
-use std::process::Stdio;
-use std::time::Duration;
+//! `cluster`: fan-out across three quicket nodes on one Redis, and on a three-shard Redis
+//! Cluster (sharded pub/sub), against the same fan-out on one node, side by side. The
+//! publisher is on the first node; the receivers are spread over all three, so two thirds of
+//! each message's deliveries cross Redis.
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 use super::fanout::{Plan, quicket_run};
+use super::redis::{RedisCluster, RedisProcess};
 use super::{start_server, start_server_with};
 use crate::cli::{Result, RunOptions, Transport};
 use crate::echo::Target;
@@ -19,13 +16,25 @@ use crate::report::Report;
 const TABLE: &str = "Fan-out across nodes on Redis";
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    let redis = match RedisProcess::start(report).await {
+    let redis = match RedisProcess::start(report, &[]).await {
         Ok(redis) => redis,
         Err(err) => {
             report.skip("cluster fan-out", &err.to_string());
             return Ok(());
         }
     };
+    let cluster = match RedisCluster::start(report).await {
+        Ok(cluster) => Some(cluster),
+        Err(err) => {
+            report.skip("cluster fan-out on a Redis Cluster", &err.to_string());
+            None
+        }
+    };
+    let mut backends = vec![(Backend::Single, vec!["--redis".to_owned(), redis.url()])];
+    if let Some(cluster) = &cluster {
+        let seeds = cluster.seeds().join(",");
+        backends.push((Backend::Cluster, vec!["--redis-cluster".to_owned(), seeds]));
+    }
     let plan = Plan::cluster(options.quick);
     for &transport in &options.transports {
         if !matches!(transport, Transport::Wt | Transport::Ws) {
@@ -43,111 +52,76 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             )
             .await?;
             single.stop().await;
-
-            let redis_args = ["--redis".to_owned(), redis.url()];
-            let mut nodes = Vec::new();
-            for _ in 0..3 {
-                nodes.push(start_server_with("quicket", &redis_args, report).await?);
+            let one = labelled(one, transport, None);
+            report.row("cluster", TABLE, with_ratios(one.clone(), &one));
+            for (backend, args) in &backends {
+                let three = three_nodes(args, transport, plan, saturate, report).await?;
+                let three = labelled(three, transport, Some(*backend));
+                report.row("cluster", TABLE, with_ratios(three, &one));
             }
-            let targets = nodes
-                .iter()
-                .map(Target::remote)
-                .collect::<Result<Vec<_>>>()?;
-            let servers: Vec<&ServerProcess> = nodes.iter().collect();
-            let three = quicket_run(&targets, &servers, transport, plan, saturate).await?;
-            for node in nodes {
-                node.stop().await;
-            }
-            let mut one = labelled(one, transport, 1);
-            let mut three = labelled(three, transport, 3);
-            for (key, value) in [
-                ("p50 ms", "p50 vs 1 node"),
-                ("deliveries/s", "deliveries/s vs 1 node"),
-            ] {
-                if let (Some(a), Some(b)) = (three[key].as_f64(), one[key].as_f64()) {
-                    three[value] = Value::from(a / b);
-                    one[value] = Value::from(1.0);
-                }
-            }
-            report.row("cluster", TABLE, one);
-            report.row("cluster", TABLE, three);
         }
     }
     redis.stop().await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await;
+    }
     Ok(())
 }
 
-/// Names a fan-out row by its node count.
-fn labelled(mut row: Value, transport: Transport, nodes: usize) -> Value {
-    let where_ = if nodes == 1 {
-        "1 node".to_owned()
-    } else {
-        format!("{nodes} nodes on Redis")
+/// Where the three nodes meet.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    /// One Redis, classic pub/sub.
+    Single,
+    /// A three-shard Redis Cluster, sharded pub/sub.
+    Cluster,
+}
+
+/// The fan-out with three nodes started with `args`.
+async fn three_nodes(
+    args: &[String],
+    transport: Transport,
+    plan: Plan,
+    saturate: bool,
+    report: &Report,
+) -> Result<Value> {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(start_server_with("quicket", args, report).await?);
+    }
+    let targets = nodes
+        .iter()
+        .map(Target::remote)
+        .collect::<Result<Vec<_>>>()?;
+    let servers: Vec<&ServerProcess> = nodes.iter().collect();
+    let three = quicket_run(&targets, &servers, transport, plan, saturate).await;
+    for node in nodes {
+        node.stop().await;
+    }
+    three
+}
+
+/// `row` with its p50 and deliveries/s as ratios to the one-node row `one`.
+fn with_ratios(mut row: Value, one: &Value) -> Value {
+    for (key, ratio) in [
+        ("p50 ms", "p50 vs 1 node"),
+        ("deliveries/s", "deliveries/s vs 1 node"),
+    ] {
+        if let (Some(a), Some(b)) = (row[key].as_f64(), one[key].as_f64()) {
+            row[ratio] = Value::from(a / b);
+        }
+    }
+    row
+}
+
+/// Names a fan-out row by where its nodes meet: one node alone (`None`), or three on Redis.
+fn labelled(mut row: Value, transport: Transport, backend: Option<Backend>) -> Value {
+    let (where_, nodes) = match backend {
+        None => ("1 node", 1),
+        Some(Backend::Single) => ("3 nodes on Redis", 3),
+        Some(Backend::Cluster) => ("3 nodes on a 3-shard Redis Cluster", 3),
     };
     row["stack"] = Value::from(format!("quicket {} ({where_})", transport.name()));
     row["nodes"] = Value::from(nodes);
     row
-}
-
-/// A private redis-server on a free loopback port, persistence off, pinned with the servers;
-/// stopped by its PID.
-struct RedisProcess {
-    child: Child,
-    port: u16,
-}
-
-impl RedisProcess {
-    async fn start(report: &Report) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut command = match report.placement.server_cpu {
-            Some(cpu) => {
-                let mut command = Command::new("taskset");
-                command.arg("-c").arg(cpu.to_string()).arg("redis-server");
-                command
-            }
-            None => Command::new("redis-server"),
-        };
-        let mut child = command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|err| {
-                format!("redis-server did not start ({err}); scripts/test installs it")
-            })?;
-        eprintln!(
-            "quicket-bench: started redis-server on 127.0.0.1:{port} as pid {}",
-            child.id().unwrap_or(0)
-        );
-        // Ready when its log says so; the log is then read to its end, so the pipe never fills.
-        let log = child
-            .stdout
-            .take()
-            .ok_or("redis-server's log is not piped")?;
-        let mut lines = BufReader::new(log).lines();
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(line) = lines.next_line().await? {
-                if line.contains("Ready to accept connections") {
-                    return Ok(());
-                }
-            }
-            Err::<(), crate::cli::BoxError>("redis-server exited before it was ready".into())
-        })
-        .await
-        .map_err(|_| "redis-server was not ready within 10 s")??;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, port })
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
 }

@@ -11,6 +11,7 @@ mod memory;
 mod metrics;
 mod migration;
 mod paced;
+mod redis;
 mod rtt;
 mod scale;
 
