@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_core::adapter::{
-    AckOutcome, BoxFuture, BroadcastTarget, OutgoingEvent, SessionLocator, SocketInfo, SocketsOp,
+    AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter,
+    PresenceKey, SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{Adapter, JoinError, LocalAdapter, Room, Server, SocketId};
+use quicket_core::{Adapter, JoinError, LocalAdapter, PresenceError, Room, Server, SocketId};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
@@ -24,6 +25,10 @@ impl Adapter for RedisAdapter {
     }
 
     fn sessions(&self) -> &dyn SessionLocator {
+        self
+    }
+
+    fn presence(&self) -> &dyn PresenceAdapter {
         self
     }
 
@@ -191,5 +196,47 @@ impl SessionLocator for RedisAdapter {
     fn relay(&self, token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
         let token = token.clone();
         Box::pin(async move { relay::open(&self.inner, &token).await })
+    }
+}
+
+/// Presence is the local adapter's mirror, but on a Cluster a node mirrors only the rooms it
+/// has members in: the others are read from Redis.
+impl PresenceAdapter for RedisAdapter {
+    fn track(
+        &self,
+        room: &str,
+        key: &str,
+        sid: SocketId,
+        meta: EncodedPayload,
+    ) -> Result<(), PresenceError> {
+        self.inner.local.track(room, key, sid, meta)
+    }
+
+    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
+        self.inner.local.untrack(room, key, sid);
+    }
+
+    fn forget(&self, sid: SocketId) {
+        self.inner.local.forget(sid);
+    }
+
+    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
+        self.inner.local.subscribe(room, sid)
+    }
+
+    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
+        self.inner.local.unsubscribe(room, sid, notify);
+    }
+
+    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
+        if !self.inner.bus.conn.sharded() || self.inner.local.has_room(room) {
+            return self.inner.local.list(room);
+        }
+        let room = room.to_owned();
+        Box::pin(async move { crate::presence::read(&self.inner, &room).await })
+    }
+
+    fn count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
+        self.inner.local.count(room, key)
     }
 }

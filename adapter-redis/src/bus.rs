@@ -38,10 +38,11 @@ impl Keys {
         format!("{}#all", self.prefix)
     }
 
-    /// The channel of one room's broadcasts, on a Cluster: only nodes with members in the
-    /// room listen on it.
+    /// The channel of one room's broadcasts and presence diffs, on a Cluster: only nodes
+    /// with members in the room listen on it. Its hash tag is the room's name, so it lives on
+    /// the shard of the room's presence hash, and a diff is told after its write.
     pub(crate) fn room_channel(&self, room: &str) -> String {
-        format!("{}#room#{room}", self.prefix)
+        format!("{}#room#{{{room}}}", self.prefix)
     }
 
     /// The channel of one node: replies to its questions.
@@ -54,9 +55,10 @@ impl Keys {
         format!("{}:node:{node:016x}", self.prefix)
     }
 
-    /// The hash of a room's presence: meta id → [`Meta`].
+    /// The hash of a room's presence: meta id → [`Meta`]. Tagged with the room's name, as
+    /// its channel is.
     pub(crate) fn presence(&self, room: &str) -> String {
-        format!("{}:presence:{room}", self.prefix)
+        format!("{}:presence:{{{room}}}", self.prefix)
     }
 
     /// The set of rooms that have (or had) presence.
@@ -317,8 +319,13 @@ fn add_presence(
     }
     match Envelope::new(kind::PRESENCE, node, &diff).and_then(|e| wire::encode(&e)) {
         Ok(message) => {
-            let everyone = keys.everyone();
-            commands.add(&everyone, conn.publish(&everyone, &message));
+            // On a Cluster, only the nodes with members in the room mirror its presence.
+            let channel = if conn.sharded() {
+                keys.room_channel(room)
+            } else {
+                keys.everyone()
+            };
+            commands.add(&channel, conn.publish(&channel, &message));
         }
         Err(err) => tracing::error!(%err, "a presence change did not encode"),
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::node::{Inner, lock};
+use crate::presence;
 
 /// How long the task waits before trying a subscription that failed (Redis away) again.
 const RETRY: Duration = Duration::from_millis(250);
@@ -112,27 +113,34 @@ impl Interest {
     }
 }
 
-/// Subscribes to or unsubscribes from `room`'s channel as this node's membership says;
-/// `false` when Redis refused.
-async fn bring_in_line(inner: &Inner, subscribed: &mut HashSet<String>, room: &str) -> bool {
+/// Subscribes to or unsubscribes from `room`'s channel as this node's membership says, and
+/// starts or stops mirroring its presence; `false` when Redis refused.
+async fn bring_in_line(inner: &Arc<Inner>, subscribed: &mut HashSet<String>, room: &str) -> bool {
     let wanted = inner.local.has_room(room);
     if wanted == subscribed.contains(room) {
         return true;
     }
     let channel = inner.bus.keys.room_channel(room);
     let mut conn = inner.bus.conn.clone();
-    let result = if wanted {
-        conn.subscribe(&channel).await
-    } else {
-        conn.unsubscribe(&channel).await
-    };
-    match result {
-        Ok(()) if wanted => subscribed.insert(room.to_owned()),
-        Ok(()) => subscribed.remove(room),
-        Err(err) => {
-            tracing::warn!(%err, room, "a room's channel subscription failed; retrying");
+    if !wanted {
+        if let Err(err) = conn.unsubscribe(&channel).await {
+            tracing::warn!(%err, room, "a room's channel unsubscription failed; retrying");
             return false;
         }
+        subscribed.remove(room);
+        presence::drop_room(inner, room).await;
+        return true;
+    }
+    // Listening first, then loading: a change told in between is in both, and applying it
+    // twice changes nothing.
+    let loaded = match conn.subscribe(&channel).await {
+        Ok(()) => presence::load_room(inner, room).await,
+        Err(err) => Err(err),
     };
+    if let Err(err) = loaded {
+        tracing::warn!(%err, room, "a room's channel subscription failed; retrying");
+        return false;
+    }
+    subscribed.insert(room.to_owned());
     true
 }

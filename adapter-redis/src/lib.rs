@@ -68,8 +68,13 @@
 //!   its first socket joins a room and unsubscribes when its last one leaves.
 //! - Broadcasts to several rooms or to every socket, questions to the other nodes, presence
 //!   diffs and heartbeats go on one channel that every node listens on.
-//! - Presence and session records are keys placed by hash slot; commands sent together are
-//!   grouped per slot.
+//! - Presence follows the same interest: a room's presence hash and its diffs live on the
+//!   room's shard, and a node mirrors a room's presence only while it has members there. It
+//!   loads the room from Redis when its first socket joins (after it starts listening, so no
+//!   diff is missed), and lets the other nodes' metas go when its last socket leaves. A
+//!   server listing a room it has no member in reads Redis.
+//! - Session records are keys placed by hash slot; commands sent together are grouped per
+//!   slot.
 //!
 //! What changes for an application:
 //! - **Order holds per channel.** A node's broadcasts to one room arrive in order, and so do

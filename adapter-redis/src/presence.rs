@@ -2,10 +2,10 @@
 //! tagged with its node), every node mirrors them into its local store, and subscribers on
 //! any node see the whole cluster.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use quicket_core::adapter::{PresenceAdapter, StoredMeta};
+use quicket_core::adapter::{PresenceAdapter, PresenceKey, StoredMeta};
 use redis::AsyncCommands;
 
 use crate::bus::ConnectError;
@@ -25,8 +25,12 @@ fn made_by(id: u64, node: u64) -> bool {
     id >> COUNTER_BITS == node >> COUNTER_BITS
 }
 
-/// Applies a diff another node made.
+/// Applies a diff another node made. On a Cluster, a node mirrors only the rooms it has
+/// members in; a diff that was on its way as the last of them left is dropped.
 pub(crate) fn apply(node: &Inner, diff: PresenceDiff) {
+    if node.bus.conn.sharded() && !node.local.has_room(&diff.room) {
+        return;
+    }
     lock(&node.presence_rooms).insert(diff.room.clone());
     let joins = diff
         .joins
@@ -38,38 +42,96 @@ pub(crate) fn apply(node: &Inner, diff: PresenceDiff) {
 }
 
 /// Loads the cluster's presence as this node joins: the metas of nodes alive are mirrored,
-/// those of nodes whose key expired are deleted.
+/// those of nodes whose key expired are deleted. On a Cluster, nothing yet: each room's
+/// presence is loaded when the node's first socket joins it ([`load_room`]).
 pub(crate) async fn load(node: &Arc<Inner>) -> Result<(), ConnectError> {
+    if node.bus.conn.sharded() {
+        return Ok(());
+    }
     let mut conn = node.bus.conn.clone();
     let rooms: Vec<String> = conn.smembers(node.bus.keys.presence_rooms()).await?;
-    let mut alive: HashMap<u64, bool> = HashMap::new();
+    let mut alive = HashMap::new();
     for room in rooms {
-        let mut joins = Vec::new();
-        let mut dead = Vec::new();
-        for meta in stored(node, &room).await? {
-            let live = match alive.get(&meta.node) {
-                Some(live) => *live,
-                None => {
-                    let live: bool = conn.exists(node.bus.keys.node_key(meta.node)).await?;
-                    alive.insert(meta.node, live);
-                    live
-                }
-            };
-            if live {
-                joins.push((meta.key.clone(), meta.stored()));
-            } else {
-                dead.push(meta.id);
-            }
-        }
-        if !dead.is_empty() {
-            let _: () = conn.hdel(node.bus.keys.presence(&room), dead).await?;
-        }
-        if !joins.is_empty() {
-            lock(&node.presence_rooms).insert(room.clone());
-            node.local.apply_remote_presence(&room, joins, &[]);
-        }
+        mirror(node, &room, &mut alive).await?;
     }
     Ok(())
+}
+
+/// Mirrors `room`'s presence from Redis, as this node starts listening on the room's
+/// channel: diffs told from then on arrive too, and applying one twice changes nothing.
+pub(crate) async fn load_room(node: &Arc<Inner>, room: &str) -> Result<(), ConnectError> {
+    mirror(node, room, &mut HashMap::new()).await
+}
+
+/// Stops mirroring `room`, as this node's last socket left it: the other nodes' metas go
+/// (this node has no subscriber there to tell).
+pub(crate) async fn drop_room(node: &Arc<Inner>, room: &str) {
+    let leaves: Vec<(String, u64)> = PresenceAdapter::list(&node.local, room)
+        .await
+        .into_iter()
+        .flat_map(|key| {
+            key.metas
+                .into_iter()
+                .filter(|meta| !made_by(meta.id, node.node))
+                .map(move |meta| (key.key.clone(), meta.id))
+        })
+        .collect();
+    node.local.apply_remote_presence(room, Vec::new(), &leaves);
+}
+
+/// Mirrors the metas Redis holds for `room` whose node is alive (`alive` caches the
+/// answers), and deletes the others.
+async fn mirror(
+    node: &Arc<Inner>,
+    room: &str,
+    alive: &mut HashMap<u64, bool>,
+) -> Result<(), ConnectError> {
+    let mut conn = node.bus.conn.clone();
+    let mut joins = Vec::new();
+    let mut dead = Vec::new();
+    for meta in stored(node, room).await? {
+        if meta.node == node.node {
+            continue;
+        }
+        let live = match alive.get(&meta.node) {
+            Some(live) => *live,
+            None => {
+                let live: bool = conn.exists(node.bus.keys.node_key(meta.node)).await?;
+                alive.insert(meta.node, live);
+                live
+            }
+        };
+        if live {
+            joins.push((meta.key.clone(), meta.stored()));
+        } else {
+            dead.push(meta.id);
+        }
+    }
+    if !dead.is_empty() {
+        let _: () = conn.hdel(node.bus.keys.presence(room), dead).await?;
+    }
+    if !joins.is_empty() {
+        lock(&node.presence_rooms).insert(room.to_owned());
+        node.local.apply_remote_presence(room, joins, &[]);
+    }
+    Ok(())
+}
+
+/// `room`'s presence as Redis holds it, the metas of nodes alive: for a room this node does
+/// not mirror. Empty when Redis cannot be read.
+pub(crate) async fn read(node: &Inner, room: &str) -> Vec<PresenceKey> {
+    let alive = node.peers.alive(node.silence());
+    let mut keys: BTreeMap<String, Vec<StoredMeta>> = BTreeMap::new();
+    for meta in stored(node, room).await.unwrap_or_default() {
+        if meta.node == node.node || alive.contains(&meta.node) {
+            keys.entry(meta.key.clone())
+                .or_default()
+                .push(meta.stored());
+        }
+    }
+    keys.into_iter()
+        .map(|(key, metas)| PresenceKey::new(key, metas))
+        .collect()
 }
 
 /// The metas stored in Redis for `room`.
@@ -106,9 +168,14 @@ async fn mirrored(node: &Inner, room: &str, of: u64) -> Vec<(String, StoredMeta)
         .collect()
 }
 
-/// Makes this node's mirror of `of`'s metas match Redis: after `of` rewrote them.
+/// Makes this node's mirror of `of`'s metas match Redis: after `of` rewrote them. On a
+/// Cluster, only in the rooms this node mirrors.
 pub(crate) async fn reload_node(node: Arc<Inner>, of: u64) {
+    let sharded = node.bus.conn.sharded();
     for room in rooms(&node).await {
+        if sharded && !node.local.has_room(&room) {
+            continue;
+        }
         let Ok(metas) = stored(&node, &room).await else {
             return;
         };

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use quicket::{AckSender, Client, Data, Socket};
+use quicket::{AckSender, Client, Data, PresenceEvent, Socket};
 use quicket_redis::RedisAdapter;
 use tokio::sync::mpsc;
 
@@ -109,7 +109,7 @@ async fn a_rooms_broadcasts_reach_its_members_once_and_only_their_nodes_listen()
     let cluster = SharedCluster::get().await;
     let prefix = unique_prefix("sharded");
     let nodes = three_nodes(&cluster, &prefix).await;
-    let listeners = |room: &str| format!("{prefix}#room#{room}");
+    let listeners = |room: &str| format!("{prefix}#room#{{{room}}}");
     let (a, mut a_news) = member(&nodes[0], "a", false, &["room"]).await;
     let (_b, mut b_news) = member(&nodes[1], "b", true, &["room", "other"]).await;
     let (_c, mut c_news) = member(&nodes[2], "c", false, &["other"]).await;
@@ -193,6 +193,50 @@ async fn acks_sockets_remote_joins_and_presence_span_the_shards() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_mirrors_a_rooms_presence_only_while_it_has_members_there() {
+    let cluster = SharedCluster::get().await;
+    let nodes = three_nodes(&cluster, &unique_prefix("sharded-presence")).await;
+    let (_c, _c_news) = member(&nodes[2], "c", true, &["vip"]).await;
+    let (e, _e_news) = member(&nodes[1], "e", false, &["vip"]).await;
+
+    // Node 0 has no member in vip: it lists the room from Redis.
+    let mut keys = nodes[0].presence_keys("vip").await;
+    keys.sort();
+    assert_eq!(keys, ["c", "e"]);
+
+    // Its first member there loads the room's presence as the node starts listening.
+    let (d, _d_news) = member(&nodes[0], "d", false, &["vip"]).await;
+    let mut watch = d.subscribe_presence("vip").unwrap();
+    within("d to see the room", async {
+        while watch.state().len() < 3 {
+            watch.next().await.expect("the subscription runs");
+        }
+    })
+    .await;
+    for key in ["c", "d", "e"] {
+        assert!(watch.state().contains(key), "{key}");
+    }
+
+    // Diffs reach it on the room's channel.
+    within("e to leave", e.emit_with_ack::<()>("leave", "vip"))
+        .await
+        .unwrap();
+    within("d to hear e leave", async {
+        loop {
+            if let PresenceEvent::Leave {
+                key, last: true, ..
+            } = watch.next().await.expect("the subscription runs")
+                && key == "e"
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert_eq!(watch.state().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_broadcasts_flow_again_after_the_rooms_shard_restarts() {
     let mut cluster = RedisCluster::start().await;
     let shared = SharedCluster::of(&cluster);
@@ -201,7 +245,7 @@ async fn room_broadcasts_flow_again_after_the_rooms_shard_restarts() {
     let (_a, mut a_news) = member(&nodes[0], "a", false, &["room"]).await;
     let (_b, mut b_news) = member(&nodes[1], "b", true, &["room"]).await;
 
-    let shard = cluster.shard_of(&format!("{prefix}#room#room")).await;
+    let shard = cluster.shard_of(&format!("{prefix}#room#{{room}}")).await;
     cluster.restart(shard).await;
 
     // Until the nodes have reconnected to the shard and listen again, a broadcast may be

@@ -28,6 +28,13 @@ pub struct PresenceKey {
     pub metas: Vec<StoredMeta>,
 }
 
+impl PresenceKey {
+    /// A key with its metas, as a cluster adapter that reads them from elsewhere lists it.
+    pub fn new(key: String, metas: Vec<StoredMeta>) -> Self {
+        Self { key, metas }
+    }
+}
+
 /// One connection's meta for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
