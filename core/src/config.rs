@@ -116,6 +116,11 @@ pub struct PresenceLimits {
     pub max_keys_per_room: usize,
     /// The largest meta, in bytes, in either codec. Default 1 KiB.
     pub max_meta_size: usize,
+    /// How long a room's changes gather before its subscribers hear them, as one diff. Zero
+    /// (the default) tells each change at once. In a large, busy room (a lobby of thousands),
+    /// a batch of 100 ms to 1 s turns one frame per change per subscriber into one per batch;
+    /// a meta that joins and leaves within a batch is never told.
+    pub diff_batch: Duration,
 }
 
 impl Default for PresenceLimits {
@@ -125,6 +130,7 @@ impl Default for PresenceLimits {
             max_metas_per_key: 64,
             max_keys_per_room: 10_000,
             max_meta_size: 1024,
+            diff_batch: Duration::ZERO,
         }
     }
 }

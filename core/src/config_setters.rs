@@ -61,6 +61,7 @@ setters!(PresenceLimits {
     max_metas_per_key: usize,
     max_keys_per_room: usize,
     max_meta_size: usize,
+    diff_batch: Duration,
 });
 
 setters!(RateLimit {

@@ -23,10 +23,9 @@ use crate::server::Socket;
 /// One `RwLock` guards the room index; presence has its own `Mutex`, always taken after the
 /// room lock, so that membership and presence change together. Neither is held across an
 /// `.await`: a broadcast only pushes shared frames into each recipient's bounded queue.
-#[derive(Default)]
 pub struct LocalAdapter {
     rooms: RwLock<Rooms>,
-    presence: Mutex<PresenceStore>,
+    presence: Arc<Mutex<PresenceStore>>,
     /// Connected sockets per payload codec.
     codecs: [AtomicUsize; PayloadCodec::COUNT],
 }
@@ -37,6 +36,12 @@ struct Rooms {
     rooms: HashMap<Room, HashMap<SocketId, Socket>>,
 }
 
+impl Default for LocalAdapter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 struct Member {
     socket: Socket,
     rooms: HashSet<Room>,
@@ -45,16 +50,23 @@ struct Member {
 impl LocalAdapter {
     /// An empty adapter.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_presence(0, None)
     }
 
     /// An empty adapter for one node of a cluster: its presence meta ids start after
     /// `ids_from` (so each node's are its own), and `hook` hears every presence change made
     /// here, to tell the other nodes.
     pub fn clustered(ids_from: u64, hook: PresenceHook) -> Self {
+        Self::with_presence(ids_from, Some(hook))
+    }
+
+    fn with_presence(ids_from: u64, hook: Option<PresenceHook>) -> Self {
         Self {
-            presence: Mutex::new(PresenceStore::new(ids_from, Some(hook))),
-            ..Self::default()
+            rooms: RwLock::default(),
+            presence: Arc::new_cyclic(|me| {
+                Mutex::new(PresenceStore::new(ids_from, hook, me.clone()))
+            }),
+            codecs: Default::default(),
         }
     }
 

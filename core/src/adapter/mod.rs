@@ -26,6 +26,7 @@ mod collect;
 mod event;
 mod local;
 mod presence;
+mod presence_batch;
 mod room;
 mod seam;
 mod sockets;

@@ -5,6 +5,7 @@
 //! old meta leaving and the new one joining in the same diff.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_proto::{
@@ -13,6 +14,7 @@ use quicket_proto::{
 };
 
 use super::Room;
+use super::presence_batch::{Batch, Flusher};
 use crate::config::PresenceLimits;
 use crate::error::{EmitError, PresenceError};
 use crate::payload::EncodedPayload;
@@ -77,30 +79,47 @@ pub(crate) struct PresenceStore {
     keys_of: HashMap<SocketId, usize>,
     next_id: u64,
     hook: Option<PresenceHook>,
+    flusher: Flusher,
 }
 
 #[derive(Default)]
 struct RoomPresence {
     keys: BTreeMap<String, Vec<StoredMeta>>,
     subscribers: HashMap<SocketId, Socket>,
+    /// Changes not yet told, while the room batches its diffs.
+    batch: Option<Batch>,
 }
 
 /// Metas that joined and left, by key.
 #[derive(Default)]
-struct Diff {
-    joins: Vec<(String, StoredMeta)>,
-    leaves: Vec<(String, StoredMeta)>,
+pub(super) struct Diff {
+    pub(super) joins: Vec<(String, StoredMeta)>,
+    pub(super) leaves: Vec<(String, StoredMeta)>,
 }
 
 impl PresenceStore {
-    /// A store whose meta ids start after `ids_from`, and that tells `hook` of every change.
-    pub(crate) fn new(ids_from: u64, hook: Option<PresenceHook>) -> Self {
+    /// A store whose meta ids start after `ids_from`, that tells `hook` of every change, and
+    /// that lives in `me` (whose batches end from a task of their own).
+    pub(crate) fn new(
+        ids_from: u64,
+        hook: Option<PresenceHook>,
+        me: std::sync::Weak<std::sync::Mutex<PresenceStore>>,
+    ) -> Self {
         Self {
             rooms: HashMap::new(),
             keys_of: HashMap::new(),
             next_id: ids_from,
             hook,
+            flusher: Flusher::new(me),
         }
+    }
+
+    /// Tells `room`'s subscribers its batch of changes, now that its interval is over.
+    pub(crate) fn flush(&mut self, room: &str) {
+        if let Some(presence) = self.rooms.get_mut(room) {
+            presence.flush(room);
+        }
+        self.forget_if_empty(room);
     }
 
     /// Applies a change another node made: its subscribers here hear it, the hook does not.
@@ -130,7 +149,7 @@ impl PresenceStore {
                 diff.joins.push((key, meta));
             }
         }
-        presence.publish(room, &diff);
+        presence.publish(room, &diff, &self.flusher);
         self.forget_if_empty(room);
     }
 
@@ -196,7 +215,7 @@ impl PresenceStore {
             None => metas.push(fresh.clone()),
         }
         diff.joins.push((key.to_owned(), fresh));
-        presence.publish(room, &diff);
+        presence.publish(room, &diff, &self.flusher);
         self.tell(room, diff);
         Ok(())
     }
@@ -236,7 +255,7 @@ impl PresenceStore {
                 presence.keys.remove(key);
             }
         }
-        presence.publish(room, &diff);
+        presence.publish(room, &diff, &self.flusher);
         let removed = diff.leaves.len();
         self.tell(room, diff);
         self.untracked(sid, removed);
@@ -265,7 +284,7 @@ impl PresenceStore {
         {
             end(&socket, room, "left the room");
         }
-        presence.publish(room, &diff);
+        presence.publish(room, &diff, &self.flusher);
         let removed = diff.leaves.len();
         self.tell(room, diff);
         self.untracked(sid, removed);
@@ -274,6 +293,9 @@ impl PresenceStore {
 
     pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) -> Result<(), EmitError> {
         let presence = self.rooms.entry(room.clone()).or_default();
+        // The new state holds the batch's changes: the others hear them now, so that every
+        // change after the state reaches the new subscriber too.
+        presence.flush(room);
         let codec = socket.codec();
         let entries = presence
             .keys
@@ -329,14 +351,45 @@ impl PresenceStore {
 }
 
 impl RoomPresence {
+    /// Tells the subscribers a change: at once, or with the room's batch when its server
+    /// batches diffs.
+    fn publish(&mut self, room: &str, diff: &Diff, flusher: &Flusher) {
+        if diff.joins.is_empty() && diff.leaves.is_empty() {
+            return;
+        }
+        if let Some(batch) = &mut self.batch {
+            batch.merge(diff);
+            return;
+        }
+        let interval = self
+            .subscribers
+            .values()
+            .next()
+            .map_or(Duration::ZERO, |s| s.server().config.presence.diff_batch);
+        if !interval.is_zero() && flusher.schedule(room, interval) {
+            let mut batch = Batch::default();
+            batch.merge(diff);
+            self.batch = Some(batch);
+            return;
+        }
+        self.send(room, diff);
+    }
+
+    /// Ends the batch: its changes go out as one diff.
+    fn flush(&mut self, room: &str) {
+        if let Some(batch) = self.batch.take() {
+            let diff = batch.into_diff();
+            if !(diff.joins.is_empty() && diff.leaves.is_empty()) {
+                self.send(room, &diff);
+            }
+        }
+    }
+
     /// Sends a diff to every subscriber, encoded once per codec.
     ///
     /// A subscriber that cannot take the diff (larger than it accepts) would drift from the
     /// truth from then on, so its subscription ends instead.
-    fn publish(&mut self, room: &str, diff: &Diff) {
-        if diff.joins.is_empty() && diff.leaves.is_empty() {
-            return;
-        }
+    fn send(&mut self, room: &str, diff: &Diff) {
         let mut encoded: [Option<Bytes>; PayloadCodec::COUNT] = Default::default();
         let mut unfit = Vec::new();
         for (sid, socket) in &self.subscribers {
