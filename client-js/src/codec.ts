@@ -119,6 +119,16 @@ export interface PresenceState {
   entries: PresenceEntry[];
 }
 
+/**
+ * Server → client: part of a room's state too large for one frame; the {@link PresenceState}
+ * that follows completes it.
+ */
+export interface PresenceStatePart {
+  type: "PresenceStatePart";
+  room: string;
+  entries: PresenceEntry[];
+}
+
 /** Server → client: metas that joined or left since the last state or diff. */
 export interface PresenceDiff {
   type: "PresenceDiff";
@@ -167,6 +177,7 @@ export type Frame =
   | PresenceState
   | PresenceDiff
   | PresenceEnd
+  | PresenceStatePart
   | Ping
   | Pong
   | Disconnect;
@@ -187,6 +198,7 @@ export const TAGS = {
   PresenceState: 0x22,
   PresenceDiff: 0x23,
   PresenceEnd: 0x24,
+  PresenceStatePart: 0x25,
   Ping: 0x30,
   Pong: 0x31,
   Disconnect: 0x3f,
@@ -280,6 +292,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       w.string(frame.room);
       break;
     case "PresenceState":
+    case "PresenceStatePart":
       w.string(frame.room).seq(frame.entries, writeEntry);
       break;
     case "PresenceDiff":
@@ -365,6 +378,7 @@ function readBody(type: FrameType, r: Reader): Frame {
     case "PresenceUnsubscribe":
       return { type, room: r.string() };
     case "PresenceState":
+    case "PresenceStatePart":
       return { type, room: r.string(), entries: r.seq(() => readEntry(r)) };
     case "PresenceDiff":
       return {

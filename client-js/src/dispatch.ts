@@ -10,7 +10,7 @@ import type { PendingAcks } from "./acks.js";
 import { DecodeError, type Event, type Frame, decodeFrame, encodeFrame } from "./codec.js";
 import { AckError, EmitError } from "./errors.js";
 import { decodePayload, encodePayload, errorMessage, sendableMessage } from "./json.js";
-import type { Presences } from "./presence.js";
+import { MAX_PART_KEYS, type Presences } from "./presence.js";
 
 /** The longest event name, in UTF-8 bytes (PROTOCOL.md section 8). */
 export const MAX_EVENT_NAME_BYTES = 256;
@@ -106,9 +106,13 @@ export function dispatchFrame(bytes: Uint8Array, datagram: boolean, ctx: FrameCo
     case "Disconnect":
       return ctx.close(frame.reason, frame.message);
     case "PresenceState":
+    case "PresenceStatePart":
     case "PresenceDiff":
     case "PresenceEnd":
-      return ctx.presences.apply(frame);
+      if (!ctx.presences.apply(frame)) {
+        ctx.fail(new Error(`a presence state in parts of more than ${MAX_PART_KEYS} keys`), "");
+      }
+      return;
     default:
       ctx.fail(new Error(`a server may not send ${frame.type} frames after the handshake`), "");
   }

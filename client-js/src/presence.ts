@@ -5,9 +5,19 @@
  * @module
  */
 
-import type { Frame, PresenceDiff, PresenceEnd, PresenceEntry, PresenceState } from "./codec.js";
+import type {
+  Frame,
+  PresenceDiff,
+  PresenceEnd,
+  PresenceEntry,
+  PresenceState,
+  PresenceStatePart,
+} from "./codec.js";
 import { Emitter } from "./emitter.js";
 import { decodeJson } from "./json.js";
+
+/** Keys a state may arrive with in parts: ten times a server's default room limit. */
+export const MAX_PART_KEYS = 100_000;
 
 /** One connection's metadata for a key: its server-assigned id and its decoded JSON value. */
 export interface PresenceMeta {
@@ -53,6 +63,8 @@ export class Presence {
   private readonly metas = new Map<string, Map<bigint, PresenceMeta>>();
   private synced = false;
   private ended = false;
+  /** Entries of a state sent in parts, until the `PresenceState` that completes them. */
+  private parts: PresenceEntry[] = [];
 
   /** Each key present, with its metas ordered by id. Replaced in place on every change. */
   readonly state = new Map<string, PresenceMeta[]>();
@@ -100,11 +112,23 @@ export class Presence {
     this.onUnsubscribe(this);
   }
 
-  /** @internal A `PresenceState`: replaces the whole view. */
+  /**
+   * @internal A `PresenceStatePart`: kept for the `PresenceState` that completes it. Refused
+   * past {@link MAX_PART_KEYS} keys, a bound no server within its room limit reaches.
+   */
+  applyPart(entries: PresenceEntry[]): boolean {
+    if (this.parts.length + entries.length > MAX_PART_KEYS) return false;
+    this.parts.push(...entries);
+    return true;
+  }
+
+  /** @internal A `PresenceState`: with the parts before it, replaces the whole view. */
   applyState(entries: PresenceEntry[]): void {
+    const parts = this.parts;
+    this.parts = [];
     if (this.ended) return;
     this.metas.clear();
-    for (const entry of entries) {
+    for (const entry of [...parts, ...entries]) {
       const metas = this.metasOf(entry.key);
       for (const meta of entry.metas) metas.set(meta.id, this.toMeta(meta));
     }
@@ -121,6 +145,7 @@ export class Presence {
    */
   resync(): void {
     this.synced = false;
+    this.parts = [];
   }
 
   /** @internal A `PresenceDiff`: every join added and every leave removed, as one change. */
@@ -220,17 +245,25 @@ export class Presences {
     return presence;
   }
 
-  /** A presence frame from the server; frames of rooms not followed are ignored. */
-  apply(frame: PresenceState | PresenceDiff | PresenceEnd): void {
+  /**
+   * A presence frame from the server; frames of rooms not followed are ignored. `false` for
+   * a state in parts too large to keep.
+   */
+  apply(frame: PresenceState | PresenceStatePart | PresenceDiff | PresenceEnd): boolean {
     const presence = this.rooms.get(frame.room);
     switch (frame.type) {
+      case "PresenceStatePart":
+        return presence?.applyPart(frame.entries) ?? true;
       case "PresenceState":
-        return presence?.applyState(frame.entries);
+        presence?.applyState(frame.entries);
+        return true;
       case "PresenceDiff":
-        return presence?.applyDiff(frame.joins, frame.leaves);
+        presence?.applyDiff(frame.joins, frame.leaves);
+        return true;
       case "PresenceEnd":
         this.rooms.delete(frame.room);
-        return presence?.end(frame.message);
+        presence?.end(frame.message);
+        return true;
     }
   }
 

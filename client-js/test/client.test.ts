@@ -471,6 +471,22 @@ describe("presence", () => {
     expect(lobby.active).toBe(false);
   });
 
+  it("builds a state sent in parts, hearing nothing until the state completes them", async () => {
+    const { socket, server } = await connected();
+    const stadium = socket.presence("stadium");
+    const syncs: string[][] = [];
+    stadium.on("sync", () => syncs.push([...stadium.state.keys()]));
+    server.push({ type: "PresenceStatePart", room: "stadium", entries: [{ key: "a", metas: [meta(1n, 0)] }] });
+    server.push({ type: "PresenceStatePart", room: "stadium", entries: [{ key: "b", metas: [meta(2n, 0)] }] });
+    await tick();
+    expect(syncs).toEqual([]);
+    expect(stadium.state.size).toBe(0);
+    server.push({ type: "PresenceState", room: "stadium", entries: [{ key: "c", metas: [meta(3n, 0)] }] });
+    await tick();
+    expect(syncs).toEqual([["a", "b", "c"]]);
+
+  });
+
   it("unsubscribes without waiting for an answer", async () => {
     const { socket, server } = await connected();
     const room = socket.presence("r");

@@ -283,6 +283,7 @@ function randomFrames(seed: number, count: number): Frame[] {
     () => ({ type: "PresenceState", room: str(), entries: entries() }),
     () => ({ type: "PresenceDiff", room: str(), joins: entries(), leaves: entries() }),
     () => ({ type: "PresenceEnd", room: str(), message: str() }),
+    () => ({ type: "PresenceStatePart", room: str(), entries: entries() }),
     () => ({ type: "Ping", id: u64() }),
     () => ({ type: "Pong", id: u64() }),
     () => ({ type: "Disconnect", reason: boundary(65535), message: str() }),

@@ -663,6 +663,20 @@ describe("presence across reconnections", () => {
     expect(hall.active).toBe(true);
   });
 
+  it("drops the parts of a state the dropped connection did not complete", async () => {
+    const { socket, server } = await open();
+    const stadium = socket.presence("stadium");
+    server.push({ type: "PresenceStatePart", room: "stadium", entries: [{ key: "stale", metas: [meta(1n, 0)] }] });
+    drop();
+    await advance(1);
+    nextReply(welcome({ sid: SID_B, session: T2, recovered: false }));
+    await advance(1_000);
+    const next = lastServer();
+    next.push({ type: "PresenceStatePart", room: "stadium", entries: [{ key: "a", metas: [meta(2n, 0)] }] });
+    next.push({ type: "PresenceState", room: "stadium", entries: [{ key: "b", metas: [meta(3n, 0)] }] });
+    expect([...stadium.state.keys()]).toEqual(["a", "b"]);
+  });
+
   it("ends every subscription when the socket gives up", async () => {
     const { socket } = await open({ reconnectionAttempts: 1 });
     const lobby = socket.presence("lobby");

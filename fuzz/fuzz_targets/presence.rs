@@ -1,6 +1,6 @@
 //! The presence frames (`PresenceSubscribe`, `PresenceUnsubscribe`, `PresenceState`,
-//! `PresenceDiff`, `PresenceEnd`) and their nested entries and metas, both ways round; the first
-//! byte chooses.
+//! `PresenceDiff`, `PresenceEnd`, `PresenceStatePart`) and their nested entries and metas, both
+//! ways round; the first byte chooses.
 //!
 //! Bytes first, when it is a presence tag (as in every seed, the vectors' presence frames): a
 //! frame that decodes re-encodes exactly, as in the `decode` target.
@@ -16,15 +16,16 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use quicket_proto::{
     Frame, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState,
-    PresenceSubscribe, PresenceUnsubscribe, Tag, codec,
+    PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Tag, codec,
 };
 
-const PRESENCE_TAGS: [Tag; 5] = [
+const PRESENCE_TAGS: [Tag; 6] = [
     Tag::PresenceSubscribe,
     Tag::PresenceUnsubscribe,
     Tag::PresenceState,
     Tag::PresenceDiff,
     Tag::PresenceEnd,
+    Tag::PresenceStatePart,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -58,6 +59,10 @@ fn presence_frame(u: &mut Unstructured<'_>) -> Result<Frame> {
             room,
             joins: entries(u)?,
             leaves: entries(u)?,
+        }),
+        Tag::PresenceStatePart => Frame::PresenceStatePart(PresenceStatePart {
+            room,
+            entries: entries(u)?,
         }),
         _ => Frame::PresenceEnd(PresenceEnd {
             room,

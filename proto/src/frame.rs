@@ -34,12 +34,16 @@ pub enum Frame {
     PresenceSubscribe(PresenceSubscribe),
     /// Client → server: stop receiving presence for a room.
     PresenceUnsubscribe(PresenceUnsubscribe),
-    /// Server → client: the full presence of a room, sent first on every subscription.
+    /// Server → client: the full presence of a room, sent first on every subscription (after
+    /// its parts, when it is too large for one frame).
     PresenceState(PresenceState),
     /// Server → client: keys and metas that joined or left a room since the last state or diff.
     PresenceDiff(PresenceDiff),
     /// Server → client: no more presence will come for this room (refused, left, unsubscribed).
     PresenceEnd(PresenceEnd),
+    /// Server → client: part of a room's state too large for one frame; the
+    /// [`Frame::PresenceState`] that follows completes it.
+    PresenceStatePart(PresenceStatePart),
     /// Either way: a liveness probe that the peer answers with [`Frame::Pong`].
     Ping(Ping),
     /// Either way: the answer to a [`Frame::Ping`], echoing its id.
@@ -77,6 +81,8 @@ pub enum Tag {
     PresenceDiff = 0x23,
     /// [`Frame::PresenceEnd`]
     PresenceEnd = 0x24,
+    /// [`Frame::PresenceStatePart`]
+    PresenceStatePart = 0x25,
     /// [`Frame::Ping`]
     Ping = 0x30,
     /// [`Frame::Pong`]
@@ -87,7 +93,7 @@ pub enum Tag {
 
 impl Tag {
     /// Every tag, in wire order.
-    pub const ALL: [Tag; 14] = [
+    pub const ALL: [Tag; 15] = [
         Tag::Hello,
         Tag::Welcome,
         Tag::Reject,
@@ -99,6 +105,7 @@ impl Tag {
         Tag::PresenceState,
         Tag::PresenceDiff,
         Tag::PresenceEnd,
+        Tag::PresenceStatePart,
         Tag::Ping,
         Tag::Pong,
         Tag::Disconnect,
@@ -125,6 +132,7 @@ impl Frame {
             Frame::PresenceState(_) => Tag::PresenceState,
             Frame::PresenceDiff(_) => Tag::PresenceDiff,
             Frame::PresenceEnd(_) => Tag::PresenceEnd,
+            Frame::PresenceStatePart(_) => Tag::PresenceStatePart,
             Frame::Ping(_) => Tag::Ping,
             Frame::Pong(_) => Tag::Pong,
             Frame::Disconnect(_) => Tag::Disconnect,
@@ -264,6 +272,16 @@ pub struct PresenceState {
     /// The room.
     pub room: String,
     /// Every key present, with all of its metas.
+    pub entries: Vec<PresenceEntry>,
+}
+
+/// Part of a room's presence, when the whole does not fit one frame: the client keeps it until
+/// the [`PresenceState`] that completes it. A key is in exactly one part or the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceStatePart {
+    /// The room.
+    pub room: String,
+    /// Some of the keys present, with all of their metas.
     pub entries: Vec<PresenceEntry>,
 }
 

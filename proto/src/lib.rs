@@ -35,7 +35,7 @@ pub use code::{DisconnectReason, RejectReason};
 pub use error::{DecodeError, PayloadError};
 pub use frame::{
     Ack, AckError, Disconnect, Event, Frame, Hello, PROTOCOL_VERSION, Ping, Pong, PresenceDiff,
-    PresenceEnd, PresenceEntry, PresenceMeta, PresenceState, PresenceSubscribe,
+    PresenceEnd, PresenceEntry, PresenceMeta, PresenceState, PresenceStatePart, PresenceSubscribe,
     PresenceUnsubscribe, Reject, Resume, Tag, Welcome,
 };
 pub use framing::FrameSplitter;

@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use quicket_proto::{
     Ack, AckError, DecodeError, Disconnect, DisconnectReason, Event, Frame, FrameSplitter, Hello,
     PayloadCodec, Ping, Pong, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta,
-    PresenceState, PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason, Resume, SocketId,
-    Welcome, codec,
+    PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason,
+    Resume, SocketId, Welcome, codec,
 };
 use serde_json::Value;
 
@@ -126,6 +126,10 @@ fn frame(v: &Value) -> Frame {
         "PresenceEnd" => Frame::PresenceEnd(PresenceEnd {
             room: s(v, "room"),
             message: s(v, "message"),
+        }),
+        "PresenceStatePart" => Frame::PresenceStatePart(PresenceStatePart {
+            room: s(v, "room"),
+            entries: entries(&v["entries"]),
         }),
         "Ping" => Frame::Ping(Ping { id: n(v, "id") }),
         "Pong" => Frame::Pong(Pong { id: n(v, "id") }),

@@ -24,7 +24,7 @@ TAGS = {
     "Hello": 0x01, "Welcome": 0x02, "Reject": 0x03,
     "Event": 0x10, "Ack": 0x11, "AckError": 0x12,
     "PresenceSubscribe": 0x20, "PresenceUnsubscribe": 0x21, "PresenceState": 0x22,
-    "PresenceDiff": 0x23, "PresenceEnd": 0x24,
+    "PresenceDiff": 0x23, "PresenceEnd": 0x24, "PresenceStatePart": 0x25,
     "Ping": 0x30, "Pong": 0x31, "Disconnect": 0x3F,
 }
 TYPES = {tag: name for name, tag in TAGS.items()}
@@ -55,6 +55,7 @@ BODIES = {
     "PresenceState": [("room", "str"), ("entries", ("seq", ENTRY))],
     "PresenceDiff": [("room", "str"), ("joins", ("seq", ENTRY)), ("leaves", ("seq", ENTRY))],
     "PresenceEnd": [("room", "str"), ("message", "str")],
+    "PresenceStatePart": [("room", "str"), ("entries", ("seq", ENTRY))],
     "Ping": [("id", "u64")],
     "Pong": [("id", "u64")],
     "Disconnect": [("reason", "u16"), ("message", "str")],
@@ -388,6 +389,11 @@ FRAMES = [
     ("presence_diff_empty", diff("", [], [])),
     ("presence_end_unsubscribed", {"type": "PresenceEnd", "room": "lobby", "message": "unsubscribed"}),
     ("presence_end_not_member", {"type": "PresenceEnd", "room": "vip", "message": "not a member"}),
+    ("presence_state_part", {"type": "PresenceStatePart", "room": "lobby", "entries": [
+        entry("alice", meta(1, j('{"d":"web"}'))),
+        entry("bob", meta(2, j("{}"))),
+    ]}),
+    ("presence_state_part_empty", {"type": "PresenceStatePart", "room": "lobby", "entries": []}),
     # Heartbeat
     ("ping_0", {"type": "Ping", "id": 0}),
     ("ping_1", {"type": "Ping", "id": 1}),
@@ -453,7 +459,7 @@ MALFORMED = [
     ("unknown_tag_00", H("00"), "UnknownTag"),
     ("unknown_tag_04", H("04 00"), "UnknownTag"),
     ("unknown_tag_13", H("13 01 00"), "UnknownTag"),
-    ("unknown_tag_25", H("25 00 00"), "UnknownTag"),
+    ("unknown_tag_26", H("26 00 00"), "UnknownTag"),
     ("unknown_tag_32", H("32 00"), "UnknownTag"),
     ("unknown_tag_3e", H("3e 00"), "UnknownTag"),
     ("unknown_tag_ff", H("ff"), "UnknownTag"),

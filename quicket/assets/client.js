@@ -295,6 +295,7 @@ var TAGS = {
   PresenceState: 34,
   PresenceDiff: 35,
   PresenceEnd: 36,
+  PresenceStatePart: 37,
   Ping: 48,
   Pong: 49,
   Disconnect: 63
@@ -366,6 +367,7 @@ function encodeFrame(frame) {
       w.string(frame.room);
       break;
     case "PresenceState":
+    case "PresenceStatePart":
       w.string(frame.room).seq(frame.entries, writeEntry);
       break;
     case "PresenceDiff":
@@ -442,6 +444,7 @@ function readBody(type, r) {
     case "PresenceUnsubscribe":
       return { type, room: r.string() };
     case "PresenceState":
+    case "PresenceStatePart":
       return { type, room: r.string(), entries: r.seq(() => readEntry(r)) };
     case "PresenceDiff":
       return {
@@ -755,6 +758,286 @@ var PendingAcks = class {
   }
 };
 
+// src/emitter.ts
+var Emitter = class {
+  listeners = /* @__PURE__ */ new Map();
+  /** Adds a listener. */
+  on(event, listener) {
+    const list = this.listeners.get(event);
+    if (list) list.push(listener);
+    else this.listeners.set(event, [listener]);
+    return this;
+  }
+  /** Adds a listener that runs at most once. */
+  once(event, listener) {
+    const wrapper = ((...args) => {
+      this.off(event, wrapper);
+      return listener(...args);
+    });
+    wrapper.listener = listener;
+    return this.on(event, wrapper);
+  }
+  /** Removes one listener, or every listener of `event` when none is given. */
+  off(event, listener) {
+    if (listener === void 0) {
+      this.listeners.delete(event);
+      return this;
+    }
+    const list = this.listeners.get(event);
+    if (!list) return this;
+    const at = list.findIndex(
+      (l) => l === listener || l.listener === listener
+    );
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) this.listeners.delete(event);
+    return this;
+  }
+  /** How many listeners `event` has. */
+  listenerCount(event) {
+    return this.listeners.get(event)?.length ?? 0;
+  }
+  /** The listeners of `event`, as a snapshot safe to iterate while listeners change. */
+  listenersOf(event) {
+    return [...this.listeners.get(event) ?? []];
+  }
+  /**
+   * Calls every listener of `event`; returns whether there was any. A listener that throws
+   * does not stop the others, nor the caller (a connection's read loop): its error is
+   * rethrown on its own turn of the event loop, where the page sees it.
+   */
+  emit(event, ...args) {
+    const list = this.listenersOf(event);
+    for (const listener of list) {
+      try {
+        listener(...args);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        }, 0);
+      }
+    }
+    return list.length > 0;
+  }
+};
+
+// src/presence.ts
+var MAX_PART_KEYS = 1e5;
+var Presence = class {
+  /** @internal Built by {@link Presences.add}, for `Socket.presence`. */
+  constructor(room, decode, onUnsubscribe) {
+    this.room = room;
+    this.decode = decode;
+    this.onUnsubscribe = onUnsubscribe;
+  }
+  room;
+  decode;
+  onUnsubscribe;
+  events = new Emitter();
+  metas = /* @__PURE__ */ new Map();
+  synced = false;
+  ended = false;
+  /** Entries of a state sent in parts, until the `PresenceState` that completes them. */
+  parts = [];
+  /** Each key present, with its metas ordered by id. Replaced in place on every change. */
+  state = /* @__PURE__ */ new Map();
+  /** Whether the subscription is still running. */
+  get active() {
+    return !this.ended;
+  }
+  /** Whether a full state has arrived yet. */
+  get isSynced() {
+    return this.synced;
+  }
+  /** Adds a listener. */
+  on(event, listener) {
+    this.events.on(event, listener);
+    return this;
+  }
+  /** Adds a listener that runs at most once. */
+  once(event, listener) {
+    this.events.once(event, listener);
+    return this;
+  }
+  /** Removes a listener, or all listeners of `event`. */
+  off(event, listener) {
+    this.events.off(event, listener);
+    return this;
+  }
+  /** Stops the subscription (sends `PresenceUnsubscribe`); the server does not answer it. */
+  unsubscribe() {
+    if (this.ended) return;
+    this.ended = true;
+    this.onUnsubscribe(this);
+  }
+  /**
+   * @internal A `PresenceStatePart`: kept for the `PresenceState` that completes it. Refused
+   * past {@link MAX_PART_KEYS} keys, a bound no server within its room limit reaches.
+   */
+  applyPart(entries) {
+    if (this.parts.length + entries.length > MAX_PART_KEYS) return false;
+    this.parts.push(...entries);
+    return true;
+  }
+  /** @internal A `PresenceState`: with the parts before it, replaces the whole view. */
+  applyState(entries) {
+    const parts = this.parts;
+    this.parts = [];
+    if (this.ended) return;
+    this.metas.clear();
+    for (const entry of [...parts, ...entries]) {
+      const metas = this.metasOf(entry.key);
+      for (const meta of entry.metas) metas.set(meta.id, this.toMeta(meta));
+    }
+    this.state.clear();
+    for (const key of this.metas.keys()) this.refresh(key);
+    this.synced = true;
+    this.events.emit("sync");
+  }
+  /**
+   * @internal The connection dropped and the socket is reconnecting: the view is kept, and
+   * the next `PresenceState` (of the new subscription) replaces it whole. Diffs until then
+   * are ignored, like those before a first state.
+   */
+  resync() {
+    this.synced = false;
+    this.parts = [];
+  }
+  /** @internal A `PresenceDiff`: every join added and every leave removed, as one change. */
+  applyDiff(joins, leaves) {
+    if (this.ended || !this.synced) return;
+    const before = new Set(this.metas.keys());
+    const joined = [];
+    const left = [];
+    for (const entry of joins) {
+      const metas = this.metasOf(entry.key);
+      const added = entry.metas.map((meta) => this.toMeta(meta));
+      for (const meta of added) metas.set(meta.id, meta);
+      if (added.length > 0) joined.push([entry.key, added]);
+    }
+    for (const entry of leaves) {
+      const metas = this.metas.get(entry.key);
+      if (!metas) continue;
+      const removed = [];
+      for (const { id } of entry.metas) {
+        const meta = metas.get(id);
+        if (meta && metas.delete(id)) removed.push(meta);
+      }
+      if (removed.length > 0) left.push([entry.key, removed]);
+    }
+    const touched = new Set([...joins, ...leaves].map((entry) => entry.key));
+    for (const key of touched) this.refresh(key);
+    for (const [key, metas] of joined) {
+      this.events.emit("join", key, metas, { first: !before.has(key) && this.state.has(key) });
+    }
+    for (const [key, metas] of left) {
+      this.events.emit("leave", key, metas, { last: before.has(key) && !this.state.has(key) });
+    }
+  }
+  /** @internal A `PresenceEnd`, or the connection closed. */
+  end(message) {
+    if (this.ended) return;
+    this.ended = true;
+    this.events.emit("end", message);
+  }
+  metasOf(key) {
+    let metas = this.metas.get(key);
+    if (!metas) {
+      metas = /* @__PURE__ */ new Map();
+      this.metas.set(key, metas);
+    }
+    return metas;
+  }
+  toMeta(meta) {
+    return { id: meta.id, data: this.decode(meta.data) };
+  }
+  /** Rebuilds `state` for one key from the metas by id. */
+  refresh(key) {
+    const metas = this.metas.get(key);
+    if (!metas || metas.size === 0) {
+      this.metas.delete(key);
+      this.state.delete(key);
+      return;
+    }
+    const sorted = [...metas.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    this.state.set(key, sorted);
+  }
+};
+var Presences = class {
+  /**
+   * `control` sends a frame of the protocol's own, silently failing; `report` hears of metas
+   * that are not JSON.
+   */
+  constructor(control, report) {
+    this.control = control;
+    this.report = report;
+  }
+  control;
+  report;
+  rooms = /* @__PURE__ */ new Map();
+  /** The running subscription to `room`, if any. */
+  get(room) {
+    return this.rooms.get(room);
+  }
+  /** Registers a subscription to `room`; subscribing on the connection is the caller's. */
+  add(room) {
+    const presence = new Presence(
+      room,
+      (bytes) => this.decodeMeta(bytes),
+      (p) => this.unsubscribe(p)
+    );
+    this.rooms.set(room, presence);
+    return presence;
+  }
+  /**
+   * A presence frame from the server; frames of rooms not followed are ignored. `false` for
+   * a state in parts too large to keep.
+   */
+  apply(frame) {
+    const presence = this.rooms.get(frame.room);
+    switch (frame.type) {
+      case "PresenceStatePart":
+        return presence?.applyPart(frame.entries) ?? true;
+      case "PresenceState":
+        presence?.applyState(frame.entries);
+        return true;
+      case "PresenceDiff":
+        presence?.applyDiff(frame.joins, frame.leaves);
+        return true;
+      case "PresenceEnd":
+        this.rooms.delete(frame.room);
+        presence?.end(frame.message);
+        return true;
+    }
+  }
+  /** A connection opened: subscriptions belong to one, and the fresh state replaces each view. */
+  resubscribe() {
+    for (const room of this.rooms.keys()) this.control({ type: "PresenceSubscribe", room });
+  }
+  /** The connection dropped; the socket is reconnecting. */
+  resync() {
+    for (const presence of this.rooms.values()) presence.resync();
+  }
+  /** Forgets every subscription (the socket closed for good) and returns them, to be ended. */
+  takeAll() {
+    const presences = [...this.rooms.values()];
+    this.rooms.clear();
+    return presences;
+  }
+  unsubscribe(presence) {
+    if (this.rooms.get(presence.room) !== presence) return;
+    this.rooms.delete(presence.room);
+    this.control({ type: "PresenceUnsubscribe", room: presence.room });
+  }
+  decodeMeta(bytes) {
+    try {
+      return decodeJson(bytes);
+    } catch (err) {
+      this.report(err);
+      return void 0;
+    }
+  }
+};
+
 // src/dispatch.ts
 var MAX_EVENT_NAME_BYTES = 256;
 var utf8 = new TextEncoder();
@@ -789,9 +1072,13 @@ function dispatchFrame(bytes, datagram, ctx) {
     case "Disconnect":
       return ctx.close(frame.reason, frame.message);
     case "PresenceState":
+    case "PresenceStatePart":
     case "PresenceDiff":
     case "PresenceEnd":
-      return ctx.presences.apply(frame);
+      if (!ctx.presences.apply(frame)) {
+        ctx.fail(new Error(`a presence state in parts of more than ${MAX_PART_KEYS} keys`), "");
+      }
+      return;
     default:
       ctx.fail(new Error(`a server may not send ${frame.type} frames after the handshake`), "");
   }
@@ -868,68 +1155,6 @@ function acknowledger(ctx, id) {
   };
   return { ack, fail };
 }
-
-// src/emitter.ts
-var Emitter = class {
-  listeners = /* @__PURE__ */ new Map();
-  /** Adds a listener. */
-  on(event, listener) {
-    const list = this.listeners.get(event);
-    if (list) list.push(listener);
-    else this.listeners.set(event, [listener]);
-    return this;
-  }
-  /** Adds a listener that runs at most once. */
-  once(event, listener) {
-    const wrapper = ((...args) => {
-      this.off(event, wrapper);
-      return listener(...args);
-    });
-    wrapper.listener = listener;
-    return this.on(event, wrapper);
-  }
-  /** Removes one listener, or every listener of `event` when none is given. */
-  off(event, listener) {
-    if (listener === void 0) {
-      this.listeners.delete(event);
-      return this;
-    }
-    const list = this.listeners.get(event);
-    if (!list) return this;
-    const at = list.findIndex(
-      (l) => l === listener || l.listener === listener
-    );
-    if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.listeners.delete(event);
-    return this;
-  }
-  /** How many listeners `event` has. */
-  listenerCount(event) {
-    return this.listeners.get(event)?.length ?? 0;
-  }
-  /** The listeners of `event`, as a snapshot safe to iterate while listeners change. */
-  listenersOf(event) {
-    return [...this.listeners.get(event) ?? []];
-  }
-  /**
-   * Calls every listener of `event`; returns whether there was any. A listener that throws
-   * does not stop the others, nor the caller (a connection's read loop): its error is
-   * rethrown on its own turn of the event loop, where the page sees it.
-   */
-  emit(event, ...args) {
-    const list = this.listenersOf(event);
-    for (const listener of list) {
-      try {
-        listener(...args);
-      } catch (err) {
-        setTimeout(() => {
-          throw err;
-        }, 0);
-      }
-    }
-    return list.length > 0;
-  }
-};
 
 // src/events.ts
 var RESERVED = /* @__PURE__ */ new Set([
@@ -1771,201 +1996,6 @@ function goodbyeFrame(reason, message) {
     return encodeFrame({ type: "Disconnect", reason, message: "" });
   }
 }
-
-// src/presence.ts
-var Presence = class {
-  /** @internal Built by {@link Presences.add}, for `Socket.presence`. */
-  constructor(room, decode, onUnsubscribe) {
-    this.room = room;
-    this.decode = decode;
-    this.onUnsubscribe = onUnsubscribe;
-  }
-  room;
-  decode;
-  onUnsubscribe;
-  events = new Emitter();
-  metas = /* @__PURE__ */ new Map();
-  synced = false;
-  ended = false;
-  /** Each key present, with its metas ordered by id. Replaced in place on every change. */
-  state = /* @__PURE__ */ new Map();
-  /** Whether the subscription is still running. */
-  get active() {
-    return !this.ended;
-  }
-  /** Whether a full state has arrived yet. */
-  get isSynced() {
-    return this.synced;
-  }
-  /** Adds a listener. */
-  on(event, listener) {
-    this.events.on(event, listener);
-    return this;
-  }
-  /** Adds a listener that runs at most once. */
-  once(event, listener) {
-    this.events.once(event, listener);
-    return this;
-  }
-  /** Removes a listener, or all listeners of `event`. */
-  off(event, listener) {
-    this.events.off(event, listener);
-    return this;
-  }
-  /** Stops the subscription (sends `PresenceUnsubscribe`); the server does not answer it. */
-  unsubscribe() {
-    if (this.ended) return;
-    this.ended = true;
-    this.onUnsubscribe(this);
-  }
-  /** @internal A `PresenceState`: replaces the whole view. */
-  applyState(entries) {
-    if (this.ended) return;
-    this.metas.clear();
-    for (const entry of entries) {
-      const metas = this.metasOf(entry.key);
-      for (const meta of entry.metas) metas.set(meta.id, this.toMeta(meta));
-    }
-    this.state.clear();
-    for (const key of this.metas.keys()) this.refresh(key);
-    this.synced = true;
-    this.events.emit("sync");
-  }
-  /**
-   * @internal The connection dropped and the socket is reconnecting: the view is kept, and
-   * the next `PresenceState` (of the new subscription) replaces it whole. Diffs until then
-   * are ignored, like those before a first state.
-   */
-  resync() {
-    this.synced = false;
-  }
-  /** @internal A `PresenceDiff`: every join added and every leave removed, as one change. */
-  applyDiff(joins, leaves) {
-    if (this.ended || !this.synced) return;
-    const before = new Set(this.metas.keys());
-    const joined = [];
-    const left = [];
-    for (const entry of joins) {
-      const metas = this.metasOf(entry.key);
-      const added = entry.metas.map((meta) => this.toMeta(meta));
-      for (const meta of added) metas.set(meta.id, meta);
-      if (added.length > 0) joined.push([entry.key, added]);
-    }
-    for (const entry of leaves) {
-      const metas = this.metas.get(entry.key);
-      if (!metas) continue;
-      const removed = [];
-      for (const { id } of entry.metas) {
-        const meta = metas.get(id);
-        if (meta && metas.delete(id)) removed.push(meta);
-      }
-      if (removed.length > 0) left.push([entry.key, removed]);
-    }
-    const touched = new Set([...joins, ...leaves].map((entry) => entry.key));
-    for (const key of touched) this.refresh(key);
-    for (const [key, metas] of joined) {
-      this.events.emit("join", key, metas, { first: !before.has(key) && this.state.has(key) });
-    }
-    for (const [key, metas] of left) {
-      this.events.emit("leave", key, metas, { last: before.has(key) && !this.state.has(key) });
-    }
-  }
-  /** @internal A `PresenceEnd`, or the connection closed. */
-  end(message) {
-    if (this.ended) return;
-    this.ended = true;
-    this.events.emit("end", message);
-  }
-  metasOf(key) {
-    let metas = this.metas.get(key);
-    if (!metas) {
-      metas = /* @__PURE__ */ new Map();
-      this.metas.set(key, metas);
-    }
-    return metas;
-  }
-  toMeta(meta) {
-    return { id: meta.id, data: this.decode(meta.data) };
-  }
-  /** Rebuilds `state` for one key from the metas by id. */
-  refresh(key) {
-    const metas = this.metas.get(key);
-    if (!metas || metas.size === 0) {
-      this.metas.delete(key);
-      this.state.delete(key);
-      return;
-    }
-    const sorted = [...metas.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    this.state.set(key, sorted);
-  }
-};
-var Presences = class {
-  /**
-   * `control` sends a frame of the protocol's own, silently failing; `report` hears of metas
-   * that are not JSON.
-   */
-  constructor(control, report) {
-    this.control = control;
-    this.report = report;
-  }
-  control;
-  report;
-  rooms = /* @__PURE__ */ new Map();
-  /** The running subscription to `room`, if any. */
-  get(room) {
-    return this.rooms.get(room);
-  }
-  /** Registers a subscription to `room`; subscribing on the connection is the caller's. */
-  add(room) {
-    const presence = new Presence(
-      room,
-      (bytes) => this.decodeMeta(bytes),
-      (p) => this.unsubscribe(p)
-    );
-    this.rooms.set(room, presence);
-    return presence;
-  }
-  /** A presence frame from the server; frames of rooms not followed are ignored. */
-  apply(frame) {
-    const presence = this.rooms.get(frame.room);
-    switch (frame.type) {
-      case "PresenceState":
-        return presence?.applyState(frame.entries);
-      case "PresenceDiff":
-        return presence?.applyDiff(frame.joins, frame.leaves);
-      case "PresenceEnd":
-        this.rooms.delete(frame.room);
-        return presence?.end(frame.message);
-    }
-  }
-  /** A connection opened: subscriptions belong to one, and the fresh state replaces each view. */
-  resubscribe() {
-    for (const room of this.rooms.keys()) this.control({ type: "PresenceSubscribe", room });
-  }
-  /** The connection dropped; the socket is reconnecting. */
-  resync() {
-    for (const presence of this.rooms.values()) presence.resync();
-  }
-  /** Forgets every subscription (the socket closed for good) and returns them, to be ended. */
-  takeAll() {
-    const presences = [...this.rooms.values()];
-    this.rooms.clear();
-    return presences;
-  }
-  unsubscribe(presence) {
-    if (this.rooms.get(presence.room) !== presence) return;
-    this.rooms.delete(presence.room);
-    this.control({ type: "PresenceUnsubscribe", room: presence.room });
-  }
-  decodeMeta(bytes) {
-    try {
-      return decodeJson(bytes);
-    } catch (err) {
-      this.report(err);
-      return void 0;
-    }
-  }
-};
 
 // src/reconnect.ts
 function reconnectsAfter(reason, options) {

@@ -21,6 +21,14 @@ struct Track {
     device: String,
 }
 
+/// One socket tracking `keys` keys in a room, each with a meta of about `meta_bytes`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Crowd {
+    room: String,
+    keys: usize,
+    meta_bytes: usize,
+}
+
 fn presence_handlers(socket: &Socket) {
     socket.on(
         "enter",
@@ -30,6 +38,22 @@ fn presence_handlers(socket: &Socket) {
                 .presence(&t.room)
                 .track(&t.user, Device { name: t.device })
                 .unwrap();
+            ack.send(()).unwrap();
+        },
+    );
+    socket.on(
+        "crowd",
+        |socket: Socket, Data(c): Data<Crowd>, ack: AckSender| async move {
+            socket.join(c.room.as_str()).unwrap();
+            for n in 0..c.keys {
+                let meta = Device {
+                    name: format!("{n:02}{}", "x".repeat(c.meta_bytes)),
+                };
+                socket
+                    .presence(&c.room)
+                    .track(&format!("user-{n:02}"), meta)
+                    .unwrap();
+            }
             ack.send(()).unwrap();
         },
     );
@@ -196,6 +220,44 @@ pub async fn presence_snapshot_and_multi_device_diffs<H: Harness>(harness: &H) {
     );
     assert!(watch.state().is_empty());
     assert!(t.server.presence("lobby").await.is_empty());
+}
+
+/// A room whose state is larger than the subscriber's frame limit arrives whole, in parts
+/// that each fit; diffs follow as usual.
+pub async fn presence_state_larger_than_a_frame_arrives_whole<H: Harness>(harness: &H) {
+    let mut t = TestServer::start(harness, harness.builder().await, |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
+    let (member, _) = t.connect().await;
+    let crowd = Crowd {
+        room: "stadium".into(),
+        keys: 16,
+        meta_bytes: 800,
+    };
+    within("crowd", member.emit_with_ack::<()>("crowd", &crowd))
+        .await
+        .unwrap();
+    // 16 metas of 800 bytes: about 13 KiB of state for a client that takes 4 KiB frames.
+    let limits = quicket_core::ConnectionLimits::default().max_frame_size(4096);
+    let config = quicket_core::ClientConfig::default().limits(limits);
+    let (watcher, _) = t.connect_with(Client::builder().config(config)).await;
+    within("join", watcher.emit_with_ack::<()>("join-only", "stadium"))
+        .await
+        .unwrap();
+    let mut watch = watcher.subscribe_presence("stadium").unwrap();
+    assert_eq!(event(&mut watch).await, PresenceEvent::Sync);
+    let state = watch.state();
+    assert_eq!(state.len(), 16, "every key, none twice");
+    let metas: Vec<Device> = state.metas("user-07").unwrap();
+    assert_eq!(metas[0].name, format!("07{}", "x".repeat(800)));
+
+    enter(&watcher, "stadium", "watcher", "pc").await;
+    assert!(matches!(
+        event(&mut watch).await,
+        PresenceEvent::Join { first: true, .. }
+    ));
+    assert_eq!(watch.state().len(), 17);
 }
 
 /// A presence subscription outside the socket's rooms is refused, not fatal.

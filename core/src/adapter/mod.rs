@@ -27,6 +27,7 @@ mod event;
 mod local;
 mod presence;
 mod presence_batch;
+mod presence_state;
 mod room;
 mod seam;
 mod sockets;

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_proto::{
-    Frame, PayloadCodec, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState,
-    SocketId, codec,
+    Frame, PayloadCodec, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, SocketId, codec,
 };
 
 use super::Room;
@@ -302,11 +301,13 @@ impl PresenceStore {
             .iter()
             .map(|(key, metas)| entry(key, metas.iter(), codec))
             .collect();
-        let state = Frame::PresenceState(PresenceState {
-            room: room.to_string(),
-            entries,
-        });
-        let sent = socket.core().send_frame(&state);
+        let core = socket.core();
+        let sent = super::presence_state::frames(room, entries, core.peer_max_frame_size())
+            .and_then(|frames| {
+                frames
+                    .into_iter()
+                    .try_for_each(|frame| core.send_reliable(frame))
+            });
         if sent.is_ok() {
             presence.subscribers.insert(socket.id(), socket.clone());
         }

@@ -346,6 +346,7 @@ impl Client {
             PresenceFeed {
                 events: events_tx,
                 state: state_tx,
+                parts: std::sync::Mutex::default(),
             },
         );
         let subscribe = Frame::PresenceSubscribe(PresenceSubscribe {
@@ -437,6 +438,12 @@ impl Role for Client {
                 }
                 Ok(())
             }
+            Frame::PresenceStatePart(part) => match self.presence().get(&part.room) {
+                Some(feed) => feed
+                    .part(part.entries)
+                    .map_err(|why| Close::now(DisconnectReason::ProtocolError, why)),
+                None => Ok(()),
+            },
             Frame::PresenceDiff(diff) => {
                 if let Some(feed) = self.presence().get(&diff.room) {
                     feed.diff(diff.joins, diff.leaves);

@@ -1,6 +1,7 @@
 //! The client's view of a room's presence.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::PoisonError;
 
 use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, PresenceEntry};
@@ -113,12 +114,40 @@ impl PresenceWatch {
 pub(crate) struct PresenceFeed {
     pub(crate) events: mpsc::Sender<PresenceEvent>,
     pub(crate) state: watch::Sender<PresenceSnapshot>,
+    /// The parts of a state too large for one frame, until the state that completes them.
+    pub(crate) parts: std::sync::Mutex<Vec<PresenceEntry>>,
 }
 
+/// Keys a state may arrive with in parts: ten times a server's default room limit.
+const MAX_PART_KEYS: usize = 100_000;
+
 impl PresenceFeed {
+    /// Keeps part of a state for the `PresenceState` that completes it; refused past
+    /// [`MAX_PART_KEYS`], a bound no server within its room limit reaches.
+    pub(crate) fn part(&self, entries: Vec<PresenceEntry>) -> Result<(), String> {
+        let mut parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+        if parts.len() + entries.len() > MAX_PART_KEYS {
+            return Err(format!(
+                "a presence state in parts of more than {MAX_PART_KEYS} keys"
+            ));
+        }
+        parts.extend(entries);
+        Ok(())
+    }
+
+    /// Forgets the parts of a state that will not be completed: its connection dropped.
+    pub(crate) fn drop_parts(&self) {
+        self.parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     pub(crate) fn sync(&self, codec: PayloadCodec, entries: Vec<PresenceEntry>) {
-        let keys = entries
+        let parts = std::mem::take(&mut *self.parts.lock().unwrap_or_else(PoisonError::into_inner));
+        let keys = parts
             .into_iter()
+            .chain(entries)
             .map(|entry| {
                 (
                     entry.key,

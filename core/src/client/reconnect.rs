@@ -9,6 +9,7 @@ use std::time::Duration;
 use quicket_proto::{DisconnectReason, Frame, PresenceSubscribe, RejectReason, Resume, Welcome};
 use tokio::sync::watch;
 
+use super::presence::PresenceFeed;
 use super::{Client, Dial};
 use crate::config::ReconnectConfig;
 use crate::error::ConnectError;
@@ -260,7 +261,12 @@ impl Client {
         }
         // Presence subscriptions belong to the connection: ask again, and the fresh state
         // replaces the old one without a leave or join for keys that stayed.
-        let rooms: Vec<String> = self.presence().keys().cloned().collect();
+        // Parts of a state the old connection did not complete are dropped with it.
+        let rooms: Vec<String> = {
+            let feeds = self.presence();
+            feeds.values().for_each(PresenceFeed::drop_parts);
+            feeds.keys().cloned().collect()
+        };
         for room in rooms {
             let _closing = core.send_frame(&Frame::PresenceSubscribe(PresenceSubscribe { room }));
         }

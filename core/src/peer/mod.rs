@@ -102,7 +102,7 @@ impl PeerCore {
         self.link.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn peer_max_frame_size(&self) -> usize {
+    pub(crate) fn peer_max_frame_size(&self) -> usize {
         self.peer_max_frame_size.load(Ordering::Relaxed)
     }
 
