@@ -12,7 +12,7 @@ import sys
 
 VECTORS = pathlib.Path(__file__).resolve().parent.parent / "proto" / "vectors"
 HELLO = 0x01
-PRESENCE = range(0x20, 0x26)
+PRESENCE = range(0x20, 0x27)
 
 
 def load(name):

@@ -129,6 +129,17 @@ export interface PresenceStatePart {
   entries: PresenceEntry[];
 }
 
+/**
+ * Server → client: how many keys and connections a room counts, in place of its state and
+ * diffs, for a room whose server sends counts only.
+ */
+export interface PresenceCount {
+  type: "PresenceCount";
+  room: string;
+  keys: bigint;
+  connections: bigint;
+}
+
 /** Server → client: metas that joined or left since the last state or diff. */
 export interface PresenceDiff {
   type: "PresenceDiff";
@@ -178,6 +189,7 @@ export type Frame =
   | PresenceDiff
   | PresenceEnd
   | PresenceStatePart
+  | PresenceCount
   | Ping
   | Pong
   | Disconnect;
@@ -199,6 +211,7 @@ export const TAGS = {
   PresenceDiff: 0x23,
   PresenceEnd: 0x24,
   PresenceStatePart: 0x25,
+  PresenceCount: 0x26,
   Ping: 0x30,
   Pong: 0x31,
   Disconnect: 0x3f,
@@ -301,6 +314,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case "PresenceEnd":
       w.string(frame.room).string(frame.message);
       break;
+    case "PresenceCount":
+      w.string(frame.room).u64(frame.keys).u64(frame.connections);
+      break;
     case "Ping":
     case "Pong":
       w.u64(frame.id);
@@ -389,6 +405,8 @@ function readBody(type: FrameType, r: Reader): Frame {
       };
     case "PresenceEnd":
       return { type, room: r.string(), message: r.string() };
+    case "PresenceCount":
+      return { type, room: r.string(), keys: r.u64(), connections: r.u64() };
     case "Ping":
     case "Pong":
       return { type, id: r.u64() };

@@ -107,6 +107,7 @@ export function dispatchFrame(bytes: Uint8Array, datagram: boolean, ctx: FrameCo
       return ctx.close(frame.reason, frame.message);
     case "PresenceState":
     case "PresenceStatePart":
+    case "PresenceCount":
     case "PresenceDiff":
     case "PresenceEnd":
       if (!ctx.presences.apply(frame)) {

@@ -32,7 +32,7 @@ export type {
 export { Presence } from "./presence.js";
 export { webStorageSession } from "./session.js";
 export type { SessionStore, StoredSession } from "./session.js";
-export type { PresenceEvents, PresenceMeta } from "./presence.js";
+export type { PresenceCounts, PresenceEvents, PresenceMeta } from "./presence.js";
 export type { Discovery, TransportName } from "./transport.js";
 export {
   AckError,

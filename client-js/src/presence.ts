@@ -10,6 +10,7 @@ import type {
   PresenceDiff,
   PresenceEnd,
   PresenceEntry,
+  PresenceCount,
   PresenceState,
   PresenceStatePart,
 } from "./codec.js";
@@ -41,9 +42,22 @@ export type PresenceEvents = {
    * key left. An update has `last` false.
    */
   leave: (key: string, metas: PresenceMeta[], info: { last: boolean }) => void;
+  /**
+   * The room's counts arrived or changed, in a room whose server sends counts only:
+   * {@link Presence.counts} holds them, and `state` stays empty.
+   */
+  count: (counts: PresenceCounts) => void;
   /** The server ended the subscription (refused it, or the socket left the room). */
   end: (message: string) => void;
 };
+
+/** How many keys and connections a room counts. */
+export interface PresenceCounts {
+  /** Keys present. */
+  keys: bigint;
+  /** Metas present: one per connection tracking a key. */
+  connections: bigint;
+}
 
 /** Decodes a meta's payload; reports a failure and returns `undefined`. */
 export type MetaDecoder = (bytes: Uint8Array) => unknown;
@@ -68,6 +82,9 @@ export class Presence {
 
   /** Each key present, with its metas ordered by id. Replaced in place on every change. */
   readonly state = new Map<string, PresenceMeta[]>();
+
+  /** The room's counts, when its server sends counts only; `undefined` when it sends keys. */
+  counts: PresenceCounts | undefined = undefined;
 
   /** @internal Built by {@link Presences.add}, for `Socket.presence`. */
   constructor(
@@ -122,6 +139,16 @@ export class Presence {
     return true;
   }
 
+  /** @internal A `PresenceCount`: the room's counts, in place of its keys. */
+  applyCount(keys: bigint, connections: bigint): void {
+    if (this.ended) return;
+    this.metas.clear();
+    this.state.clear();
+    this.counts = { keys, connections };
+    this.synced = true;
+    this.events.emit("count", this.counts);
+  }
+
   /** @internal A `PresenceState`: with the parts before it, replaces the whole view. */
   applyState(entries: PresenceEntry[]): void {
     const parts = this.parts;
@@ -134,6 +161,7 @@ export class Presence {
     }
     this.state.clear();
     for (const key of this.metas.keys()) this.refresh(key);
+    this.counts = undefined;
     this.synced = true;
     this.events.emit("sync");
   }
@@ -249,9 +277,14 @@ export class Presences {
    * A presence frame from the server; frames of rooms not followed are ignored. `false` for
    * a state in parts too large to keep.
    */
-  apply(frame: PresenceState | PresenceStatePart | PresenceDiff | PresenceEnd): boolean {
+  apply(
+    frame: PresenceState | PresenceStatePart | PresenceCount | PresenceDiff | PresenceEnd,
+  ): boolean {
     const presence = this.rooms.get(frame.room);
     switch (frame.type) {
+      case "PresenceCount":
+        presence?.applyCount(frame.keys, frame.connections);
+        return true;
       case "PresenceStatePart":
         return presence?.applyPart(frame.entries) ?? true;
       case "PresenceState":

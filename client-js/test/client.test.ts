@@ -487,6 +487,23 @@ describe("presence", () => {
 
   });
 
+  it("holds counts, not keys, for a room its server counts only", async () => {
+    const { socket, server } = await connected();
+    const stadium = socket.presence("stadium");
+    const counts: [bigint, bigint][] = [];
+    stadium.on("count", (c) => counts.push([c.keys, c.connections]));
+    server.push({ type: "PresenceCount", room: "stadium", keys: 20000n, connections: 31250n });
+    server.push({ type: "PresenceCount", room: "stadium", keys: 19999n, connections: 31249n });
+    await tick();
+    expect(counts).toEqual([
+      [20000n, 31250n],
+      [19999n, 31249n],
+    ]);
+    expect(stadium.counts).toEqual({ keys: 19999n, connections: 31249n });
+    expect(stadium.state.size).toBe(0);
+    expect(stadium.isSynced).toBe(true);
+  });
+
   it("unsubscribes without waiting for an answer", async () => {
     const { socket, server } = await connected();
     const room = socket.presence("r");

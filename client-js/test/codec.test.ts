@@ -53,7 +53,7 @@ function toHex(bytes: Uint8Array): string {
 
 /** Fields the vectors write as hex, and `u64` fields the vectors write as JSON numbers. */
 const HEX_FIELDS = new Set(["auth", "data", "token", "sid", "session"]);
-const U64_FIELDS = new Set(["ack", "id", "offset"]);
+const U64_FIELDS = new Set(["ack", "id", "offset", "keys", "connections"]);
 
 /** A vector's JSON frame as this codec represents it. */
 function fromVector(value: unknown, key = ""): unknown {
@@ -284,6 +284,7 @@ function randomFrames(seed: number, count: number): Frame[] {
     () => ({ type: "PresenceDiff", room: str(), joins: entries(), leaves: entries() }),
     () => ({ type: "PresenceEnd", room: str(), message: str() }),
     () => ({ type: "PresenceStatePart", room: str(), entries: entries() }),
+    () => ({ type: "PresenceCount", room: str(), keys: u64(), connections: u64() }),
     () => ({ type: "Ping", id: u64() }),
     () => ({ type: "Pong", id: u64() }),
     () => ({ type: "Disconnect", reason: boundary(65535), message: str() }),

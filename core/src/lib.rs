@@ -69,7 +69,8 @@ pub use quicket_proto::{
 
 pub use crate::adapter::{Adapter, LocalAdapter, Room};
 pub use crate::client::{
-    Client, ClientBuilder, PresenceEvent, PresenceSnapshot, PresenceWatch, ReconnectEvent,
+    Client, ClientBuilder, PresenceCounts, PresenceEvent, PresenceSnapshot, PresenceWatch,
+    ReconnectEvent,
 };
 pub use crate::config::{
     ClientConfig, ConnectionLimits, PresenceLimits, RateExceeded, RateLimit, ReconnectConfig,

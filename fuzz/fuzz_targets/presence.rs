@@ -1,6 +1,6 @@
 //! The presence frames (`PresenceSubscribe`, `PresenceUnsubscribe`, `PresenceState`,
-//! `PresenceDiff`, `PresenceEnd`, `PresenceStatePart`) and their nested entries and metas, both
-//! ways round; the first byte chooses.
+//! `PresenceDiff`, `PresenceEnd`, `PresenceStatePart`, `PresenceCount`) and their nested entries
+//! and metas, both ways round; the first byte chooses.
 //!
 //! Bytes first, when it is a presence tag (as in every seed, the vectors' presence frames): a
 //! frame that decodes re-encodes exactly, as in the `decode` target.
@@ -15,17 +15,18 @@
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use quicket_proto::{
-    Frame, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState,
+    Frame, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState,
     PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Tag, codec,
 };
 
-const PRESENCE_TAGS: [Tag; 6] = [
+const PRESENCE_TAGS: [Tag; 7] = [
     Tag::PresenceSubscribe,
     Tag::PresenceUnsubscribe,
     Tag::PresenceState,
     Tag::PresenceDiff,
     Tag::PresenceEnd,
     Tag::PresenceStatePart,
+    Tag::PresenceCount,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -63,6 +64,11 @@ fn presence_frame(u: &mut Unstructured<'_>) -> Result<Frame> {
         Tag::PresenceStatePart => Frame::PresenceStatePart(PresenceStatePart {
             room,
             entries: entries(u)?,
+        }),
+        Tag::PresenceCount => Frame::PresenceCount(PresenceCount {
+            room,
+            keys: u.arbitrary()?,
+            connections: u.arbitrary()?,
         }),
         _ => Frame::PresenceEnd(PresenceEnd {
             room,

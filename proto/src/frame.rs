@@ -44,6 +44,9 @@ pub enum Frame {
     /// Server → client: part of a room's state too large for one frame; the
     /// [`Frame::PresenceState`] that follows completes it.
     PresenceStatePart(PresenceStatePart),
+    /// Server → client: how many keys and connections a room counts, in place of its state and
+    /// diffs, for a room whose server sends counts only.
+    PresenceCount(PresenceCount),
     /// Either way: a liveness probe that the peer answers with [`Frame::Pong`].
     Ping(Ping),
     /// Either way: the answer to a [`Frame::Ping`], echoing its id.
@@ -83,6 +86,8 @@ pub enum Tag {
     PresenceEnd = 0x24,
     /// [`Frame::PresenceStatePart`]
     PresenceStatePart = 0x25,
+    /// [`Frame::PresenceCount`]
+    PresenceCount = 0x26,
     /// [`Frame::Ping`]
     Ping = 0x30,
     /// [`Frame::Pong`]
@@ -93,7 +98,7 @@ pub enum Tag {
 
 impl Tag {
     /// Every tag, in wire order.
-    pub const ALL: [Tag; 15] = [
+    pub const ALL: [Tag; 16] = [
         Tag::Hello,
         Tag::Welcome,
         Tag::Reject,
@@ -106,6 +111,7 @@ impl Tag {
         Tag::PresenceDiff,
         Tag::PresenceEnd,
         Tag::PresenceStatePart,
+        Tag::PresenceCount,
         Tag::Ping,
         Tag::Pong,
         Tag::Disconnect,
@@ -133,6 +139,7 @@ impl Frame {
             Frame::PresenceDiff(_) => Tag::PresenceDiff,
             Frame::PresenceEnd(_) => Tag::PresenceEnd,
             Frame::PresenceStatePart(_) => Tag::PresenceStatePart,
+            Frame::PresenceCount(_) => Tag::PresenceCount,
             Frame::Ping(_) => Tag::Ping,
             Frame::Pong(_) => Tag::Pong,
             Frame::Disconnect(_) => Tag::Disconnect,
@@ -283,6 +290,18 @@ pub struct PresenceStatePart {
     pub room: String,
     /// Some of the keys present, with all of their metas.
     pub entries: Vec<PresenceEntry>,
+}
+
+/// A room's presence as counts: sent on subscription and after every change (or batch) in
+/// place of the state and diffs, for rooms too large to list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceCount {
+    /// The room.
+    pub room: String,
+    /// Keys present.
+    pub keys: u64,
+    /// Metas present: one per connection tracking a key.
+    pub connections: u64,
 }
 
 /// A change in a room's presence. An update is the old meta leaving and the new one joining.

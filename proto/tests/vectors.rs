@@ -4,9 +4,9 @@
 use bytes::{Bytes, BytesMut};
 use quicket_proto::{
     Ack, AckError, DecodeError, Disconnect, DisconnectReason, Event, Frame, FrameSplitter, Hello,
-    PayloadCodec, Ping, Pong, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta,
-    PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason,
-    Resume, SocketId, Welcome, codec,
+    PayloadCodec, Ping, Pong, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry,
+    PresenceMeta, PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject,
+    RejectReason, Resume, SocketId, Welcome, codec,
 };
 use serde_json::Value;
 
@@ -126,6 +126,11 @@ fn frame(v: &Value) -> Frame {
         "PresenceEnd" => Frame::PresenceEnd(PresenceEnd {
             room: s(v, "room"),
             message: s(v, "message"),
+        }),
+        "PresenceCount" => Frame::PresenceCount(PresenceCount {
+            room: s(v, "room"),
+            keys: n(v, "keys"),
+            connections: n(v, "connections"),
         }),
         "PresenceStatePart" => Frame::PresenceStatePart(PresenceStatePart {
             room: s(v, "room"),

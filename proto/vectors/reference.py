@@ -25,6 +25,7 @@ TAGS = {
     "Event": 0x10, "Ack": 0x11, "AckError": 0x12,
     "PresenceSubscribe": 0x20, "PresenceUnsubscribe": 0x21, "PresenceState": 0x22,
     "PresenceDiff": 0x23, "PresenceEnd": 0x24, "PresenceStatePart": 0x25,
+    "PresenceCount": 0x26,
     "Ping": 0x30, "Pong": 0x31, "Disconnect": 0x3F,
 }
 TYPES = {tag: name for name, tag in TAGS.items()}
@@ -56,6 +57,7 @@ BODIES = {
     "PresenceDiff": [("room", "str"), ("joins", ("seq", ENTRY)), ("leaves", ("seq", ENTRY))],
     "PresenceEnd": [("room", "str"), ("message", "str")],
     "PresenceStatePart": [("room", "str"), ("entries", ("seq", ENTRY))],
+    "PresenceCount": [("room", "str"), ("keys", "u64"), ("connections", "u64")],
     "Ping": [("id", "u64")],
     "Pong": [("id", "u64")],
     "Disconnect": [("reason", "u16"), ("message", "str")],
@@ -394,6 +396,8 @@ FRAMES = [
         entry("bob", meta(2, j("{}"))),
     ]}),
     ("presence_state_part_empty", {"type": "PresenceStatePart", "room": "lobby", "entries": []}),
+    ("presence_count", {"type": "PresenceCount", "room": "stadium", "keys": 20000, "connections": 31250}),
+    ("presence_count_empty", {"type": "PresenceCount", "room": "", "keys": 0, "connections": 0}),
     # Heartbeat
     ("ping_0", {"type": "Ping", "id": 0}),
     ("ping_1", {"type": "Ping", "id": 1}),
@@ -459,7 +463,7 @@ MALFORMED = [
     ("unknown_tag_00", H("00"), "UnknownTag"),
     ("unknown_tag_04", H("04 00"), "UnknownTag"),
     ("unknown_tag_13", H("13 01 00"), "UnknownTag"),
-    ("unknown_tag_26", H("26 00 00"), "UnknownTag"),
+    ("unknown_tag_27", H("27 00 00"), "UnknownTag"),
     ("unknown_tag_32", H("32 00"), "UnknownTag"),
     ("unknown_tag_3e", H("3e 00"), "UnknownTag"),
     ("unknown_tag_ff", H("ff"), "UnknownTag"),

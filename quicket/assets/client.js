@@ -296,6 +296,7 @@ var TAGS = {
   PresenceDiff: 35,
   PresenceEnd: 36,
   PresenceStatePart: 37,
+  PresenceCount: 38,
   Ping: 48,
   Pong: 49,
   Disconnect: 63
@@ -376,6 +377,9 @@ function encodeFrame(frame) {
     case "PresenceEnd":
       w.string(frame.room).string(frame.message);
       break;
+    case "PresenceCount":
+      w.string(frame.room).u64(frame.keys).u64(frame.connections);
+      break;
     case "Ping":
     case "Pong":
       w.u64(frame.id);
@@ -455,6 +459,8 @@ function readBody(type, r) {
       };
     case "PresenceEnd":
       return { type, room: r.string(), message: r.string() };
+    case "PresenceCount":
+      return { type, room: r.string(), keys: r.u64(), connections: r.u64() };
     case "Ping":
     case "Pong":
       return { type, id: r.u64() };
@@ -840,6 +846,8 @@ var Presence = class {
   parts = [];
   /** Each key present, with its metas ordered by id. Replaced in place on every change. */
   state = /* @__PURE__ */ new Map();
+  /** The room's counts, when its server sends counts only; `undefined` when it sends keys. */
+  counts = void 0;
   /** Whether the subscription is still running. */
   get active() {
     return !this.ended;
@@ -878,6 +886,15 @@ var Presence = class {
     this.parts.push(...entries);
     return true;
   }
+  /** @internal A `PresenceCount`: the room's counts, in place of its keys. */
+  applyCount(keys, connections) {
+    if (this.ended) return;
+    this.metas.clear();
+    this.state.clear();
+    this.counts = { keys, connections };
+    this.synced = true;
+    this.events.emit("count", this.counts);
+  }
   /** @internal A `PresenceState`: with the parts before it, replaces the whole view. */
   applyState(entries) {
     const parts = this.parts;
@@ -890,6 +907,7 @@ var Presence = class {
     }
     this.state.clear();
     for (const key of this.metas.keys()) this.refresh(key);
+    this.counts = void 0;
     this.synced = true;
     this.events.emit("sync");
   }
@@ -995,6 +1013,9 @@ var Presences = class {
   apply(frame) {
     const presence = this.rooms.get(frame.room);
     switch (frame.type) {
+      case "PresenceCount":
+        presence?.applyCount(frame.keys, frame.connections);
+        return true;
       case "PresenceStatePart":
         return presence?.applyPart(frame.entries) ?? true;
       case "PresenceState":
@@ -1073,6 +1094,7 @@ function dispatchFrame(bytes, datagram, ctx) {
       return ctx.close(frame.reason, frame.message);
     case "PresenceState":
     case "PresenceStatePart":
+    case "PresenceCount":
     case "PresenceDiff":
     case "PresenceEnd":
       if (!ctx.presences.apply(frame)) {

@@ -254,7 +254,7 @@ macro_rules! conformance_tests {
             server_operators_join_and_disconnect,
             presence_snapshot_and_multi_device_diffs, presence_refused_outside_room,
             presence_cleaned_when_socket_leaves_room, presence_subscribe_waits_for_the_connect_handler,
-            presence_state_larger_than_a_frame_arrives_whole,
+            presence_state_larger_than_a_frame_arrives_whole, presence_counts_only_room_sends_counts,
             auth_rejection_reaches_client, handshake_timeout_closes, bad_handshake_is_rejected,
             disconnect_reasons_reach_both_sides, heartbeat_drops_silent_client, client_drops_silent_server,
             rtt_is_measured, client_rtt_is_known_right_after_connecting, shutdown_disconnects_everyone,

@@ -260,6 +260,44 @@ pub async fn presence_state_larger_than_a_frame_arrives_whole<H: Harness>(harnes
     assert_eq!(watch.state().len(), 17);
 }
 
+/// In a room the server counts only, a subscriber gets the counts of keys and connections,
+/// first and after every change, and no keys; other rooms still list theirs.
+pub async fn presence_counts_only_room_sends_counts<H: Harness>(harness: &H) {
+    let builder = harness
+        .builder()
+        .await
+        .presence_counts_only(|room| room == "stadium");
+    let mut t = TestServer::start(harness, builder, |s| async move {
+        presence_handlers(&s);
+    })
+    .await;
+    let (a, _) = t.connect().await;
+    let (b, _) = t.connect().await;
+    enter(&a, "stadium", "alice", "pc").await;
+    enter(&a, "stadium", "bob", "pc").await;
+    enter(&b, "stadium", "alice", "phone").await;
+    let counted = |event: &PresenceEvent, keys: u64, connections: u64| matches!(event, PresenceEvent::Count(c) if c.keys == keys && c.connections == connections);
+    let mut watch = b.subscribe_presence("stadium").unwrap();
+    let first = event(&mut watch).await;
+    assert!(counted(&first, 2, 3), "{first:?}");
+    assert!(watch.state().is_empty(), "no keys in a counted room");
+    assert_eq!(watch.state().counts().map(|c| c.keys), Some(2));
+
+    // a leaves: bob goes, and alice keeps one connection.
+    within("leave", a.emit_with_ack::<()>("leave", "stadium"))
+        .await
+        .unwrap();
+    let next = event(&mut watch).await;
+    assert!(counted(&next, 1, 1), "{next:?}");
+
+    // Another room lists its keys as usual.
+    enter(&b, "hall", "carol", "pc").await;
+    let mut hall = b.subscribe_presence("hall").unwrap();
+    assert_eq!(event(&mut hall).await, PresenceEvent::Sync);
+    assert!(hall.state().contains("carol"));
+    assert_eq!(hall.state().counts(), None);
+}
+
 /// A presence subscription outside the socket's rooms is refused, not fatal.
 pub async fn presence_refused_outside_room<H: Harness>(harness: &H) {
     let mut t = TestServer::start(harness, harness.builder().await, |s| async move {

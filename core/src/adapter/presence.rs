@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_proto::{
-    Frame, PayloadCodec, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, SocketId, codec,
+    Frame, PayloadCodec, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta,
+    SocketId, codec,
 };
 
 use super::Room;
@@ -295,19 +296,24 @@ impl PresenceStore {
         // The new state holds the batch's changes: the others hear them now, so that every
         // change after the state reaches the new subscriber too.
         presence.flush(room);
-        let codec = socket.codec();
-        let entries = presence
-            .keys
-            .iter()
-            .map(|(key, metas)| entry(key, metas.iter(), codec))
-            .collect();
         let core = socket.core();
-        let sent = super::presence_state::frames(room, entries, core.peer_max_frame_size())
-            .and_then(|frames| {
-                frames
-                    .into_iter()
-                    .try_for_each(|frame| core.send_reliable(frame))
-            });
+        let sent = if socket.server().counts_only(room) {
+            core.send_reliable(presence.count_frame(room))
+        } else {
+            let codec = socket.codec();
+            let entries = presence
+                .keys
+                .iter()
+                .map(|(key, metas)| entry(key, metas.iter(), codec))
+                .collect();
+            super::presence_state::frames(room, entries, core.peer_max_frame_size()).and_then(
+                |frames| {
+                    frames
+                        .into_iter()
+                        .try_for_each(|frame| core.send_reliable(frame))
+                },
+            )
+        };
         if sent.is_ok() {
             presence.subscribers.insert(socket.id(), socket.clone());
         }
@@ -386,11 +392,31 @@ impl RoomPresence {
         }
     }
 
-    /// Sends a diff to every subscriber, encoded once per codec.
+    /// The room's counts, as a frame for its subscribers.
+    fn count_frame(&self, room: &str) -> Bytes {
+        codec::encode(&Frame::PresenceCount(PresenceCount {
+            room: room.to_owned(),
+            keys: self.keys.len() as u64,
+            connections: self.keys.values().map(Vec::len).sum::<usize>() as u64,
+        }))
+    }
+
+    /// Tells every subscriber a change: the diff, encoded once per codec; or, in a room that
+    /// sends counts only, the new counts.
     ///
     /// A subscriber that cannot take the diff (larger than it accepts) would drift from the
     /// truth from then on, so its subscription ends instead.
     fn send(&mut self, room: &str, diff: &Diff) {
+        if let Some(socket) = self.subscribers.values().next()
+            && socket.server().counts_only(room)
+        {
+            let frame = self.count_frame(room);
+            for socket in self.subscribers.values() {
+                // A subscriber that cannot take it is gone, or cut as a slow consumer.
+                let _gone_or_cut = socket.core().send_reliable(frame.clone());
+            }
+            return;
+        }
         let mut encoded: [Option<Bytes>; PayloadCodec::COUNT] = Default::default();
         let mut unfit = Vec::new();
         for (sid, socket) in &self.subscribers {

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use self::presence::PresenceFeed;
-pub use self::presence::{PresenceEvent, PresenceSnapshot, PresenceWatch};
+pub use self::presence::{PresenceCounts, PresenceEvent, PresenceSnapshot, PresenceWatch};
 pub use self::reconnect::ReconnectEvent;
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, EmitError};
@@ -444,6 +444,12 @@ impl Role for Client {
                     .map_err(|why| Close::now(DisconnectReason::ProtocolError, why)),
                 None => Ok(()),
             },
+            Frame::PresenceCount(count) => {
+                if let Some(feed) = self.presence().get(&count.room) {
+                    feed.count(count.keys, count.connections);
+                }
+                Ok(())
+            }
             Frame::PresenceDiff(diff) => {
                 if let Some(feed) = self.presence().get(&diff.room) {
                     feed.diff(diff.joins, diff.leaves);

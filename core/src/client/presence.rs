@@ -14,10 +14,27 @@ use crate::payload::FromPayload;
 pub struct PresenceSnapshot {
     codec: Option<PayloadCodec>,
     keys: BTreeMap<String, BTreeMap<u64, Bytes>>,
+    counts: Option<PresenceCounts>,
+}
+
+/// How many keys and connections a room counts, for a room whose server sends counts only
+/// (`ServerBuilder::presence_counts_only`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceCounts {
+    /// Keys present.
+    pub keys: u64,
+    /// Metas present: one per connection tracking a key.
+    pub connections: u64,
 }
 
 impl PresenceSnapshot {
-    /// The keys present.
+    /// The room's counts, when its server sends counts only; `None` when it sends keys.
+    pub fn counts(&self) -> Option<PresenceCounts> {
+        self.counts
+    }
+
+    /// The keys present (none in a room that sends counts only).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
     }
@@ -73,6 +90,9 @@ pub enum PresenceEvent {
         /// Whether the key is absent after the change.
         last: bool,
     },
+    /// The room's counts changed (or arrived first), in a room whose server sends counts only;
+    /// [`PresenceSnapshot::counts`] holds them.
+    Count(PresenceCounts),
     /// The server ended the subscription (refused it, or the socket left the room).
     Ended(String),
 }
@@ -135,6 +155,15 @@ impl PresenceFeed {
         Ok(())
     }
 
+    pub(crate) fn count(&self, keys: u64, connections: u64) {
+        let counts = PresenceCounts { keys, connections };
+        self.state.send_modify(|snapshot| {
+            snapshot.keys.clear();
+            snapshot.counts = Some(counts);
+        });
+        self.notify(PresenceEvent::Count(counts));
+    }
+
     /// Forgets the parts of a state that will not be completed: its connection dropped.
     pub(crate) fn drop_parts(&self) {
         self.parts
@@ -158,6 +187,7 @@ impl PresenceFeed {
         self.state.send_replace(PresenceSnapshot {
             codec: Some(codec),
             keys,
+            counts: None,
         });
         self.notify(PresenceEvent::Sync);
     }

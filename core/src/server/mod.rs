@@ -42,6 +42,7 @@ type ConnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
 type ResumeFailedFn = dyn Fn(Socket, ResumeFailure) -> BoxFuture + Send + Sync;
 pub(crate) type RateLimitedFn = dyn Fn(&Socket, &str, RateExceeded) + Send + Sync;
 type SessionEvictedFn = dyn Fn(&Socket, Eviction) + Send + Sync;
+pub(crate) type CountsOnlyFn = dyn Fn(&str) -> bool + Send + Sync;
 
 /// A quicket server. Cheap to clone; every clone is the same server.
 ///
@@ -75,6 +76,8 @@ pub(crate) struct ServerShared {
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     pub(crate) on_rate_limited: Option<Arc<RateLimitedFn>>,
     on_session_evicted: Option<Arc<SessionEvictedFn>>,
+    /// Rooms whose presence subscribers get counts, not keys.
+    counts_only: Option<Arc<CountsOnlyFn>>,
     /// What the `State` extractor hands out.
     pub(crate) state: StateMap,
     sessions: Sessions,
@@ -96,6 +99,13 @@ pub(crate) struct ServerShared {
     shutdown: watch::Sender<bool>,
 }
 
+impl ServerShared {
+    /// Whether `room`'s presence subscribers get counts only.
+    pub(crate) fn counts_only(&self, room: &str) -> bool {
+        self.counts_only.as_ref().is_some_and(|rule| rule(room))
+    }
+}
+
 /// Builds a [`Server`].
 #[must_use]
 pub struct ServerBuilder {
@@ -106,6 +116,7 @@ pub struct ServerBuilder {
     on_resume_failed: Option<Arc<ResumeFailedFn>>,
     on_rate_limited: Option<Arc<RateLimitedFn>>,
     on_session_evicted: Option<Arc<SessionEvictedFn>>,
+    counts_only: Option<Arc<CountsOnlyFn>>,
     state: StateMap,
 }
 
@@ -174,6 +185,18 @@ impl ServerBuilder {
         self
     }
 
+    /// Rooms for which `counts_only(room)` is true send their presence subscribers counts (keys
+    /// and connections present, `PresenceCount`) instead of the state and diffs: for rooms
+    /// of thousands, where a list is more than anyone reads. Tracking is unchanged. Give every
+    /// node of a cluster the same rule.
+    pub fn presence_counts_only<F>(mut self, counts_only: F) -> Self
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        self.counts_only = Some(Arc::new(counts_only));
+        self
+    }
+
     /// Runs when a session waiting for a resume ends early because a limit of
     /// [`RecoveryConfig`](crate::RecoveryConfig) was reached, with which one, just before its
     /// disconnect handler: the place to log or count. It must not block.
@@ -207,6 +230,7 @@ impl ServerBuilder {
                 on_resume_failed: self.on_resume_failed,
                 on_rate_limited: self.on_rate_limited,
                 on_session_evicted: self.on_session_evicted,
+                counts_only: self.counts_only,
                 state: self.state,
                 sessions: Sessions::default(),
                 detached: DetachedSessions::default(),
@@ -236,6 +260,7 @@ impl Server {
             on_resume_failed: None,
             on_rate_limited: None,
             on_session_evicted: None,
+            counts_only: None,
             state: StateMap::default(),
         }
     }
