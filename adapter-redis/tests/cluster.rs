@@ -1,6 +1,8 @@
 //! Three quicket nodes in one process share one Redis, with clients on each over WebTransport
 //! and WebSocket: broadcast, its operators, acks, sockets by room, server-side events and
-//! presence behave as one server.
+//! presence behave as one server. Every test runs twice: on one Redis, and (in `on_cluster`)
+//! on a three-shard Redis Cluster, where order holds per channel, so each test's markers
+//! travel on the channel of what they follow.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 mod support;
@@ -10,35 +12,44 @@ use std::time::Duration;
 use quicket::{AckError, AckSender, Client, Data, PresenceEvent, Socket};
 use tokio::sync::mpsc;
 
-use support::{Enter, Node, SharedRedis, config, enter, health_until, unique_prefix, within};
+use support::{Backend, Enter, Node, config, enter, health_until, unique_prefix, within};
 
-/// Three nodes whose sockets `enter` rooms (tracking their name as presence in each) and
-/// `shout` to the room `room`.
-async fn three_nodes(test: &str) -> (SharedRedis, Vec<Node>) {
-    let redis = SharedRedis::get().await;
+/// Three nodes whose sockets `enter` rooms (tracking their name as presence in each;
+/// answered once the node hears those rooms' broadcasts) and `shout` to the room `room`.
+async fn three_nodes(cluster: bool, test: &str) -> (Backend, Vec<Node>) {
+    let backend = Backend::get(cluster).await;
     let prefix = unique_prefix(test);
     let mut nodes = Vec::new();
     for index in 0..3u8 {
-        let node = Node::start(redis.url(), config(&prefix), |builder| {
-            builder.on_connect(move |socket: Socket| async move {
-                socket.on(
-                    "enter",
-                    move |socket: Socket, Data(enter): Data<Enter>, ack: AckSender| async move {
-                        socket.set_data(&enter.name).unwrap();
-                        for room in &enter.rooms {
-                            socket.join(room.as_str()).unwrap();
-                            socket.presence(room).track(&enter.name, index).unwrap();
-                        }
-                        let _ = ack.send(());
-                    },
-                );
-                socket.on(
-                    "shout",
-                    |socket: Socket, Data(text): Data<String>, ack: AckSender| async move {
-                        socket.to("room").emit("news", &text).unwrap();
-                        let _ = ack.send(());
-                    },
-                );
+        let adapter = backend.adapter(config(&prefix)).await;
+        let settle = adapter.clone();
+        let node = Node::serve(adapter, move |builder| {
+            builder.on_connect(move |socket: Socket| {
+                let settle = settle.clone();
+                async move {
+                    socket.on(
+                        "enter",
+                        move |socket: Socket, Data(enter): Data<Enter>, ack: AckSender| {
+                            let settle = settle.clone();
+                            async move {
+                                socket.set_data(&enter.name).unwrap();
+                                for room in &enter.rooms {
+                                    socket.join(room.as_str()).unwrap();
+                                    socket.presence(room).track(&enter.name, index).unwrap();
+                                }
+                                settle.subscriptions_settled().await;
+                                let _ = ack.send(());
+                            }
+                        },
+                    );
+                    socket.on(
+                        "shout",
+                        |socket: Socket, Data(text): Data<String>, ack: AckSender| async move {
+                            socket.to("room").emit("news", &text).unwrap();
+                            let _ = ack.send(());
+                        },
+                    );
+                }
             })
         })
         .await;
@@ -50,7 +61,7 @@ async fn three_nodes(test: &str) -> (SharedRedis, Vec<Node>) {
         })
         .await;
     }
-    (redis, nodes)
+    (backend, nodes)
 }
 
 /// A client, what it has received of `news`, and its name.
@@ -112,14 +123,14 @@ async fn six_members(nodes: &[Node], delay: Duration) -> Vec<Member> {
     members
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn room_broadcast_reaches_every_member_on_every_node_once() {
-    let (_redis, nodes) = three_nodes("broadcast").await;
+async fn room_broadcast_reaches_every_member_on_every_node_once(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "broadcast").await;
     let mut members = six_members(&nodes, Duration::ZERO).await;
     let mut outsider = Member::join(&nodes[1], "outsider", false, &["other"], Duration::ZERO).await;
 
     nodes[0].server.to("room").emit("news", "hello").unwrap();
-    nodes[0].server.emit("news", "marker").unwrap();
+    nodes[0].server.to("room").emit("news", "marker").unwrap();
+    nodes[0].server.to("other").emit("news", "marker").unwrap();
     for member in &mut members {
         assert_eq!(
             member.until("marker").await,
@@ -137,7 +148,7 @@ async fn room_broadcast_reaches_every_member_on_every_node_once() {
     )
     .await
     .unwrap();
-    nodes[1].server.emit("news", "marker2").unwrap();
+    nodes[1].server.to("room").emit("news", "marker2").unwrap();
     for (at, member) in members.iter_mut().enumerate() {
         let expected: &[&str] = if at == 2 {
             &["marker2"]
@@ -148,9 +159,8 @@ async fn room_broadcast_reaches_every_member_on_every_node_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn except_local_and_volatile_hold_across_nodes() {
-    let (_redis, nodes) = three_nodes("operators").await;
+async fn except_local_and_volatile_hold_across_nodes(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "operators").await;
     let mut members = six_members(&nodes, Duration::ZERO).await;
 
     nodes[0]
@@ -165,7 +175,7 @@ async fn except_local_and_volatile_hold_across_nodes() {
         .local()
         .emit("news", "local")
         .unwrap();
-    nodes[0].server.emit("news", "marker").unwrap();
+    nodes[0].server.to("room").emit("news", "marker").unwrap();
     let expected: [&[&str]; 6] = [
         &["plain", "local", "marker"],
         &["local", "marker"],
@@ -191,9 +201,8 @@ async fn except_local_and_volatile_hold_across_nodes() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_acks_aggregate_across_nodes_and_time_out_as_one() {
-    let (_redis, nodes) = three_nodes("acks").await;
+async fn broadcast_acks_aggregate_across_nodes_and_time_out_as_one(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "acks").await;
     let members = six_members(&nodes, Duration::ZERO).await;
     let slow = Member::join(&nodes[2], "slow", true, &["room"], Duration::from_secs(30)).await;
 
@@ -227,9 +236,8 @@ async fn broadcast_acks_aggregate_across_nodes_and_time_out_as_one() {
     assert!(waited < timeout + Duration::from_secs(2), "took {waited:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetch_sockets_and_remote_join_leave_disconnect() {
-    let (_redis, nodes) = three_nodes("sockets").await;
+async fn fetch_sockets_and_remote_join_leave_disconnect(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "sockets").await;
     let mut members = six_members(&nodes, Duration::ZERO).await;
 
     let fetched = nodes[1].server.to("room").fetch_sockets().await;
@@ -252,7 +260,13 @@ async fn fetch_sockets_and_remote_join_leave_disconnect() {
     let extra = nodes[2].server.to("extra").fetch_sockets().await;
     assert_eq!(extra.len(), 3);
     nodes[0].server.to("extra").emit("news", "extra").unwrap();
-    nodes[0].server.emit("news", "marker").unwrap();
+    nodes[0].server.to("extra").emit("news", "marker").unwrap();
+    nodes[0]
+        .server
+        .to("room")
+        .except("vip")
+        .emit("news", "marker")
+        .unwrap();
     for member in &mut members {
         let expected: &[&str] = if member.name.ends_with('b') {
             &["extra", "marker"]
@@ -279,9 +293,8 @@ async fn fetch_sockets_and_remote_join_leave_disconnect() {
     assert_eq!(left.len(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_side_events_reach_the_other_nodes() {
-    let (_redis, nodes) = three_nodes("server-events").await;
+async fn server_side_events_reach_the_other_nodes(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "server-events").await;
     for (index, node) in nodes.iter().enumerate().skip(1) {
         node.adapter.on_server_event(
             "whoami",
@@ -317,9 +330,8 @@ async fn server_side_events_reach_the_other_nodes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn presence_snapshots_and_diffs_agree_on_every_node() {
-    let (_redis, nodes) = three_nodes("presence").await;
+async fn presence_snapshots_and_diffs_agree_on_every_node(cluster: bool) {
+    let (_redis, nodes) = three_nodes(cluster, "presence").await;
     let members = six_members(&nodes, Duration::ZERO).await;
     let all = ["n0a", "n0b", "n1a", "n1b", "n2a", "n2b"];
 
@@ -371,3 +383,34 @@ async fn presence_snapshots_and_diffs_agree_on_every_node() {
         assert_eq!(keys.len(), 8, "{keys:?}");
     }
 }
+
+/// Each test, in `on_redis` on one Redis and in `on_cluster` on a three-shard Redis Cluster.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(false).await;
+                }
+            )*
+        }
+        mod on_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(true).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    room_broadcast_reaches_every_member_on_every_node_once,
+    except_local_and_volatile_hold_across_nodes,
+    broadcast_acks_aggregate_across_nodes_and_time_out_as_one,
+    fetch_sockets_and_remote_join_leave_disconnect,
+    server_side_events_reach_the_other_nodes,
+    presence_snapshots_and_diffs_agree_on_every_node,
+);

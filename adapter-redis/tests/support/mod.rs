@@ -239,6 +239,33 @@ pub(crate) async fn enter(client: &Client, name: &str, rooms: &[&str]) {
         .unwrap();
 }
 
+/// Where a test's nodes meet: one Redis, or a Redis Cluster.
+pub(crate) enum Backend {
+    Single(SharedRedis),
+    Cluster(SharedCluster),
+}
+
+impl Backend {
+    /// The shared Redis (`cluster` false) or Redis Cluster.
+    pub(crate) async fn get(cluster: bool) -> Self {
+        if cluster {
+            Self::Cluster(SharedCluster::get().await)
+        } else {
+            Self::Single(SharedRedis::get().await)
+        }
+    }
+
+    /// A node's adapter on it.
+    pub(crate) async fn adapter(&self, config: RedisConfig) -> RedisAdapter {
+        match self {
+            Self::Single(redis) => RedisAdapter::connect_with(redis.url(), config)
+                .await
+                .expect("the node reaches Redis"),
+            Self::Cluster(cluster) => cluster.adapter(config).await,
+        }
+    }
+}
+
 /// A key prefix of the test's own, so tests sharing one Redis never see each other.
 pub(crate) fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
