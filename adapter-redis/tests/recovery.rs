@@ -14,10 +14,9 @@ use quicket::quic::{QuicConnector, QuicListener, ServerIdentity, ServerTrust};
 use quicket::ws::WsConnector;
 use quicket_core::transport::{Connector, TransportError};
 use quicket_core::{Server, Socket};
-use quicket_redis::RedisAdapter;
 use quicket_testkit::{DropPlan, recovering_server_config, sequence_survives_drops};
 
-use support::{Node, SharedRedis, config, unique_prefix};
+use support::{Backend, Node, config, unique_prefix};
 
 /// The first connection goes to node A over WebTransport; every later one to node B over
 /// WebSocket.
@@ -45,11 +44,19 @@ impl Connector for AThenB {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_dropped_on_one_node_recovers_through_another_twenty_times() {
-    let redis = SharedRedis::get().await;
+    recovers_through_another_node(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_a_session_recovers_through_another_node_twenty_times() {
+    recovers_through_another_node(true).await;
+}
+
+/// Twenty drops from node A, each resumed through node B, on one Redis or on a Redis Cluster.
+async fn recovers_through_another_node(cluster: bool) {
+    let backend = Backend::get(cluster).await;
     let prefix = unique_prefix("recovery");
-    let adapter_a = RedisAdapter::connect_with(redis.url(), config(&prefix))
-        .await
-        .unwrap();
+    let adapter_a = backend.adapter(config(&prefix)).await;
     let listener = QuicListener::builder(ServerIdentity::dev())
         .bind("127.0.0.1:0".parse().unwrap())
         .listen()
@@ -58,7 +65,7 @@ async fn a_session_dropped_on_one_node_recovers_through_another_twenty_times() {
     let quic = listener.handle();
     let url = format!("https://127.0.0.1:{}/quicket", quic.local_addr().port());
     let a = QuicConnector::new(url, ServerTrust::Hashes(quic.certificate_hashes())).unwrap();
-    let node_b = Node::start(redis.url(), config(&prefix), |builder| {
+    let node_b = Node::serve(backend.adapter(config(&prefix)).await, |builder| {
         builder.config(recovering_server_config())
     })
     .await;
