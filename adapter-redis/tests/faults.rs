@@ -11,20 +11,29 @@ use quicket::{AckSender, Client, Data, PresenceEvent, PresenceWatch, Socket};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use support::{Node, RedisServer, SharedRedis, config, health_until, unique_prefix, within};
+use support::{At, Backend, Node, RedisServer, config, health_until, unique_prefix, within};
 
-/// A node whose sockets join `room` and track their name there, sent in `enter`.
-async fn node(redis: &str, prefix: &str) -> Node {
-    Node::start(redis, config(prefix), |builder| {
-        builder.on_connect(|socket: Socket| async move {
-            socket.on(
-                "enter",
-                |socket: Socket, Data(name): Data<String>, ack: AckSender| async move {
-                    socket.join("room").unwrap();
-                    socket.presence("room").track(&name, ()).unwrap();
-                    let _ = ack.send(());
-                },
-            );
+/// A node on `at` whose sockets join `room` and track their name there, sent in `enter`.
+async fn node(at: &At, prefix: &str) -> Node {
+    let adapter = at.adapter(config(prefix)).await;
+    let settle = adapter.clone();
+    Node::serve(adapter, move |builder| {
+        builder.on_connect(move |socket: Socket| {
+            let settle = settle.clone();
+            async move {
+                socket.on(
+                    "enter",
+                    move |socket: Socket, Data(name): Data<String>, ack: AckSender| {
+                        let settle = settle.clone();
+                        async move {
+                            socket.join("room").unwrap();
+                            socket.presence("room").track(&name, ()).unwrap();
+                            settle.subscriptions_settled().await;
+                            let _ = ack.send(());
+                        }
+                    },
+                );
+            }
         })
     })
     .await
@@ -59,23 +68,30 @@ async fn converge(watch: &mut PresenceWatch, keys: &[&str], what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_nodes_presence_leaves_the_others_within_the_ttl() {
-    let redis = SharedRedis::get().await;
+    crashed_nodes_presence_leaves(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_a_crashed_nodes_presence_leaves_the_others_within_the_ttl() {
+    crashed_nodes_presence_leaves(true).await;
+}
+
+async fn crashed_nodes_presence_leaves(cluster: bool) {
+    let backend = Backend::get(cluster).await;
+    let at = backend.at();
     let prefix = unique_prefix("crash");
-    let survivors = [
-        node(redis.url(), &prefix).await,
-        node(redis.url(), &prefix).await,
-    ];
+    let survivors = [node(&at, &prefix).await, node(&at, &prefix).await];
 
     // The doomed node runs on a runtime of its own, so it can die at once, mid-flight: no
     // goodbye, no cleanup, its Redis connection and sockets simply gone.
-    let (url, doomed_prefix) = (redis.url().to_owned(), prefix.clone());
+    let doomed_prefix = prefix.clone();
     let (runtime, doomed) = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let doomed = runtime.block_on(node(&url, &doomed_prefix));
+        let doomed = runtime.block_on(node(&at, &doomed_prefix));
         (runtime, doomed)
     })
     .join()
@@ -135,8 +151,8 @@ async fn cross_node_broadcast_comes_back_after_redis_restarts() {
     let mut redis = RedisServer::start().await;
     let prefix = unique_prefix("restart");
     let (a, b) = (
-        node(&redis.url(), &prefix).await,
-        node(&redis.url(), &prefix).await,
+        node(&At::Single(redis.url()), &prefix).await,
+        node(&At::Single(redis.url()), &prefix).await,
     );
     for node in [&a, &b] {
         health_until(&node.adapter, "the nodes to know each other", |h| {

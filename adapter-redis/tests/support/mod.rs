@@ -214,10 +214,7 @@ impl SharedCluster {
 
     /// A node of the cluster on `config`.
     pub(crate) async fn adapter(&self, config: RedisConfig) -> RedisAdapter {
-        let seeds: Vec<&str> = self.seeds.iter().map(String::as_str).collect();
-        RedisAdapter::connect_cluster(&seeds, config)
-            .await
-            .expect("the node reaches the Redis Cluster")
+        At::Cluster(self.seeds.clone()).adapter(config).await
     }
 }
 
@@ -255,14 +252,38 @@ impl Backend {
         }
     }
 
+    /// Its address, to connect from another runtime.
+    pub(crate) fn at(&self) -> At {
+        match self {
+            Self::Single(redis) => At::Single(redis.url().to_owned()),
+            Self::Cluster(cluster) => At::Cluster(cluster.seeds.clone()),
+        }
+    }
+
     /// A node's adapter on it.
     pub(crate) async fn adapter(&self, config: RedisConfig) -> RedisAdapter {
+        self.at().adapter(config).await
+    }
+}
+
+/// The address of a [`Backend`].
+#[derive(Clone)]
+pub(crate) enum At {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl At {
+    /// A node's adapter there.
+    pub(crate) async fn adapter(&self, config: RedisConfig) -> RedisAdapter {
         match self {
-            Self::Single(redis) => RedisAdapter::connect_with(redis.url(), config)
-                .await
-                .expect("the node reaches Redis"),
-            Self::Cluster(cluster) => cluster.adapter(config).await,
+            Self::Single(url) => RedisAdapter::connect_with(url, config).await,
+            Self::Cluster(seeds) => {
+                let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+                RedisAdapter::connect_cluster(&seeds, config).await
+            }
         }
+        .expect("the node reaches Redis")
     }
 }
 
