@@ -39,27 +39,21 @@ impl Adapter for RedisAdapter {
     fn remove_socket(&self, sid: SocketId) {
         let rooms = self.inner.local.rooms_of(sid);
         self.inner.local.remove_socket(sid);
-        if self.inner.bus.conn.sharded() {
-            for room in rooms {
-                self.inner.interest.mark(room.as_str());
-            }
+        for room in rooms {
+            self.inner.interest.mark(room.as_str());
         }
     }
 
     fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
-        let mark = self.inner.bus.conn.sharded().then(|| room.clone());
+        let mark = room.clone();
         self.inner.local.join(sid, room, max_rooms)?;
-        if let Some(room) = mark {
-            self.inner.interest.mark(room.as_str());
-        }
+        self.inner.interest.mark(mark.as_str());
         Ok(())
     }
 
     fn leave(&self, sid: SocketId, room: &str) {
         self.inner.local.leave(sid, room);
-        if self.inner.bus.conn.sharded() {
-            self.inner.interest.mark(room);
-        }
+        self.inner.interest.mark(room);
     }
 
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
@@ -164,12 +158,9 @@ impl Adapter for RedisAdapter {
         };
         let deadline = Instant::now() + self.inner.config.request_timeout;
         let local = self.inner.local.sockets_op(target, op);
-        let sharded = self.inner.bus.conn.sharded();
         Box::pin(async move {
             local.await;
-            if sharded {
-                self.inner.interest.settled().await;
-            }
+            self.inner.interest.settled().await;
             if let Some((pending, nodes)) = remote {
                 pending.collect(nodes, deadline).await;
             }
@@ -199,8 +190,8 @@ impl SessionLocator for RedisAdapter {
     }
 }
 
-/// Presence is the local adapter's mirror, but on a Cluster a node mirrors only the rooms it
-/// has members in: the others are read from Redis.
+/// Presence is the local adapter's mirror, of the rooms this node has members in; the others
+/// are read from Redis.
 impl PresenceAdapter for RedisAdapter {
     fn track(
         &self,
@@ -229,7 +220,7 @@ impl PresenceAdapter for RedisAdapter {
     }
 
     fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
-        if !self.inner.bus.conn.sharded() || self.inner.local.has_room(room) {
+        if self.inner.local.has_room(room) {
             return self.inner.local.list(room);
         }
         let room = room.to_owned();

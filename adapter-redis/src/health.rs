@@ -123,11 +123,16 @@ impl HealthState {
         outage.or(Some(Duration::ZERO))
     }
 
+    /// How long Redis has been unreachable, while it is.
+    pub(crate) fn down_for(&self) -> Option<Duration> {
+        lock(&self.down_since).map(|since| since.elapsed())
+    }
+
     pub(crate) fn snapshot(&self, node: u64, peers: usize) -> Health {
         Health {
             node,
             redis_connected: self.is_up(),
-            down_for: lock(&self.down_since).map(|since| since.elapsed()),
+            down_for: self.down_for(),
             peers,
             outages: self.outages.load(Ordering::Relaxed),
             last_outage: *lock(&self.last_outage),

@@ -1,5 +1,6 @@
-//! On a Redis Cluster, which room channels a node listens on: those of the rooms it has
-//! members in. Joins and leaves mark a room; one task brings the subscriptions in line.
+//! The rooms a node follows: those it has members in. It mirrors their presence and, on a
+//! Redis Cluster, listens on their channels. Joins and leaves mark a room; one task brings
+//! the node in line.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,10 +75,10 @@ impl Interest {
     }
 }
 
-/// Subscribes to the channel of every room this node has members in, and unsubscribes from
-/// the rest, as rooms are marked; while the node lives (its drop wakes the task to end).
+/// Follows every room this node has members in, and stops following the rest, as rooms are
+/// marked; while the node lives (its drop wakes the task to end).
 pub(crate) async fn follow(node: Weak<Inner>, interest: Arc<Interest>) {
-    let mut subscribed: HashSet<String> = HashSet::new();
+    let mut followed: HashSet<String> = HashSet::new();
     loop {
         let notified = interest.wake.notified();
         let Some(inner) = node.upgrade() else {
@@ -86,11 +87,11 @@ pub(crate) async fn follow(node: Weak<Inner>, interest: Arc<Interest>) {
         let asked = interest.asked.load(Ordering::Acquire);
         let mut rooms: Vec<String> = lock(&interest.marked).drain().collect();
         if interest.renew.swap(false, Ordering::AcqRel) {
-            rooms.extend(subscribed.drain());
+            rooms.extend(followed.drain());
         }
         let mut failed = false;
         for room in rooms {
-            if !bring_in_line(&inner, &mut subscribed, &room).await {
+            if !bring_in_line(&inner, &mut followed, &room).await {
                 failed = true;
                 interest.mark_quietly(room);
             }
@@ -113,34 +114,40 @@ impl Interest {
     }
 }
 
-/// Subscribes to or unsubscribes from `room`'s channel as this node's membership says, and
-/// starts or stops mirroring its presence; `false` when Redis refused.
-async fn bring_in_line(inner: &Arc<Inner>, subscribed: &mut HashSet<String>, room: &str) -> bool {
+/// Starts or stops following `room` as this node's membership says: its channel (on a
+/// Cluster) and its presence; `false` when Redis refused.
+async fn bring_in_line(inner: &Arc<Inner>, followed: &mut HashSet<String>, room: &str) -> bool {
     let wanted = inner.local.has_room(room);
-    if wanted == subscribed.contains(room) {
+    if wanted == followed.contains(room) {
         return true;
     }
+    let sharded = inner.bus.conn.sharded();
     let channel = inner.bus.keys.room_channel(room);
     let mut conn = inner.bus.conn.clone();
     if !wanted {
-        if let Err(err) = conn.unsubscribe(&channel).await {
+        if sharded && let Err(err) = conn.unsubscribe(&channel).await {
             tracing::warn!(%err, room, "a room's channel unsubscription failed; retrying");
             return false;
         }
-        subscribed.remove(room);
+        followed.remove(room);
         presence::drop_room(inner, room).await;
         return true;
     }
     // Listening first, then loading: a change told in between is in both, and applying it
     // twice changes nothing.
-    let loaded = match conn.subscribe(&channel).await {
+    let listening = if sharded {
+        conn.subscribe(&channel).await
+    } else {
+        Ok(())
+    };
+    let loaded = match listening {
         Ok(()) => presence::load_room(inner, room).await,
         Err(err) => Err(err),
     };
     if let Err(err) = loaded {
-        tracing::warn!(%err, room, "a room's channel subscription failed; retrying");
+        tracing::warn!(%err, room, "following a room failed; retrying");
         return false;
     }
-    subscribed.insert(room.to_owned());
+    followed.insert(room.to_owned());
     true
 }

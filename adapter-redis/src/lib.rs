@@ -13,8 +13,11 @@
 //!   registered with [`RedisAdapter::on_server_event`], with optional acks.
 //! - **Presence** lives in Redis, one hash per room with each meta tagged with its node. A
 //!   client subscribing on any node gets the whole cluster's state, then every node's diffs.
-//!   Each node heartbeats with a TTL; when one dies without a word, the others remove its
-//!   metas within about one TTL and tell their subscribers.
+//!   A node mirrors a room's presence only while it has members there: it loads the room
+//!   from Redis when its first socket joins, and lets it go when its last one leaves; a
+//!   server listing another room reads Redis. Each node heartbeats with a TTL; when one dies
+//!   without a word, the others remove its metas within about one TTL and tell their
+//!   subscribers.
 //!
 //! ```no_run
 //! use quicket_core::{Data, Server, Socket};
@@ -69,10 +72,8 @@
 //! - Broadcasts to several rooms or to every socket, questions to the other nodes, presence
 //!   diffs and heartbeats go on one channel that every node listens on.
 //! - Presence follows the same interest: a room's presence hash and its diffs live on the
-//!   room's shard, and a node mirrors a room's presence only while it has members there. It
-//!   loads the room from Redis when its first socket joins (after it starts listening, so no
-//!   diff is missed), and lets the other nodes' metas go when its last socket leaves. A
-//!   server listing a room it has no member in reads Redis.
+//!   room's shard, so only the nodes that mirror the room hear its diffs. A node starts
+//!   listening before it loads the room, so no diff is missed.
 //! - Session records are keys placed by hash slot; commands sent together are grouped per
 //!   slot.
 //!
@@ -86,12 +87,14 @@
 //!   broadcast sent right after the join awaits [`RedisAdapter::subscriptions_settled`].
 //!   Remote joins (`server.to(..).join(..)`) wait for it before they complete.
 //! - After an outage, the node subscribes to every channel again, so a shard that restarted
-//!   empty learns its listeners back. Broadcasts published meanwhile are lost and counted,
-//!   as on one Redis.
+//!   empty learns its listeners back; a node that cannot reach the cluster for three
+//!   heartbeats makes its connection anew, ignoring whatever the old one still delivers.
+//!   Broadcasts published meanwhile are lost and counted, as on one Redis.
 
 mod adapter;
 mod bus;
 mod cluster;
+mod cluster_link;
 mod config;
 mod events;
 mod health;

@@ -2,15 +2,15 @@
 //! respect hash slots, and pub/sub that is classic on one Redis and sharded on a Cluster.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
 use redis::{Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture, Value};
 
 use crate::bus::ConnectError;
+use crate::cluster_link::ClusterLink;
 
 /// How long a command, or a connection attempt, may take before it counts as failed.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,7 +23,7 @@ pub(crate) enum Link {
     Single(ConnectionManager),
     /// A Redis Cluster: sharded pub/sub (`SPUBLISH`, `SSUBSCRIBE`), so a channel lives on
     /// the shard of its hash slot, and a pipeline never spans two slots.
-    Cluster(ClusterConnection),
+    Cluster(Arc<ClusterLink>),
 }
 
 impl Link {
@@ -67,15 +67,18 @@ impl Link {
         if infos.is_empty() {
             return Err(ConnectError::Url("no Redis Cluster node given".to_owned()));
         }
-        let client = ClusterClientBuilder::new(infos)
-            .use_protocol(ProtocolVersion::RESP3)
-            .push_sender(pushes)
-            .connection_timeout(RESPONSE_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(3)
-            .max_retry_wait(500)
-            .build()?;
-        Ok(Self::Cluster(client.get_async_connection().await?))
+        let link = ClusterLink::connect(infos, Arc::new(pushes), RESPONSE_TIMEOUT).await?;
+        Ok(Self::Cluster(Arc::new(link)))
+    }
+
+    /// On a Cluster, replaces the connection with a new one that has no subscriptions yet
+    /// (see [`ClusterLink`]); nothing on one Redis, whose connection manager reconnects and
+    /// resubscribes on its own.
+    pub(crate) async fn renew(&self) -> Result<(), ConnectError> {
+        if let Self::Cluster(link) = self {
+            link.renew().await?;
+        }
+        Ok(())
     }
 
     /// Whether channels are sharded: a Cluster.
@@ -87,7 +90,7 @@ impl Link {
     pub(crate) async fn subscribe(&mut self, channel: &str) -> Result<(), ConnectError> {
         match self {
             Self::Single(conn) => conn.subscribe(channel).await?,
-            Self::Cluster(conn) => conn.ssubscribe(channel).await?,
+            Self::Cluster(link) => link.conn().ssubscribe(channel).await?,
         }
         Ok(())
     }
@@ -96,7 +99,7 @@ impl Link {
     pub(crate) async fn unsubscribe(&mut self, channel: &str) -> Result<(), ConnectError> {
         match self {
             Self::Single(conn) => conn.unsubscribe(channel).await?,
-            Self::Cluster(conn) => conn.sunsubscribe(channel).await?,
+            Self::Cluster(link) => link.conn().sunsubscribe(channel).await?,
         }
         Ok(())
     }
@@ -125,7 +128,10 @@ impl ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(link) => {
+                let mut conn = link.conn();
+                Box::pin(async move { conn.req_packed_command(cmd).await })
+            }
         }
     }
 
@@ -137,14 +143,17 @@ impl ConnectionLike for Link {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(link) => {
+                let mut conn = link.conn();
+                Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
+            }
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+            Self::Cluster(link) => link.conn().get_db(),
         }
     }
 }

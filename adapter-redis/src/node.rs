@@ -116,25 +116,20 @@ impl RedisAdapter {
             interest: Arc::new(Interest::default()),
         });
         inner.beat().await?;
-        presence::load(&inner).await?;
         tokio::spawn(dispatch(Arc::downgrade(&inner), inbound));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         tokio::spawn(break_relays(Arc::downgrade(&inner)));
-        if inner.bus.conn.sharded() {
-            let interest = inner.interest.clone();
-            tokio::spawn(interest::follow(Arc::downgrade(&inner), interest));
-        }
+        let interest = inner.interest.clone();
+        tokio::spawn(interest::follow(Arc::downgrade(&inner), interest));
         Ok(Self { inner })
     }
 
-    /// Waits until this node listens for every room its sockets joined before the call, so
-    /// that other nodes' broadcasts to those rooms reach them. Immediate on one Redis, where
-    /// every node hears every broadcast; on a Redis Cluster, one subscription round trip per
-    /// room newly joined. It waits while Redis is away.
+    /// Waits until this node follows every room its sockets joined before the call: it has
+    /// loaded the room's presence, and on a Redis Cluster it listens on the room's channel, so
+    /// that other nodes' broadcasts to the room reach its sockets (one round trip per room
+    /// newly joined). It waits while Redis is away.
     pub async fn subscriptions_settled(&self) {
-        if self.inner.bus.conn.sharded() {
-            self.inner.interest.settled().await;
-        }
+        self.inner.interest.settled().await;
     }
 
     /// This node's id in the cluster.
@@ -349,10 +344,8 @@ impl Inner {
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.local.sockets_op(&target.local(), op.into_op()).await;
-                    // A remote join is done when this node hears the room's broadcasts.
-                    if this.bus.conn.sharded() {
-                        this.interest.settled().await;
-                    }
+                    // A remote join is done when this node follows the room.
+                    this.interest.settled().await;
                     this.reply(origin, id, Answer::Done);
                 });
             }
@@ -429,6 +422,15 @@ async fn heartbeat(node: Weak<Inner>) {
             }
             Err(err) => {
                 node.health.down(&err);
+                // Three beats missed: make the connection anew, in case it is the one stuck.
+                if node
+                    .health
+                    .down_for()
+                    .is_some_and(|down| down >= period * 3)
+                    && let Err(err) = node.bus.conn.renew().await
+                {
+                    tracing::debug!(%err, "could not make the Redis Cluster connection anew");
+                }
             }
         }
         crate::meters::redis_up(node.health.is_up());

@@ -25,10 +25,10 @@ fn made_by(id: u64, node: u64) -> bool {
     id >> COUNTER_BITS == node >> COUNTER_BITS
 }
 
-/// Applies a diff another node made. On a Cluster, a node mirrors only the rooms it has
-/// members in; a diff that was on its way as the last of them left is dropped.
+/// Applies a diff another node made. A node mirrors only the rooms it has members in; a diff
+/// for another room (or one on its way as the last member left) is dropped.
 pub(crate) fn apply(node: &Inner, diff: PresenceDiff) {
-    if node.bus.conn.sharded() && !node.local.has_room(&diff.room) {
+    if !node.local.has_room(&diff.room) {
         return;
     }
     lock(&node.presence_rooms).insert(diff.room.clone());
@@ -41,24 +41,9 @@ pub(crate) fn apply(node: &Inner, diff: PresenceDiff) {
         .apply_remote_presence(&diff.room, joins, &diff.leaves);
 }
 
-/// Loads the cluster's presence as this node joins: the metas of nodes alive are mirrored,
-/// those of nodes whose key expired are deleted. On a Cluster, nothing yet: each room's
-/// presence is loaded when the node's first socket joins it ([`load_room`]).
-pub(crate) async fn load(node: &Arc<Inner>) -> Result<(), ConnectError> {
-    if node.bus.conn.sharded() {
-        return Ok(());
-    }
-    let mut conn = node.bus.conn.clone();
-    let rooms: Vec<String> = conn.smembers(node.bus.keys.presence_rooms()).await?;
-    let mut alive = HashMap::new();
-    for room in rooms {
-        mirror(node, &room, &mut alive).await?;
-    }
-    Ok(())
-}
-
-/// Mirrors `room`'s presence from Redis, as this node starts listening on the room's
-/// channel: diffs told from then on arrive too, and applying one twice changes nothing.
+/// Mirrors `room`'s presence from Redis, as this node's first socket joins it. Diffs told
+/// from then on arrive too (on a Cluster, the node listens on the room's channel first), and
+/// applying one twice changes nothing.
 pub(crate) async fn load_room(node: &Arc<Inner>, room: &str) -> Result<(), ConnectError> {
     mirror(node, room, &mut HashMap::new()).await
 }
@@ -168,12 +153,11 @@ async fn mirrored(node: &Inner, room: &str, of: u64) -> Vec<(String, StoredMeta)
         .collect()
 }
 
-/// Makes this node's mirror of `of`'s metas match Redis: after `of` rewrote them. On a
-/// Cluster, only in the rooms this node mirrors.
+/// Makes this node's mirror of `of`'s metas match Redis, in the rooms it mirrors: after `of`
+/// rewrote them.
 pub(crate) async fn reload_node(node: Arc<Inner>, of: u64) {
-    let sharded = node.bus.conn.sharded();
     for room in rooms(&node).await {
-        if sharded && !node.local.has_room(&room) {
+        if !node.local.has_room(&room) {
             continue;
         }
         let Ok(metas) = stored(&node, &room).await else {

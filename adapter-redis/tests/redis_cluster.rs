@@ -248,34 +248,39 @@ async fn room_broadcasts_flow_again_after_the_rooms_shard_restarts() {
     let shard = cluster.shard_of(&format!("{prefix}#room#{{room}}")).await;
     cluster.restart(shard).await;
 
-    // Until the nodes have reconnected to the shard and listen again, a broadcast may be
-    // lost (and counted); keep sending until one arrives.
-    within("a broadcast to reach after the restart", async {
-        for n in 0.. {
-            nodes[2]
-                .server
-                .to("room")
-                .emit("news", format!("probe{n}"))
-                .unwrap();
-            let arrived = tokio::time::timeout(Duration::from_millis(200), a_news.recv()).await;
-            if arrived.is_ok() {
-                return;
-            }
-        }
-    })
-    .await;
-    while b_news.try_recv().is_ok() {}
-    // Drain whatever probes were still on their way to a.
-    nodes[2].server.to("room").emit("news", "fence").unwrap();
-    loop {
-        if next(&mut a_news, 1).await == ["fence"] {
-            break;
-        }
+    // Until every node reaches the shard again and listens on it, a broadcast may be lost
+    // (and counted). Wait for every node to reach Redis, then probe until both members have
+    // heard a probe sent after that; whatever probes were still on their way then drain
+    // before a fence.
+    for node in &nodes {
+        health_until(&node.adapter, "every node to reach Redis", |h| {
+            h.redis_connected
+        })
+        .await;
     }
-    loop {
-        if next(&mut b_news, 1).await == ["fence"] {
-            break;
-        }
+    let (mut a_heard, mut b_heard) = (false, false);
+    within(
+        "a broadcast to reach both members after the restart",
+        async {
+            for n in 0.. {
+                nodes[2]
+                    .server
+                    .to("room")
+                    .emit("news", format!("probe{n}"))
+                    .unwrap();
+                let wait = Duration::from_millis(200);
+                a_heard |= tokio::time::timeout(wait, a_news.recv()).await.is_ok();
+                b_heard |= tokio::time::timeout(wait, b_news.recv()).await.is_ok();
+                if a_heard && b_heard {
+                    return;
+                }
+            }
+        },
+    )
+    .await;
+    nodes[2].server.to("room").emit("news", "fence").unwrap();
+    for news in [&mut a_news, &mut b_news] {
+        while next(news, 1).await != ["fence"] {}
     }
     for text in numbered("after", 30) {
         nodes[2].server.to("room").emit("news", &text).unwrap();
