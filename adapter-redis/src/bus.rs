@@ -45,6 +45,16 @@ impl Keys {
         format!("{}#room#{{{room}}}", self.prefix)
     }
 
+    /// Where a broadcast or presence diff for `room` goes: the room's channel on a Cluster
+    /// (`sharded`), the channel every node listens on otherwise.
+    pub(crate) fn for_room(&self, room: &str, sharded: bool) -> String {
+        if sharded {
+            self.room_channel(room)
+        } else {
+            self.everyone()
+        }
+    }
+
     /// The channel of one node: replies to its questions.
     pub(crate) fn node_channel(&self, node: u64) -> String {
         format!("{}#node#{node:016x}", self.prefix)
@@ -159,12 +169,11 @@ impl Bus {
     /// Publishes a broadcast to the nodes with members in `room`: on a Cluster, the room's
     /// channel; on one Redis, every node's.
     pub(crate) fn to_room(&self, room: &str, envelope: &Envelope) {
-        let channel = if self.conn.sharded() {
-            self.keys.room_channel(room)
-        } else {
-            self.keys.everyone()
-        };
-        self.publish(channel, envelope, true);
+        self.publish(
+            self.keys.for_room(room, self.conn.sharded()),
+            envelope,
+            true,
+        );
     }
 
     /// Publishes an envelope to one node; `false` when it could not be queued.
@@ -319,12 +328,7 @@ fn add_presence(
     }
     match Envelope::new(kind::PRESENCE, node, &diff).and_then(|e| wire::encode(&e)) {
         Ok(message) => {
-            // On a Cluster, only the nodes with members in the room mirror its presence.
-            let channel = if conn.sharded() {
-                keys.room_channel(room)
-            } else {
-                keys.everyone()
-            };
+            let channel = keys.for_room(room, conn.sharded());
             commands.add(&channel, conn.publish(&channel, &message));
         }
         Err(err) => tracing::error!(%err, "a presence change did not encode"),

@@ -22,8 +22,8 @@ pub(crate) struct Interest {
     wake: Notify,
     /// Counts the marks made.
     asked: AtomicU64,
-    /// Every subscription must be made again: the link to Redis was lost.
-    renew: AtomicBool,
+    /// Every followed room must be followed again: the link to Redis was lost.
+    again: AtomicBool,
     /// The count of marks the subscriptions reflect.
     done: watch::Sender<u64>,
 }
@@ -34,7 +34,7 @@ impl Default for Interest {
             marked: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             asked: AtomicU64::new(0),
-            renew: AtomicBool::new(false),
+            again: AtomicBool::new(false),
             done: watch::Sender::new(0),
         }
     }
@@ -52,11 +52,11 @@ impl Interest {
         self.wake.notify_one();
     }
 
-    /// Subscribes to every room's channel again: after an outage, a restarted shard knows
-    /// none of this node's subscriptions, and the client's own resubscription cannot be
-    /// relied on to have reached it.
-    pub(crate) fn renew(&self) {
-        self.renew.store(true, Ordering::Release);
+    /// Follows every room again (its channel, its presence): after an outage, a restarted
+    /// shard knows none of this node's subscriptions, and the client's own resubscription
+    /// cannot be relied on to have reached it.
+    pub(crate) fn follow_again(&self) {
+        self.again.store(true, Ordering::Release);
         self.asked.fetch_add(1, Ordering::AcqRel);
         self.wake.notify_one();
     }
@@ -86,7 +86,7 @@ pub(crate) async fn follow(node: Weak<Inner>, interest: Arc<Interest>) {
         };
         let asked = interest.asked.load(Ordering::Acquire);
         let mut rooms: Vec<String> = lock(&interest.marked).drain().collect();
-        if interest.renew.swap(false, Ordering::AcqRel) {
+        if interest.again.swap(false, Ordering::AcqRel) {
             rooms.extend(followed.drain());
         }
         let mut failed = false;

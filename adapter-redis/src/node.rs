@@ -42,7 +42,7 @@ pub(crate) struct Inner {
     pub(crate) presence_rooms: Arc<Mutex<HashSet<String>>>,
     /// Connections relayed through this node, either end.
     pub(crate) relays: Relays,
-    /// The room channels this node should listen on, on a Cluster.
+    /// The rooms this node follows: their presence, and on a Cluster their channels.
     pub(crate) interest: Arc<Interest>,
 }
 
@@ -67,11 +67,11 @@ impl RedisAdapter {
     /// Joins the cluster on a Redis Cluster (Redis 7 or later), found through `seeds`: the
     /// URLs of one or more of its nodes (`redis://host:port`).
     ///
-    /// Pub/sub is sharded (`SPUBLISH`, `SSUBSCRIBE`): a broadcast to one room goes on that
-    /// room's channel, which lives on the shard of its hash slot, and a node listens only on
-    /// the channels of rooms it has members in. Everything else (broadcasts to several rooms
-    /// or to all, questions, presence diffs, heartbeats) goes on one channel every node
-    /// listens on. A join takes effect for other nodes' broadcasts once this node listens on
+    /// Pub/sub is sharded (`SPUBLISH`, `SSUBSCRIBE`): a broadcast to one room, and the
+    /// room's presence diffs, go on that room's channel, which lives on the shard of its hash
+    /// slot, and a node listens only on the channels of rooms it has members in. Everything
+    /// else (broadcasts to several rooms or to all, questions, heartbeats) goes on one channel
+    /// every node listens on. A join takes effect for other nodes' broadcasts once this node listens on
     /// the room's channel, one round trip to its shard later: see
     /// [`RedisAdapter::subscriptions_settled`].
     pub async fn connect_cluster(
@@ -222,7 +222,7 @@ impl Inner {
                 return;
             }
         }
-        self.interest.renew();
+        self.interest.follow_again();
     }
 
     /// How long a node may stay silent before it counts as dead.
