@@ -216,15 +216,7 @@ impl ClientBuilder {
             _user: None,
         };
         // Everything the client logs, its handlers' lines included, is inside this span.
-        let span = tracing::error_span!(
-            "client",
-            transport = %first.link.info.kind,
-            peer = tracing::field::Empty,
-            sid = %first.welcome.sid,
-        );
-        if let Some(peer) = first.link.info.peer_addr {
-            span.record("peer", tracing::field::display(peer));
-        }
+        let span = client_span(&first.link, first.welcome.sid);
         let run = reconnect::run::<C, K>(driven, dial, first, redial, closed_tx);
         tokio::spawn(run.instrument(span));
         Ok(Client {
@@ -471,6 +463,20 @@ impl Role for Client {
             )),
         }
     }
+}
+
+/// The span of a client's run: its transport, its peer's address and its socket id.
+fn client_span(link: &Link, sid: SocketId) -> tracing::Span {
+    let span = tracing::error_span!(
+        "client",
+        transport = %link.info.kind,
+        peer = tracing::field::Empty,
+        sid = %sid,
+    );
+    if let Some(peer) = link.info.peer_addr {
+        span.record("peer", tracing::field::display(peer));
+    }
+    span
 }
 
 impl FromEvent<Client> for Client {
