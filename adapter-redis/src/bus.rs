@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use quicket_core::adapter::PresenceChange;
 use redis::PushInfo;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Deployment, RedisConfig};
 use crate::health::HealthState;
@@ -91,6 +91,8 @@ pub(crate) enum Outgoing {
     SessionHeld { key: String, ttl_ms: u64 },
     /// Deletes a session record.
     SessionGone { key: String },
+    /// Answered once what was queued before it has been sent (or dropped, Redis away).
+    Fence(oneshot::Sender<()>),
 }
 
 /// What a node's adapter holds of its link.
@@ -208,6 +210,16 @@ impl Bus {
         let _lost_with_a_full_queue = self.outgoing.try_send(record);
     }
 
+    /// Waits until the writer has handled everything queued before the call: sent it, or
+    /// dropped it while Redis was away.
+    pub(crate) async fn flushed(&self) {
+        let (done, handled) = oneshot::channel();
+        if self.outgoing.send(Outgoing::Fence(done)).await.is_ok() {
+            // The writer ends only with the link; then there is nothing left to wait for.
+            let _ = handled.await;
+        }
+    }
+
     /// Where the presence changes this node makes go: to Redis and the other nodes.
     pub(crate) fn presence_sink(&self) -> PresenceSink {
         PresenceSink(self.outgoing.clone())
@@ -257,6 +269,7 @@ async fn write(
             batch.clear();
             continue;
         }
+        let mut fences = Vec::new();
         let mut commands = conn.batch();
         for out in batch.drain(..) {
             match out {
@@ -275,6 +288,7 @@ async fn write(
                 Outgoing::SessionGone { key } => {
                     commands.on(&key).del(&key).ignore();
                 }
+                Outgoing::Fence(done) => fences.push(done),
             }
         }
         let started = Instant::now();
@@ -286,6 +300,9 @@ async fn write(
                     .lost_broadcasts
                     .fetch_add(broadcasts, Ordering::Relaxed);
             }
+        }
+        for done in fences {
+            let _ = done.send(());
         }
     }
 }

@@ -127,9 +127,12 @@ impl RedisAdapter {
     /// Waits until this node follows every room its sockets joined before the call: it has
     /// loaded the room's presence, and on a Redis Cluster it listens on the room's channel, so
     /// that other nodes' broadcasts to the room reach its sockets (one round trip per room
-    /// newly joined). It waits while Redis is away.
+    /// newly joined). It waits while Redis is away. Then it waits for what this node queued
+    /// for Redis before the call (presence tracked, broadcasts) to be sent, so that every
+    /// other node lists the presence tracked here.
     pub async fn subscriptions_settled(&self) {
         self.inner.interest.settled().await;
+        self.inner.bus.flushed().await;
     }
 
     /// This node's id in the cluster.
