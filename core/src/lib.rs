@@ -54,11 +54,11 @@ pub mod adapter;
 mod client;
 mod config;
 mod config_setters;
+mod endpoint;
 mod error;
 mod extensions;
 mod meters;
 mod payload;
-mod peer;
 pub mod relay;
 mod server;
 pub mod transport;
@@ -76,12 +76,14 @@ pub use crate::config::{
     ClientConfig, ConnectionLimits, PresenceLimits, RateExceeded, RateLimit, ReconnectConfig,
     RecoveryConfig, ReplayLimits, ServerConfig,
 };
+pub use crate::endpoint::handler::{
+    Data, EventContext, EventName, ExtractError, FromEvent, Handler,
+};
+pub use crate::endpoint::{AckSender, EmitWithAck, Volatile};
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
 pub use crate::extensions::Extensions;
 pub use crate::meters::describe_metrics;
 pub use crate::payload::{Binary, FromPayload, IntoPayload, Raw};
-pub use crate::peer::handler::{Data, EventContext, EventName, ExtractError, FromEvent, Handler};
-pub use crate::peer::{AckSender, EmitWithAck, Volatile};
 pub use crate::server::{
     AckReplies, BroadcastOperator, BroadcastWithAck, Eviction, Handshake, Rejection, ResumeFailure,
     Server, ServerBuilder, Socket, SocketPresence, State,

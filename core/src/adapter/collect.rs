@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
 use super::{AckOutcome, OutgoingEvent};
+use crate::endpoint::acks::{AckReply, RegisterError, Waiter};
 use crate::error::AckError;
-use crate::peer::acks::{AckReply, RegisterError, Waiter};
 use crate::server::Socket;
 
 /// The sockets a broadcast with acks still waits for. Dropping it, collected or not, frees

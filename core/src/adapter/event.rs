@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, SocketId, codec};
 
+use crate::endpoint::acks::next_ack_id;
 use crate::error::AckError;
 use crate::payload::IntoPayload;
-use crate::peer::acks::next_ack_id;
 
 /// An event on its way to many sockets, encoded at most once per codec.
 pub struct OutgoingEvent<'a> {

@@ -18,15 +18,15 @@ use self::presence::PresenceFeed;
 pub use self::presence::{PresenceCounts, PresenceEvent, PresenceSnapshot, PresenceWatch};
 pub use self::reconnect::ReconnectEvent;
 use crate::config::ClientConfig;
+use crate::endpoint::close::Close;
+use crate::endpoint::driver::Role;
+use crate::endpoint::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
+use crate::endpoint::replay::{ReplayLog, WhenFull};
+use crate::endpoint::{Link, SessionCore};
 use crate::error::{ConnectError, EmitError};
 use crate::meters::Meters;
 use crate::payload::EncodedPayload;
 use crate::payload::IntoPayload;
-use crate::peer::close::Close;
-use crate::peer::driver::Role;
-use crate::peer::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
-use crate::peer::replay::{ReplayLog, WhenFull};
-use crate::peer::{Link, PeerCore};
 use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming, TransportError};
 
 /// How many presence events a watch buffers before it drops them.
@@ -60,7 +60,7 @@ pub struct Client {
 
 struct ClientInner {
     session: Mutex<Session>,
-    core: Arc<PeerCore>,
+    core: Arc<SessionCore>,
     handlers: Handlers<Client>,
     presence: Mutex<HashMap<String, PresenceFeed>>,
     closed: watch::Receiver<Option<DisconnectReason>>,
@@ -89,7 +89,7 @@ impl ClientInner {
 type ReconnectFn = dyn Fn(&ReconnectEvent) + Send + Sync;
 
 /// Disconnects gracefully when the application's last handle goes.
-struct UserHandle(Arc<PeerCore>);
+struct UserHandle(Arc<SessionCore>);
 
 impl Drop for UserHandle {
     fn drop(&mut self) {
@@ -188,7 +188,7 @@ impl ClientBuilder {
         };
         let first = dial.attach(connection, None).await?;
         let log = ReplayLog::new(dial.config.buffer, WhenFull::KeepOffline);
-        let core = Arc::new(PeerCore::new(
+        let core = Arc::new(SessionCore::new(
             dial.codec,
             first.link.clone(),
             dial.config.limits.clone(),
@@ -326,7 +326,7 @@ impl Client {
         }
     }
 
-    crate::peer::peer_methods!(Client, "server");
+    crate::endpoint::endpoint_methods!(Client, "server");
 
     /// Subscribes to a room's presence. The first event is [`PresenceEvent::Sync`], or
     /// [`PresenceEvent::Ended`] when the server refuses (the socket is not in the room).
@@ -413,7 +413,7 @@ impl fmt::Debug for Client {
 }
 
 impl Role for Client {
-    fn core(&self) -> &Arc<PeerCore> {
+    fn core(&self) -> &Arc<SessionCore> {
         &self.inner.core
     }
 

@@ -12,11 +12,11 @@ use tokio::sync::watch;
 use super::presence::PresenceFeed;
 use super::{Client, Dial};
 use crate::config::ReconnectConfig;
+use crate::endpoint::Link;
+use crate::endpoint::backlog::ByteBudget;
+use crate::endpoint::close::Close;
+use crate::endpoint::driver::{Heartbeat, drive};
 use crate::error::ConnectError;
-use crate::peer::Link;
-use crate::peer::backlog::ByteBudget;
-use crate::peer::close::Close;
-use crate::peer::driver::{Heartbeat, drive};
 use crate::transport::{Connection, Connector, FrameReader, FrameWriter, TransportError};
 
 /// What happens while a client reconnects, for [`ClientBuilder::on_reconnect`].

@@ -10,9 +10,9 @@ use quicket_proto::SocketId;
 
 use super::{ServerShared, Socket};
 use crate::adapter::{BroadcastTarget, OutgoingEvent, Room, SocketInfo, SocketsOp};
+use crate::endpoint::acks::next_ack_id;
 use crate::error::{AckError, EmitError};
 use crate::payload::{FromPayload, IntoPayload};
-use crate::peer::acks::next_ack_id;
 
 /// Chooses which sockets an emit reaches and how.
 #[derive(Clone)]

@@ -13,12 +13,12 @@ use super::handshake::{self, Handshake};
 use super::session::ResumeFailure;
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
+use crate::endpoint::close::Close;
+use crate::endpoint::driver::{Heartbeat, drive};
+use crate::endpoint::handler::{BoxFuture, contain_panics};
+use crate::endpoint::replay::{ReplayLog, WhenFull};
+use crate::endpoint::{Link, SessionCore};
 use crate::meters;
-use crate::peer::close::Close;
-use crate::peer::driver::{Heartbeat, drive};
-use crate::peer::handler::{BoxFuture, contain_panics};
-use crate::peer::replay::{ReplayLog, WhenFull};
-use crate::peer::{Link, PeerCore};
 use crate::transport::{
     Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError, TransportKind,
 };
@@ -218,7 +218,7 @@ impl Server {
             ReplayLog::new(recovery.buffer, WhenFull::EndSession)
                 .with_budget(shared.detached_bytes.clone())
         });
-        let core = Arc::new(PeerCore::new(
+        let core = Arc::new(SessionCore::new(
             handshake.codec(),
             link,
             config.limits.clone(),

@@ -28,11 +28,11 @@ pub use self::state::State;
 use self::state::StateMap;
 use crate::adapter::{Adapter, BroadcastTarget, LocalAdapter, PresenceKey};
 use crate::config::{RateExceeded, ServerConfig};
+use crate::endpoint::backlog::ByteBudget;
+use crate::endpoint::budget::OfflineBudget;
+use crate::endpoint::close::Close;
+use crate::endpoint::handler::BoxFuture;
 use crate::meters::MeterCache;
-use crate::peer::backlog::ByteBudget;
-use crate::peer::budget::OfflineBudget;
-use crate::peer::close::Close;
-use crate::peer::handler::BoxFuture;
 use crate::transport::{Listener, SourceLimit, TransportError};
 
 type AuthFn = dyn Fn(Handshake) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>

@@ -14,8 +14,8 @@ use super::detached::{Caps, Eviction};
 use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
 use crate::config::RecoveryConfig;
-use crate::peer::close::Close;
-use crate::peer::replay::Break;
+use crate::endpoint::close::Close;
+use crate::endpoint::replay::Break;
 
 /// Why a client's resume got a new session instead of its old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]

@@ -13,13 +13,13 @@ use super::handshake::Handshake;
 use super::{BroadcastOperator, ServerShared};
 use crate::adapter::{BroadcastTarget, Room};
 use crate::config::{RateExceeded, RateLimit};
+use crate::endpoint::SessionCore;
+use crate::endpoint::close::Close;
+use crate::endpoint::driver::Role;
+use crate::endpoint::handler::{BoxFuture, Handlers};
 use crate::error::{JoinError, PresenceError};
 use crate::extensions::Extensions;
 use crate::payload::{EncodedPayload, FromPayload, IntoPayload};
-use crate::peer::PeerCore;
-use crate::peer::close::Close;
-use crate::peer::driver::Role;
-use crate::peer::handler::{BoxFuture, Handlers};
 
 type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
 pub(crate) type ReconnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
@@ -56,7 +56,7 @@ pub struct Socket {
 
 struct SocketInner {
     id: SocketId,
-    core: Arc<PeerCore>,
+    core: Arc<SessionCore>,
     handlers: Handlers<Socket>,
     handshake: Handshake,
     server: Arc<ServerShared>,
@@ -74,7 +74,7 @@ struct SocketInner {
 impl Socket {
     pub(crate) fn new(
         id: SocketId,
-        core: Arc<PeerCore>,
+        core: Arc<SessionCore>,
         handshake: Handshake,
         server: Arc<ServerShared>,
     ) -> Self {
@@ -98,7 +98,7 @@ impl Socket {
         }
     }
 
-    crate::peer::peer_methods!(Socket, "client");
+    crate::endpoint::endpoint_methods!(Socket, "client");
 
     /// The handshake the client connected with.
     pub fn handshake(&self) -> &Handshake {
@@ -233,7 +233,7 @@ impl Socket {
         self.inner.core.outbox.close(close);
     }
 
-    pub(crate) fn core(&self) -> &Arc<PeerCore> {
+    pub(crate) fn core(&self) -> &Arc<SessionCore> {
         &self.inner.core
     }
 
@@ -340,7 +340,7 @@ impl fmt::Debug for Socket {
 }
 
 impl Role for Socket {
-    fn core(&self) -> &Arc<PeerCore> {
+    fn core(&self) -> &Arc<SessionCore> {
         &self.inner.core
     }
 
@@ -391,10 +391,10 @@ impl Role for Socket {
     }
 }
 
-impl crate::peer::handler::FromEvent<Socket> for Socket {
+impl crate::endpoint::handler::FromEvent<Socket> for Socket {
     fn from_event(
-        ctx: &mut crate::peer::handler::EventContext<Socket>,
-    ) -> Result<Self, crate::peer::handler::ExtractError> {
+        ctx: &mut crate::endpoint::handler::EventContext<Socket>,
+    ) -> Result<Self, crate::endpoint::handler::ExtractError> {
         Ok(ctx.owner().clone())
     }
 }

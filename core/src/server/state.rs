@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Socket;
-use crate::peer::handler::{EventContext, ExtractError, FromEvent};
+use crate::endpoint::handler::{EventContext, ExtractError, FromEvent};
 
 /// A handler argument: the value of type `T` set with
 /// [`ServerBuilder::state`](crate::ServerBuilder::state), cloned. Keep it cheap to clone (an

@@ -1,5 +1,6 @@
-//! What a server-side socket and a client have in common: the outbound queue, pending acks,
-//! event handlers, emitting, and the driver task that runs the connection.
+//! One endpoint of a connection, as QUIC names either side: what a server-side socket and a
+//! client have in common. The outbound queue, pending acks, event handlers, emitting, the
+//! connection's state machine and the driver task that runs it.
 
 pub(crate) mod acks;
 pub(crate) mod backlog;
@@ -24,7 +25,7 @@ use quicket_proto::{Frame, PayloadCodec, codec};
 use self::acks::AckTable;
 pub(crate) use self::emit::send_ack_error;
 pub use self::emit::{AckSender, EmitWithAck, Volatile};
-pub(crate) use self::methods::peer_methods;
+pub(crate) use self::methods::endpoint_methods;
 use self::outbox::{Outbox, PushError};
 use self::replay::ReplayLog;
 use crate::config::ConnectionLimits;
@@ -35,7 +36,7 @@ use crate::transport::{ConnectionInfo, DatagramSender, PathProbe, PathStats, Tra
 
 /// One session's sending side, shared by every handle to it. A resumed session keeps it and
 /// swaps in the new connection's [`Link`].
-pub(crate) struct PeerCore {
+pub(crate) struct SessionCore {
     pub(crate) codec: PayloadCodec,
     link: RwLock<Link>,
     pub(crate) outbox: Outbox,
@@ -64,7 +65,7 @@ pub(crate) struct Link {
     pub(crate) peer_max_frame_size: usize,
 }
 
-impl PeerCore {
+impl SessionCore {
     pub(crate) fn new(
         codec: PayloadCodec,
         link: Link,
@@ -160,7 +161,7 @@ impl PeerCore {
         Ok(())
     }
 
-    /// [`PeerCore::send_event`] with the time already read, for a broadcast's recipients; the
+    /// [`SessionCore::send_event`] with the time already read, for a broadcast's recipients; the
     /// broadcast counts what it sent, once for all.
     pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use quicket_proto::PayloadError;
 
-use super::{AckSender, PeerCore, send_ack_error};
+use super::{AckSender, SessionCore, send_ack_error};
 use crate::payload::FromPayload;
 
 /// A boxed handler future.
@@ -34,7 +34,7 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// Everything an extractor may take from an incoming event.
 pub struct EventContext<S> {
     owner: S,
-    core: Arc<PeerCore>,
+    core: Arc<SessionCore>,
     name: String,
     data: Bytes,
     ack: Option<u64>,
@@ -43,7 +43,7 @@ pub struct EventContext<S> {
 impl<S> EventContext<S> {
     pub(crate) fn new(
         owner: S,
-        core: Arc<PeerCore>,
+        core: Arc<SessionCore>,
         name: String,
         data: Bytes,
         ack: Option<u64>,

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use quicket_proto::{AckError as AckErrorFrame, Frame, codec};
 use tokio::sync::oneshot;
 
-use super::PeerCore;
+use super::SessionCore;
 use super::acks::{AckTable, RegisterError, Waiter};
 use crate::error::{AckError, EmitError};
 use crate::payload::{FromPayload, IntoPayload};
@@ -20,7 +20,7 @@ use crate::payload::{FromPayload, IntoPayload};
 /// Resolves to the peer's reply decoded as `R`, or an [`AckError`].
 #[must_use = "the event is only sent when this is awaited"]
 pub struct EmitWithAck<R> {
-    core: Arc<PeerCore>,
+    core: Arc<SessionCore>,
     prepared: Result<(String, Bytes), EmitError>,
     timeout: Duration,
     _reply: PhantomData<fn() -> R>,
@@ -28,7 +28,7 @@ pub struct EmitWithAck<R> {
 
 impl<R> EmitWithAck<R> {
     pub(super) fn new(
-        core: Arc<PeerCore>,
+        core: Arc<SessionCore>,
         prepared: Result<(String, Bytes), EmitError>,
         timeout: Duration,
     ) -> Self {
@@ -97,11 +97,11 @@ impl Drop for CancelOnDrop<'_> {
 /// Emits that may be dropped: as a datagram where the transport has them and the frame fits,
 /// else on the reliable channel unless the connection's queue is congested.
 pub struct Volatile<'a> {
-    core: &'a PeerCore,
+    core: &'a SessionCore,
 }
 
 impl<'a> Volatile<'a> {
-    pub(crate) fn new(core: &'a PeerCore) -> Self {
+    pub(crate) fn new(core: &'a SessionCore) -> Self {
         Self { core }
     }
 
@@ -116,12 +116,12 @@ impl<'a> Volatile<'a> {
 /// Dropping it unanswered sends the emitter an error, so it never waits for nothing. When the
 /// event asked for no ack, sending is a no-op.
 pub struct AckSender {
-    core: Arc<PeerCore>,
+    core: Arc<SessionCore>,
     id: Option<u64>,
 }
 
 impl AckSender {
-    pub(crate) fn new(core: Arc<PeerCore>, id: Option<u64>) -> Self {
+    pub(crate) fn new(core: Arc<SessionCore>, id: Option<u64>) -> Self {
         Self { core, id }
     }
 
@@ -165,7 +165,7 @@ impl Drop for AckSender {
     }
 }
 
-pub(crate) fn send_ack_error(core: &PeerCore, id: u64, message: &str) -> Result<(), EmitError> {
+pub(crate) fn send_ack_error(core: &SessionCore, id: u64, message: &str) -> Result<(), EmitError> {
     core.send_frame(&Frame::AckError(AckErrorFrame {
         id,
         message: message.to_owned(),

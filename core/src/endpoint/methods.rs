@@ -2,7 +2,7 @@
 
 /// The methods a server-side socket and a client share, written once. Both keep `id`, `core`
 /// and `handlers` in `self.inner`.
-macro_rules! peer_methods {
+macro_rules! endpoint_methods {
     ($owner:ident, $peer:literal) => {
         /// The connection's socket id, assigned by the server.
         pub fn id(&self) -> quicket_proto::SocketId {
@@ -95,4 +95,4 @@ macro_rules! peer_methods {
     };
 }
 
-pub(crate) use peer_methods;
+pub(crate) use endpoint_methods;

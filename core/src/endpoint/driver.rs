@@ -17,7 +17,7 @@ use quicket_proto::{Disconnect, DisconnectReason, Event, Frame, Pong, codec};
 use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
-use super::PeerCore;
+use super::SessionCore;
 use super::backlog::{ByteBudget, Inbound};
 use super::close::Close;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
@@ -31,7 +31,7 @@ use crate::transport::{FrameReader, FrameWriter, Incoming, TransportError};
 
 /// The side-specific half of a connection: the server's socket or the client.
 pub(crate) trait Role: Clone + Send + Sync + 'static {
-    fn core(&self) -> &Arc<PeerCore>;
+    fn core(&self) -> &Arc<SessionCore>;
     fn handlers(&self) -> &Handlers<Self>;
     /// Handles a frame that only this side receives. An error closes the connection.
     fn on_frame(&self, frame: Frame) -> Result<(), Close>;
@@ -185,7 +185,7 @@ fn take<P: Role>(peer: &P, inbound: Inbound) -> Option<BoxFuture> {
 }
 
 /// Acts on every deadline that has passed; the close to end with when the grace is over.
-fn on_deadlines(core: &PeerCore, machine: &mut Machine) -> Option<Close> {
+fn on_deadlines(core: &SessionCore, machine: &mut Machine) -> Option<Close> {
     while let Some(wake) = machine.handle_timeout(now()) {
         match wake {
             Wake::Ping => {
@@ -252,7 +252,7 @@ fn read_last_words<P: Role, R: FrameReader>(
 }
 
 /// Tells the peer why, when the close says so, then closes the transport.
-async fn say_goodbye<W: FrameWriter>(core: &PeerCore, writer: &mut W, close: &Close) {
+async fn say_goodbye<W: FrameWriter>(core: &SessionCore, writer: &mut W, close: &Close) {
     if close.notify_peer {
         let goodbye = codec::encode(&Frame::Disconnect(Disconnect {
             reason: close.reason,
@@ -270,7 +270,7 @@ async fn say_goodbye<W: FrameWriter>(core: &PeerCore, writer: &mut W, close: &Cl
 }
 
 /// Drains the outbound queue into the transport until a close comes out of it.
-async fn write_loop<W: FrameWriter>(core: &PeerCore, writer: &mut W) -> Close {
+async fn write_loop<W: FrameWriter>(core: &SessionCore, writer: &mut W) -> Close {
     loop {
         match core.outbox.try_next() {
             Some(Next::Frame(frame)) => {

@@ -10,8 +10,8 @@ use quicket_proto::{DisconnectReason, Event, Frame, PresenceSubscribe};
 
 use super::{Heartbeat, LastWord, Machine, Wake};
 use crate::config::ConnectionLimits;
-use crate::peer::backlog::{ByteBudget, Inbound};
-use crate::peer::close::Close;
+use crate::endpoint::backlog::{ByteBudget, Inbound};
+use crate::endpoint::close::Close;
 
 const SECOND: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_nanos(1);
