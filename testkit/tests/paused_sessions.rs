@@ -1,15 +1,18 @@
 //! A session's ends through the real server on tokio's paused clock: a resume that takes over
-//! a half-open connection, and a shutdown that writes out what was queued. Each happens at
-//! once, with no timer run out, and in the order PROTOCOL.md 10.6 and `Server::shutdown` give.
+//! a half-open connection, and a shutdown that writes out what was queued, each at once with
+//! no timer run out; and a dropped session that nobody resumes, whose presence and then whole
+//! self go at their deadlines to the instant. All in the order PROTOCOL.md 10.6 and
+//! `Server::shutdown` give.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use std::time::Duration;
 
 use quicket_core::transport::Connector;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnection, MemoryConnector};
-use quicket_core::{DisconnectReason, PayloadCodec, Server};
+use quicket_core::{DisconnectReason, PayloadCodec, RecoveryConfig, Server, ServerConfig, Socket};
 use quicket_proto::{Frame, Resume};
 use quicket_testkit::RawPeer;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 fn serve(server: &Server) -> MemoryConnector {
@@ -105,4 +108,53 @@ async fn shutdown_writes_out_every_queued_event_then_says_server_shutdown() {
         "ended within its deadline: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unresumed_session_loses_its_presence_at_the_grace_and_ends_at_the_window() {
+    let grace = Duration::from_secs(10);
+    let window = Duration::from_secs(60);
+    let recovery = RecoveryConfig::default()
+        .window(window)
+        .presence_grace(grace);
+    let (ended_tx, mut ended) = mpsc::channel(1);
+    let server = Server::builder()
+        .config(ServerConfig::default().recovery(Some(recovery)))
+        .on_connect(move |socket: Socket| {
+            let ended_tx = ended_tx.clone();
+            socket.join("r").unwrap();
+            socket.presence("r").track("alice", ()).unwrap();
+            socket.on_disconnect(move |_socket: Socket, reason: DisconnectReason| {
+                let ended_tx = ended_tx.clone();
+                async move {
+                    let _ = ended_tx.send((reason, Instant::now())).await;
+                }
+            });
+            async {}
+        })
+        .build();
+    let connector = serve(&server);
+    let mut raw = peer(&connector).await;
+    raw.handshake().await;
+    let present =
+        |keys: Vec<quicket_core::adapter::PresenceKey>| keys.iter().any(|k| k.key == "alice");
+    assert!(present(server.presence("r").await));
+
+    let dropped = Instant::now();
+    drop(raw);
+    // The paused clock moves only when every task waits, so the server has done all it does
+    // at an instant before the test wakes just after it.
+    let tick = Duration::from_millis(1);
+    tokio::time::sleep_until(dropped + grace - tick).await;
+    assert!(present(server.presence("r").await), "kept until the grace");
+    tokio::time::sleep_until(dropped + grace + tick).await;
+    assert!(!present(server.presence("r").await), "gone at the grace");
+    assert!(ended.try_recv().is_err(), "the session still waits");
+
+    let (reason, at) = tokio::time::timeout(window * 2, ended.recv())
+        .await
+        .expect("the session ends within the window")
+        .expect("the handler runs");
+    assert_eq!(reason, DisconnectReason::TransportClosed);
+    assert_eq!(at - dropped, window, "ended at the window, to the instant");
 }

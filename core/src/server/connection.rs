@@ -10,8 +10,8 @@ use quicket_proto::{Disconnect, DisconnectReason, Frame, RejectReason, SocketId,
 use tracing::Instrument;
 
 use super::handshake::{self, Handshake};
+use super::lifecycle::Step;
 use super::session::ResumeFailure;
-use super::socket::Phase;
 use super::{Server, ServerShared, Socket};
 use crate::endpoint::close::Close;
 use crate::endpoint::driver::{Heartbeat, drive};
@@ -193,7 +193,7 @@ impl Server {
             tracing::debug!(reason = %close.reason, "connection dropped; session kept");
             self.keep(&socket, close.reason);
         } else {
-            socket.transition(Phase::Attached, Phase::Ended);
+            socket.step(Step::EndAttached);
             self.finish(&socket, close.reason).await;
         }
     }
@@ -262,8 +262,7 @@ impl Server {
             self.end_resuming(socket).await;
             return Err(ResumeFailure::BufferOverflowed);
         }
-        socket.mark_connected();
-        socket.transition(Phase::Resuming, Phase::Attached);
+        socket.step(Step::Resumed);
         tracing::debug!(sid = %socket.id(), offset, "session resumed");
         Ok(())
     }
@@ -335,7 +334,6 @@ impl Server {
     /// Runs the disconnect handler of a session that ended.
     pub(crate) async fn finish(&self, socket: &Socket, reason: DisconnectReason) {
         tracing::debug!(sid = %socket.id(), %reason, "session ended");
-        socket.mark_disconnected();
         self.shared.forget_token(socket);
         if let Some(on_disconnect) = socket.take_disconnect_handler() {
             let handler = on_disconnect(socket.clone(), reason);
@@ -412,7 +410,7 @@ struct Departure(Option<Socket>);
 impl Drop for Departure {
     fn drop(&mut self) {
         if let Some(socket) = &self.0 {
-            socket.transition(Phase::Attached, Phase::Ended);
+            socket.step(Step::EndAttached);
             socket.server().forget_token(socket);
             depart(socket);
         }
@@ -421,7 +419,6 @@ impl Drop for Departure {
 
 /// Takes an ended session out of the server: its rooms, presence and handlers go.
 pub(crate) fn depart(socket: &Socket) {
-    socket.mark_disconnected();
     socket.core().acks.close();
     socket.core().outbox.end_session();
     socket.server().adapter.remove_socket(socket.id());

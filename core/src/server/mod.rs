@@ -4,6 +4,7 @@ mod broadcast;
 mod connection;
 mod detached;
 mod handshake;
+mod lifecycle;
 mod session;
 mod socket;
 mod state;

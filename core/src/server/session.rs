@@ -11,7 +11,7 @@ use thiserror::Error;
 use tokio::time::{Instant, sleep_until};
 
 use super::detached::{Caps, Eviction};
-use super::socket::Phase;
+use super::lifecycle::{DetachedTimers, DetachedWake, Phase, Step};
 use super::{Server, ServerShared, Socket};
 use crate::config::RecoveryConfig;
 use crate::endpoint::close::Close;
@@ -144,7 +144,7 @@ impl Server {
             let _still_attached =
                 tokio::time::timeout(wait, socket.left_phase(Phase::Attached)).await;
         }
-        if !socket.transition(Phase::Detached, Phase::Resuming) {
+        if !socket.step(Step::BeginResume) {
             return Err(ResumeFailure::UnknownSession);
         }
         shared.detached.remove(socket.id());
@@ -157,7 +157,7 @@ impl Server {
 
     /// A resume that found the events gone.
     pub(crate) async fn end_resuming(&self, socket: &Socket) {
-        if socket.transition(Phase::Resuming, Phase::Detached) {
+        if socket.step(Step::ResumeFailed) {
             self.end_detached(socket, DisconnectReason::TransportClosed)
                 .await;
         }
@@ -168,7 +168,6 @@ impl Server {
         let Some(recovery) = self.shared.config.recovery.clone() else {
             return;
         };
-        socket.mark_disconnected();
         socket.core().outbox.detach();
         self.shared
             .adapter
@@ -179,7 +178,7 @@ impl Server {
         for room in adapter.rooms_of(socket.id()) {
             adapter.presence().unsubscribe(&room, socket.id(), false);
         }
-        socket.transition(Phase::Attached, Phase::Detached);
+        socket.step(Step::Detach);
         self.park(socket, &recovery);
         let server = self.clone();
         let socket = socket.clone();
@@ -224,19 +223,24 @@ impl Server {
         recovery: RecoveryConfig,
         reason: DisconnectReason,
     ) {
-        let dropped = Instant::now();
-        let grace = dropped + recovery.presence_grace.min(recovery.window);
-        let expiry = dropped + recovery.window;
+        let mut timers = DetachedTimers::new(
+            Instant::now().into_std(),
+            recovery.window,
+            recovery.presence_grace,
+        );
         let mut shutdown = self.shared.shutdown.subscribe();
-        let mut presence_kept = recovery.presence_grace < recovery.window;
-        loop {
+        while let Some(deadline) = timers.poll_timeout() {
             tokio::select! {
                 () = socket.left_phase(Phase::Detached) => return,
-                () = sleep_until(grace), if presence_kept => {
-                    self.shared.adapter.presence().forget(socket.id());
-                    presence_kept = false;
+                () = sleep_until(Instant::from_std(deadline)) => {
+                    match timers.handle_timeout(Instant::now().into_std()) {
+                        Some(DetachedWake::ForgetPresence) => {
+                            self.shared.adapter.presence().forget(socket.id());
+                        }
+                        Some(DetachedWake::Expire) => break,
+                        None => {}
+                    }
                 }
-                () = sleep_until(expiry) => break,
                 () = socket.core().outbox.broken() => {
                     let eviction = match socket.core().outbox.broken_by() {
                         Some(Break::Budget) => Eviction::MemoryBudget,
@@ -263,7 +267,7 @@ impl Server {
 
     /// Ends a session that is waiting for a resume, if it still is.
     async fn end_detached(&self, socket: &Socket, reason: DisconnectReason) {
-        if socket.transition(Phase::Detached, Phase::Ended) {
+        if socket.step(Step::EndDetached) {
             self.shared.detached.remove(socket.id());
             tracing::debug!(sid = %socket.id(), "dropped session ended unresumed");
             self.finish(socket, reason).await;

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -10,6 +9,7 @@ use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PayloadError, Presenc
 use tokio::sync::Notify;
 
 use super::handshake::Handshake;
+use super::lifecycle::{Lifecycle, Phase, Step};
 use super::{BroadcastOperator, ServerShared};
 use crate::adapter::{BroadcastTarget, Room};
 use crate::config::{RateExceeded, RateLimit};
@@ -24,30 +24,6 @@ use crate::payload::{EncodedPayload, FromPayload, IntoPayload};
 type DisconnectFn = dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync;
 pub(crate) type ReconnectFn = dyn Fn(Socket) -> BoxFuture + Send + Sync;
 
-/// Where a session is in its life (PROTOCOL.md 10.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// A connection serves it.
-    Attached,
-    /// Its connection dropped; it waits for a resume.
-    Detached,
-    /// A new connection is taking it over.
-    Resuming,
-    /// Gone for good.
-    Ended,
-}
-
-impl Phase {
-    /// What a session in this phase adds to the gauges of sessions attached and detached.
-    fn gauges(self) -> (i8, i8) {
-        match self {
-            Phase::Attached => (1, 0),
-            Phase::Detached => (0, 1),
-            Phase::Resuming | Phase::Ended => (0, 0),
-        }
-    }
-}
-
 /// One connected client. Cheap to clone; every clone is the same socket.
 #[derive(Clone)]
 pub struct Socket {
@@ -60,10 +36,9 @@ struct SocketInner {
     handlers: Handlers<Socket>,
     handshake: Handshake,
     server: Arc<ServerShared>,
-    connected: AtomicBool,
     on_disconnect: Mutex<Option<Arc<DisconnectFn>>>,
     on_reconnect: Mutex<Option<Arc<ReconnectFn>>>,
-    phase: Mutex<Phase>,
+    life: Mutex<Lifecycle>,
     phase_changed: Notify,
     /// The token that resumes this session; empty without recovery.
     token: Mutex<Bytes>,
@@ -78,8 +53,9 @@ impl Socket {
         handshake: Handshake,
         server: Arc<ServerShared>,
     ) -> Self {
-        let (attached, detached) = Phase::Attached.gauges();
-        crate::meters::sessions(attached, detached);
+        let life = Lifecycle::default();
+        let gauges = life.phase().gauges();
+        crate::meters::sessions(gauges.attached, gauges.detached);
         Self {
             inner: Arc::new(SocketInner {
                 id,
@@ -87,10 +63,9 @@ impl Socket {
                 handlers: Handlers::new(),
                 handshake,
                 server,
-                connected: AtomicBool::new(true),
                 on_disconnect: Mutex::new(None),
                 on_reconnect: Mutex::new(None),
-                phase: Mutex::new(Phase::Attached),
+                life: Mutex::new(life),
                 phase_changed: Notify::new(),
                 token: Mutex::new(Bytes::new()),
                 data: Mutex::new(None),
@@ -139,9 +114,9 @@ impl Socket {
         lock(&self.inner.data).clone()
     }
 
-    /// Whether the socket is still connected.
+    /// Whether the socket is still connected: a connection serves its session.
     pub fn connected(&self) -> bool {
-        self.inner.connected.load(Ordering::Acquire)
+        self.phase() == Phase::Attached
     }
 
     /// Runs once when the session ends: the client disconnected, was disconnected, or dropped
@@ -237,28 +212,17 @@ impl Socket {
         &self.inner.core
     }
 
-    pub(crate) fn mark_disconnected(&self) {
-        self.inner.connected.store(false, Ordering::Release);
-    }
-
-    pub(crate) fn mark_connected(&self) {
-        self.inner.connected.store(true, Ordering::Release);
-    }
-
     pub(crate) fn phase(&self) -> Phase {
-        *lock(&self.inner.phase)
+        lock(&self.inner.life).phase()
     }
 
-    /// Moves from `from` to `to`; false when the session was not in `from`.
-    pub(crate) fn transition(&self, from: Phase, to: Phase) -> bool {
-        let mut phase = lock(&self.inner.phase);
-        if *phase != from {
+    /// Takes `step` in the session's life; false when the session was not where the step
+    /// starts (another task moved it first).
+    pub(crate) fn step(&self, step: Step) -> bool {
+        let Some(gauges) = lock(&self.inner.life).apply(step) else {
             return false;
-        }
-        *phase = to;
-        drop(phase);
-        let ((was_attached, was_detached), (attached, detached)) = (from.gauges(), to.gauges());
-        crate::meters::sessions(attached - was_attached, detached - was_detached);
+        };
+        crate::meters::sessions(gauges.attached, gauges.detached);
         self.inner.phase_changed.notify_waiters();
         true
     }
@@ -318,9 +282,9 @@ impl SocketInner {
 impl Drop for SocketInner {
     /// A session dropped before it ended (its welcome could not be queued) leaves the gauges.
     fn drop(&mut self) {
-        let phase = *self.phase.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let (attached, detached) = phase.gauges();
-        crate::meters::sessions(-attached, -detached);
+        let life = self.life.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let gauges = life.phase().gauges();
+        crate::meters::sessions(-gauges.attached, -gauges.detached);
     }
 }
 
