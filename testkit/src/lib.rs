@@ -90,21 +90,6 @@ pub fn pong_server(config: quicket_core::ServerConfig) -> Server {
         .build()
 }
 
-/// Waits until `condition` holds, re-checking whenever the runtime has run other tasks;
-/// fails the test after [`DEADLINE`].
-pub async fn until<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(what, async {
-        while !condition().await {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-}
-
 /// A running server with a channel of its new sockets.
 pub struct TestServer<H: Harness> {
     /// The server.

@@ -247,10 +247,11 @@ pub async fn heartbeat_drops_silent_client<H: Harness>(harness: &H) {
         t.server.to("r").sockets().await.is_empty(),
         "rooms are cleaned"
     );
-    super::until("presence to be cleaned", || async {
-        t.server.presence("r").await.is_empty()
-    })
-    .await;
+    within("the socket to leave the server", socket.closed()).await;
+    assert!(
+        t.server.presence("r").await.is_empty(),
+        "presence is cleaned"
+    );
     assert_eq!(
         raw.disconnect_reason().await,
         Some(DisconnectReason::PingTimeout)

@@ -155,10 +155,8 @@ pub async fn rooms_join_leave_and_listing<H: Harness>(harness: &H) {
     );
     assert_eq!(t.server.to("lobby").emit("msg", "x").unwrap(), 1);
     b.disconnect().await;
-    super::until("b to leave its rooms", || async {
-        t.server.socket(sb.id()).is_none()
-    })
-    .await;
+    within("b to leave its rooms", sb.closed()).await;
+    assert!(t.server.socket(sb.id()).is_none());
     assert!(t.server.to("lobby").sockets().await.is_empty());
     assert_eq!(
         names(t.server.rooms().await),

@@ -118,10 +118,12 @@ async fn an_unresumed_session_loses_its_presence_at_the_grace_and_ends_at_the_wi
         .window(window)
         .presence_grace(grace);
     let (ended_tx, mut ended) = mpsc::channel(1);
+    let (socket_tx, mut sockets) = mpsc::channel(1);
     let server = Server::builder()
         .config(ServerConfig::default().recovery(Some(recovery)))
         .on_connect(move |socket: Socket| {
             let ended_tx = ended_tx.clone();
+            socket_tx.try_send(socket.clone()).unwrap();
             socket.join("r").unwrap();
             socket.presence("r").track("alice", ()).unwrap();
             socket.on_disconnect(move |_socket: Socket, reason: DisconnectReason| {
@@ -136,6 +138,14 @@ async fn an_unresumed_session_loses_its_presence_at_the_grace_and_ends_at_the_wi
     let connector = serve(&server);
     let mut raw = peer(&connector).await;
     raw.handshake().await;
+    let socket = sockets.recv().await.unwrap();
+    let closed = tokio::spawn({
+        let socket = socket.clone();
+        async move {
+            socket.closed().await;
+            Instant::now()
+        }
+    });
     let present =
         |keys: Vec<quicket_core::adapter::PresenceKey>| keys.iter().any(|k| k.key == "alice");
     assert!(present(server.presence("r").await));
@@ -150,6 +160,10 @@ async fn an_unresumed_session_loses_its_presence_at_the_grace_and_ends_at_the_wi
     tokio::time::sleep_until(dropped + grace + tick).await;
     assert!(!present(server.presence("r").await), "gone at the grace");
     assert!(ended.try_recv().is_err(), "the session still waits");
+    assert!(
+        !closed.is_finished(),
+        "a session that may be resumed is not closed"
+    );
 
     let (reason, at) = tokio::time::timeout(window * 2, ended.recv())
         .await
@@ -157,4 +171,10 @@ async fn an_unresumed_session_loses_its_presence_at_the_grace_and_ends_at_the_wi
         .expect("the handler runs");
     assert_eq!(reason, DisconnectReason::TransportClosed);
     assert_eq!(at - dropped, window, "ended at the window, to the instant");
+    assert_eq!(
+        closed.await.unwrap() - dropped,
+        window,
+        "closed as it ended"
+    );
+    assert!(server.socket(socket.id()).is_none(), "gone from the server");
 }

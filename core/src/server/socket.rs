@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PayloadError, PresenceEnd, SocketId};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::handshake::Handshake;
 use super::lifecycle::{Lifecycle, Phase, Step};
@@ -40,6 +40,8 @@ struct SocketInner {
     on_reconnect: Mutex<Option<Arc<ReconnectFn>>>,
     life: Mutex<Lifecycle>,
     phase_changed: Notify,
+    /// Set once the ended session has left the server.
+    departed: watch::Sender<bool>,
     /// The token that resumes this session; empty without recovery.
     token: Mutex<Bytes>,
     /// What `set_data` attached, encoded with every codec.
@@ -67,6 +69,7 @@ impl Socket {
                 on_reconnect: Mutex::new(None),
                 life: Mutex::new(life),
                 phase_changed: Notify::new(),
+                departed: watch::Sender::new(false),
                 token: Mutex::new(Bytes::new()),
                 data: Mutex::new(None),
             }),
@@ -117,6 +120,15 @@ impl Socket {
     /// Whether the socket is still connected: a connection serves its session.
     pub fn connected(&self) -> bool {
         self.phase() == Phase::Attached
+    }
+
+    /// Waits until the session has ended and left the server: its disconnect handler has
+    /// returned, and it is out of its rooms, its presence and the server's socket list. A
+    /// dropped session that may still be resumed has not ended; this waits for its window.
+    pub async fn closed(&self) {
+        let mut departed = self.inner.departed.subscribe();
+        // The sender lives as long as this socket: the wait ends only when it is set.
+        let _ = departed.wait_for(|departed| *departed).await;
     }
 
     /// Runs once when the session ends: the client disconnected, was disconnected, or dropped
@@ -256,12 +268,14 @@ impl Socket {
         &self.inner.server
     }
 
-    /// Drops what the application attached, which may hold clones of this socket.
+    /// Drops what the application attached, which may hold clones of this socket, and
+    /// wakes whoever waits for it to close: it has left the server.
     pub(crate) fn release(&self) {
         self.inner.handlers.clear();
         self.take_disconnect_handler();
         lock(&self.inner.on_reconnect).take();
         self.extensions().clear();
+        self.inner.departed.send_replace(true);
     }
 
     pub(crate) fn take_disconnect_handler(&self) -> Option<Arc<DisconnectFn>> {
