@@ -2,6 +2,7 @@
 
 mod presence;
 mod reconnect;
+mod retry;
 
 use std::collections::HashMap;
 use std::fmt;

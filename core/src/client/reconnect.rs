@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use quicket_proto::{DisconnectReason, Frame, PresenceSubscribe, RejectReason, Resume, Welcome};
+use quicket_proto::{DisconnectReason, Frame, PresenceSubscribe, Resume, Welcome};
 use tokio::sync::watch;
 
 use super::presence::PresenceFeed;
+use super::retry::{NextAttempt, Retries, refused_for_good, should_reconnect, unit_random};
 use super::{Client, Dial};
 use crate::config::ReconnectConfig;
 use crate::endpoint::Link;
@@ -133,15 +134,6 @@ async fn drive_one<R: FrameReader, W: FrameWriter>(
     .await
 }
 
-/// Whether to come back after a close: always, as socket.io does, unless an application
-/// asked for it. After `ServerShutdown` the first attempt is immediate.
-fn should_reconnect(reason: DisconnectReason) -> bool {
-    !matches!(
-        reason,
-        DisconnectReason::ClientDisconnect | DisconnectReason::ServerDisconnect
-    )
-}
-
 type Redialed<K> = Attached<
     <<K as Connector>::Connection as Connection>::Reader,
     <<K as Connector>::Connection as Connection>::Writer,
@@ -156,18 +148,14 @@ async fn reconnect<K: Connector>(
     reason: DisconnectReason,
 ) -> Option<Redialed<K>> {
     let core = &client.inner.core;
-    let mut attempt = 0u32;
+    let mut retries = Retries::after(config, reason);
     loop {
-        if config.max_attempts.is_some_and(|max| attempt >= max) {
-            client.notify(&ReconnectEvent::Failed { attempts: attempt });
-            return None;
-        }
-        attempt += 1;
-        // A server going away is being replaced: come back at once, not after a backoff.
-        let delay = if attempt == 1 && reason == DisconnectReason::ServerShutdown {
-            Duration::ZERO
-        } else {
-            backoff(config, attempt)
+        let (attempt, delay) = match retries.next(unit_random()) {
+            NextAttempt::Dial { attempt, delay } => (attempt, delay),
+            NextAttempt::GiveUp { attempts } => {
+                client.notify(&ReconnectEvent::Failed { attempts });
+                return None;
+            }
         };
         client.notify(&ReconnectEvent::Reconnecting {
             attempt,
@@ -181,12 +169,8 @@ async fn reconnect<K: Connector>(
         };
         match result {
             Ok(redialed) => return Some(redialed),
-            Err(ConnectError::Rejected {
-                reason: RejectReason::Unauthorized | RejectReason::UnsupportedVersion,
-                message,
-                ..
-            }) => {
-                tracing::debug!(%message, "reconnect refused; giving up");
+            Err(err) if refused_for_good(&err) => {
+                tracing::debug!(%err, "reconnect refused; giving up");
                 client.notify(&ReconnectEvent::Failed { attempts: attempt });
                 return None;
             }
@@ -205,24 +189,6 @@ async fn redial<K: Connector>(
     tokio::time::sleep(delay).await;
     let connection = connector.connect().await?;
     dial.attach(connection, client.resume_request()).await
-}
-
-/// socket.io's backoff: `delay * 2^(attempt-1)`, capped, then randomised by ± `randomization`.
-fn backoff(config: &ReconnectConfig, attempt: u32) -> Duration {
-    let base = config.delay.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
-    let capped = base.min(config.max_delay.as_secs_f64());
-    let spread = config.randomization.clamp(0.0, 1.0);
-    let jitter = 1.0 + spread * (2.0 * unit_random() - 1.0);
-    Duration::from_secs_f64((capped * jitter).min(config.max_delay.as_secs_f64() * (1.0 + spread)))
-}
-
-/// A number in [0, 1) from the OS random source; 0.5 (no jitter) without one.
-fn unit_random() -> f64 {
-    let mut bytes = [0u8; 4];
-    match getrandom::fill(&mut bytes) {
-        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
-        Err(_) => 0.5,
-    }
 }
 
 impl Client {
@@ -274,35 +240,5 @@ impl Client {
             recovered: welcome.recovered,
             lost,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_the_delay_up_to_the_cap_within_the_jitter() {
-        let config = ReconnectConfig::default();
-        for _ in 0..200 {
-            let first = backoff(&config, 1).as_secs_f64();
-            assert!((0.5..=1.5).contains(&first), "first delay {first}");
-            let second = backoff(&config, 2).as_secs_f64();
-            assert!((1.0..=3.0).contains(&second), "second delay {second}");
-            let late = backoff(&config, 40).as_secs_f64();
-            assert!((2.5..=7.5).contains(&late), "capped delay {late}");
-        }
-    }
-
-    #[test]
-    fn no_randomization_gives_the_exact_schedule() {
-        let config = ReconnectConfig {
-            randomization: 0.0,
-            ..ReconnectConfig::default()
-        };
-        let delays: Vec<u64> = (1..=5)
-            .map(|n| backoff(&config, n).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [1000, 2000, 4000, 5000, 5000]);
     }
 }
