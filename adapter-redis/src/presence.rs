@@ -102,13 +102,14 @@ async fn mirror(
     Ok(())
 }
 
-/// `room`'s presence as Redis holds it, the metas of nodes alive: for a room this node does
-/// not mirror. Empty when Redis cannot be read.
+/// `room`'s presence as Redis holds it, the metas of the other nodes alive: for a room this
+/// node does not mirror. This node has no member there, so its own metas still in Redis are
+/// leaves its writer has not sent yet. Empty when Redis cannot be read.
 pub(crate) async fn read(node: &Inner, room: &str) -> Vec<PresenceKey> {
     let alive = node.peers.alive(node.silence());
     let mut keys: BTreeMap<String, Vec<StoredMeta>> = BTreeMap::new();
     for meta in stored(node, room).await.unwrap_or_default() {
-        if meta.node == node.node || alive.contains(&meta.node) {
+        if meta.node != node.node && alive.contains(&meta.node) {
             keys.entry(meta.key.clone())
                 .or_default()
                 .push(meta.stored());
