@@ -43,23 +43,20 @@ impl Default for RedisConfig {
 
 impl RedisConfig {
     /// Sets [`RedisConfig::prefix`].
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
-
-    /// Sets [`RedisConfig::node_ttl`].
-    pub fn node_ttl(mut self, ttl: Duration) -> Self {
-        self.node_ttl = ttl;
-        self
-    }
-
-    /// Sets [`RedisConfig::request_timeout`].
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
 }
+
+quicket_core::setters!(RedisConfig {
+    node_ttl: Duration,
+    request_timeout: Duration,
+    ack_grace: Duration,
+    outbound_queue: usize,
+    inbound_queue: usize,
+});
 
 /// Where the node's Redis is.
 pub(crate) enum Deployment {

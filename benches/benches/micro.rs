@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use quicket::transport::memory::{self, MemoryConfig};
-use quicket::{AckSender, Client, Data, Raw, Server, ServerConfig, Socket};
+use quicket::{AckSender, Client, ConnectionLimits, Data, Raw, Server, ServerConfig, Socket};
 use quicket_proto::{Frame, codec};
 
 fn frames(c: &mut Criterion) {
@@ -38,10 +38,11 @@ fn room_of(n: usize, ticks: &Arc<AtomicU64>) -> (tokio::runtime::Runtime, Server
         .enable_all()
         .build()
         .unwrap();
-    let mut config = ServerConfig::default();
     // Each measured batch queues up to its size per socket before the clients drain it.
-    config.limits.max_queued_frames = 1 << 16;
-    config.limits.max_queued_bytes = 256 << 20;
+    let limits = ConnectionLimits::default()
+        .max_queued_frames(1 << 16)
+        .max_queued_bytes(256 << 20);
+    let config = ServerConfig::default().limits(limits);
     let server = Server::builder()
         .config(config)
         .on_connect(|socket: Socket| async move {

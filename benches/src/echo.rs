@@ -126,10 +126,10 @@ pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
         Some(adapter) => server_on(Server::builder().adapter(adapter), config),
         None => server_on(Server::builder(), config),
     };
-    let mut endpoints = Endpoints::default();
-    endpoints.http = "127.0.0.1:0".parse()?;
-    endpoints.quic = "127.0.0.1:0".parse()?;
-    endpoints.quic_limits.congestion = congestion;
+    let loopback = "127.0.0.1:0".parse()?;
+    let mut endpoints = Endpoints::default()
+        .bind(loopback, loopback)
+        .quic_limits(QuicLimits::default().congestion(congestion));
     if options.metrics {
         endpoints = endpoints.metrics("/metrics");
     }
@@ -176,8 +176,7 @@ impl Target {
         congestion: CongestionControl,
     ) -> Result<Self> {
         let wt_url = format!("https://127.0.0.1:{}/quicket", process.port("wt")?);
-        let mut limits = QuicLimits::client();
-        limits.congestion = congestion;
+        let limits = QuicLimits::client().congestion(congestion);
         let wt = QuicConnector::with_limits(wt_url, ServerTrust::Dangerous, &limits)?;
         let ws = quicket::ws::WsConnector::new(format!(
             "ws://127.0.0.1:{}/quicket",

@@ -9,7 +9,10 @@ use crate::config::{
     RecoveryConfig, ReplayLimits, ServerConfig,
 };
 
-/// One `pub fn field(self, value) -> Self` per listed field, documented by a link to it.
+/// One `pub fn field(self, value) -> Self` per listed field, documented by a link to it. The
+/// transports and adapters give their configurations the same setters with it.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! setters {
     ($type:ty { $($field:ident: $value:ty),* $(,)? }) => {
         impl $type {

@@ -9,19 +9,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
-    AckSender, Client, ClientConfig, Data, DisconnectReason, Raw, Server, ServerConfig, Socket,
+    AckSender, Client, ClientConfig, ConnectionLimits, Data, DisconnectReason, Raw, Server,
+    ServerConfig, Socket,
 };
 use tokio::time::Instant;
 
 const STALL_LIMIT: Duration = Duration::from_secs(5);
 
 fn server() -> Server {
-    let mut config = ServerConfig::default();
-    config.limits.max_concurrent_handlers = 1;
-    config.limits.max_buffered_bytes = 64 << 10;
-    config.limits.backlog_timeout = STALL_LIMIT;
-    // Two of the flood's 16 KiB events spend the server's whole budget.
-    config.max_buffered_bytes_total = 32 << 10;
+    let limits = ConnectionLimits::default()
+        .max_concurrent_handlers(1)
+        .max_buffered_bytes(64 << 10)
+        .backlog_timeout(STALL_LIMIT);
+    let config = ServerConfig::default()
+        .limits(limits)
+        // Two of the flood's 16 KiB events spend the server's whole budget.
+        .max_buffered_bytes_total(32 << 10);
     Server::builder()
         .config(config)
         .on_connect(|socket: Socket| async move {
@@ -35,8 +38,7 @@ fn server() -> Server {
 }
 
 async fn client(connector: &memory::MemoryConnector) -> Client {
-    let mut config = ClientConfig::default();
-    config.reconnect = None;
+    let config = ClientConfig::default().reconnect(None);
     Client::builder()
         .config(config)
         .connect(connector)

@@ -4,17 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 use quicket_core::transport::memory::{self, MemoryConfig};
-use quicket_core::{Client, PresenceError, Server, ServerConfig, Socket};
+use quicket_core::{Client, PresenceError, PresenceLimits, Server, ServerConfig, Socket};
 
 const ROOM: &str = "lobby";
 
 async fn sockets(n: usize) -> (Server, Vec<Socket>, Vec<Client>) {
-    let mut config = ServerConfig::default();
-    let limits = &mut config.presence;
-    limits.max_keys_per_socket = 3;
-    limits.max_metas_per_key = 2;
-    limits.max_keys_per_room = 4;
-    limits.max_meta_size = 100;
+    let limits = PresenceLimits::default()
+        .max_keys_per_socket(3)
+        .max_metas_per_key(2)
+        .max_keys_per_room(4)
+        .max_meta_size(100);
+    let config = ServerConfig::default().presence(limits);
     let server = Server::builder().config(config).build();
     let (listener, connector) = memory::pipe(MemoryConfig::default());
     server.listen(listener);

@@ -21,12 +21,11 @@ enum Seen {
 
 fn server(exceeded: RateExceeded) -> (Server, mpsc::UnboundedReceiver<Seen>) {
     let (seen_tx, seen) = mpsc::unbounded_channel();
-    let mut config = ServerConfig::default();
-    let mut limit = RateLimit::default();
-    limit.events_per_second = 10;
-    limit.event_burst = 5;
-    limit.exceeded = exceeded;
-    config.rate_limit = Some(limit);
+    let limit = RateLimit::default()
+        .events_per_second(10)
+        .event_burst(5)
+        .exceeded(exceeded);
+    let config = ServerConfig::default().rate_limit(Some(limit));
     let limited = seen_tx.clone();
     let server = Server::builder()
         .config(config)
@@ -49,8 +48,7 @@ fn server(exceeded: RateExceeded) -> (Server, mpsc::UnboundedReceiver<Seen>) {
 async fn client(server: &Server) -> Client {
     let (listener, connector) = memory::pipe(MemoryConfig::default());
     server.listen(listener);
-    let mut config = ClientConfig::default();
-    config.reconnect = None;
+    let config = ClientConfig::default().reconnect(None);
     Client::builder()
         .config(config)
         .connect(&connector)

@@ -243,8 +243,7 @@ async fn the_client_falls_back_when_webtransport_opens_but_never_answers() {
         .map(|hash| hash.to_base64())
         .collect();
     let (_server, http) = websocket_advertising(quic.local_addr().port(), hashes).await;
-    let mut config = quicket::ClientConfig::default();
-    config.handshake_timeout = Duration::from_millis(500);
+    let config = quicket::ClientConfig::default().handshake_timeout(Duration::from_millis(500));
     let started = Instant::now();
     let builder = Client::builder().config(config);
     let client = within(

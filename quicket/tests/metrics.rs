@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use quicket::{
     AckSender, Client, ClientConfig, ConnectError, Data, Endpoints, FallbackOptions,
-    ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket, TransportKind,
+    ReconnectConfig, ReconnectEvent, RecoveryConfig, Rejection, Server, ServerConfig, Socket,
+    TransportKind,
 };
 use quicket_testkit::within;
 use tokio::sync::mpsc;
@@ -54,10 +55,8 @@ async fn client(
     mpsc::UnboundedReceiver<bool>,
     mpsc::UnboundedReceiver<String>,
 ) {
-    let mut config = ClientConfig::default();
-    let mut reconnect = ReconnectConfig::default();
-    reconnect.delay = Duration::from_millis(20);
-    config.reconnect = Some(reconnect);
+    let reconnect = ReconnectConfig::default().delay(Duration::from_millis(20));
+    let config = ClientConfig::default().reconnect(Some(reconnect));
     let (resumed_tx, resumed) = mpsc::unbounded_channel();
     let (said_tx, said) = mpsc::unbounded_channel();
     let builder = Client::builder()
@@ -153,11 +152,10 @@ async fn the_metrics_endpoint_shows_what_both_transports_did() {
     assert_eq!(within("resume", quic_resumed.recv()).await, Some(true));
 
     // A second server in the process shares the recorder; its sessions expire at once.
-    let mut forgetful = ServerConfig::default();
-    if let Some(recovery) = forgetful.recovery.as_mut() {
-        recovery.window = Duration::from_millis(1);
-        recovery.presence_grace = Duration::from_millis(1);
-    }
+    let recovery = RecoveryConfig::default()
+        .window(Duration::from_millis(1))
+        .presence_grace(Duration::from_millis(1));
+    let forgetful = ServerConfig::default().recovery(Some(recovery));
     let other = hall(forgetful);
     let other_http = serve(&other).await;
     let (late, mut late_resumed, _) = client(other_http, ws_only).await;

@@ -22,8 +22,7 @@ async fn with_rtt(socket: &Socket) -> PathStats {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_stats_come_from_quic_and_from_the_heartbeat() {
-    let mut config = ServerConfig::default();
-    config.ping_interval = PING_EVERY;
+    let config = ServerConfig::default().ping_interval(PING_EVERY);
     let server = Server::builder().config(config).build();
     let serving = quicket::serve(&server, Endpoints::default().ports(0, 0))
         .await

@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use super::{Harness, TestServer, collect, next, within};
 use quicket_core::{
-    AckError, AckSender, Client, ClientConfig, Data, DisconnectReason, EmitError, JoinError, Raw,
-    ServerConfig, Socket,
+    AckError, AckSender, Client, ClientConfig, ConnectionLimits, Data, DisconnectReason, EmitError,
+    JoinError, Raw, ServerConfig, Socket,
 };
 
 fn join_handler(socket: &Socket) {
@@ -58,8 +58,7 @@ pub async fn malformed_frame_closes_only_that_connection<H: Harness>(harness: &H
 
 /// A frame above the maximum closes with `FrameTooLarge`.
 pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.limits.max_frame_size = 4096;
+    let config = ServerConfig::default().limits(ConnectionLimits::default().max_frame_size(4096));
     let t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;
@@ -81,13 +80,12 @@ pub async fn oversized_frame_closes_with_reason<H: Harness>(harness: &H) {
 
 /// An emit larger than the peer accepts is a typed error, not a close.
 pub async fn emit_larger_than_peer_limit_is_typed_error<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.limits.max_frame_size = 4096;
+    let config = ServerConfig::default().limits(ConnectionLimits::default().max_frame_size(4096));
     let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;
-    let mut client_config = ClientConfig::default();
-    client_config.limits.max_frame_size = 1024;
+    let client_config =
+        ClientConfig::default().limits(ConnectionLimits::default().max_frame_size(1024));
     let (client, socket) = t
         .connect_with(Client::builder().config(client_config))
         .await;
@@ -168,8 +166,7 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
         });
     })
     .await;
-    let mut config = ClientConfig::default();
-    config.limits.max_pending_acks = 2;
+    let config = ClientConfig::default().limits(ConnectionLimits::default().max_pending_acks(2));
     let (client, _) = t.connect_with(Client::builder().config(config)).await;
     let mut first = Box::pin(client.emit_with_ack::<()>("hold", ()).into_future());
     let mut second = Box::pin(client.emit_with_ack::<()>("hold", ()).into_future());
@@ -191,8 +188,7 @@ pub async fn max_pending_acks<H: Harness>(harness: &H) {
 
 /// A stalled reader is cut as a slow consumer while its room keeps flowing.
 pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.limits.max_queued_frames = 32;
+    let config = ServerConfig::default().limits(ConnectionLimits::default().max_queued_frames(32));
     let (mut t, mut reasons) = super::reporting_disconnects(
         harness,
         harness.builder().await.config(config),
@@ -252,8 +248,7 @@ pub async fn slow_consumer_is_cut_without_stalling_the_room<H: Harness>(harness:
 
 /// Volatile floods are dropped, never queued without bound.
 pub async fn volatile_frames_are_dropped_not_queued<H: Harness>(harness: &H) {
-    let mut config = ServerConfig::default();
-    config.limits.max_queued_frames = 32;
+    let config = ServerConfig::default().limits(ConnectionLimits::default().max_queued_frames(32));
     let mut t = TestServer::start(harness, harness.builder().await.config(config), |_| async {
     })
     .await;
@@ -291,8 +286,8 @@ pub async fn handler_concurrency_is_bounded<H: Harness>(harness: &H) {
         done: AtomicUsize::new(0),
         gate: Semaphore::new(0),
     });
-    let mut config = ServerConfig::default();
-    config.limits.max_concurrent_handlers = 4;
+    let config =
+        ServerConfig::default().limits(ConnectionLimits::default().max_concurrent_handlers(4));
     let shared = Arc::clone(&counters);
     let mut t = TestServer::start(
         harness,

@@ -121,9 +121,9 @@ impl DropPlan {
     /// `rounds` drops on a lossy path: QUIC's own retransmissions can delay a ping by hundreds
     /// of milliseconds, and a handshake by seconds, without anything being wrong.
     pub fn lossy(rounds: u32) -> Self {
-        let mut server = recovering_server_config();
-        server.ping_interval = Duration::from_millis(250);
-        server.ping_timeout = Duration::from_secs(1);
+        let server = recovering_server_config()
+            .ping_interval(Duration::from_millis(250))
+            .ping_timeout(Duration::from_secs(1));
         Self {
             rounds,
             server,

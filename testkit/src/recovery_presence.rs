@@ -11,8 +11,8 @@ use super::recovery::{
 };
 use super::{Harness, TestServer, next, within};
 use quicket_core::{
-    Client, DisconnectReason, PresenceEvent, PresenceWatch, RecoveryConfig, ResumeFailure,
-    ServerConfig, Socket,
+    Client, DisconnectReason, PresenceEvent, PresenceWatch, ReconnectConfig, RecoveryConfig,
+    ResumeFailure, ServerConfig, Socket,
 };
 
 /// After the window, a resume gets a new session: `recovered = false`, the hook fires with
@@ -41,13 +41,12 @@ pub async fn expired_session_starts_fresh<H: Harness>(harness: &H) {
     .await;
     let (_observer, mut watch) = observer(&mut t).await;
 
-    let mut client_config = quick_reconnect_config();
-    if let Some(reconnect) = client_config.reconnect.as_mut() {
-        // Come back only after the window has closed.
-        reconnect.delay = Duration::from_millis(600);
-        reconnect.max_delay = Duration::from_millis(600);
-        reconnect.randomization = 0.0;
-    }
+    // Come back only after the window has closed.
+    let reconnect = ReconnectConfig::default()
+        .delay(Duration::from_millis(600))
+        .max_delay(Duration::from_millis(600))
+        .randomization(0.0);
+    let client_config = quick_reconnect_config().reconnect(Some(reconnect));
     let (builder, mut events) = reconnect_events(client_config);
     let (client, socket) = t.connect_with(builder).await;
     enter_as_alice(&client, &mut watch).await;
@@ -111,11 +110,13 @@ pub async fn recovered_drop_has_no_presence_flicker<H: Harness>(harness: &H) {
 /// With a presence grace shorter than the window, a dropped session's presence leaves at the
 /// end of the grace while the session itself still waits for a resume.
 pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: &H) {
-    let mut config = recovering_server_config();
-    if let Some(recovery) = config.recovery.as_mut() {
-        recovery.window = Duration::from_secs(30);
-        recovery.presence_grace = Duration::from_millis(100);
-    }
+    let config = recovering_server_config();
+    let recovery = config.recovery.clone().map(|recovery| {
+        recovery
+            .window(Duration::from_secs(30))
+            .presence_grace(Duration::from_millis(100))
+    });
+    let config = config.recovery(recovery);
     let mut t = TestServer::start(
         harness,
         harness.builder().await.config(config),

@@ -11,7 +11,8 @@ use super::recovery::{
 use super::{Harness, TestServer, next, within};
 use quicket_core::transport::Connector;
 use quicket_core::{
-    AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectEvent, Socket,
+    AckError, AckSender, Data, DisconnectReason, EmitError, ReconnectConfig, ReconnectEvent,
+    ReplayLimits, Socket,
 };
 
 /// Emits while disconnected wait in a bounded buffer and go out in order after the
@@ -21,7 +22,7 @@ pub async fn offline_buffer_flushes_in_order<H: Harness>(harness: &H) {
     for recovery in [true, false] {
         let mut config = recovering_server_config();
         if !recovery {
-            config.recovery = None;
+            config = config.recovery(None);
         }
         let (got_tx, mut got) = mpsc::unbounded_channel::<u64>();
         let (stalled_tx, mut stalled) = mpsc::channel::<()>(1);
@@ -46,12 +47,12 @@ pub async fn offline_buffer_flushes_in_order<H: Harness>(harness: &H) {
             },
         )
         .await;
-        let mut client_config = quick_reconnect_config();
-        client_config.buffer.max_events = 8;
-        if let Some(reconnect) = client_config.reconnect.as_mut() {
-            reconnect.delay = Duration::from_millis(300);
-            reconnect.randomization = 0.0;
-        }
+        let reconnect = ReconnectConfig::default()
+            .delay(Duration::from_millis(300))
+            .randomization(0.0);
+        let client_config = quick_reconnect_config()
+            .buffer(ReplayLimits::default().max_events(8))
+            .reconnect(Some(reconnect));
         let (builder, mut events) = reconnect_events(client_config);
         let (client, socket) = t.connect_with(builder).await;
         client.emit("n", 0u64).unwrap();

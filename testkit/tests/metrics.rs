@@ -15,8 +15,9 @@ use metrics::{
 };
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
-    AckError, AckSender, Client, ClientConfig, ConnectError, Data, DisconnectReason, EmitError,
-    RateLimit, ReconnectConfig, ReconnectEvent, Rejection, Server, ServerConfig, Socket,
+    AckError, AckSender, Client, ClientConfig, ConnectError, ConnectionLimits, Data,
+    DisconnectReason, EmitError, RateLimit, ReconnectConfig, ReconnectEvent, Rejection, Server,
+    ServerConfig, Socket,
 };
 use quicket_testkit::within;
 use tokio::sync::mpsc;
@@ -156,10 +157,8 @@ async fn the_server_counts_connections_events_acks_and_sessions() {
     let (listener, connector) = memory::pipe(MemoryConfig::default());
     server.listen(listener);
 
-    let mut config = ClientConfig::default();
-    let mut reconnect = ReconnectConfig::default();
-    reconnect.delay = Duration::from_millis(10);
-    config.reconnect = Some(reconnect);
+    let reconnect = ReconnectConfig::default().delay(Duration::from_millis(10));
+    let config = ClientConfig::default().reconnect(Some(reconnect));
     let (reconnects_tx, mut reconnects) = mpsc::unbounded_channel();
     let ada = Client::builder()
         .config(config)
@@ -273,12 +272,10 @@ async fn the_server_counts_connections_events_acks_and_sessions() {
 
     // A server that takes one event and refuses the next two.
     let (limited_tx, mut limited) = mpsc::unbounded_channel();
-    let mut config = ServerConfig::default();
-    let mut limit = RateLimit::default();
-    limit.events_per_second = 1;
-    limit.event_burst = 1;
-    config.rate_limit = Some(limit);
-    config.limits.max_queued_frames = 4;
+    let limit = RateLimit::default().events_per_second(1).event_burst(1);
+    let config = ServerConfig::default()
+        .rate_limit(Some(limit))
+        .limits(ConnectionLimits::default().max_queued_frames(4));
     let strict = Server::builder()
         .config(config)
         .on_rate_limited(move |_, event, _| limited_tx.send(event.to_owned()).unwrap())

@@ -71,6 +71,26 @@ pub struct QuicLimits {
     pub max_ack_delay: Duration,
 }
 
+quicket_core::setters!(QuicLimits {
+    receive_window: u32,
+    stream_receive_window: u32,
+    send_window: u64,
+    max_bidi_streams: u32,
+    max_uni_streams: u32,
+    idle_timeout: Duration,
+    keep_alive: Duration,
+    max_pending_handshakes: usize,
+    max_handshakes_per_source: usize,
+    retry_above: usize,
+    handshake_timeout: Duration,
+    udp_buffer_size: usize,
+    datagram_buffer_size: usize,
+    max_incoming_datagram: usize,
+    close_timeout: Duration,
+    congestion: CongestionControl,
+    max_ack_delay: Duration,
+});
+
 /// The congestion controller of a QUIC endpoint: how fast it sends, and how it backs off when
 /// packets are lost. Each side chooses for what it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -14,8 +14,7 @@ use quicket_proto::{DisconnectReason, Frame, FrameSplitter, MAX_FRAME_SIZE, Reje
 /// Opens the reliable stream on a raw session, writes `first`, and returns every frame the
 /// server sends before it ends the stream.
 async fn answer_to(first: &[u8]) -> Vec<Frame> {
-    let mut config = ServerConfig::default();
-    config.handshake_timeout = Duration::from_millis(300);
+    let config = ServerConfig::default().handshake_timeout(Duration::from_millis(300));
     let server = Server::builder().config(config).build();
     let quic = common::serve(&server).await;
     let session = common::raw_session(&quic).await;

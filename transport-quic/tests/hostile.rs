@@ -188,9 +188,9 @@ async fn a_client_speaking_the_wrong_alpn_is_refused_and_the_server_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_in_flight_are_capped() {
     let (started_tx, mut started) = mpsc::channel(4);
-    let mut limits = quicket_quic::QuicLimits::default();
-    limits.max_pending_handshakes = 1;
-    limits.handshake_timeout = Duration::from_millis(500);
+    let limits = quicket_quic::QuicLimits::default()
+        .max_pending_handshakes(1)
+        .handshake_timeout(Duration::from_millis(500));
     let listener = QuicListener::builder(ServerIdentity::dev())
         .bind("127.0.0.1:0".parse().unwrap())
         .limits(limits)
@@ -278,8 +278,7 @@ async fn a_datagram_above_the_advertised_size_is_discarded() {
         .build();
     // An advertised size below what the path carries from the start (about 1,160 bytes
     // before MTU discovery), so the larger datagram does reach the server.
-    let mut limits = quicket_quic::QuicLimits::default();
-    limits.max_incoming_datagram = 600;
+    let limits = quicket_quic::QuicLimits::default().max_incoming_datagram(600);
     let listener = QuicListener::builder(ServerIdentity::dev())
         .bind("127.0.0.1:0".parse().unwrap())
         .limits(limits)

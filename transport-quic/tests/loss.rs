@@ -28,8 +28,7 @@ fn body(n: u32) -> Vec<u8> {
 }
 
 async fn run(loss: f64, seed: u64, congestion: CongestionControl) {
-    let mut limits = QuicLimits::client();
-    limits.congestion = congestion;
+    let limits = QuicLimits::client().congestion(congestion);
     let server = Server::builder()
         .on_connect(|socket: Socket| async move {
             socket.on(

@@ -166,6 +166,17 @@ impl WsConfig {
     }
 }
 
+quicket_core::setters!(WsConfig {
+    path: String,
+    info_path: String,
+    read_buffer_size: usize,
+    write_buffer_size: usize,
+    max_write_buffer_size: usize,
+    pending_connections: usize,
+    header_read_timeout: std::time::Duration,
+    max_request_head: usize,
+});
+
 impl fmt::Debug for WsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WsConfig")

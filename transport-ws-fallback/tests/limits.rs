@@ -214,8 +214,7 @@ async fn quicket_mounts_into_an_application_router_beside_its_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_upgrade_request_is_dropped() {
-    let mut config = WsConfig::default();
-    config.header_read_timeout = Duration::from_millis(200);
+    let config = WsConfig::default().header_read_timeout(Duration::from_millis(200));
     let (_server, addr) = serve(config).await;
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /quicket HTTP/1.1\r\nHost: x\r\n")
@@ -234,8 +233,7 @@ async fn a_client_that_never_finishes_its_upgrade_request_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_at_most_its_connections() {
-    let mut config = quicket_core::ServerConfig::default();
-    config.max_connections_per_source = 2;
+    let config = quicket_core::ServerConfig::default().max_connections_per_source(2);
     let server = Server::builder().config(config).build();
     let addr = listen(&server, WsConfig::default()).await;
     let first = handshaken(addr).await;
@@ -253,10 +251,10 @@ async fn one_address_holds_at_most_its_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_that_never_ends_is_refused_at_its_size_cap() {
-    let mut config = WsConfig::default();
     // Long enough that only the size cap can end this request within the test's wait.
-    config.header_read_timeout = Duration::from_secs(600);
-    config.max_request_head = 16 << 10;
+    let config = WsConfig::default()
+        .header_read_timeout(Duration::from_secs(600))
+        .max_request_head(16 << 10);
     let (_server, addr) = serve(config).await;
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /quicket HTTP/1.1\r\nHost: x\r\nX-Pad: ")
@@ -330,8 +328,7 @@ async fn assert_server_full(addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_at_most_its_handshakes_in_flight() {
-    let mut config = quicket_core::ServerConfig::default();
-    config.max_handshakes_per_source = 2;
+    let config = quicket_core::ServerConfig::default().max_handshakes_per_source(2);
     let server = Server::builder().config(config).build();
     let addr = listen(&server, WsConfig::default()).await;
     // Two connections that never say Hello.

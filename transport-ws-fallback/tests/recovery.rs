@@ -156,9 +156,8 @@ async fn connect_and_drop_in_a_loop_displaces_only_the_oldest_sessions_of_that_s
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = quicket_core::ServerConfig::default();
-    let recovery = config.recovery.as_mut().unwrap();
-    recovery.max_detached_per_source = 3;
+    let recovery = quicket_core::RecoveryConfig::default().max_detached_per_source(3);
+    let config = quicket_core::ServerConfig::default().recovery(Some(recovery));
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
     let server = quicket_core::Server::builder()
         .config(config)
@@ -201,9 +200,9 @@ async fn waiting_sessions_hold_no_more_than_their_byte_budget() {
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = quicket_core::ServerConfig::default();
     // Room for three sessions holding one 1,000-byte event each, not four.
-    config.recovery.as_mut().unwrap().max_detached_bytes = 3 * BLOB + 500;
+    let recovery = quicket_core::RecoveryConfig::default().max_detached_bytes(3 * BLOB + 500);
+    let config = quicket_core::ServerConfig::default().recovery(Some(recovery));
     let (evicted_tx, mut evicted) = tokio::sync::mpsc::unbounded_channel();
     let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
     let server = quicket_core::Server::builder()

@@ -142,12 +142,11 @@ async fn stream(server: &ServerProcess, target: &Target, run: Run) -> Result<ser
     let arrivals = Arrivals::new();
     let (path, client, events, label) = if run.transport == Transport::Ws {
         let relay = tcp_relay::start(SocketAddr::from(([127, 0, 0, 1], server.port("ws")?))).await;
-        let mut reconnect = ReconnectConfig::default();
-        reconnect.delay = Duration::from_millis(1);
-        reconnect.max_delay = Duration::from_millis(100);
-        reconnect.randomization = 0.0;
-        let mut config = ClientConfig::default();
-        config.reconnect = Some(reconnect);
+        let reconnect = ReconnectConfig::default()
+            .delay(Duration::from_millis(1))
+            .max_delay(Duration::from_millis(100))
+            .randomization(0.0);
+        let config = ClientConfig::default().reconnect(Some(reconnect));
         let (builder, events) = arrivals.receiver(config);
         let connector = quicket::ws::WsConnector::new(format!("ws://{}/quicket", relay.addr));
         let client = builder.connect(&connector).await?;

@@ -16,10 +16,14 @@
 //! `--recovery-window SECS` is how long a closed, crashed or reloading tab's session waits to
 //! be resumed (default 30); the page keeps it in `sessionStorage`, so a reload resumes it.
 
+use std::time::Duration;
+
 use quicket::ws::axum::extract::Path;
 use quicket::ws::axum::http::StatusCode;
 use quicket::ws::axum::routing::{get, post};
-use quicket::{AckSender, Data, DisconnectReason, Raw, Server, ServerConfig, Socket, SocketId};
+use quicket::{
+    AckSender, Data, DisconnectReason, Raw, RecoveryConfig, Server, ServerConfig, Socket, SocketId,
+};
 use quicket_examples::chat::{Joined, Line, ROOM, User};
 use quicket_examples::web::{Flags, Listen, page_routes};
 
@@ -35,17 +39,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         redis,
         recovery_window,
     } = args();
-    let mut config = ServerConfig::default();
-    if let Some(recovery) = &mut config.recovery {
-        // A closed or crashed tab leaves the user list within seconds. Its session waits a
-        // little longer, for a reload or a network blip to resume it; when it ends, the
-        // room hears that the user left.
-        recovery.presence_grace = std::time::Duration::from_secs(5);
-        recovery.window = std::time::Duration::from_secs(recovery_window);
-    }
+    // A closed or crashed tab leaves the user list within seconds. Its session waits a
+    // little longer, for a reload or a network blip to resume it; when it ends, the room
+    // hears that the user left.
+    let recovery = RecoveryConfig::default()
+        .presence_grace(Duration::from_secs(5))
+        .window(Duration::from_secs(recovery_window));
+    let mut config = ServerConfig::default().recovery(Some(recovery));
     if let Some(secs) = heartbeat {
-        config.ping_interval = std::time::Duration::from_secs(secs);
-        config.ping_timeout = std::time::Duration::from_secs(secs);
+        let every = Duration::from_secs(secs);
+        config = config.ping_interval(every).ping_timeout(every);
     }
     let mut builder = Server::builder().config(config);
     let mut cluster = None;
@@ -63,8 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             socket.on(
                 "ping",
                 |Data(delay_ms): Data<u64>, ack: AckSender| async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms.min(10_000)))
-                        .await;
+                    tokio::time::sleep(Duration::from_millis(delay_ms.min(10_000))).await;
                     let _ = ack.send("pong");
                 },
             );
@@ -134,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serving.quic.certificate_hashes()[0]
     );
     tokio::signal::ctrl_c().await?;
-    server.shutdown(std::time::Duration::from_secs(5)).await;
+    server.shutdown(Duration::from_secs(5)).await;
     if let Some(adapter) = cluster {
         adapter.close().await;
     }

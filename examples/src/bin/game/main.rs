@@ -40,8 +40,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut config = ServerConfig::default();
     if heartbeat > 0 {
-        config.ping_interval = Duration::from_secs(heartbeat);
-        config.ping_timeout = Duration::from_secs(heartbeat);
+        let every = Duration::from_secs(heartbeat);
+        config = config.ping_interval(every).ping_timeout(every);
     }
     let world: Shared = Arc::new(Mutex::new(World::new()));
     let server = Server::builder()

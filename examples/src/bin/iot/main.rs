@@ -40,14 +40,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let heartbeat = Duration::from_secs(flags.value("--heartbeat", 5u64).max(1));
     flags.finish();
 
-    let mut config = ServerConfig::default();
-    config.ping_interval = heartbeat;
-    config.ping_timeout = heartbeat;
     // A device that drops shows offline at once; its session still waits the window, so a
     // device back within it resumes with nothing lost.
-    let mut recovery = RecoveryConfig::default();
-    recovery.presence_grace = Duration::ZERO;
-    config.recovery = Some(recovery);
+    let recovery = RecoveryConfig::default().presence_grace(Duration::ZERO);
+    let config = ServerConfig::default()
+        .ping_interval(heartbeat)
+        .ping_timeout(heartbeat)
+        .recovery(Some(recovery));
 
     let fleet = Arc::new(Fleet::default());
     let server = Server::builder()
