@@ -122,6 +122,10 @@ impl PathProbe for QuicPath {
         stats.mtu = Some(path.current_mtu);
         stats
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        Some(canonical(self.0.remote_address()))
+    }
 }
 
 /// IPv4 peers of a dual-stack socket show up as `::ffff:a.b.c.d`; report them as IPv4.

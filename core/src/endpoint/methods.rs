@@ -14,9 +14,11 @@ macro_rules! endpoint_methods {
             self.inner.core.info().kind
         }
 
-        #[doc = concat!("The ", $peer, "'s address, where the transport has one.")]
+        #[doc = concat!("The ", $peer, "'s address now, where the transport has one. Over WebTransport it")]
+        /// follows a migration (a NAT that rebinds, a device that changes networks); a
+        /// socket's [`Handshake`](crate::Handshake) keeps the address it connected from.
         pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-            self.inner.core.info().peer_addr
+            self.inner.core.peer_addr()
         }
 
         /// The connection's payload codec, chosen by the client.

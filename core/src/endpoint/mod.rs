@@ -94,6 +94,13 @@ impl SessionCore {
         self.link().info.clone()
     }
 
+    /// Where the peer is now: where the transport follows it, else where it came from.
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        let link = self.link();
+        let moved = link.path.as_ref().and_then(|probe| probe.peer_addr());
+        moved.or(link.info.peer_addr)
+    }
+
     pub(crate) fn datagrams(&self) -> Option<Arc<dyn DatagramSender>> {
         self.link().datagrams.clone()
     }

@@ -90,6 +90,13 @@ pub struct PathStats {
 pub trait PathProbe: Send + Sync + 'static {
     /// The statistics now.
     fn path_stats(&self) -> PathStats;
+
+    /// The peer's address now, for a transport whose connection follows its peer to a new
+    /// address (QUIC's migration, a NAT that rebinds). `None`, the default, leaves the
+    /// address the connection came from.
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// One frame received from the peer.
