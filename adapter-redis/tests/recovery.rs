@@ -84,10 +84,13 @@ async fn recovers_through_another_node(cluster: bool) {
     )
     .await;
     assert_eq!(report.reconnects, 20);
-    assert_eq!(
-        connector.dials.load(Ordering::Relaxed),
-        21,
-        "one dial to A, twenty to B"
+    // One dial to A, then every later one to B: at least one per drop. On a loaded machine the
+    // scenario's 200 ms heartbeat may drop a path once more (its barrier allows for it), and
+    // that path is redialled through B too.
+    let dials = connector.dials.load(Ordering::Relaxed);
+    assert!(
+        dials >= 21,
+        "one dial to A, then one to B per drop: {dials}"
     );
     let mut times = report.recovery_times.clone();
     times.sort();
