@@ -35,7 +35,6 @@ pub struct QuicConnection {
     send: SendStream,
     recv: RecvStream,
     close_timeout: Duration,
-    goodbye_linger: Duration,
     max_incoming_datagram: usize,
 }
 
@@ -50,7 +49,6 @@ impl QuicConnection {
             send,
             recv,
             close_timeout: limits.close_timeout,
-            goodbye_linger: limits.goodbye_linger,
             max_incoming_datagram: limits.max_incoming_datagram,
         }
     }
@@ -93,7 +91,6 @@ impl Connection for QuicConnection {
             batch: BytesMut::new(),
             said_goodbye: false,
             close_timeout: self.close_timeout,
-            goodbye_linger: self.goodbye_linger,
         };
         (reader, writer, datagrams)
     }
@@ -231,7 +228,6 @@ pub struct QuicWriter {
     /// Whether the last frame was a `Disconnect` or `Reject`, which the peer must read.
     said_goodbye: bool,
     close_timeout: Duration,
-    goodbye_linger: Duration,
 }
 
 impl QuicWriter {
@@ -273,33 +269,22 @@ impl FrameWriter for QuicWriter {
             reason,
             DisconnectReason::TransportClosed | DisconnectReason::PingTimeout
         ) {
-            let polite = matches!(
-                reason,
-                DisconnectReason::ClientDisconnect
-                    | DisconnectReason::ServerDisconnect
-                    | DisconnectReason::ServerShutdown
-            );
-            let wait = if polite {
-                self.goodbye_linger
-            } else {
-                self.close_timeout
-            };
-            let deadline = tokio::time::Instant::now() + wait;
             // Closing the session discards unacknowledged stream data; give the last frames
-            // (the `Disconnect` among them) time to arrive first.
-            let _late = tokio::time::timeout_at(deadline, async {
+            // (the `Disconnect` among them) a moment to arrive first.
+            let _late = tokio::time::timeout(self.close_timeout, async {
                 let _gone = self.write_batch().await;
                 self.send.finish().await
             })
             .await;
-            if self.said_goodbye {
-                // Acknowledged is not yet read: a close that overtakes the peer's application
-                // makes its QUIC stack discard what it buffered, events before the goodbye
-                // included. The peer closes as soon as it has read our goodbye, so wait for
-                // that. Only the side that said goodbye waits, or both would.
-                let _peer_still_open =
-                    tokio::time::timeout_at(deadline, self.session.closed()).await;
-            }
+        }
+        if self.said_goodbye {
+            // Acknowledged is not yet read: a close that overtakes the peer's application
+            // makes its QUIC stack discard what it buffered. The peer closes as soon as it
+            // reads our goodbye, so wait a few round trips for that. Only the side that said
+            // goodbye waits, or both would.
+            let linger =
+                (self.session.rtt() * 4 + Duration::from_millis(100)).min(self.close_timeout);
+            let _peer_still_open = tokio::time::timeout(linger, self.session.closed()).await;
         }
         self.session.close(close_code(reason), message.as_bytes());
     }
