@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use quicket_core::adapter::{
     AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter,
-    PresenceKey, SessionLocator, SocketInfo, SocketsOp,
+    PresenceKey, SessionLocator, SocketInfo, SocketsOp, TrackedKey,
 };
 use quicket_core::relay::RelayLink;
 use quicket_core::{Adapter, JoinError, LocalAdapter, PresenceError, Room, Server, SocketId};
@@ -207,8 +207,8 @@ impl PresenceAdapter for RedisAdapter {
         self.inner.local.untrack(room, key, sid);
     }
 
-    fn forget(&self, sid: SocketId) {
-        self.inner.local.forget(sid);
+    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
+        self.inner.local.forget(sid)
     }
 
     fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {

@@ -11,8 +11,8 @@ use super::recovery::{
 };
 use super::{Harness, TestServer, next, within};
 use quicket_core::{
-    Client, DisconnectReason, PresenceEvent, PresenceWatch, ReconnectConfig, RecoveryConfig,
-    ResumeFailure, ServerConfig, Socket,
+    AckSender, Client, Data, DisconnectReason, PresenceEvent, PresenceWatch, ReconnectConfig,
+    RecoveryConfig, ResumeFailure, ServerConfig, Socket,
 };
 
 /// After the window, a resume gets a new session: `recovered = false`, the hook fires with
@@ -144,6 +144,65 @@ pub async fn presence_grace_can_be_shorter_than_the_window<H: Harness>(harness: 
     assert!(
         t.server.socket(socket.id()).is_some(),
         "the session still waits for a resume"
+    );
+}
+
+/// A session resumed after its presence grace is present again: the other members see it
+/// leave at the grace and join again at the resume, with the meta it had.
+pub async fn resume_after_the_grace_tracks_presence_again<H: Harness>(harness: &H) {
+    let config = recovering_server_config();
+    let recovery = config
+        .recovery
+        .clone()
+        .map(|recovery| recovery.presence_grace(Duration::ZERO));
+    let builder = harness.builder().await.config(config.recovery(recovery));
+    let mut t = TestServer::start(harness, builder, |socket: Socket| {
+        socket.on(
+            "enter",
+            |socket: Socket, Data(user): Data<String>, ack: AckSender| async move {
+                socket.join("r").unwrap();
+                let meta = format!("{user} at the door");
+                socket.presence("r").track(&user, &meta).unwrap();
+                ack.send(()).unwrap();
+            },
+        );
+        async {}
+    })
+    .await;
+    let (_observer, mut watch) = observer(&mut t).await;
+    // Back only well after the grace (none) has taken the presence away.
+    let reconnect = ReconnectConfig::default()
+        .delay(Duration::from_millis(300))
+        .max_delay(Duration::from_millis(300))
+        .randomization(0.0);
+    let (builder, mut events) =
+        reconnect_events(quick_reconnect_config().reconnect(Some(reconnect)));
+    let (client, socket) = t.connect_with(builder).await;
+    enter_as_alice(&client, &mut watch).await;
+
+    socket.drop_connection();
+    assert!(
+        matches!(within("alice's leave", watch.next()).await, Some(PresenceEvent::Leave { key, last: true, .. }) if key == "alice"),
+        "the grace took alice's presence"
+    );
+    assert_eq!(reconnected(&mut events).await, (true, 0));
+    match within("alice's join", watch.next()).await {
+        Some(PresenceEvent::Join {
+            key, first: true, ..
+        }) => assert_eq!(key, "alice"),
+        other => panic!("expected alice to join again, got {other:?}"),
+    }
+    assert_eq!(
+        watch.state().metas::<String>("alice").unwrap(),
+        ["alice at the door"],
+        "the meta it had"
+    );
+    let listed = t.server.presence("r").await;
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.key == "alice" && k.metas.iter().all(|m| m.sid == socket.id())),
+        "the server lists alice under the resumed session"
     );
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use quicket_core::adapter::{
     BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter, PresenceKey,
+    TrackedKey,
 };
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
@@ -67,8 +68,8 @@ impl PresenceAdapter for Counting {
     fn untrack(&self, room: &str, key: &str, sid: SocketId) {
         self.local.untrack(room, key, sid);
     }
-    fn forget(&self, sid: SocketId) {
-        self.local.forget(sid);
+    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
+        self.local.forget(sid)
     }
     fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
         self.local.subscribe(room, sid)

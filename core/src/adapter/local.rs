@@ -11,7 +11,7 @@ use super::collect::AckCollector;
 use super::presence::PresenceStore;
 use super::{
     AckOutcome, Adapter, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceHook,
-    PresenceKey, Room, SessionLocator, SocketInfo, SocketsOp, StoredMeta,
+    PresenceKey, Room, SessionLocator, SocketInfo, SocketsOp, StoredMeta, TrackedKey,
 };
 use crate::error::{JoinError, PresenceError};
 use crate::meters::Class;
@@ -373,15 +373,21 @@ impl PresenceAdapter for LocalAdapter {
         self.store().untrack(room, key, sid);
     }
 
-    fn forget(&self, sid: SocketId) {
+    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
         let rooms = self.read();
         let Some(member) = rooms.members.get(&sid) else {
-            return;
+            return Vec::new();
         };
         let mut presence = self.store();
+        let mut forgotten = Vec::new();
         for room in &member.rooms {
-            presence.remove_socket(room, sid, false);
+            let keys = presence.remove_socket(room, sid, false);
+            forgotten.extend(
+                keys.into_iter()
+                    .map(|(key, meta)| TrackedKey::new(room.clone(), key, meta)),
+            );
         }
+        forgotten
     }
 
     fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {

@@ -39,7 +39,7 @@ use quicket_proto::SocketId;
 
 pub use self::event::{AckOutcome, OutgoingEvent};
 pub use self::local::LocalAdapter;
-pub use self::presence::{PresenceChange, PresenceHook, PresenceKey, StoredMeta};
+pub use self::presence::{PresenceChange, PresenceHook, PresenceKey, StoredMeta, TrackedKey};
 pub use self::room::Room;
 pub use self::seam::{Adapter, PresenceAdapter, SessionLocator};
 pub use self::sockets::{SocketInfo, SocketsOp};

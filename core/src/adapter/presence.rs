@@ -56,6 +56,26 @@ impl StoredMeta {
     }
 }
 
+/// A key one socket tracked in a room: what the end of a dropped session's presence grace
+/// takes away, and what the session's resume tracks again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackedKey {
+    /// The room.
+    pub room: Room,
+    /// The key.
+    pub key: String,
+    /// The socket's meta for the key.
+    pub meta: EncodedPayload,
+}
+
+impl TrackedKey {
+    /// A key a socket tracked in `room` with `meta`, as a cluster adapter's `forget` reports it.
+    pub fn new(room: Room, key: String, meta: EncodedPayload) -> Self {
+        Self { room, key, meta }
+    }
+}
+
 /// A change this node made to a room's presence: what a cluster adapter tells the others.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -263,10 +283,16 @@ impl PresenceStore {
     }
 
     /// A socket left the room or disconnected: its metas go, and its subscription ends
-    /// (with a `PresenceEnd` when it is still connected to read it).
-    pub(crate) fn remove_socket(&mut self, room: &str, sid: SocketId, tell: bool) {
+    /// (with a `PresenceEnd` when it is still connected to read it). Returns the keys it
+    /// tracked there, with their metas.
+    pub(crate) fn remove_socket(
+        &mut self,
+        room: &str,
+        sid: SocketId,
+        tell: bool,
+    ) -> Vec<(String, EncodedPayload)> {
         let Some(presence) = self.rooms.get_mut(room) else {
-            return;
+            return Vec::new();
         };
         let mut diff = Diff::default();
         presence.keys.retain(|key, metas| {
@@ -285,10 +311,15 @@ impl PresenceStore {
             end(&socket, room, "left the room");
         }
         presence.publish(room, &diff, &self.flusher);
-        let removed = diff.leaves.len();
+        let removed: Vec<_> = diff
+            .leaves
+            .iter()
+            .map(|(key, stored)| (key.clone(), stored.meta.clone()))
+            .collect();
         self.tell(room, diff);
-        self.untracked(sid, removed);
+        self.untracked(sid, removed.len());
         self.forget_if_empty(room);
+        removed
     }
 
     pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) -> Result<(), EmitError> {

@@ -8,7 +8,7 @@ use quicket_proto::SocketId;
 
 use super::{
     AckOutcome, BoxFuture, BroadcastTarget, LocalAdapter, OutgoingEvent, PresenceKey, Room,
-    SocketInfo, SocketsOp,
+    SocketInfo, SocketsOp, TrackedKey,
 };
 use crate::error::{JoinError, PresenceError};
 use crate::payload::EncodedPayload;
@@ -122,8 +122,9 @@ pub trait PresenceAdapter: Send + Sync {
     fn untrack(&self, room: &str, key: &str, sid: SocketId);
 
     /// Removes a socket's presence in every room, publishing the leaves; the socket stays in
-    /// its rooms. A dropped session's presence grace ends this way.
-    fn forget(&self, sid: SocketId);
+    /// its rooms. A dropped session's presence grace ends this way, and the keys returned are
+    /// tracked again if the session is resumed.
+    fn forget(&self, sid: SocketId) -> Vec<TrackedKey>;
 
     /// Sends the socket the room's presence state, then every diff.
     fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError>;

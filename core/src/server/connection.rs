@@ -263,6 +263,7 @@ impl Server {
             return Err(ResumeFailure::BufferOverflowed);
         }
         socket.step(Step::Resumed);
+        socket.restore_presence();
         tracing::debug!(sid = %socket.id(), offset, "session resumed");
         Ok(())
     }

@@ -235,7 +235,7 @@ impl Server {
                 () = sleep_until(Instant::from_std(deadline)) => {
                     match timers.handle_timeout(Instant::now().into_std()) {
                         Some(DetachedWake::ForgetPresence) => {
-                            self.shared.adapter.presence().forget(socket.id());
+                            socket.forget_presence();
                         }
                         Some(DetachedWake::Expire) => break,
                         None => {}

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use super::handshake::Handshake;
 use super::lifecycle::{Lifecycle, Phase, Step};
 use super::{BroadcastOperator, ServerShared};
-use crate::adapter::{BroadcastTarget, Room};
+use crate::adapter::{BroadcastTarget, Room, TrackedKey};
 use crate::config::{RateExceeded, RateLimit};
 use crate::endpoint::SessionCore;
 use crate::endpoint::close::Close;
@@ -46,6 +46,9 @@ struct SocketInner {
     token: Mutex<Bytes>,
     /// What `set_data` attached, encoded with every codec.
     data: Mutex<Option<EncodedPayload>>,
+    /// The keys the presence grace took from this dropped session, for its resume to track
+    /// again.
+    forgotten: Mutex<Vec<TrackedKey>>,
 }
 
 impl Socket {
@@ -72,6 +75,7 @@ impl Socket {
                 departed: watch::Sender::new(false),
                 token: Mutex::new(Bytes::new()),
                 data: Mutex::new(None),
+                forgotten: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -247,6 +251,32 @@ impl Socket {
                 return;
             }
             changed.await;
+        }
+    }
+
+    /// The presence grace of this dropped session is over: its keys go, and are kept for a
+    /// resume. Does nothing once a resume has begun; the phase is read under the same lock
+    /// that [`restore_presence`](Self::restore_presence) takes, so no key is lost between them.
+    pub(crate) fn forget_presence(&self) {
+        let mut forgotten = lock(&self.inner.forgotten);
+        if self.phase() == Phase::Detached {
+            let keys = self.inner.server.adapter.presence().forget(self.id());
+            forgotten.extend(keys);
+        }
+    }
+
+    /// A resumed session tracks again the keys its presence grace took away: the other
+    /// members see it join.
+    pub(crate) fn restore_presence(&self) {
+        let keys = std::mem::take(&mut *lock(&self.inner.forgotten));
+        let presence = self.inner.server.adapter.presence();
+        for TrackedKey {
+            room, key, meta, ..
+        } in keys
+        {
+            if let Err(err) = presence.track(&room, &key, self.id(), meta) {
+                tracing::warn!(sid = %self.id(), %room, %key, %err, "a resumed session's presence could not be tracked again");
+            }
         }
     }
 
