@@ -44,8 +44,19 @@ test("1,000 devices: telemetry, alerts, presence on the dashboard, a group comma
   await dashboard.waitForSelector("body[data-ready=true]", { timeout: WAIT });
   const [survivors, doomed] = [fleet(0, 900), fleet(900, 100)];
 
+  // On a timeout, says who disagrees: the dashboard, the server's presence, or the devices.
   const onlineIs = (n, timeout) =>
-    dashboard.waitForFunction((want) => document.querySelector("#online").textContent.trim() === String(want), n, { timeout });
+    dashboard
+      .waitForFunction((want) => document.querySelector("#online").textContent.trim() === String(want), n, { timeout })
+      .catch(async (error) => {
+        const shown = await dashboard.evaluate(() => document.querySelector("#online").textContent);
+        const fleets = [survivors, doomed].map((f) => f.latest());
+        const counts = (key) => fleets.map((f) => f[key]).join(" + ");
+        error.message +=
+          ` (want ${n} online: the dashboard shows ${shown}, the server's presence has ${(await stats()).online};` +
+          ` devices connected ${counts("connected")}, reconnects ${counts("reconnects")}, recovered ${counts("recovered")})`;
+        throw error;
+      });
   await onlineIs(1000, 60_000);
   const allOnline = Date.now() - started;
   assert.equal((await stats()).online, 1000, "the server's presence has 1,000 devices");
