@@ -58,9 +58,17 @@ pub struct QuicLimits {
     /// in discovery (`maxDatagramSize`, PROTOCOL.md section 2); no limit in
     /// [`QuicLimits::client`], which takes what its server's path allows.
     pub max_incoming_datagram: usize,
-    /// How long a closing connection waits for its last frames to be acknowledged. Default
-    /// 1 s.
+    /// How long closing a connection we cut (a slow consumer, a protocol error, a flood, a
+    /// refused handshake) waits for our last frames, the `Disconnect` or `Reject` among them,
+    /// to be acknowledged. Default 1 s.
     pub close_timeout: Duration,
+    /// How long a polite close (a disconnect by either side, a server shutdown) waits in all
+    /// for the peer to acknowledge our last frames, read our goodbye and close first. Closing
+    /// earlier makes the peer's QUIC stack discard what its application has not read yet,
+    /// the events before the goodbye included, and a busy peer (a server shutting down under
+    /// load, a device short of CPU) can take seconds to get there. Costs nothing once the
+    /// peer closes. Default 5 s.
+    pub goodbye_linger: Duration,
     /// How this endpoint paces what it sends. Default [`CongestionControl::Cubic`].
     pub congestion: CongestionControl,
     /// The longest the peer may wait before acknowledging what we send, asked of it through
@@ -87,6 +95,7 @@ quicket_core::setters!(QuicLimits {
     datagram_buffer_size: usize,
     max_incoming_datagram: usize,
     close_timeout: Duration,
+    goodbye_linger: Duration,
     congestion: CongestionControl,
     max_ack_delay: Duration,
 });
@@ -143,6 +152,7 @@ impl Default for QuicLimits {
             datagram_buffer_size: 1 << 20,
             max_incoming_datagram: 1200,
             close_timeout: Duration::from_secs(1),
+            goodbye_linger: Duration::from_secs(5),
             congestion: CongestionControl::default(),
             max_ack_delay: Duration::from_millis(2),
         }

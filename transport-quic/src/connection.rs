@@ -35,6 +35,7 @@ pub struct QuicConnection {
     send: SendStream,
     recv: RecvStream,
     close_timeout: Duration,
+    goodbye_linger: Duration,
     max_incoming_datagram: usize,
 }
 
@@ -49,6 +50,7 @@ impl QuicConnection {
             send,
             recv,
             close_timeout: limits.close_timeout,
+            goodbye_linger: limits.goodbye_linger,
             max_incoming_datagram: limits.max_incoming_datagram,
         }
     }
@@ -89,8 +91,9 @@ impl Connection for QuicConnection {
             session: self.session,
             send: self.send,
             batch: BytesMut::new(),
-            said_goodbye: false,
+            last_words: LastWords::None,
             close_timeout: self.close_timeout,
+            goodbye_linger: self.goodbye_linger,
         };
         (reader, writer, datagrams)
     }
@@ -225,9 +228,10 @@ pub struct QuicWriter {
     session: wtransport::Connection,
     send: SendStream,
     batch: BytesMut,
-    /// Whether the last frame was a `Disconnect` or `Reject`, which the peer must read.
-    said_goodbye: bool,
+    /// What the last frame told the peer, which it must read before we close.
+    last_words: LastWords,
     close_timeout: Duration,
+    goodbye_linger: Duration,
 }
 
 impl QuicWriter {
@@ -249,10 +253,11 @@ impl FrameWriter for QuicWriter {
         let prefix_len = write_length_prefix(frame.len(), &mut prefix);
         self.batch.extend_from_slice(&prefix[..prefix_len]);
         self.batch.extend_from_slice(&frame);
-        self.said_goodbye = matches!(
-            frame.first().copied().and_then(Tag::from_byte),
-            Some(Tag::Disconnect | Tag::Reject)
-        );
+        self.last_words = match frame.first().copied().and_then(Tag::from_byte) {
+            Some(Tag::Disconnect) => LastWords::Disconnect,
+            Some(Tag::Reject) => LastWords::Reject,
+            _ => LastWords::None,
+        };
         if self.batch.len() >= WRITE_BATCH {
             self.write_batch().await?;
         }
@@ -269,25 +274,57 @@ impl FrameWriter for QuicWriter {
             reason,
             DisconnectReason::TransportClosed | DisconnectReason::PingTimeout
         ) {
+            // A refused client has had no events: only its `Reject` must arrive.
+            let polite = self.last_words != LastWords::Reject
+                && matches!(
+                    reason,
+                    DisconnectReason::ClientDisconnect
+                        | DisconnectReason::ServerDisconnect
+                        | DisconnectReason::ServerShutdown
+                );
+            let wait = if polite {
+                self.goodbye_linger
+            } else {
+                self.close_timeout
+            };
+            let deadline = tokio::time::Instant::now() + wait;
             // Closing the session discards unacknowledged stream data; give the last frames
-            // (the `Disconnect` among them) a moment to arrive first.
-            let _late = tokio::time::timeout(self.close_timeout, async {
+            // (the `Disconnect` among them) time to arrive first.
+            let _late = tokio::time::timeout_at(deadline, async {
                 let _gone = self.write_batch().await;
                 self.send.finish().await
             })
             .await;
-        }
-        if self.said_goodbye {
             // Acknowledged is not yet read: a close that overtakes the peer's application
-            // makes its QUIC stack discard what it buffered. The peer closes as soon as it
-            // reads our goodbye, so wait a few round trips for that. Only the side that said
-            // goodbye waits, or both would.
-            let linger =
-                (self.session.rtt() * 4 + Duration::from_millis(100)).min(self.close_timeout);
-            let _peer_still_open = tokio::time::timeout(linger, self.session.closed()).await;
+            // makes its QUIC stack discard what it buffered, events before the goodbye
+            // included. The peer closes as soon as it has read our goodbye, so wait for that.
+            // Only the side that said goodbye waits, or both would.
+            let read_by = match self.last_words {
+                LastWords::None => None,
+                LastWords::Disconnect => Some(deadline),
+                LastWords::Reject => {
+                    let rtts = self.session.rtt() * 4 + Duration::from_millis(100);
+                    Some(tokio::time::Instant::now() + rtts.min(self.close_timeout))
+                }
+            };
+            if let Some(read_by) = read_by {
+                let _peer_still_open =
+                    tokio::time::timeout_at(read_by, self.session.closed()).await;
+            }
         }
         self.session.close(close_code(reason), message.as_bytes());
     }
+}
+
+/// What a connection's last frame told the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LastWords {
+    /// Nothing final: an event, an ack, a ping.
+    None,
+    /// A `Disconnect`, after which the peer closes.
+    Disconnect,
+    /// A `Reject` of the handshake: the peer had no session, so nothing else to read.
+    Reject,
 }
 
 /// Sends datagrams on the session.

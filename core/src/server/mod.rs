@@ -374,6 +374,9 @@ impl Server {
     /// (clients reconnect at once, to whichever server takes over), ends the sessions waiting
     /// for a resume, and waits until every connection has ended. Every event an `emit`
     /// accepted before this call is written, unless its client stops reading for `deadline`.
+    /// A transport may then wait a little longer for each client to read the goodbye and
+    /// close (WebTransport: up to `QuicLimits::goodbye_linger`, cut short by the client's
+    /// close), since closing first would discard what the client has not read yet.
     pub async fn shutdown(&self, deadline: Duration) {
         let shared = &self.shared;
         shared.shutdown.send_replace(true);
