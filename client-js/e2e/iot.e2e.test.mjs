@@ -57,7 +57,8 @@ test("1,000 devices: telemetry, alerts, presence on the dashboard, a group comma
           ` devices connected ${counts("connected")}, reconnects ${counts("reconnects")}, recovered ${counts("recovered")})`;
         throw error;
       });
-  await onlineIs(1000, 60_000);
+  // 20 to 42 s here on debug builds sharing two cores with Chromium; the bound only stops a hang.
+  await onlineIs(1000, 90_000);
   const allOnline = Date.now() - started;
   assert.equal((await stats()).online, 1000, "the server's presence has 1,000 devices");
 
