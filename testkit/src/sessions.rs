@@ -1,8 +1,10 @@
 //! Sessions beyond a single drop: the offline buffer, resume tokens, and shutdown under load.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::recovery::{
     assert_exact, next_unbounded, quick_reconnect_config, reconnect_events, reconnected,
@@ -162,6 +164,58 @@ pub async fn shutdown_under_load_loses_nothing<H: Harness>(harness: &H) {
     }
     assert!(total >= CLIENTS as u64, "events flowed during the shutdown");
     println!("shutdown under load: {CLIENTS} clients, {total} accepted events each delivered once");
+}
+
+/// A connect handler that has not finished when the connection drops runs on, once, to its
+/// end: the resumed session has the handlers it registers, and the events sent before and
+/// after the drop wait for it, then are each handled once.
+pub async fn connect_handler_outlives_an_early_drop<H: Harness>(harness: &H) {
+    let gate = Arc::new(Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (socket_tx, mut sockets) = mpsc::channel(1);
+    let (notes_tx, mut notes) = mpsc::unbounded_channel::<String>();
+    let builder = harness.builder().await.config(recovering_server_config());
+    let t = TestServer::start(harness, builder, {
+        let (gate, runs) = (gate.clone(), runs.clone());
+        move |socket: Socket| {
+            let _ = socket_tx.try_send(socket.clone());
+            let (gate, runs, notes_tx) = (gate.clone(), runs.clone(), notes_tx.clone());
+            async move {
+                let _open = gate.acquire().await;
+                runs.fetch_add(1, Ordering::SeqCst);
+                socket.on("note", move |Data(text): Data<String>| {
+                    let _ = notes_tx.send(text);
+                    async {}
+                });
+                socket.on(
+                    "echo",
+                    |Data(text): Data<String>, ack: AckSender| async move {
+                        let _ = ack.send(text);
+                    },
+                );
+            }
+        }
+    })
+    .await;
+    let (builder, mut events) = reconnect_events(quick_reconnect_config());
+    let client = within("connect", builder.connect(&t.connector))
+        .await
+        .expect("connects");
+    let socket = next(&mut sockets, "the socket").await;
+    client.emit("note", "before the drop").unwrap();
+    socket.drop_connection();
+    assert_eq!(reconnected(&mut events).await, (true, 0));
+    let echo = client.emit_with_ack::<String>("echo", "after the drop");
+    gate.add_permits(1);
+    assert_eq!(within("the echo", echo).await.unwrap(), "after the drop");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the connect handler ran once"
+    );
+    // Events start in arrival order, so the note was handled before the echo.
+    assert_eq!(notes.try_recv().as_deref(), Ok("before the drop"));
+    assert!(notes.try_recv().is_err(), "the note was handled once");
 }
 
 /// A resume token is the only way back into a session: a client presenting another

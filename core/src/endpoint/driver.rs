@@ -59,7 +59,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     budget: Arc<ByteBudget>,
 ) -> Close {
     let core = Arc::clone(peer.core());
-    let startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
+    let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
     let rate = peer.rate_limit();
     let mut machine = Machine::new(
@@ -75,7 +75,7 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
         &mut machine,
         &mut reader,
         &mut writer,
-        startup,
+        &mut startup,
         &mut handlers,
     )
     .await;
@@ -83,9 +83,13 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     say_goodbye(&core, &mut writer, &close).await;
     drop(reader);
     core.acks.close();
-    for inbound in machine.into_leftovers() {
-        if let Some(handler) = take(&peer, inbound) {
-            handlers.push(handler);
+    // Frames still waiting for an unfinished connect handler stay unhandled and uncounted:
+    // a resumed session gets them again from the client, once the handler has finished.
+    if startup.is_empty() {
+        for inbound in machine.into_leftovers() {
+            if let Some(handler) = take(&peer, inbound) {
+                handlers.push(handler);
+            }
         }
     }
     if !handlers.is_empty() {
@@ -102,7 +106,7 @@ async fn pump<P: Role, R: FrameReader, W: FrameWriter>(
     machine: &mut Machine,
     reader: &mut R,
     writer: &mut W,
-    mut startup: FuturesUnordered<BoxFuture>,
+    startup: &mut FuturesUnordered<BoxFuture>,
     handlers: &mut FuturesUnordered<BoxFuture>,
 ) -> Close {
     let core = peer.core();

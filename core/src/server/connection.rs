@@ -144,9 +144,19 @@ impl Server {
         };
         if let Some(Ok(socket)) = resumed {
             meters::session_resumed();
-            let startup = socket
+            // A connect handler the drop interrupted finishes before the reconnect handler.
+            let unfinished = socket.unfinished_startup();
+            let on_reconnect = socket
                 .reconnect_handler()
                 .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
+            let startup: Option<BoxFuture> = match (unfinished, on_reconnect) {
+                (None, on_reconnect) => on_reconnect,
+                (Some(connect), None) => Some(Box::pin(connect)),
+                (Some(connect), Some(on_reconnect)) => Some(Box::pin(async move {
+                    connect.await;
+                    on_reconnect.await;
+                })),
+            };
             return Some((socket, startup));
         }
         let socket = self.open_session(handshake, link)?;
@@ -154,7 +164,9 @@ impl Server {
         if let Some(failure) = failure {
             meters::resume_failed(failure.name());
         }
-        let startup = self.startup(socket.clone(), failure);
+        let startup = self
+            .startup(socket.clone(), failure)
+            .map(|startup| socket.begin_startup(startup));
         Some((socket, startup))
     }
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use quicket_proto::{DisconnectReason, Resume};
 use thiserror::Error;
 use tokio::time::{Instant, sleep_until};
+use tracing::Instrument;
 
 use super::detached::{Caps, Eviction};
 use super::lifecycle::{DetachedTimers, DetachedWake, Phase, Step};
@@ -179,6 +180,10 @@ impl Server {
             adapter.presence().unsubscribe(&room, socket.id(), false);
         }
         socket.step(Step::Detach);
+        if let Some(startup) = socket.unfinished_startup() {
+            // The connect handler runs to its end while the session waits; a resume waits for it.
+            tokio::spawn(startup.in_current_span());
+        }
         self.park(socket, &recovery);
         let server = self.clone();
         let socket = socket.clone();

@@ -5,6 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::Shared;
 use quicket_proto::{DisconnectReason, Frame, PayloadCodec, PayloadError, PresenceEnd, SocketId};
 use tokio::sync::{Notify, watch};
 
@@ -49,6 +51,9 @@ struct SocketInner {
     /// The keys the presence grace took from this dropped session, for its resume to track
     /// again.
     forgotten: Mutex<Vec<TrackedKey>>,
+    /// The connect handler, which must run to its end once even if the connection drops
+    /// first: a dropped session drives it on, and its resume waits for it.
+    startup: Mutex<Option<Shared<BoxFuture>>>,
 }
 
 impl Socket {
@@ -76,6 +81,7 @@ impl Socket {
                 token: Mutex::new(Bytes::new()),
                 data: Mutex::new(None),
                 forgotten: Mutex::new(Vec::new()),
+                startup: Mutex::new(None),
             }),
         }
     }
@@ -280,6 +286,26 @@ impl Socket {
         }
     }
 
+    /// Keeps `startup` (the connect handler) until it has finished; the future that drives
+    /// it for the connection.
+    pub(crate) fn begin_startup(&self, startup: BoxFuture) -> BoxFuture {
+        let startup = startup.shared();
+        *lock(&self.inner.startup) = Some(startup.clone());
+        Box::pin(startup)
+    }
+
+    /// The connect handler, if the connection dropped before it finished.
+    pub(crate) fn unfinished_startup(&self) -> Option<Shared<BoxFuture>> {
+        let mut startup = lock(&self.inner.startup);
+        if startup
+            .as_ref()
+            .is_some_and(|running| running.peek().is_some())
+        {
+            *startup = None;
+        }
+        startup.clone()
+    }
+
     /// The current resume token; empty without recovery.
     pub(crate) fn token(&self) -> Bytes {
         lock(&self.inner.token).clone()
@@ -304,6 +330,7 @@ impl Socket {
         self.inner.handlers.clear();
         self.take_disconnect_handler();
         lock(&self.inner.on_reconnect).take();
+        lock(&self.inner.startup).take();
         self.extensions().clear();
         self.inner.departed.send_replace(true);
     }
