@@ -116,12 +116,14 @@ impl Default for WsConfig {
 
 impl WsConfig {
     /// Allows browser pages from these origins only (e.g. `https://game.example`).
+    #[must_use]
     pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
         self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
         self
     }
 
     /// Advertises a WebTransport endpoint in discovery.
+    #[must_use]
     pub fn webtransport<F>(mut self, info: F) -> Self
     where
         F: Fn() -> Option<WebTransportInfo> + Send + Sync + 'static,
@@ -131,24 +133,28 @@ impl WsConfig {
     }
 
     /// Sets [`WsConfig::public_host`].
+    #[must_use]
     pub fn public_host(mut self, host: impl Into<String>) -> Self {
         self.public_host = Some(host.into());
         self
     }
 
     /// Sets [`WsConfig::tls`]: HTTPS and `wss://`.
+    #[must_use]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
     }
 
     /// Sets [`WsConfig::trusted_proxies`].
+    #[must_use]
     pub fn trusted_proxies<I: IntoIterator<Item = std::net::IpAddr>>(mut self, proxies: I) -> Self {
         self.trusted_proxies = proxies.into_iter().collect();
         self
     }
 
     /// Sets [`WsConfig::public_tls`].
+    #[must_use]
     pub fn public_tls(mut self, secure: bool) -> Self {
         self.public_tls = Some(secure);
         self
@@ -160,6 +166,7 @@ impl WsConfig {
     }
 
     /// Sets [`WsConfig::max_message_size`].
+    #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
