@@ -10,9 +10,13 @@ use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_and_memory_clients_share_a_room() {
+    // A client is connected once it has its Welcome, which comes before the connect
+    // handler runs: the test waits for both sockets to be in the room.
+    let (joined_tx, mut joined) = mpsc::unbounded_channel();
     let server = Server::builder()
-        .on_connect(|socket: Socket| async move {
+        .on_connect(move |socket: Socket| {
             socket.join("room").unwrap();
+            joined_tx.send(()).unwrap();
             socket.on(
                 "say",
                 |socket: Socket, Data(text): Data<String>, ack: AckSender| async move {
@@ -20,6 +24,7 @@ async fn quic_and_memory_clients_share_a_room() {
                     ack.send(socket.transport().to_string()).unwrap();
                 },
             );
+            async {}
         })
         .build();
     let quic = serve(&server).await;
@@ -52,6 +57,9 @@ async fn quic_and_memory_clients_share_a_room() {
     .unwrap();
     assert_eq!(native.transport(), TransportKind::WebTransport);
     assert_eq!(embedded.transport(), TransportKind::Memory);
+    for _ in 0..2 {
+        within("a socket in the room", joined.recv()).await.unwrap();
+    }
 
     let via: String = within("ack", native.emit_with_ack("say", "from quic"))
         .await
