@@ -240,3 +240,35 @@ pub async fn server_operators_join_and_disconnect<H: Harness>(harness: &H) {
     );
     assert!(c.connected());
 }
+
+/// A client whose `connect` has returned is in the rooms its connect handler joined before
+/// its first await, as a socket.io client is when it hears "connect": a broadcast made right
+/// after reaches it, however long that synchronous part took.
+pub async fn connected_client_is_in_the_rooms_its_handler_joined<H: Harness>(harness: &H) {
+    let t = TestServer::start(harness, harness.builder().await, |socket: Socket| {
+        // A blocking stand-in for slow setup work done before the handler's first await.
+        std::thread::sleep(Duration::from_millis(100));
+        socket.join("hall").unwrap();
+        async {}
+    })
+    .await;
+    let (tx, mut heard) = mpsc::unbounded_channel();
+    let client = within(
+        "connect",
+        Client::builder()
+            .on("said", move |Data(text): Data<String>| {
+                let _ = tx.send(text);
+                async {}
+            })
+            .connect(&t.connector),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        t.server.to("hall").emit("said", "welcome").unwrap(),
+        1,
+        "the new client is in the hall"
+    );
+    assert_eq!(within("said", heard.recv()).await.unwrap(), "welcome");
+    drop(client);
+}

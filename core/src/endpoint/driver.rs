@@ -46,7 +46,8 @@ pub(crate) trait Role: Clone + Send + Sync + 'static {
 /// Runs the connection until it closes; returns how it closed.
 ///
 /// `startup` (the server's connect handler) runs before any event is dispatched, so the
-/// handlers it registers see the first event. Frames are read all along: acks, pongs and
+/// handlers it registers see the first event, and up to its first await before any frame
+/// is written. Frames are read all along: acks, pongs and
 /// disconnects are handled at once, while events and presence requests wait in a bounded
 /// backlog, in arrival order, until a handler slot is free. `budget` is shared by every
 /// connection of a server.
@@ -59,6 +60,15 @@ pub(crate) async fn drive<P: Role, R: FrameReader, W: FrameWriter>(
     budget: Arc<ByteBudget>,
 ) -> Close {
     let core = Arc::clone(peer.core());
+    // The connect handler's synchronous part (joining rooms, registering handlers) runs
+    // before the first frame, the `Welcome`, goes out: as with socket.io, a client that is
+    // connected is in the rooms its handler joined, and a broadcast made after cannot miss it.
+    let mut startup = startup;
+    if let Some(first) = startup.as_mut()
+        && poll_once(first).await.is_ready()
+    {
+        startup = None;
+    }
     let mut startup: FuturesUnordered<BoxFuture> = startup.into_iter().collect();
     let mut handlers: FuturesUnordered<BoxFuture> = FuturesUnordered::new();
     let rate = peer.rate_limit();

@@ -153,9 +153,11 @@ impl ServerBuilder {
     }
 
     /// Runs for every new socket, before any of its events is read: register handlers here.
-    /// It runs once per session, to its end, even when the connection drops before it has
-    /// finished: a session kept for a resume runs it on, and the resumed connection handles
-    /// no event until it has finished.
+    /// Its part up to the first await runs before the client is told it is connected, so a
+    /// client whose `connect` has returned is in the rooms joined there. It runs once per
+    /// session, to its end, even when the connection drops before it has finished: a session
+    /// kept for a resume runs it on, and the resumed connection handles no event until it
+    /// has finished.
     pub fn on_connect<F, Fut>(mut self, on_connect: F) -> Self
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
