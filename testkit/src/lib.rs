@@ -253,7 +253,8 @@ macro_rules! conformance_tests {
             recovered_drop_has_no_presence_flicker, offline_buffer_flushes_in_order,
             shutdown_under_load_loses_nothing, resume_needs_the_sessions_own_token,
             presence_grace_can_be_shorter_than_the_window, resume_after_the_grace_tracks_presence_again,
-            connect_handler_outlives_an_early_drop, connected_client_is_in_the_rooms_its_handler_joined
+            connect_handler_outlives_an_early_drop, connected_client_is_in_the_rooms_its_handler_joined,
+            unending_connect_handler_ends_with_its_session
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

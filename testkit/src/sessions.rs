@@ -218,6 +218,41 @@ pub async fn connect_handler_outlives_an_early_drop<H: Harness>(harness: &H) {
     assert!(notes.try_recv().is_err(), "the note was handled once");
 }
 
+/// A connect handler that never ends (a ticker loop) and outlived a drop is dropped when
+/// its session ends, not kept running.
+pub async fn unending_connect_handler_ends_with_its_session<H: Harness>(harness: &H) {
+    /// Tells the test when the handler's future is dropped.
+    struct Dropped(mpsc::UnboundedSender<()>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    let (dropped_tx, mut dropped) = mpsc::unbounded_channel();
+    let (socket_tx, mut sockets) = mpsc::channel(1);
+    let builder = harness.builder().await.config(recovering_server_config());
+    let t = TestServer::start(harness, builder, move |socket: Socket| {
+        let _ = socket_tx.try_send(socket);
+        let guard = Dropped(dropped_tx.clone());
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        }
+    })
+    .await;
+    let (builder, mut events) = reconnect_events(quick_reconnect_config());
+    let client = within("connect", builder.connect(&t.connector))
+        .await
+        .expect("connects");
+    let socket = next(&mut sockets, "the socket").await;
+    socket.drop_connection();
+    assert_eq!(reconnected(&mut events).await, (true, 0));
+    assert!(dropped.try_recv().is_err(), "kept while the session lives");
+    within("the disconnect", client.disconnect()).await;
+    within("the session's end", socket.closed()).await;
+    within("the handler dropped", dropped.recv()).await;
+}
+
 /// A resume token is the only way back into a session: a client presenting another
 /// session's id, a made-up token or a spent one gets a new session, and the owner keeps its own.
 pub async fn resume_needs_the_sessions_own_token<H: Harness>(harness: &H) {

@@ -181,8 +181,16 @@ impl Server {
         }
         socket.step(Step::Detach);
         if let Some(startup) = socket.unfinished_startup() {
-            // The connect handler runs to its end while the session waits; a resume waits for it.
-            tokio::spawn(startup.in_current_span());
+            // The connect handler runs on while the session waits, and a resume waits for it;
+            // one that never ends (a ticker loop) is dropped with the session.
+            let session = socket.clone();
+            let run = async move {
+                tokio::select! {
+                    () = startup => {}
+                    () = session.closed() => {}
+                }
+            };
+            tokio::spawn(run.in_current_span());
         }
         self.park(socket, &recovery);
         let server = self.clone();
