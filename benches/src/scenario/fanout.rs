@@ -42,11 +42,12 @@ impl Plan {
         }
     }
 
-    /// The metrics scenario's run: the fan-out scenario's fixed rate to `receivers`.
+    /// A round of the metrics scenario: the fan-out scenario's fixed rate to `receivers`, for
+    /// half a second (quick) or a second.
     pub(super) fn metrics(receivers: usize, quick: bool) -> Self {
         Plan {
             receivers,
-            duration: Duration::from_millis(if quick { 500 } else { 2_000 }),
+            duration: Duration::from_millis(if quick { 500 } else { 1_000 }),
             offered: 20_000,
             window: 32,
         }

@@ -1,7 +1,11 @@
 //! `metrics`: what recording metrics costs. The same WebSocket fan-out to 1,000 receivers and
 //! the same round trips (WebSocket, WebTransport stream) against a server with no metrics
-//! recorder and one with the Prometheus recorder installed (`serve --metrics on`), taking turns
-//! in one run so that the machine's noise falls on both alike.
+//! recorder and one with the Prometheus recorder installed (`serve --metrics on`).
+//!
+//! Both servers run for the whole scenario and take turns in short rounds, in alternating
+//! order (off then on, on then off, ...), and each figure is the median over the rounds. The
+//! machine is shared: two identical servers measured one after the other, as this scenario
+//! once did, differed by up to 40 % here, which drowned the recorder's cost.
 
 use serde_json::{Value, json};
 
@@ -9,58 +13,148 @@ use super::fanout::{self, Plan};
 use super::{rtt, start_server_with};
 use crate::cli::{Result, RunOptions, Transport};
 use crate::echo::Target;
+use crate::process::ServerProcess;
 use crate::report::Report;
 
 const TABLE: &str = "What metrics cost: the same load with the recorder off and on";
 
+/// The recorder's settings compared, in the order of the first round.
+const VARIANTS: [&str; 2] = ["off", "on"];
+
+/// What each round measures, as the rows name it.
+const MEASURES: [&str; 3] = ["rtt websocket", "rtt webtransport-stream", "fan-out ws"];
+
+/// One measure of one round: p50 and p99 in ms, server CPU µs per op.
+type Figures = [Option<f64>; 3];
+
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    let (receivers, round_trips, turns) = if options.quick {
+    let (receivers, round_trips, rounds) = if options.quick {
         (20, 1_000, 1)
     } else {
-        (1_000, 10_000, 4)
+        (1_000, 3_000, 16)
     };
-    for turn in 0..turns {
-        for metrics in ["off", "on"] {
-            let more = ["--metrics".to_owned(), metrics.to_owned()];
-            let server = start_server_with("quicket", &more, report).await?;
-            let target = Target::remote(&server)?;
-            let mut row = |measure: String, p50: Value, p99: Value, cpu: Value| {
-                let fields = json!({
-                    "metrics": metrics,
-                    "turn": turn,
-                    "measure": measure,
-                    "p50 ms": p50,
-                    "p99 ms": p99,
-                    "server CPU µs per op": cpu,
-                });
-                report.row("metrics", TABLE, fields);
-            };
-            for transport in [Transport::Ws, Transport::Wt] {
-                let (sampler, cpu) =
-                    rtt::quicket_round_trips(&target, Some(&server), transport, 500, round_trips)
-                        .await?;
-                let summary = sampler.latencies.summary();
-                let cpu = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
-                let ms = |us: f64| json!(us / 1000.0);
-                row(
-                    format!("rtt {}", transport.name()),
-                    ms(summary.p50_us),
-                    ms(summary.p99_us),
-                    json!(cpu),
-                );
+    let mut servers = Vec::with_capacity(VARIANTS.len());
+    for metrics in VARIANTS {
+        let more = ["--metrics".to_owned(), metrics.to_owned()];
+        let server = start_server_with("quicket", &more, report).await?;
+        let target = Target::remote(&server)?;
+        servers.push((server, target));
+    }
+    // figures[variant][measure][round]
+    let mut figures = vec![vec![Vec::<Figures>::new(); MEASURES.len()]; VARIANTS.len()];
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for variant in order {
+            let (server, target) = &servers[variant];
+            let measured = measure_round(server, target, receivers, round_trips, options.quick);
+            for (measure, round_figures) in measured.await?.into_iter().enumerate() {
+                figures[variant][measure].push(round_figures);
             }
-            let plan = Plan::metrics(receivers, options.quick);
-            let fanout =
-                fanout::quicket_run(&[target], &[&server], Transport::Ws, plan, false).await?;
-            let field = |key: &str| fanout.get(key).cloned().unwrap_or(Value::Null);
-            row(
-                format!("fan-out ws to {receivers}"),
-                field("p50 ms"),
-                field("p99 ms"),
-                field("server CPU µs/delivery"),
-            );
-            server.stop().await;
         }
     }
+    for (variant, per_measure) in figures.iter().enumerate() {
+        for (measure, rounds_figures) in per_measure.iter().enumerate() {
+            let name = measure_name(measure, receivers);
+            row(
+                report,
+                VARIANTS[variant],
+                &name,
+                rounds,
+                medians(rounds_figures),
+            );
+        }
+    }
+    let (off, on) = (&figures[0], &figures[1]);
+    for (measure, (off, on)) in off.iter().zip(on).enumerate() {
+        // A round's two runs follow each other, so the machine's mood changes less between
+        // them than between rounds: the ratio within each round, then the median ratio.
+        let ratios: Vec<Figures> = off
+            .iter()
+            .zip(on)
+            .map(|(off, on)| std::array::from_fn(|i| off[i].zip(on[i]).map(|(off, on)| on / off)))
+            .collect();
+        let name = measure_name(measure, receivers);
+        row(report, "on ÷ off", &name, rounds, medians(&ratios));
+    }
+    for (server, _) in servers {
+        server.stop().await;
+    }
     Ok(())
+}
+
+/// One round against one server, in [`MEASURES`]'s order.
+async fn measure_round(
+    server: &ServerProcess,
+    target: &Target,
+    receivers: usize,
+    round_trips: u64,
+    quick: bool,
+) -> Result<Vec<Figures>> {
+    let mut figures = Vec::with_capacity(MEASURES.len());
+    for transport in [Transport::Ws, Transport::Wt] {
+        let (sampler, cpu) =
+            rtt::quicket_round_trips(target, Some(server), transport, 200, round_trips).await?;
+        let summary = sampler.latencies.summary();
+        let cpu = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
+        figures.push([
+            Some(summary.p50_us / 1000.0),
+            Some(summary.p99_us / 1000.0),
+            cpu,
+        ]);
+    }
+    let plan = Plan::metrics(receivers, quick);
+    let fanout = fanout::quicket_run(
+        std::slice::from_ref(target),
+        &[server],
+        Transport::Ws,
+        plan,
+        false,
+    )
+    .await?;
+    let field = |key: &str| fanout.get(key).and_then(Value::as_f64);
+    figures.push([
+        field("p50 ms"),
+        field("p99 ms"),
+        field("server CPU µs/delivery"),
+    ]);
+    Ok(figures)
+}
+
+/// Reports one measure's figures under `metrics` (a variant, or their ratio).
+fn row(report: &mut Report, metrics: &str, measure: &str, rounds: u64, figures: Figures) {
+    let [p50, p99, cpu] = figures;
+    let fields = json!({
+        "metrics": metrics,
+        "measure": measure,
+        "rounds": rounds,
+        "p50 ms": p50,
+        "p99 ms": p99,
+        "server CPU µs per op": cpu,
+    });
+    report.row("metrics", TABLE, fields);
+}
+
+/// How the rows name `MEASURES[measure]`.
+fn measure_name(measure: usize, receivers: usize) -> String {
+    match MEASURES[measure] {
+        "fan-out ws" => format!("fan-out ws to {receivers}"),
+        other => other.to_owned(),
+    }
+}
+
+/// The median of each figure over the rounds that measured it.
+fn medians(rounds: &[Figures]) -> [Option<f64>; 3] {
+    std::array::from_fn(|index| {
+        let mut values: Vec<f64> = rounds.iter().filter_map(|r| r[index]).collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        match values.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(values[middle]),
+            _ => Some(f64::midpoint(values[middle - 1], values[middle])),
+        }
+    })
 }
