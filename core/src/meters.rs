@@ -262,6 +262,7 @@ pub(crate) struct Meters {
     pub(crate) rate_limited: Counter,
     pub(crate) handler_duration: Histogram,
     rtt: [Histogram; 3],
+    recipients: Histogram,
 }
 
 impl Meters {
@@ -285,6 +286,7 @@ impl Meters {
                 histogram!(RTT, "transport" => "websocket"),
                 histogram!(RTT, "transport" => "memory"),
             ],
+            recipients: histogram!(BROADCAST_RECIPIENTS),
         }
     }
 
@@ -318,6 +320,11 @@ impl Meters {
 
     pub(crate) fn volatile_dropped(&self, why: VolatileDrop) {
         self.volatile_dropped[why as usize].increment(1);
+    }
+
+    /// How many sockets a broadcast went to.
+    pub(crate) fn broadcast(&self, recipients: usize) {
+        self.recipients.record(recipients as f64);
     }
 
     pub(crate) fn rtt(&self, transport: TransportKind, rtt: Duration) {
@@ -389,8 +396,9 @@ pub(crate) fn detached_bytes(delta: f64) {
     gauge!(DETACHED_BYTES).increment(delta);
 }
 
-pub(crate) fn broadcast(recipients: usize) {
-    histogram!(BROADCAST_RECIPIENTS).record(recipients as f64);
+/// A broadcast that found no socket, and so no session's [`Meters`], to count it with.
+pub(crate) fn broadcast_to_none() {
+    histogram!(BROADCAST_RECIPIENTS).record(0.0);
 }
 
 #[cfg(test)]

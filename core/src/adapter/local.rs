@@ -300,15 +300,18 @@ impl LocalAdapter {
                 meters.get_or_insert_with(|| Arc::clone(&core.meters));
             }
         });
-        if let Some(meters) = meters {
-            let class = if event.is_volatile() {
-                Class::Volatile
-            } else {
-                Class::Reliable
-            };
-            meters.events_out(class, reached, bytes);
+        match meters {
+            Some(meters) => {
+                let class = if event.is_volatile() {
+                    Class::Volatile
+                } else {
+                    Class::Reliable
+                };
+                meters.events_out(class, reached, bytes);
+                meters.broadcast(reached);
+            }
+            None => crate::meters::broadcast_to_none(),
         }
-        crate::meters::broadcast(reached);
         reached
     }
 
@@ -325,7 +328,10 @@ impl LocalAdapter {
         }
         let mut recipients = Vec::new();
         self.for_each_target(target, |socket| recipients.push(socket.clone()));
-        crate::meters::broadcast(recipients.len());
+        match recipients.first() {
+            Some(socket) => socket.core().meters.broadcast(recipients.len()),
+            None => crate::meters::broadcast_to_none(),
+        }
         let Some(id) = event.ack_id() else {
             return Box::pin(std::future::ready(Vec::new()));
         };
