@@ -1,11 +1,13 @@
 //! `metrics`: what recording metrics costs. The same WebSocket fan-out to 1,000 receivers and
 //! the same round trips (WebSocket, WebTransport stream) against a server with no metrics
-//! recorder and one with the Prometheus recorder installed (`serve --metrics on`).
+//! recorder and one with the Prometheus recorder installed (`serve --metrics on`), beside a
+//! second server without a recorder as the control.
 //!
-//! Both servers run for the whole scenario and take turns in short rounds, in alternating
-//! order (off then on, on then off, ...), and each figure is the median over the rounds. The
+//! The three run side by side and take turns in short rounds, each going first in turn, and
+//! are started afresh every few rounds; each figure is the median over all rounds. The
 //! machine is shared: two identical servers measured one after the other, as this scenario
-//! once did, differed by up to 40 % here, which drowned the recorder's cost.
+//! once did, differed by up to 40 % here, which drowned the recorder's cost. The control's
+//! ratio shows what noise is left.
 
 use serde_json::{Value, json};
 
@@ -18,8 +20,10 @@ use crate::report::Report;
 
 const TABLE: &str = "What metrics cost: the same load with the recorder off and on";
 
-/// The recorder's settings compared, in the order of the first round.
-const VARIANTS: [&str; 2] = ["off", "on"];
+/// The servers compared, as the rows name them, with their `--metrics` setting. The control
+/// is a second server without a recorder: its ratio to the first is the noise floor of the
+/// same run, against which the recorder's ratio reads.
+const VARIANTS: [(&str, &str); 3] = [("off", "off"), ("on", "on"), ("off (control)", "off")];
 
 /// What each round measures, as the rows name it.
 const MEASURES: [&str; 3] = ["rtt websocket", "rtt webtransport-stream", "fan-out ws"];
@@ -28,31 +32,32 @@ const MEASURES: [&str; 3] = ["rtt websocket", "rtt webtransport-stream", "fan-ou
 type Figures = [Option<f64>; 3];
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    let (receivers, round_trips, rounds) = if options.quick {
-        (20, 1_000, 1)
+    let (receivers, round_trips, generations, rounds_each) = if options.quick {
+        (20, 1_000, 1, 1)
     } else {
-        (1_000, 3_000, 16)
+        (1_000, 3_000, 4, 4)
     };
-    let mut servers = Vec::with_capacity(VARIANTS.len());
-    for metrics in VARIANTS {
-        let more = ["--metrics".to_owned(), metrics.to_owned()];
-        let server = start_server_with("quicket", &more, report).await?;
-        let target = Target::remote(&server)?;
-        servers.push((server, target));
-    }
+    let rounds = generations * rounds_each;
     // figures[variant][measure][round]
     let mut figures = vec![vec![Vec::<Figures>::new(); MEASURES.len()]; VARIANTS.len()];
-    for round in 0..rounds {
-        let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for variant in order {
-            let (server, target) = &servers[variant];
-            let measured = measure_round(server, target, receivers, round_trips, options.quick);
-            for (measure, round_figures) in measured.await?.into_iter().enumerate() {
-                figures[variant][measure].push(round_figures);
+    for generation in 0..generations {
+        // Fresh processes each generation: one server process can be 10 % slower than another
+        // of the same build for its whole life (seen here), so each figure spans several.
+        let servers = start_servers(generation, report).await?;
+        for round in 0..rounds_each {
+            // Each server goes first, second and last in turn.
+            let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
+            order.rotate_left(round % VARIANTS.len());
+            for variant in order {
+                let (server, target) = &servers[variant];
+                let measured = measure_round(server, target, receivers, round_trips, options.quick);
+                for (measure, round_figures) in measured.await?.into_iter().enumerate() {
+                    figures[variant][measure].push(round_figures);
+                }
             }
+        }
+        for (server, _) in servers {
+            server.stop().await;
         }
     }
     for (variant, per_measure) in figures.iter().enumerate() {
@@ -60,29 +65,46 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             let name = measure_name(measure, receivers);
             row(
                 report,
-                VARIANTS[variant],
+                VARIANTS[variant].0,
                 &name,
                 rounds,
                 medians(rounds_figures),
             );
         }
     }
-    let (off, on) = (&figures[0], &figures[1]);
-    for (measure, (off, on)) in off.iter().zip(on).enumerate() {
-        // A round's two runs follow each other, so the machine's mood changes less between
-        // them than between rounds: the ratio within each round, then the median ratio.
-        let ratios: Vec<Figures> = off
-            .iter()
-            .zip(on)
-            .map(|(off, on)| std::array::from_fn(|i| off[i].zip(on[i]).map(|(off, on)| on / off)))
-            .collect();
-        let name = measure_name(measure, receivers);
-        row(report, "on ÷ off", &name, rounds, medians(&ratios));
-    }
-    for (server, _) in servers {
-        server.stop().await;
+    for (variant, compared) in figures.iter().enumerate().skip(1) {
+        let label = format!("{} ÷ off", VARIANTS[variant].0);
+        for (measure, (off, compared)) in figures[0].iter().zip(compared).enumerate() {
+            // A round's runs follow each other, so the machine's mood changes less between
+            // them than between rounds: the ratio within each round, then the median ratio.
+            let ratios: Vec<Figures> = off
+                .iter()
+                .zip(compared)
+                .map(|(off, other)| {
+                    std::array::from_fn(|i| off[i].zip(other[i]).map(|(off, other)| other / off))
+                })
+                .collect();
+            let name = measure_name(measure, receivers);
+            row(report, &label, &name, rounds, medians(&ratios));
+        }
     }
     Ok(())
+}
+
+/// A server of each of [`VARIANTS`], in their order, started in an order that turns with
+/// `generation`.
+async fn start_servers(generation: usize, report: &Report) -> Result<Vec<(ServerProcess, Target)>> {
+    let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
+    order.rotate_left(generation % VARIANTS.len());
+    let mut started = Vec::with_capacity(VARIANTS.len());
+    for variant in order {
+        let more = ["--metrics".to_owned(), VARIANTS[variant].1.to_owned()];
+        let server = start_server_with("quicket", &more, report).await?;
+        let target = Target::remote(&server)?;
+        started.push((variant, (server, target)));
+    }
+    started.sort_by_key(|(variant, _)| *variant);
+    Ok(started.into_iter().map(|(_, server)| server).collect())
 }
 
 /// One round against one server, in [`MEASURES`]'s order.
@@ -124,7 +146,7 @@ async fn measure_round(
 }
 
 /// Reports one measure's figures under `metrics` (a variant, or their ratio).
-fn row(report: &mut Report, metrics: &str, measure: &str, rounds: u64, figures: Figures) {
+fn row(report: &mut Report, metrics: &str, measure: &str, rounds: usize, figures: Figures) {
     let [p50, p99, cpu] = figures;
     let fields = json!({
         "metrics": metrics,
