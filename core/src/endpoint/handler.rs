@@ -19,6 +19,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
@@ -192,6 +193,10 @@ impl<S, H: Handler<S, Args>, Args: 'static> ErasedHandler<S> for Erased<H, Args>
 pub(crate) struct Handlers<S> {
     events: RwLock<HashMap<String, Arc<dyn ErasedHandler<S>>>>,
     fallback: RwLock<Option<Arc<dyn ErasedHandler<S>>>>,
+    /// Set by [`Handlers::clear`]: a handler registered later (by a handler still running
+    /// when its socket was released) is dropped at once, or it would keep what it captured,
+    /// the socket itself often, alive with nothing left to call it.
+    cleared: AtomicBool,
 }
 
 impl<S> Clone for Handlers<S> {
@@ -210,6 +215,7 @@ impl<S> Clone for Handlers<S> {
         Self {
             events: RwLock::new(events),
             fallback: RwLock::new(fallback),
+            cleared: AtomicBool::new(false),
         }
     }
 }
@@ -219,23 +225,28 @@ impl<S: 'static> Handlers<S> {
         Self {
             events: RwLock::default(),
             fallback: RwLock::new(None),
+            cleared: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn on<H: Handler<S, Args>, Args: 'static>(&self, event: String, handler: H) {
         let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
-        self.events
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(event, handler);
+        let mut events = self.events.write().unwrap_or_else(PoisonError::into_inner);
+        if !self.cleared.load(Ordering::Acquire) {
+            events.insert(event, handler);
+        }
     }
 
-    /// Drops every handler, and with them whatever they captured.
+    /// Drops every handler, and with them whatever they captured, and every handler
+    /// registered from now on.
     pub(crate) fn clear(&self) {
-        self.events
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut events = self.events.write().unwrap_or_else(PoisonError::into_inner);
+        // Set under the events lock, and before the fallback's is taken, so that `on` and
+        // `on_fallback`, which check it under their lock, either come first and are cleared
+        // here, or see it.
+        self.cleared.store(true, Ordering::Release);
+        events.clear();
+        drop(events);
         self.fallback
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -251,10 +262,13 @@ impl<S: 'static> Handlers<S> {
 
     pub(crate) fn on_fallback<H: Handler<S, Args>, Args: 'static>(&self, handler: H) {
         let handler: Arc<dyn ErasedHandler<S>> = Arc::new(Erased(handler, PhantomData));
-        *self
+        let mut fallback = self
             .fallback
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(handler);
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.cleared.load(Ordering::Acquire) {
+            *fallback = Some(handler);
+        }
     }
 
     /// The handler for `event`, else the fallback.
@@ -292,4 +306,42 @@ pub(crate) fn contain_panics_then(
         }
         done();
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Handlers;
+
+    /// What a handler captures, to see whether the registry still holds it.
+    fn capturing(held: &Arc<()>) -> impl Fn() -> std::future::Ready<()> + Send + Sync + 'static {
+        let held = Arc::clone(held);
+        move || {
+            let _held = &held;
+            std::future::ready(())
+        }
+    }
+
+    #[test]
+    fn a_handler_registered_after_the_clear_is_dropped_at_once() {
+        let handlers = Handlers::<()>::new();
+        let held = Arc::new(());
+        handlers.on("before".into(), capturing(&held));
+        assert_eq!(Arc::strong_count(&held), 2);
+        handlers.clear();
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "the clear drops what was registered"
+        );
+        handlers.on("after".into(), capturing(&held));
+        handlers.on_fallback(capturing(&held));
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "nothing registered later is kept"
+        );
+        assert!(handlers.find("after").is_none());
+    }
 }
