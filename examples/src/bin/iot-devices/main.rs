@@ -30,10 +30,7 @@ use crate::tally::{Tally, bump};
 const FIRST_CONNECT_ATTEMPTS: u32 = 5;
 
 /// Handshakes under way at once, so a thousand devices do not all dial in the same instant.
-/// Two simulators on one address (the browser test runs two) stay within the server's
-/// default of 32 handshakes per source; past it, the extra Initials are dropped and those
-/// devices wait out QUIC's retransmission back-off.
-const DIALING: usize = 16;
+const DIALING: usize = 32;
 /// The share of readings that spike and raise an alert.
 const ALERT_CHANCE: f64 = 0.02;
 /// How long an alert waits for its ack before it is sent again.
