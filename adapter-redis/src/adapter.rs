@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_core::adapter::{
-    AckOutcome, BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter,
-    PresenceKey, SessionLocator, SocketInfo, SocketsOp, TrackedKey,
+    AckOutcome, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceKey,
+    SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{Adapter, JoinError, LocalAdapter, PresenceError, Room, Server, SocketId};
+use quicket_core::{Adapter, JoinError, LocalAdapter, Room, Server, SocketId};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
@@ -193,30 +193,8 @@ impl SessionLocator for RedisAdapter {
 /// Presence is the local adapter's mirror, of the rooms this node has members in; the others
 /// are read from Redis.
 impl PresenceAdapter for RedisAdapter {
-    fn track(
-        &self,
-        room: &str,
-        key: &str,
-        sid: SocketId,
-        meta: EncodedPayload,
-    ) -> Result<(), PresenceError> {
-        self.inner.local.track(room, key, sid, meta)
-    }
-
-    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
-        self.inner.local.untrack(room, key, sid);
-    }
-
-    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
-        self.inner.local.forget(sid)
-    }
-
-    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        self.inner.local.subscribe(room, sid)
-    }
-
-    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
-        self.inner.local.unsubscribe(room, sid, notify);
+    fn local_presence(&self) -> &LocalAdapter {
+        &self.inner.local
     }
 
     fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
@@ -225,9 +203,5 @@ impl PresenceAdapter for RedisAdapter {
         }
         let room = room.to_owned();
         Box::pin(async move { crate::presence::read(&self.inner, &room).await })
-    }
-
-    fn count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
-        self.inner.local.count(room, key)
     }
 }

@@ -5,10 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use quicket_core::adapter::{
-    BoxFuture, BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter, PresenceKey,
-    TrackedKey,
-};
+use quicket_core::adapter::{BroadcastTarget, EncodedPayload, OutgoingEvent, PresenceAdapter};
 use quicket_core::transport::memory::{self, MemoryConfig};
 use quicket_core::{
     Adapter, Client, Data, JoinError, LocalAdapter, PayloadCodec, PresenceError, Room, Server,
@@ -55,6 +52,9 @@ impl Adapter for Counting {
 }
 
 impl PresenceAdapter for Counting {
+    fn local_presence(&self) -> &LocalAdapter {
+        &self.local
+    }
     fn track(
         &self,
         room: &str,
@@ -64,21 +64,6 @@ impl PresenceAdapter for Counting {
     ) -> Result<(), PresenceError> {
         self.calls.tracks.fetch_add(1, Ordering::SeqCst);
         self.local.track(room, key, sid, meta)
-    }
-    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
-        self.local.untrack(room, key, sid);
-    }
-    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
-        self.local.forget(sid)
-    }
-    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        self.local.subscribe(room, sid)
-    }
-    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
-        self.local.unsubscribe(room, sid, notify);
-    }
-    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
-        self.local.list(room)
     }
 }
 

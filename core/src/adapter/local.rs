@@ -360,7 +360,12 @@ impl Adapter for LocalAdapter {
 /// A single node holds every session it issued: nothing to record or relay.
 impl SessionLocator for LocalAdapter {}
 
+/// Overrides every method: the provided ones forward here.
 impl PresenceAdapter for LocalAdapter {
+    fn local_presence(&self) -> &LocalAdapter {
+        self
+    }
+
     fn track(
         &self,
         room: &str,

@@ -1,5 +1,6 @@
-//! The three traits of the seam. Every method but [`Adapter::local`] is provided, forwarding
-//! to this node's [`LocalAdapter`], so an adapter writes only what it does differently.
+//! The three traits of the seam. Every method but [`Adapter::local`] and
+//! [`PresenceAdapter::local_presence`] is provided, forwarding to this node's
+//! [`LocalAdapter`], so an adapter writes only what it does differently.
 
 use std::time::Duration;
 
@@ -106,9 +107,13 @@ pub trait Adapter: Send + Sync + 'static {
 }
 
 /// Phoenix-style presence: keys with one meta per connection, and subscriptions to a room's
-/// state and diffs. [`LocalAdapter`] keeps it in memory; a cluster adapter may mirror it
-/// there (as the Redis one does, through [`LocalAdapter::clustered`]) or keep its own.
+/// state and diffs. [`LocalAdapter`] keeps it in memory, and every provided method forwards
+/// to it; a cluster adapter overrides what it keeps elsewhere (the Redis one mirrors this
+/// node's rooms there, through [`LocalAdapter::clustered`], and overrides only `list`).
 pub trait PresenceAdapter: Send + Sync {
+    /// This node's presence, which every provided method forwards to.
+    fn local_presence(&self) -> &LocalAdapter;
+
     /// Tracks `key` for a socket in a room, or replaces that socket's meta for it.
     fn track(
         &self,
@@ -116,35 +121,41 @@ pub trait PresenceAdapter: Send + Sync {
         key: &str,
         sid: SocketId,
         meta: EncodedPayload,
-    ) -> Result<(), PresenceError>;
+    ) -> Result<(), PresenceError> {
+        self.local_presence().track(room, key, sid, meta)
+    }
 
     /// Stops tracking `key` for a socket in a room.
-    fn untrack(&self, room: &str, key: &str, sid: SocketId);
+    fn untrack(&self, room: &str, key: &str, sid: SocketId) {
+        self.local_presence().untrack(room, key, sid);
+    }
 
     /// Removes a socket's presence in every room, publishing the leaves; the socket stays in
     /// its rooms. A dropped session's presence grace ends this way, and the keys returned are
     /// tracked again if the session is resumed.
-    fn forget(&self, sid: SocketId) -> Vec<TrackedKey>;
+    fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
+        self.local_presence().forget(sid)
+    }
 
     /// Sends the socket the room's presence state, then every diff.
-    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError>;
+    fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
+        self.local_presence().subscribe(room, sid)
+    }
 
     /// Stops a subscription; `notify` sends the socket a `PresenceEnd` (not wanted when the
     /// client asked: it knows, and may already be subscribing again).
-    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool);
+    fn unsubscribe(&self, room: &str, sid: SocketId, notify: bool) {
+        self.local_presence().unsubscribe(room, sid, notify);
+    }
 
     /// The room's presence, with metas in every codec.
-    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>>;
+    fn list(&self, room: &str) -> BoxFuture<'_, Vec<PresenceKey>> {
+        self.local_presence().list(room)
+    }
 
-    /// How many metas (connections) `key` has in the room. By default from
-    /// [`list`](PresenceAdapter::list); override it to count without copying the room.
+    /// How many metas (connections) `key` has in the room, without copying the room.
     fn count<'a>(&'a self, room: &'a str, key: &'a str) -> BoxFuture<'a, usize> {
-        Box::pin(async move {
-            let list = self.list(room).await;
-            list.iter()
-                .find(|k| k.key == key)
-                .map_or(0, |k| k.metas.len())
-        })
+        self.local_presence().count(room, key)
     }
 }
 
