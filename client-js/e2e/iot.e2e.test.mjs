@@ -57,8 +57,9 @@ test("1,000 devices: telemetry, alerts, presence on the dashboard, a group comma
           ` devices connected ${counts("connected")}, reconnects ${counts("reconnects")}, recovered ${counts("recovered")})`;
         throw error;
       });
-  // 20 to 42 s here on debug builds sharing two cores with Chromium; the bound only stops a hang.
-  await onlineIs(1000, 90_000);
+  // 20 to 42 s here on debug builds sharing two cores with Chromium, and 73 to 88 s on a
+  // busier day (2026-12-07); the bound only stops a hang.
+  await onlineIs(1000, 180_000);
   const allOnline = Date.now() - started;
   assert.equal((await stats()).online, 1000, "the server's presence has 1,000 devices");
 
