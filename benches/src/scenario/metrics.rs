@@ -4,7 +4,7 @@
 //! second server without a recorder as the control.
 //!
 //! The three run side by side and take turns in short rounds, each going first in turn, and
-//! are started afresh every few rounds; each figure is the median over all rounds. The
+//! are started afresh for every round; each figure is the median over all rounds. The
 //! machine is shared: two identical servers measured one after the other, as this scenario
 //! once did, differed by up to 40 % here, which drowned the recorder's cost. The control's
 //! ratio shows what noise is left.
@@ -32,28 +32,26 @@ const MEASURES: [&str; 3] = ["rtt websocket", "rtt webtransport-stream", "fan-ou
 type Figures = [Option<f64>; 3];
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
-    let (receivers, round_trips, generations, rounds_each) = if options.quick {
-        (20, 1_000, 1, 1)
+    let (receivers, round_trips, rounds) = if options.quick {
+        (20, 1_000, 1)
     } else {
-        (1_000, 3_000, 4, 4)
+        (1_000, 3_000, 16)
     };
-    let rounds = generations * rounds_each;
     // figures[variant][measure][round]
     let mut figures = vec![vec![Vec::<Figures>::new(); MEASURES.len()]; VARIANTS.len()];
-    for generation in 0..generations {
-        // Fresh processes each generation: one server process can be 10 % slower than another
-        // of the same build for its whole life (seen here), so each figure spans several.
-        let servers = start_servers(generation, report).await?;
-        for round in 0..rounds_each {
-            // Each server goes first, second and last in turn.
-            let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
-            order.rotate_left(round % VARIANTS.len());
-            for variant in order {
-                let (server, target) = &servers[variant];
-                let measured = measure_round(server, target, receivers, round_trips, options.quick);
-                for (measure, round_figures) in measured.await?.into_iter().enumerate() {
-                    figures[variant][measure].push(round_figures);
-                }
+    for round in 0..rounds {
+        // Fresh processes every round: one server process can be 10 % slower than another of
+        // the same build for its whole life (seen here), and with 4 rounds per process two
+        // slow ones still moved a run's median by 10 %.
+        let servers = start_servers(round, report).await?;
+        // Each server goes first, second and last in turn.
+        let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
+        order.rotate_left(round % VARIANTS.len());
+        for variant in order {
+            let (server, target) = &servers[variant];
+            let measured = measure_round(server, target, receivers, round_trips, options.quick);
+            for (measure, round_figures) in measured.await?.into_iter().enumerate() {
+                figures[variant][measure].push(round_figures);
             }
         }
         for (server, _) in servers {
@@ -92,10 +90,10 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
 }
 
 /// A server of each of [`VARIANTS`], in their order, started in an order that turns with
-/// `generation`.
-async fn start_servers(generation: usize, report: &Report) -> Result<Vec<(ServerProcess, Target)>> {
+/// `round`.
+async fn start_servers(round: usize, report: &Report) -> Result<Vec<(ServerProcess, Target)>> {
     let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
-    order.rotate_left(generation % VARIANTS.len());
+    order.rotate_left(round % VARIANTS.len());
     let mut started = Vec::with_capacity(VARIANTS.len());
     for variant in order {
         let more = ["--metrics".to_owned(), VARIANTS[variant].1.to_owned()];
