@@ -109,7 +109,7 @@ impl FallbackOptions {
     fn tcp_tls(&self) -> Result<Arc<ClientConfig>, ConnectError> {
         let trust = self.trust.as_ref().unwrap_or(&ServerTrust::NativeRoots);
         trust.tcp_client_config().map_err(|err| {
-            ConnectError::Transport(TransportError::Connect(format!("TLS configuration: {err}")))
+            ConnectError::Transport(TransportError::connect_from("TLS configuration", err))
         })
     }
 }
@@ -159,7 +159,7 @@ impl Connector for FallbackConnector {
                 Ok(Ok(connection)) => return Ok(AnyConnection::Quic(connection)),
                 Ok(Err(err)) => {
                     tracing::info!(%err, elapsed = ?started.elapsed(), "WebTransport failed; trying WebSocket");
-                    quic_failure = Some(format!("WebTransport {url}: {}", reason(err)));
+                    quic_failure = Some(format!("WebTransport {url}: {}", reason(&err)));
                 }
                 Err(_) => {
                     tracing::info!(deadline = ?self.deadline, "WebTransport too slow; trying WebSocket");
@@ -173,11 +173,10 @@ impl Connector for FallbackConnector {
         let (ws, url) = &self.ws;
         match ws.connect().await {
             Ok(ws) => Ok(AnyConnection::Ws(Box::new(ws))),
-            Err(err @ (TransportError::Io(_) | TransportError::Connect(_))) => {
-                let tried = quic_failure.map_or_else(String::new, |quic| format!(", after {quic}"));
-                Err(TransportError::Connect(format!(
-                    "WebSocket {url}: {err}{tried}"
-                )))
+            Err(err @ (TransportError::Io(_) | TransportError::Connect { .. })) => {
+                let tried =
+                    quic_failure.map_or_else(String::new, |quic| format!(" (tried after {quic})"));
+                Err(within(format!("WebSocket {url}{tried}"), err))
             }
             Err(err) => Err(err),
         }
@@ -237,9 +236,10 @@ pub async fn connect_with(
 /// Connects over WebTransport only, to `url` (`https://host:port/quicket`).
 pub async fn connect_quic(url: &str, trust: ServerTrust) -> Result<Client, ConnectError> {
     let connector = QuicConnector::new(url, trust).map_err(|err| {
-        ConnectError::Transport(TransportError::Connect(format!(
-            "WebTransport {url}: {err}"
-        )))
+        ConnectError::Transport(TransportError::connect_from(
+            format!("WebTransport {url}"),
+            err,
+        ))
     })?;
     let connected = Client::builder().connect(&connector).await;
     connected.map_err(|err| naming("WebTransport", url, err))
@@ -260,20 +260,39 @@ pub async fn connect_ws(url: &str) -> Result<Client, ConnectError> {
 /// answers (a refusal, a timeout) stay as they are, to be matched on.
 fn naming(transport: &str, url: &str, err: ConnectError) -> ConnectError {
     match err {
-        ConnectError::Transport(err @ (TransportError::Io(_) | TransportError::Connect(_))) => {
-            let why = format!("{transport} {url}: {}", reason(err));
-            ConnectError::Transport(TransportError::Connect(why))
+        ConnectError::Transport(err @ (TransportError::Io(_) | TransportError::Connect { .. })) => {
+            ConnectError::Transport(within(format!("{transport} {url}"), err))
         }
         other => other,
     }
 }
 
-/// Why a transport did not open, without the "cannot connect" its display starts with.
-fn reason(err: TransportError) -> String {
+/// `err`, a transport that did not open, with `context` (which transport, where) before what
+/// it says; its source chain is kept.
+fn within(context: String, err: TransportError) -> TransportError {
     match err {
-        TransportError::Connect(why) => why,
-        other => other.to_string(),
+        TransportError::Connect { what, source } => TransportError::Connect {
+            what: format!("{context}: {what}"),
+            source,
+        },
+        other => TransportError::connect_from(context, other),
     }
+}
+
+/// Why a transport did not open, its causes included, without the "cannot connect" its
+/// display starts with.
+fn reason(err: &TransportError) -> String {
+    let mut why = match err {
+        TransportError::Connect { what, .. } => what.clone(),
+        other => other.to_string(),
+    };
+    let mut cause = std::error::Error::source(err);
+    while let Some(err) = cause {
+        why.push_str(": ");
+        why.push_str(&err.to_string());
+        cause = err.source();
+    }
+    why
 }
 
 /// Reads the discovery document of the server at `base` (`http://host:port`, or
@@ -293,14 +312,14 @@ pub async fn discover_with(
         (None, None) => {
             let why =
                 format!("discovery at {base}: the base URL must start with http:// or https://");
-            return Err(ConnectError::Transport(TransportError::Connect(why)));
+            return Err(ConnectError::Transport(TransportError::connect(why)));
         }
     };
     let authority = rest.trim_end_matches('/');
     let scheme = if secure { "https" } else { "http" };
     let url = format!("{scheme}://{authority}/quicket/info");
     let bad = |why: String| {
-        ConnectError::Transport(TransportError::Connect(format!(
+        ConnectError::Transport(TransportError::connect(format!(
             "discovery at {url}: {why}"
         )))
     };
@@ -311,7 +330,9 @@ pub async fn discover_with(
     } else {
         None
     };
-    let mut stream = ClientStream::connect(host, port, tls).await.map_err(bad)?;
+    let mut stream = ClientStream::connect(host, port, tls)
+        .await
+        .map_err(|err| ConnectError::Transport(within(format!("discovery at {url}"), err)))?;
     let request = format!(
         "GET /quicket/info HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     );

@@ -12,12 +12,27 @@ fn dead_port() -> u16 {
     tcp.local_addr().unwrap().port()
 }
 
-async fn failure<T>(connecting: impl Future<Output = Result<T, quicket::ConnectError>>) -> String {
+async fn error<T>(
+    connecting: impl Future<Output = Result<T, quicket::ConnectError>>,
+) -> quicket::ConnectError {
     match tokio::time::timeout(Duration::from_secs(15), connecting).await {
-        Ok(Err(err)) => err.to_string(),
+        Ok(Err(err)) => err,
         Ok(Ok(_)) => panic!("connected to nothing"),
         Err(_) => panic!("no answer within 15 s"),
     }
+}
+
+/// The error and its causes, as `anyhow`'s `{:#}` prints them.
+async fn failure<T>(connecting: impl Future<Output = Result<T, quicket::ConnectError>>) -> String {
+    let err = error(connecting).await;
+    let mut message = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(err) = cause {
+        message.push_str(": ");
+        message.push_str(&err.to_string());
+        cause = err.source();
+    }
+    message
 }
 
 #[tokio::test]
@@ -43,6 +58,21 @@ async fn a_websocket_failure_names_its_url() {
     assert!(
         message.starts_with(&format!("cannot connect: WebSocket {url}: ")),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_operating_systems_error_is_the_source() {
+    let url = format!("ws://127.0.0.1:{}/quicket", dead_port());
+    let err = error(quicket::connect_ws(&url)).await;
+    let source = std::error::Error::source(&err).expect("a source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an I/O error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("cannot connect: WebSocket {url}: TCP")
     );
 }
 
@@ -77,11 +107,9 @@ async fn a_fallback_that_fails_names_both_transports() {
     ))
     .await;
     assert!(
-        message.starts_with(&format!("cannot connect: WebSocket {ws}: ")),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("after WebTransport {wt}: ")),
+        message.starts_with(&format!(
+            "cannot connect: WebSocket {ws} (tried after WebTransport {wt}: "
+        )),
         "{message}"
     );
 }

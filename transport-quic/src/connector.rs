@@ -82,14 +82,14 @@ impl Connector for QuicConnector {
             .endpoint
             .connect(&self.url)
             .await
-            .map_err(|err| TransportError::Connect(err.to_string()))?;
+            .map_err(|err| TransportError::connect_from("the WebTransport session", err))?;
         let opening = session
             .open_bi()
             .await
-            .map_err(|err| TransportError::Connect(err.to_string()))?;
+            .map_err(|err| TransportError::connect_from("opening the event stream", err))?;
         let (send, recv) = opening
             .await
-            .map_err(|err| TransportError::Connect(err.to_string()))?;
+            .map_err(|err| TransportError::connect_from("opening the event stream", err))?;
         Ok(QuicConnection::new(session, (send, recv), &self.limits))
     }
 }

@@ -40,7 +40,7 @@ impl Connector for Relayed {
         let relay = udp_relay::start(self.server, self.loss, seed).await;
         let url = format!("https://127.0.0.1:{}/quicket", relay.addr.port());
         let connector = QuicConnector::new(url, ServerTrust::Hashes(self.hashes.clone()))
-            .map_err(|err| TransportError::Connect(err.to_string()))?;
+            .map_err(|err| TransportError::connect_from("a fresh endpoint", err))?;
         let connection = connector.connect().await?;
         *self.live.lock().unwrap() = Some((relay, connector));
         Ok(connection)

@@ -71,25 +71,32 @@ impl WsConnector {
         &self.url
     }
 
-    async fn open(&self) -> Result<(ClientStream, Request), String> {
+    async fn open(&self) -> Result<(ClientStream, Request), TransportError> {
         let request = self
             .url
             .as_str()
             .into_client_request()
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| TransportError::connect_from("the WebSocket URL", err))?;
         let uri = request.uri();
         let secure = match uri.scheme_str() {
             Some("wss") => true,
             Some("ws") => false,
-            other => return Err(format!("not a WebSocket URL (scheme {other:?})")),
+            other => {
+                let why = format!("not a WebSocket URL (scheme {other:?})");
+                return Err(TransportError::connect(why));
+            }
         };
-        let host = uri.host().ok_or("the URL has no host")?.to_owned();
+        let host = uri
+            .host()
+            .ok_or_else(|| TransportError::connect("the URL has no host"))?
+            .to_owned();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let tls = match (secure, &self.tls) {
             (false, _) => None,
             (true, Some(config)) => Some(Arc::clone(config)),
             (true, None) => {
-                return Err("a wss:// URL needs a TLS configuration (WsConnector::tls)".into());
+                let why = "a wss:// URL needs a TLS configuration (WsConnector::tls)";
+                return Err(TransportError::connect(why));
             }
         };
         Ok((ClientStream::connect(&host, port, tls).await?, request))
@@ -106,12 +113,12 @@ impl Connector for WsConnector {
             .read_buffer_size(8 << 10)
             .write_buffer_size(16 << 10)
             .max_write_buffer_size(1 << 20);
-        let (stream, request) = self.open().await.map_err(TransportError::Connect)?;
+        let (stream, request) = self.open().await?;
         let peer = stream.tcp().peer_addr().ok();
         let (socket, _response) =
             tokio_tungstenite::client_async_with_config(request, stream, Some(config))
                 .await
-                .map_err(|err| TransportError::Connect(err.to_string()))?;
+                .map_err(|err| TransportError::connect_from("the WebSocket handshake", err))?;
         Ok(WsConnection::new(socket, peer))
     }
 }
@@ -119,25 +126,27 @@ impl Connector for WsConnector {
 impl ClientStream {
     /// Connects to `host` (a name or an address, IPv6 with or without brackets) on `port`,
     /// over TLS when given a configuration, which also checks the certificate against the
-    /// name. The error says which step failed.
+    /// name. The error says which step failed, with the operating system's or TLS's error as
+    /// its source.
     pub async fn connect(
         host: &str,
         port: u16,
         tls: Option<Arc<ClientConfig>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TransportError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let tcp = TcpStream::connect((bare, port))
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| TransportError::connect_from("TCP", err))?;
         let _ = tcp.set_nodelay(true);
         let Some(config) = tls else {
             return Ok(ClientStream::Plain(tcp));
         };
-        let name = ServerName::try_from(bare.to_owned()).map_err(|err| err.to_string())?;
+        let name = ServerName::try_from(bare.to_owned())
+            .map_err(|err| TransportError::connect_from("TLS server name", err))?;
         let tls = TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|err| format!("TLS: {err}"))?;
+            .map_err(|err| TransportError::connect_from("TLS", err))?;
         Ok(ClientStream::Tls(Box::new(tls)))
     }
 

@@ -107,7 +107,7 @@ impl Connector for MemoryConnector {
         self.listener
             .send(server)
             .await
-            .map_err(|_| TransportError::Connect("the in-memory listener is gone".into()))?;
+            .map_err(|_| TransportError::connect("the in-memory listener is gone"))?;
         Ok(client)
     }
 }

@@ -153,11 +153,40 @@ pub enum TransportError {
     #[error("malformed framing: {0}")]
     Malformed(String),
     /// Connecting failed, or the handshake of the transport itself did.
-    #[error("cannot connect: {0}")]
-    Connect(String),
+    #[error("cannot connect: {what}")]
+    Connect {
+        /// What was being opened, where, and at which step it failed.
+        what: String,
+        /// The error beneath, from the operating system, TLS or the transport's library,
+        /// where there is one. Boxed, so that no dependency's type is part of this enum.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// An I/O error from the operating system.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl TransportError {
+    /// A [`TransportError::Connect`] that says what failed, with nothing beneath.
+    pub fn connect(what: impl Into<String>) -> Self {
+        Self::Connect {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A [`TransportError::Connect`] that says what failed, with the error beneath as its
+    /// source.
+    pub fn connect_from(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Connect {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// Accepts connections. Server transports implement it.
