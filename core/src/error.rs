@@ -166,3 +166,17 @@ pub enum ConnectError {
     #[error("no handshake reply within {0:?}")]
     Timeout(Duration),
 }
+
+/// `err` and every error beneath it, joined by ": ", as `anyhow`'s `{:#}` prints them. A
+/// quicket error says what failed in its own message and keeps why (the operating system's
+/// error, TLS's) as its source, so a log line that shows only `{err}` loses the why.
+pub fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        line.push_str(": ");
+        line.push_str(&err.to_string());
+        cause = err.source();
+    }
+    line
+}

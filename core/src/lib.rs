@@ -80,7 +80,7 @@ pub use crate::endpoint::handler::{
     Data, EventContext, EventName, ExtractError, FromEvent, Handler,
 };
 pub use crate::endpoint::{AckSender, EmitWithAck, Volatile};
-pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError};
+pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError, with_causes};
 pub use crate::extensions::Extensions;
 pub use crate::meters::describe_metrics;
 pub use crate::payload::{Binary, FromPayload, IntoPayload, Raw};

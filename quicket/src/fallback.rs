@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quicket_core::transport::{Connector, TransportError};
-use quicket_core::{Client, ClientBuilder, ConnectError};
+use quicket_core::{Client, ClientBuilder, ConnectError, with_causes};
 use quicket_quic::{CertificateHash, QuicConnector, ServerTrust};
 use quicket_ws::rustls::ClientConfig;
 use quicket_ws::{ClientStream, WsConnector};
@@ -282,17 +282,14 @@ fn within(context: String, err: TransportError) -> TransportError {
 /// Why a transport did not open, its causes included, without the "cannot connect" its
 /// display starts with.
 fn reason(err: &TransportError) -> String {
-    let mut why = match err {
-        TransportError::Connect { what, .. } => what.clone(),
-        other => other.to_string(),
-    };
-    let mut cause = std::error::Error::source(err);
-    while let Some(err) = cause {
-        why.push_str(": ");
-        why.push_str(&err.to_string());
-        cause = err.source();
+    match err {
+        TransportError::Connect { what, source: None } => what.clone(),
+        TransportError::Connect {
+            what,
+            source: Some(source),
+        } => format!("{what}: {}", with_causes(&**source)),
+        other => with_causes(other),
     }
-    why
 }
 
 /// Reads the discovery document of the server at `base` (`http://host:port`, or

@@ -24,15 +24,7 @@ async fn error<T>(
 
 /// The error and its causes, as `anyhow`'s `{:#}` prints them.
 async fn failure<T>(connecting: impl Future<Output = Result<T, quicket::ConnectError>>) -> String {
-    let err = error(connecting).await;
-    let mut message = err.to_string();
-    let mut cause = std::error::Error::source(&err);
-    while let Some(err) = cause {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        cause = err.source();
-    }
-    message
+    quicket::with_causes(&error(connecting).await)
 }
 
 #[tokio::test]

@@ -214,8 +214,9 @@ async fn first_connect(n: usize, tally: &Arc<Tally>, connector: &QuicConnector) 
             Ok(client) => return Some(client),
             Err(err) => {
                 eprintln!(
-                    "iot-devices: {} could not connect (attempt {attempt}): {err}",
-                    device_id(n)
+                    "iot-devices: {} could not connect (attempt {attempt}): {}",
+                    device_id(n),
+                    quicket::with_causes(&err)
                 );
                 tokio::time::sleep(Duration::from_millis(250) * attempt).await;
             }
