@@ -268,13 +268,14 @@ fn naming(transport: &str, url: &str, err: ConnectError) -> ConnectError {
 }
 
 /// `err`, a transport that did not open, with `context` (which transport, where) before what
-/// it says; its source chain is kept.
+/// it says; its source chain is kept, and an I/O error becomes the source itself.
 fn within(context: String, err: TransportError) -> TransportError {
     match err {
         TransportError::Connect { what, source } => TransportError::Connect {
             what: format!("{context}: {what}"),
             source,
         },
+        TransportError::Io(io) => TransportError::connect_from(context, io),
         other => TransportError::connect_from(context, other),
     }
 }
