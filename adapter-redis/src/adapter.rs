@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_core::adapter::{
-    AckOutcome, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceKey,
+    AckOutcome, Adoption, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceKey,
     SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{Adapter, JoinError, LocalAdapter, Room, Server, SocketId};
+use quicket_core::{
+    Adapter, JoinError, LocalAdapter, PayloadCodec, Room, Server, Socket, SocketId,
+};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
+use crate::durable;
 use crate::node::RedisAdapter;
 use crate::relay;
 use crate::wire::{Answer, Ask, Broadcast, Envelope, Event, Op, Target, kind, millis};
@@ -36,9 +39,19 @@ impl Adapter for RedisAdapter {
         self.inner.relays.bind(server);
     }
 
+    fn add_socket(&self, socket: Socket) {
+        match &self.inner.durable {
+            Some(durable) => durable.add(&self.inner, socket),
+            None => self.inner.local.add_socket(socket),
+        }
+    }
+
     fn remove_socket(&self, sid: SocketId) {
         let rooms = self.inner.local.rooms_of(sid);
-        self.inner.local.remove_socket(sid);
+        match &self.inner.durable {
+            Some(durable) => durable.remove(&self.inner, sid),
+            None => self.inner.local.remove_socket(sid),
+        }
         for room in rooms {
             self.inner.interest.mark(room.as_str());
         }
@@ -46,14 +59,31 @@ impl Adapter for RedisAdapter {
 
     fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
         let mark = room.clone();
-        self.inner.local.join(sid, room, max_rooms)?;
+        match &self.inner.durable {
+            Some(durable) => durable.join(&self.inner, sid, room, max_rooms)?,
+            None => self.inner.local.join(sid, room, max_rooms)?,
+        }
         self.inner.interest.mark(mark.as_str());
         Ok(())
     }
 
     fn leave(&self, sid: SocketId, room: &str) {
-        self.inner.local.leave(sid, room);
+        match &self.inner.durable {
+            Some(durable) => durable.leave(&self.inner, sid, room),
+            None => self.inner.local.leave(sid, room),
+        }
         self.inner.interest.mark(room);
+    }
+
+    fn routes_socket_emits(&self) -> bool {
+        self.inner.durable.is_some()
+    }
+
+    fn socket_emits_settled(&self, _sid: SocketId) -> BoxFuture<'static, ()> {
+        match &self.inner.durable {
+            Some(durable) => durable.settled(),
+            None => Box::pin(std::future::ready(())),
+        }
     }
 
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
@@ -73,6 +103,9 @@ impl Adapter for RedisAdapter {
     /// Delivers to this node's sockets and publishes once for every other node; returns how
     /// many of this node's sockets it reached.
     fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
+        if let Some(durable) = self.inner.durable.as_ref().filter(|_| !event.is_volatile()) {
+            return durable::publish(&self.inner, durable, target, event);
+        }
         let reached = self.inner.local.broadcast(target, event);
         if !target.local {
             let message = Event::of(event).and_then(|event| {
@@ -171,11 +204,15 @@ impl Adapter for RedisAdapter {
 /// Each session's node is recorded in Redis under its resume token, so any node can relay a
 /// resume to the holder.
 impl SessionLocator for RedisAdapter {
-    fn held(&self, token: &Bytes, window: Duration) {
+    fn held(&self, token: &Bytes, sid: SocketId, window: Duration) {
         self.inner.bus.session(Outgoing::SessionHeld {
             key: relay::session_key(&self.inner, token),
+            sid,
             ttl_ms: millis(window).max(1),
         });
+        if let Some(durable) = &self.inner.durable {
+            durable.held(sid, token, window);
+        }
     }
 
     fn forgotten(&self, token: &Bytes) {
@@ -187,6 +224,16 @@ impl SessionLocator for RedisAdapter {
     fn relay(&self, token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
         let token = token.clone();
         Box::pin(async move { relay::open(&self.inner, &token).await })
+    }
+
+    fn adopt(
+        &self,
+        token: &Bytes,
+        offset: u64,
+        codec: PayloadCodec,
+    ) -> BoxFuture<'_, Option<Adoption>> {
+        let token = token.clone();
+        Box::pin(async move { durable::adopt(&self.inner, &token, offset, codec).await })
     }
 }
 

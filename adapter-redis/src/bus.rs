@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
+use quicket_core::SocketId;
 use quicket_core::adapter::PresenceChange;
 use redis::PushInfo;
 use tokio::sync::{mpsc, oneshot};
@@ -71,6 +72,27 @@ impl Keys {
         format!("{}:presence:{{{room}}}", self.prefix)
     }
 
+    /// The durable log: a stream of every reliable broadcast, in delivery order.
+    pub(crate) fn durable_log(&self) -> String {
+        format!("{}:log", self.prefix)
+    }
+
+    /// The id of the durable log's newest entry, which each new entry names as its
+    /// predecessor so that a node can tell when it missed one.
+    pub(crate) fn durable_last(&self) -> String {
+        format!("{}:log:last", self.prefix)
+    }
+
+    /// The channel on which each entry of the durable log is told, as it is appended.
+    pub(crate) fn durable_channel(&self) -> String {
+        format!("{}#log", self.prefix)
+    }
+
+    /// A session's anchors in the durable log.
+    pub(crate) fn durable_session(&self, sid: &SocketId) -> String {
+        format!("{}:durable:{sid}", self.prefix)
+    }
+
     /// The set of rooms that have (or had) presence.
     pub(crate) fn presence_rooms(&self) -> String {
         format!("{}:presence-rooms", self.prefix)
@@ -87,8 +109,14 @@ pub(crate) enum Outgoing {
     },
     /// A presence change made on this node: written to the room's hash, then told.
     Presence(PresenceChange),
-    /// Records that this node holds the session of a resume token, for `ttl_ms`.
-    SessionHeld { key: String, ttl_ms: u64 },
+    /// Records that this node holds session `sid`, which a resume token names, for `ttl_ms`.
+    SessionHeld {
+        key: String,
+        sid: SocketId,
+        ttl_ms: u64,
+    },
+    /// An encoded [`Envelope`] for the durable log: appended, then told to every node.
+    Durable(Bytes),
     /// Deletes a session record.
     SessionGone { key: String },
     /// Answered once what was queued before it has been sent (or dropped, Redis away).
@@ -113,6 +141,9 @@ pub enum ConnectError {
     /// Redis could not be reached, or refused a command.
     #[error("Redis: {0}")]
     Redis(String),
+    /// The configuration asks for what this deployment cannot do.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
 }
 
 impl From<redis::RedisError> for ConnectError {
@@ -147,10 +178,14 @@ impl Bus {
         conn.subscribe(&keys.everyone()).await?;
         conn.subscribe(&keys.node_channel(node)).await?;
         let (outgoing, queue) = mpsc::channel(config.outbound_queue.max(1));
+        if config.durable_recovery {
+            conn.subscribe(&keys.durable_channel()).await?;
+        }
+        let log_len = config.durable_log_len;
         tokio::spawn(write(
             conn.clone(),
             queue,
-            keys.clone(),
+            (keys.clone(), log_len),
             node,
             health.clone(),
         ));
@@ -205,6 +240,22 @@ impl Bus {
         sent.is_ok()
     }
 
+    /// Appends an envelope to the durable log, which tells every node; a lost one is
+    /// counted as a lost broadcast.
+    pub(crate) fn to_durable_log(&self, envelope: &Envelope) {
+        let message = match wire::encode(envelope) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::error!(%err, "a durable broadcast did not encode");
+                return;
+            }
+        };
+        if self.outgoing.try_send(Outgoing::Durable(message)).is_err() {
+            self.health.broke();
+            self.health.lost_broadcasts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Queues a session record's write or deletion.
     pub(crate) fn session(&self, record: Outgoing) {
         let _lost_with_a_full_queue = self.outgoing.try_send(record);
@@ -244,7 +295,7 @@ impl PresenceSink {
 async fn write(
     conn: Link,
     mut queue: mpsc::Receiver<Outgoing>,
-    keys: Keys,
+    (keys, log_len): (Keys, usize),
     node: u64,
     health: Arc<HealthState>,
 ) {
@@ -258,7 +309,7 @@ async fn write(
                     Outgoing::Publish {
                         broadcast: true,
                         ..
-                    }
+                    } | Outgoing::Durable(_)
                 )
             })
             .count() as u64;
@@ -281,9 +332,12 @@ async fn write(
                 Outgoing::Presence(change) => {
                     add_presence(&mut commands, &conn, &keys, node, &change);
                 }
-                Outgoing::SessionHeld { key, ttl_ms } => {
-                    let holder = format!("{node:016x}");
+                Outgoing::SessionHeld { key, sid, ttl_ms } => {
+                    let holder = format!("{node:016x} {sid}");
                     commands.on(&key).pset_ex(&key, holder, ttl_ms).ignore();
+                }
+                Outgoing::Durable(message) => {
+                    crate::durable::append(&mut commands, &keys, log_len, &message);
                 }
                 Outgoing::SessionGone { key } => {
                     commands.on(&key).del(&key).ignore();

@@ -26,6 +26,17 @@ pub struct RedisConfig {
     /// Messages from Redis queued for handling before further ones are dropped (and counted).
     /// Default 65,536.
     pub inbound_queue: usize,
+    /// Durable recovery: a client whose node dies resumes on another node with every
+    /// reliable event it missed, once and in order (see the crate docs). Every reliable
+    /// broadcast, and each socket's own emits, then go through a log in Redis, and reach this
+    /// node's sockets too once Redis has ordered them. One Redis only, not a Redis Cluster.
+    /// Default off.
+    pub durable_recovery: bool,
+    /// About how many entries the durable log keeps (Redis trims it in whole nodes). A dead
+    /// node's session can be carried on only while the log reaches back to the last position
+    /// its node recorded for it, at most a quarter of the recovery window old. Default
+    /// 100,000.
+    pub durable_log_len: usize,
 }
 
 impl Default for RedisConfig {
@@ -37,6 +48,8 @@ impl Default for RedisConfig {
             ack_grace: Duration::from_millis(500),
             outbound_queue: 1 << 16,
             inbound_queue: 1 << 16,
+            durable_recovery: false,
+            durable_log_len: 100_000,
         }
     }
 }
@@ -56,6 +69,8 @@ quicket_core::setters!(RedisConfig {
     ack_grace: Duration,
     outbound_queue: usize,
     inbound_queue: usize,
+    durable_recovery: bool,
+    durable_log_len: usize,
 });
 
 /// Where the node's Redis is.

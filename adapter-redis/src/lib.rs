@@ -96,6 +96,7 @@ mod bus;
 mod cluster;
 mod cluster_link;
 mod config;
+mod durable;
 mod events;
 mod health;
 mod interest;

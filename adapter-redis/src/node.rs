@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::bus::{Bus, ConnectError};
 use crate::cluster::{Peers, Requests};
 use crate::config::{Deployment, RedisConfig};
+use crate::durable::{self, Durable};
 use crate::events::ServerEvents;
 use crate::health::{Health, HealthState};
 use crate::interest::{self, Interest};
@@ -44,11 +45,16 @@ pub(crate) struct Inner {
     pub(crate) relays: Relays,
     /// The rooms this node follows: their presence, and on a Cluster their channels.
     pub(crate) interest: Arc<Interest>,
+    /// The durable log, with durable recovery on.
+    pub(crate) durable: Option<Arc<Durable>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.interest.wake();
+        if let Some(durable) = &self.durable {
+            durable.close();
+        }
     }
 }
 
@@ -83,9 +89,20 @@ impl RedisAdapter {
     }
 
     async fn join(deployment: Deployment, config: RedisConfig) -> Result<Self, ConnectError> {
+        if config.durable_recovery && matches!(deployment, Deployment::Cluster(_)) {
+            return Err(ConnectError::Unsupported(
+                "durable recovery needs one Redis, not a Redis Cluster",
+            ));
+        }
         let node = node_id();
         let health = Arc::new(HealthState::new());
         let (bus, inbound) = Bus::connect(&deployment, &config, node, health.clone()).await?;
+        let durable = if config.durable_recovery {
+            let start = durable::start(&mut bus.conn.clone(), &bus.keys).await?;
+            Some(Durable::new(start, bus.keys.durable_channel()))
+        } else {
+            None
+        };
         let presence_rooms = Arc::new(Mutex::new(HashSet::new()));
         let hook = {
             let sink = bus.presence_sink();
@@ -114,7 +131,14 @@ impl RedisAdapter {
             presence_rooms,
             relays: Relays::default(),
             interest: Arc::new(Interest::default()),
+            durable: durable.as_ref().map(|(durable, _)| durable.clone()),
         });
+        if let Some((durable, told)) = durable {
+            let weak = Arc::downgrade(&inner);
+            tokio::spawn(durable::deliver(weak.clone(), durable.clone(), told));
+            tokio::spawn(durable::write_anchors(weak.clone(), durable.clone()));
+            tokio::spawn(durable::refresh(weak, durable));
+        }
         inner.beat().await?;
         tokio::spawn(dispatch(Arc::downgrade(&inner), inbound));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
@@ -389,8 +413,14 @@ async fn dispatch(node: Weak<Inner>, mut inbound: mpsc::Receiver<PushInfo>) {
                 node.health.down(&"the connection to Redis closed");
             }
             PushKind::Message | PushKind::SMessage => {
-                if let Some(message) = redis::Msg::from_push_info(push) {
-                    node.handle(message.get_payload_bytes());
+                let Some(message) = redis::Msg::from_push_info(push) else {
+                    continue;
+                };
+                match &node.durable {
+                    Some(durable) if durable.is_told_on(message.get_channel_name()) => {
+                        durable.tell(message.get_payload_bytes());
+                    }
+                    _ => node.handle(message.get_payload_bytes()),
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use quicket_core::relay::{RelayLink, Relayed};
 use quicket_core::transport::Connector;
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector};
-use quicket_core::{DisconnectReason, Server};
+use quicket_core::{DisconnectReason, Server, SocketId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -80,11 +80,25 @@ pub(crate) fn session_key(node: &Inner, token: &[u8]) -> String {
     format!("{}:session:{hex}", node.config.prefix)
 }
 
+/// The node holding `token`'s session, and the session's socket id, as recorded.
+pub(crate) async fn holder(node: &Inner, token: &Bytes) -> Option<(u64, SocketId)> {
+    let mut conn = node.bus.conn.clone();
+    let record: Option<String> = conn.get(session_key(node, token)).await.ok()?;
+    let (holder, sid) = record?
+        .split_once(' ')
+        .map(|(h, s)| (h.to_owned(), s.to_owned()))?;
+    Some((u64::from_str_radix(&holder, 16).ok()?, sid.parse().ok()?))
+}
+
+/// Deletes `token`'s record: its session was carried on elsewhere.
+pub(crate) fn forget(node: &Inner, token: &Bytes) {
+    let key = session_key(node, token);
+    node.bus.session(crate::bus::Outgoing::SessionGone { key });
+}
+
 /// Opens a relay to the node holding `token`'s session, if another live node does.
 pub(crate) async fn open(node: &Arc<Inner>, token: &Bytes) -> Option<RelayLink> {
-    let mut conn = node.bus.conn.clone();
-    let holder: Option<String> = conn.get(session_key(node, token)).await.ok()?;
-    let holder = u64::from_str_radix(&holder?, 16).ok()?;
+    let (holder, _) = holder(node, token).await?;
     if holder == node.node || !node.peers.alive(node.silence()).contains(&holder) {
         return None;
     }

@@ -48,6 +48,8 @@ pub(crate) mod kind {
     pub(crate) const GOODBYE: u8 = 7;
     /// A relayed connection's frame, to one node (`crate::relay::RelayMessage`).
     pub(crate) const RELAY: u8 = 8;
+    /// [`super::DurableBroadcast`], an entry of the durable log.
+    pub(crate) const DURABLE: u8 = 9;
 }
 
 /// One message on a channel.
@@ -144,6 +146,32 @@ impl Event {
 pub(crate) struct Broadcast {
     pub(crate) target: Target,
     pub(crate) event: Event,
+}
+
+/// An entry of the durable log: a reliable broadcast, or one socket's own emit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DurableBroadcast {
+    pub(crate) target: Target,
+    /// Sockets named besides the target's rooms (a socket's own emit names its socket).
+    pub(crate) sockets: Vec<SocketId>,
+    /// The node whose sockets alone it is for (`local()`, a socket's own emit); every
+    /// node's when `None`.
+    pub(crate) node: Option<u64>,
+    /// The publishing node's count of entries it published, this one included.
+    pub(crate) seq: u64,
+    pub(crate) event: Event,
+}
+
+impl DurableBroadcast {
+    /// Which of `node`'s sockets it reaches, as that node applies it.
+    pub(crate) fn target_on(&self, node: u64) -> Option<BroadcastTarget> {
+        if self.node.is_some_and(|only| only != node) {
+            return None;
+        }
+        let mut target = self.target.local();
+        target.sockets.clone_from(&self.sockets);
+        Some(target)
+    }
 }
 
 /// A question every other node answers with a [`Reply`] of the same id.

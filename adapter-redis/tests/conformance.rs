@@ -1,25 +1,30 @@
 //! The core conformance suite with the Redis adapter plugged in: each scenario's server is a
-//! fresh node of its own cluster (its own key prefix) on a real Redis.
+//! fresh node of its own cluster (its own key prefix) on a real Redis, on a Redis Cluster, and
+//! on one Redis with durable recovery on.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 mod support;
 
 use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector, MemoryListener};
 use quicket_core::{Server, ServerBuilder};
-use quicket_redis::RedisAdapter;
 use quicket_testkit::Harness;
 use tokio::sync::OnceCell;
 
-use support::{SharedRedis, config, unique_prefix};
+use support::{Backend, config, unique_prefix};
 
+/// Each scenario's node, on one Redis or a Redis Cluster, its durable log on or off.
 struct OnRedis {
-    redis: OnceCell<SharedRedis>,
+    cluster: bool,
+    durable: bool,
+    backend: OnceCell<Backend>,
 }
 
 impl OnRedis {
-    fn new() -> Self {
+    const fn new(cluster: bool, durable: bool) -> Self {
         Self {
-            redis: OnceCell::new(),
+            cluster,
+            durable,
+            backend: OnceCell::const_new(),
         }
     }
 }
@@ -33,44 +38,28 @@ impl Harness for OnRedis {
     }
 
     async fn builder(&self) -> ServerBuilder {
-        let redis = self.redis.get_or_init(SharedRedis::get).await;
-        let adapter =
-            RedisAdapter::connect_with(redis.url(), config(&unique_prefix("conformance")))
-                .await
-                .expect("the node reaches Redis");
-        Server::builder().adapter(adapter)
+        let backend = self
+            .backend
+            .get_or_init(|| Backend::get(self.cluster))
+            .await;
+        let config = config(&unique_prefix("conformance")).durable_recovery(self.durable);
+        Server::builder().adapter(backend.adapter(config).await)
     }
 }
 
-quicket_testkit::conformance_tests!(OnRedis::new());
+quicket_testkit::conformance_tests!(OnRedis::new(false, false));
 
 /// The same suite with each node on a Redis Cluster, its pub/sub sharded.
 mod on_cluster {
     use super::*;
-    use crate::support::SharedCluster;
 
-    struct OnCluster {
-        cluster: OnceCell<SharedCluster>,
-    }
+    quicket_testkit::conformance_tests!(OnRedis::new(true, false));
+}
 
-    impl Harness for OnCluster {
-        type Listener = MemoryListener;
-        type Connector = MemoryConnector;
+/// The same suite with durable recovery on: every reliable emit, a socket's own included,
+/// reaches its socket through the durable log.
+mod durable {
+    use super::*;
 
-        async fn pair(&self) -> (MemoryListener, MemoryConnector) {
-            memory::pipe(MemoryConfig::default())
-        }
-
-        async fn builder(&self) -> ServerBuilder {
-            let cluster = self.cluster.get_or_init(SharedCluster::get).await;
-            let adapter = cluster
-                .adapter(config(&unique_prefix("conformance-cluster")))
-                .await;
-            Server::builder().adapter(adapter)
-        }
-    }
-
-    quicket_testkit::conformance_tests!(OnCluster {
-        cluster: OnceCell::new(),
-    });
+    quicket_testkit::conformance_tests!(OnRedis::new(false, true));
 }

@@ -6,41 +6,14 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use quicket::AnyConnection;
 use quicket::quic::{QuicConnector, QuicListener, ServerIdentity, ServerTrust};
 use quicket::ws::WsConnector;
-use quicket_core::transport::{Connector, TransportError};
 use quicket_core::{Server, Socket};
 use quicket_testkit::{DropPlan, recovering_server_config, sequence_survives_drops};
 
-use support::{Backend, Node, config, unique_prefix};
-
-/// The first connection goes to node A over WebTransport; every later one to node B over
-/// WebSocket.
-#[derive(Clone)]
-struct AThenB {
-    a: QuicConnector,
-    b: WsConnector,
-    dials: Arc<AtomicUsize>,
-}
-
-impl Connector for AThenB {
-    type Connection = AnyConnection;
-
-    async fn connect(&self) -> Result<AnyConnection, TransportError> {
-        if self.dials.fetch_add(1, Ordering::Relaxed) == 0 {
-            self.a.connect().await.map(AnyConnection::Quic)
-        } else {
-            self.b
-                .connect()
-                .await
-                .map(|ws| AnyConnection::Ws(Box::new(ws)))
-        }
-    }
-}
+use support::{Backend, FirstThen, Node, config, unique_prefix};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_dropped_on_one_node_recovers_through_another_twenty_times() {
@@ -69,11 +42,9 @@ async fn recovers_through_another_node(cluster: bool) {
         builder.config(recovering_server_config())
     })
     .await;
-    let connector = AThenB {
-        a,
-        b: WsConnector::new(node_b.ws.clone()),
-        dials: Arc::new(AtomicUsize::new(0)),
-    };
+    // The first connection to node A over WebTransport, every later one to node B over
+    // WebSocket.
+    let connector = FirstThen::new(a, WsConnector::new(node_b.ws.clone()));
 
     let report = sequence_survives_drops(
         Server::builder().adapter(adapter_a),

@@ -22,6 +22,18 @@ pub enum AnyConnection {
     Ws(Box<WsClientConnection>),
 }
 
+impl From<QuicConnection> for AnyConnection {
+    fn from(connection: QuicConnection) -> Self {
+        Self::Quic(connection)
+    }
+}
+
+impl From<WsClientConnection> for AnyConnection {
+    fn from(connection: WsClientConnection) -> Self {
+        Self::Ws(Box::new(connection))
+    }
+}
+
 /// The reading half of an [`AnyConnection`].
 pub enum AnyReader {
     /// WebTransport over QUIC.

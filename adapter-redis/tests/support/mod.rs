@@ -11,7 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use quicket::{Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use quicket::{
+    AnyConnection, Client, ClientBuilder, Endpoints, FallbackOptions, Server, ServerBuilder,
+};
+use quicket_core::transport::{Connector, TransportError};
 use quicket_redis::{Health, RedisAdapter, RedisConfig};
 pub(crate) use quicket_testkit::within;
 use tokio::sync::oneshot;
@@ -368,5 +374,43 @@ impl Node {
         let expected = if ws { "websocket" } else { "webtransport" };
         assert_eq!(client.transport().to_string(), expected);
         client
+    }
+}
+
+/// Dials `first` once, then `then` for every later connection: a client that lands on one
+/// node and comes back through another.
+#[derive(Clone)]
+pub(crate) struct FirstThen<A, B> {
+    first: A,
+    then: B,
+    /// Connections dialled so far.
+    pub(crate) dials: Arc<AtomicUsize>,
+}
+
+impl<A, B> FirstThen<A, B> {
+    pub(crate) fn new(first: A, then: B) -> Self {
+        Self {
+            first,
+            then,
+            dials: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl<A, B> Connector for FirstThen<A, B>
+where
+    A: Connector,
+    B: Connector,
+    A::Connection: Into<AnyConnection>,
+    B::Connection: Into<AnyConnection>,
+{
+    type Connection = AnyConnection;
+
+    async fn connect(&self) -> Result<AnyConnection, TransportError> {
+        if self.dials.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.first.connect().await.map(Into::into)
+        } else {
+            self.then.connect().await.map(Into::into)
+        }
     }
 }

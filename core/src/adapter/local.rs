@@ -140,13 +140,13 @@ impl LocalAdapter {
                             .any(|room| m.rooms.contains(room))
                     }))
         };
-        match target.rooms.as_slice() {
-            [] => rooms
+        match (target.rooms.as_slice(), target.sockets.is_empty()) {
+            ([], true) => rooms
                 .members
                 .iter()
                 .filter(|(sid, _)| !excluded(sid))
                 .for_each(|(_, member)| visit(&member.socket)),
-            [room] => {
+            ([room], true) => {
                 if let Some(sockets) = rooms.rooms.get(room) {
                     sockets
                         .iter()
@@ -154,8 +154,16 @@ impl LocalAdapter {
                         .for_each(|(_, s)| visit(s));
                 }
             }
-            many => {
+            (many, _) => {
                 let mut seen = HashSet::new();
+                for sid in &target.sockets {
+                    if let Some(member) = rooms.members.get(sid)
+                        && !excluded(sid)
+                        && seen.insert(*sid)
+                    {
+                        visit(&member.socket);
+                    }
+                }
                 for room in many {
                     let Some(sockets) = rooms.rooms.get(room) else {
                         continue;
@@ -262,6 +270,13 @@ impl LocalAdapter {
     pub fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
         let rooms = self.read().rooms.keys().cloned().collect();
         Box::pin(std::future::ready(rooms))
+    }
+
+    /// How many of this node's sockets the target names.
+    pub fn targeted(&self, target: &BroadcastTarget) -> usize {
+        let mut count = 0;
+        self.for_each_target(target, |_| count += 1);
+        count
     }
 
     /// The connected sockets the target names.

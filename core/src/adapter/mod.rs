@@ -41,7 +41,7 @@ pub use self::event::{AckOutcome, OutgoingEvent};
 pub use self::local::LocalAdapter;
 pub use self::presence::{PresenceChange, PresenceHook, PresenceKey, StoredMeta, TrackedKey};
 pub use self::room::Room;
-pub use self::seam::{Adapter, PresenceAdapter, SessionLocator};
+pub use self::seam::{Adapter, Adoption, PresenceAdapter, SessionLocator};
 pub use self::sockets::{SocketInfo, SocketsOp};
 // Where adapters have always found it; it lives with the payload types.
 pub use crate::payload::EncodedPayload;
@@ -55,12 +55,30 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BroadcastTarget {
-    /// Sockets in any of these rooms; every socket when empty.
+    /// Sockets in any of these rooms; every socket when both this and `sockets` are empty.
     pub rooms: Vec<Room>,
+    /// These sockets, besides those in `rooms`: a socket's own emits go through the adapter
+    /// this way when [`Adapter::routes_socket_emits`] says so.
+    pub sockets: Vec<SocketId>,
     /// Minus the sockets in any of these rooms.
     pub except_rooms: Vec<Room>,
     /// Minus these sockets.
     pub except_sockets: Vec<SocketId>,
     /// Only this node's sockets, in a cluster.
     pub local: bool,
+}
+
+impl BroadcastTarget {
+    /// Whether the target reaches socket `sid`, given whether it is in a room
+    /// (`in_room`): what a node that replays a dead node's broadcasts asks of each one.
+    pub fn includes(&self, sid: SocketId, in_room: impl Fn(&str) -> bool) -> bool {
+        let named = if self.rooms.is_empty() && self.sockets.is_empty() {
+            true
+        } else {
+            self.sockets.contains(&sid) || self.rooms.iter().any(|room| in_room(room.as_str()))
+        };
+        named
+            && !self.except_sockets.contains(&sid)
+            && !self.except_rooms.iter().any(|room| in_room(room.as_str()))
+    }
 }

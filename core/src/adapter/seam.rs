@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use quicket_proto::SocketId;
+use quicket_proto::{PayloadCodec, SocketId};
 
 use super::{
     AckOutcome, BoxFuture, BroadcastTarget, LocalAdapter, OutgoingEvent, PresenceKey, Room,
@@ -75,6 +75,21 @@ pub trait Adapter: Send + Sync + 'static {
     /// Every room with at least one socket in it, on any node.
     fn rooms(&self) -> BoxFuture<'_, Vec<Room>> {
         self.local().rooms()
+    }
+
+    /// Whether a socket's own reliable emits (`socket.emit`) go through
+    /// [`broadcast`](Adapter::broadcast), as a target naming that socket alone
+    /// ([`BroadcastTarget::sockets`]), instead of straight to it: for an adapter that must
+    /// order everything a socket receives itself. `false` by default.
+    fn routes_socket_emits(&self) -> bool {
+        false
+    }
+
+    /// Resolves once every emit routed for socket `sid` before the call has reached it
+    /// (see [`routes_socket_emits`](Adapter::routes_socket_emits)), so that a graceful close
+    /// writes them first. At once by default.
+    fn socket_emits_settled(&self, _sid: SocketId) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
     }
 
     /// Delivers an event to every socket the target names; returns how many of this node's
@@ -163,10 +178,10 @@ pub trait PresenceAdapter: Send + Sync {
 /// another node is relayed to the one holding its session. Every method does nothing by
 /// default, as on a single node, where every session is here.
 pub trait SessionLocator: Send + Sync {
-    /// The session that resume token `token` names is held on this node, and resumable for
-    /// `window` from now: record where, so another node can relay a resume here. Called for
-    /// each token issued and again when a session's connection drops.
-    fn held(&self, _token: &Bytes, _window: Duration) {}
+    /// The session `sid`, which resume token `token` names, is held on this node, and
+    /// resumable for `window` from now: record where, so another node can relay a resume
+    /// here. Called for each token issued and again when a session's connection drops.
+    fn held(&self, _token: &Bytes, _sid: SocketId, _window: Duration) {}
 
     /// Resume token `token` no longer names a session on this node.
     fn forgotten(&self, _token: &Bytes) {}
@@ -175,5 +190,56 @@ pub trait SessionLocator: Send + Sync {
     /// holds it, whose server will serve the connection, or `None` (a new session here).
     fn relay(&self, _token: &Bytes) -> BoxFuture<'_, Option<RelayLink>> {
         Box::pin(std::future::ready(None))
+    }
+
+    /// A client resumes with a token whose session no live node holds: the session as far
+    /// as it can be recovered without its node (a cluster adapter that keeps a durable log
+    /// of what each session was sent), for this node to carry on, or `None` (a new session).
+    /// `offset` is how many of the session's reliable events the client handled; `codec` is
+    /// the one it asks for now.
+    fn adopt(
+        &self,
+        _token: &Bytes,
+        _offset: u64,
+        _codec: PayloadCodec,
+    ) -> BoxFuture<'_, Option<Adoption>> {
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// A session whose node died, recovered by a cluster adapter
+/// ([`SessionLocator::adopt`]) for this node to carry on: the same socket id, its rooms,
+/// and every reliable event its client has not handled, in order. The server runs its
+/// connect handler for the socket, which reports [`Socket::recovered`].
+#[non_exhaustive]
+pub struct Adoption {
+    /// The session's socket id, which it keeps.
+    pub id: SocketId,
+    /// How many of the client's reliable events the dead node had handled, as it last
+    /// recorded it: the client sends again those after it.
+    pub received: u64,
+    /// Registers the new socket with the adapter (as [`Adapter::add_socket`] does, which the
+    /// server does not call for it), puts it in the session's rooms, and queues the events
+    /// its client missed, in order.
+    pub install: Box<dyn FnOnce(&Socket) + Send>,
+}
+
+impl Adoption {
+    /// An adoption of session `id`; see the fields.
+    pub fn new(id: SocketId, received: u64, install: Box<dyn FnOnce(&Socket) + Send>) -> Self {
+        Self {
+            id,
+            received,
+            install,
+        }
+    }
+}
+
+impl std::fmt::Debug for Adoption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adoption")
+            .field("id", &self.id)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
     }
 }

@@ -329,6 +329,10 @@ impl Client {
 
     crate::endpoint::endpoint_methods!(Client, "server");
 
+    fn emit_reliable(&self, event: &str, data: &dyn IntoPayload) -> Result<(), EmitError> {
+        self.inner.core.emit(event, data)
+    }
+
     /// Subscribes to a room's presence. The first event is [`PresenceEvent::Sync`], or
     /// [`PresenceEvent::Ended`] when the server refuses (the socket is not in the room).
     pub fn subscribe_presence(&self, room: &str) -> Result<PresenceWatch, EmitError> {

@@ -78,7 +78,7 @@ macro_rules! endpoint_methods {
             event: &str,
             data: impl $crate::IntoPayload,
         ) -> Result<(), $crate::EmitError> {
-            self.inner.core.emit(event, &data)
+            self.emit_reliable(event, &data)
         }
 
         #[doc = concat!("Emits an event and waits for the ", $peer, "'s acknowledgement, decoded as `R`.")]

@@ -72,6 +72,13 @@ impl ReplayLog {
         }
     }
 
+    /// Numbers events from `offset + 1`: a session another node numbered up to `offset`,
+    /// carried on here.
+    pub(crate) fn continuing_after(mut self, offset: u64) -> Self {
+        self.first = offset.saturating_add(1);
+        self
+    }
+
     /// Charges the log to `budget` while its session waits for a resume.
     pub(crate) fn with_budget(mut self, budget: Arc<OfflineBudget>) -> Self {
         self.budget = Some(budget);

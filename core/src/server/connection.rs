@@ -13,6 +13,7 @@ use super::handshake::{self, Handshake};
 use super::lifecycle::Step;
 use super::session::ResumeFailure;
 use super::{Server, ServerShared, Socket};
+use crate::adapter::Adoption;
 use crate::endpoint::close::Close;
 use crate::endpoint::driver::{Heartbeat, drive};
 use crate::endpoint::handler::{BoxFuture, contain_panics};
@@ -159,8 +160,20 @@ impl Server {
             };
             return Some((socket, startup));
         }
-        let socket = self.open_session(handshake, link)?;
-        let failure = resumed.and_then(Result::err);
+        let mut failure = resumed.and_then(Result::err);
+        let adoption = match (resume, failure) {
+            (Some(resume), Some(ResumeFailure::UnknownSession)) => {
+                let sessions = self.shared.adapter.sessions();
+                let adopted = sessions.adopt(&resume.token, resume.offset, handshake.codec());
+                adopted.await.map(|adoption| (adoption, resume.offset))
+            }
+            _ => None,
+        };
+        if adoption.is_some() {
+            failure = None;
+            meters::session_resumed();
+        }
+        let socket = self.open_session(handshake, link, adoption)?;
         if let Some(failure) = failure {
             meters::resume_failed(failure.name());
         }
@@ -223,12 +236,23 @@ impl Server {
     }
 
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.
-    fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
+    /// A new session for this connection, or one carrying on `adoption`'s after the client's
+    /// offset.
+    fn open_session(
+        &self,
+        handshake: Handshake,
+        link: Link,
+        adoption: Option<(Adoption, u64)>,
+    ) -> Option<Socket> {
         let shared = &self.shared;
         let config = &shared.config;
         let log = config.recovery.as_ref().map(|recovery| {
-            ReplayLog::new(recovery.buffer, WhenFull::EndSession)
-                .with_budget(shared.detached_bytes.clone())
+            let log = ReplayLog::new(recovery.buffer, WhenFull::EndSession)
+                .with_budget(shared.detached_bytes.clone());
+            match &adoption {
+                Some((_, offset)) => log.continuing_after(*offset),
+                None => log,
+            }
         });
         let core = Arc::new(SessionCore::new(
             handshake.codec(),
@@ -238,17 +262,30 @@ impl Server {
             config.default_ack_timeout,
             shared.meters.current(),
         ));
-        let socket = Socket::new(random_socket_id(), core, handshake, Arc::clone(shared));
+        let (id, received) = match &adoption {
+            Some((adoption, _)) => (adoption.id, adoption.received),
+            None => (random_socket_id(), 0),
+        };
+        core.received
+            .store(received, std::sync::atomic::Ordering::Relaxed);
+        let recovered = adoption.is_some();
+        let socket = Socket::new(id, core, handshake, Arc::clone(shared), recovered);
         let session = if config.recovery.is_some() {
             shared.issue_token(&socket)
         } else {
             Bytes::new()
         };
-        let welcome = self.welcome(socket.id(), session, false, 0);
+        let welcome = self.welcome(socket.id(), session, recovered, received);
         if socket.core().send_frame(&welcome).is_err() {
             return None;
         }
-        shared.adapter.add_socket(socket.clone());
+        match adoption {
+            Some((adoption, offset)) => {
+                (adoption.install)(&socket);
+                tracing::debug!(sid = %socket.id(), offset, "a dead node's session carried on here");
+            }
+            None => shared.adapter.add_socket(socket.clone()),
+        }
         Some(socket)
     }
 

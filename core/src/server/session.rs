@@ -102,7 +102,9 @@ impl ServerShared {
             self.adapter.sessions().forgotten(&old);
         }
         if let (false, Some(recovery)) = (token.is_empty(), &self.config.recovery) {
-            self.adapter.sessions().held(&token, recovery.window);
+            self.adapter
+                .sessions()
+                .held(&token, socket.id(), recovery.window);
         }
         token
     }
@@ -173,7 +175,7 @@ impl Server {
         self.shared
             .adapter
             .sessions()
-            .held(&socket.token(), recovery.window);
+            .held(&socket.token(), socket.id(), recovery.window);
         let adapter = &self.shared.adapter;
         // Presence subscriptions belong to the connection; the client subscribes again.
         for room in adapter.rooms_of(socket.id()) {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -13,13 +14,13 @@ use tokio::sync::{Notify, watch};
 use super::handshake::Handshake;
 use super::lifecycle::{Lifecycle, Phase, Step};
 use super::{BroadcastOperator, ServerShared};
-use crate::adapter::{BroadcastTarget, Room, TrackedKey};
+use crate::adapter::{BroadcastTarget, OutgoingEvent, Room, TrackedKey};
 use crate::config::{RateExceeded, RateLimit};
 use crate::endpoint::SessionCore;
 use crate::endpoint::close::Close;
 use crate::endpoint::driver::Role;
 use crate::endpoint::handler::{BoxFuture, Handlers};
-use crate::error::{JoinError, PresenceError};
+use crate::error::{EmitError, JoinError, PresenceError};
 use crate::extensions::Extensions;
 use crate::payload::{EncodedPayload, FromPayload, IntoPayload};
 
@@ -54,6 +55,10 @@ struct SocketInner {
     /// The connect handler, which must run to its end once even if the connection drops
     /// first: a dropped session drives it on, and its resume waits for it.
     startup: Mutex<Option<Shared<BoxFuture>>>,
+    /// Whether it carries on a session another node held, which died.
+    recovered: bool,
+    /// A graceful close waits for routed emits; none is accepted meanwhile.
+    closing: AtomicBool,
 }
 
 impl Socket {
@@ -62,6 +67,7 @@ impl Socket {
         core: Arc<SessionCore>,
         handshake: Handshake,
         server: Arc<ServerShared>,
+        recovered: bool,
     ) -> Self {
         let life = Lifecycle::default();
         let gauges = life.phase().gauges();
@@ -82,11 +88,62 @@ impl Socket {
                 data: Mutex::new(None),
                 forgotten: Mutex::new(Vec::new()),
                 startup: Mutex::new(None),
+                recovered,
+                closing: AtomicBool::new(false),
             }),
         }
     }
 
     crate::endpoint::endpoint_methods!(Socket, "client");
+
+    /// A reliable emit: straight to the socket, or through the adapter when it orders what
+    /// each socket receives (a durable cluster log).
+    fn emit_reliable(&self, event: &str, data: &dyn IntoPayload) -> Result<(), EmitError> {
+        let adapter = &self.inner.server.adapter;
+        let core = &self.inner.core;
+        if !adapter.routes_socket_emits() {
+            return core.emit(event, data);
+        }
+        if self.inner.closing.load(Ordering::Relaxed) || core.outbox.is_closing() {
+            return Err(EmitError::Disconnected);
+        }
+        core.check_event_name(event)?;
+        let outgoing = OutgoingEvent::new(event, data, false);
+        let size = outgoing.frame(core.codec).map_err(Clone::clone)?.len();
+        let max = core.peer_max_frame_size();
+        if size > max {
+            return Err(EmitError::FrameTooLarge { size, max });
+        }
+        let mut target = BroadcastTarget::default();
+        target.sockets.push(self.id());
+        target.local = true;
+        adapter.broadcast(&target, &outgoing);
+        Ok(())
+    }
+
+    /// Whether this socket carries on a session that another node of a cluster held until
+    /// it died (see [`SessionLocator::adopt`](crate::adapter::SessionLocator::adopt)): same
+    /// id, same rooms, and the events its client missed replayed, but its handlers are this
+    /// node's, registered again by the connect handler, which runs for it as for a new
+    /// socket. A resume on the node that holds the session runs no connect handler at all.
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
+    }
+
+    /// How many reliable events this session has been sent, numbered as its client counts
+    /// them for a resume; `None` when the server keeps no sessions for resuming.
+    pub fn events_sent(&self) -> Option<u64> {
+        self.inner.core.outbox.events_numbered()
+    }
+
+    /// How many reliable events this session has received from its client, numbered as the
+    /// client counts them for a resume.
+    pub fn events_received(&self) -> u64 {
+        self.inner
+            .core
+            .received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 
     /// The handshake the client connected with.
     pub fn handshake(&self) -> &Handshake {
@@ -227,7 +284,22 @@ impl Socket {
     }
 
     pub(crate) fn close(&self, close: Close) {
-        self.inner.core.outbox.close(close);
+        let adapter = &self.inner.server.adapter;
+        if !close.flush || !adapter.routes_socket_emits() {
+            return self.inner.core.outbox.close(close);
+        }
+        // Emits the adapter routes are on their way: a graceful close writes them first,
+        // and refuses any later one.
+        self.inner.closing.store(true, Ordering::Relaxed);
+        let settled = adapter.socket_emits_settled(self.id());
+        let wait = close
+            .drain_within
+            .unwrap_or(self.inner.server.config.limits.close_timeout);
+        let core = Arc::clone(&self.inner.core);
+        tokio::spawn(async move {
+            let _late = tokio::time::timeout(wait, settled).await;
+            core.outbox.close(close);
+        });
     }
 
     pub(crate) fn core(&self) -> &Arc<SessionCore> {

@@ -1,0 +1,207 @@
+//! Carrying on a dead node's session: claim its record, walk the log from the anchor at or
+//! before the client's offset, and install what the client missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quicket_core::adapter::{Adoption, BroadcastTarget, OutgoingEvent};
+use quicket_core::{PayloadCodec, Room, Socket, SocketId};
+
+use super::log::{self, EntryId, decode_entry};
+use super::{Anchor, Durable, Journal, MAX_PENDING, Pending, Record, reaches};
+use crate::node::{Inner, lock};
+use crate::relay;
+use crate::wire::{self, Event};
+
+/// How long a node waits to reach the newest anchor of a session it carries on.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+/// The session `token` names, if its node is dead and its record can be claimed: its
+/// socket id, and an install that puts it in its rooms and replays what the client missed.
+pub(crate) async fn adopt(
+    node: &Arc<Inner>,
+    token: &Bytes,
+    offset: u64,
+    codec: PayloadCodec,
+) -> Option<Adoption> {
+    let durable = node.durable.clone()?;
+    let (holder, sid) = relay::holder(node, token).await?;
+    if holder == node.node || node.peers.alive(node.silence()).contains(&holder) {
+        return None;
+    }
+    let mut conn = node.bus.conn.clone();
+    // Claimed by one node only: whoever takes the record.
+    let record: Option<Vec<u8>> = redis::cmd("GETDEL")
+        .arg(node.bus.keys.durable_session(&sid))
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let record: Record = wire::decode(&record?).ok()?;
+    relay::forget(node, token);
+    if record.node != holder || record.codec != codec.id() {
+        return None;
+    }
+    let first = record.anchors.iter().rposition(|a| a.sent <= offset)?;
+    let anchors = &record.anchors[first..];
+    let newest = anchors.last()?;
+    durable.reach(newest.after).await?;
+    let (guard, until) = durable.begin(sid, holder, newest.rooms.clone());
+    if !log::holds_after(&mut conn, &node.bus.keys, anchors[0].after)
+        .await
+        .ok()?
+    {
+        tracing::info!(%sid, "a dead node's session is past the durable log's reach");
+        return None;
+    }
+    let entries = log::read(&mut conn, &node.bus.keys, anchors[0].after, until)
+        .await
+        .ok()?;
+    let missed = walk(anchors, &entries, holder, sid, offset)?;
+    let rooms = newest.rooms.clone();
+    let node = Arc::downgrade(node);
+    let install = Box::new(move |socket: &Socket| {
+        if let Some(node) = node.upgrade() {
+            durable.install(&node, socket, &rooms, missed, guard);
+        }
+    });
+    Some(Adoption::new(sid, record.received, install))
+}
+
+/// The events after the client's `offset`, counting from the first anchor the entries that
+/// reached the session; `None` when the count disagrees with an anchor, or the client
+/// claims more than the log holds.
+fn walk(
+    anchors: &[Anchor],
+    entries: &[(EntryId, Bytes)],
+    holder: u64,
+    sid: SocketId,
+    offset: u64,
+) -> Option<Vec<Event>> {
+    let mut at = 0;
+    let mut sent = anchors[0].sent;
+    let mut missed = Vec::new();
+    let agrees = |anchor: &Anchor, sent: u64| {
+        let agrees = anchor.sent == sent;
+        if !agrees {
+            tracing::warn!(%sid, "a dead node's anchors disagree with the durable log");
+        }
+        agrees
+    };
+    for (id, envelope) in entries {
+        while at + 1 < anchors.len() && anchors[at + 1].after < *id {
+            at += 1;
+            agrees(&anchors[at], sent).then_some(())?;
+        }
+        let Some((_, entry)) = decode_entry(envelope) else {
+            continue;
+        };
+        if reaches(&entry, holder, sid, &anchors[at].rooms) {
+            sent += 1;
+            if sent > offset {
+                missed.push(entry.event);
+                (missed.len() <= MAX_PENDING).then_some(())?;
+            }
+        }
+    }
+    for anchor in &anchors[at + 1..] {
+        agrees(anchor, sent).then_some(())?;
+    }
+    (offset <= sent).then_some(missed)
+}
+
+/// Forgets a session being carried on here if its install never runs.
+pub(crate) struct PendingGuard {
+    durable: Arc<Durable>,
+    sid: SocketId,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        lock(&self.durable.state).adoptions.remove(&self.sid);
+    }
+}
+
+impl Durable {
+    /// Waits until this node has delivered entry `after`: the anchors of a session it
+    /// carries on never lie ahead of what it read.
+    async fn reach(&self, after: EntryId) -> Option<()> {
+        let reached = async {
+            loop {
+                let advanced = self.advanced.notified();
+                if lock(&self.state).last >= after {
+                    return;
+                }
+                advanced.await;
+            }
+        };
+        tokio::time::timeout(CATCH_UP, reached).await.ok()
+    }
+
+    /// Starts collecting the entries that reach session `sid` from here on; returns where
+    /// the log must be read back to.
+    fn begin(
+        self: &Arc<Self>,
+        sid: SocketId,
+        holder: u64,
+        rooms: Vec<String>,
+    ) -> (PendingGuard, EntryId) {
+        let mut state = lock(&self.state);
+        let pending = Pending {
+            holder,
+            rooms,
+            events: Vec::new(),
+            overflowed: false,
+        };
+        state.adoptions.insert(sid, pending);
+        let guard = PendingGuard {
+            durable: self.clone(),
+            sid,
+        };
+        (guard, state.last)
+    }
+
+    /// Registers the new socket in its rooms, and queues what its client missed: what the
+    /// log held, then what arrived while it was read.
+    fn install(
+        &self,
+        node: &Inner,
+        socket: &Socket,
+        rooms: &[String],
+        missed: Vec<Event>,
+        guard: PendingGuard,
+    ) {
+        let sid = socket.id();
+        let mut state = lock(&self.state);
+        let pending = state.adoptions.remove(&sid);
+        node.local.add_socket(socket.clone());
+        for room in rooms {
+            let _ = node.local.join(sid, Room::from(room.as_str()), usize::MAX);
+        }
+        let overflowed = pending.as_ref().is_none_or(|p| p.overflowed);
+        let arrived = pending.map(|p| p.events).unwrap_or_default();
+        let mut target = BroadcastTarget::default();
+        target.sockets.push(sid);
+        target.local = true;
+        for event in missed.iter().chain(&arrived) {
+            let payload = event.payload();
+            node.local
+                .broadcast(&target, &OutgoingEvent::new(&event.name, &payload, false));
+        }
+        let journal = Journal {
+            socket: socket.clone(),
+            anchors: Default::default(),
+        };
+        state.sessions.insert(sid, journal);
+        self.anchor(node, &mut state, sid, true);
+        drop(state);
+        drop(guard);
+        for room in rooms {
+            node.interest.mark(room);
+        }
+        if overflowed {
+            tracing::warn!(%sid, "events for a session being carried on overflowed; it ends");
+            socket.disconnect();
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Durable recovery across a node's death. Twenty clients, half over WebTransport and half
+//! over WebSocket, hold live sessions on node A, a process of its own, while node C
+//! publishes numbered events to their room. A is killed with SIGKILL mid-stream. Every
+//! client resumes through node B and ends with the exact sequence: no gap, no duplicate.
+//!
+//! This test binary is node A as well: started with `QUICKET_DOOMED_NODE` set, it serves a
+//! node and prints its address (so it runs without libtest's harness).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quicket::{
+    ClientConfig, Data, FallbackConnector, FallbackOptions, ReconnectEvent, ServerBuilder, Socket,
+};
+use quicket_redis::RedisConfig;
+use quicket_testkit::{quick_reconnect_config, reconnect_events, recovering_server_config};
+use tokio::sync::mpsc;
+
+use support::{FirstThen, Node, SharedRedis, config, unique_prefix};
+
+/// Set in node A's process: the Redis URL and the key prefix, space-separated.
+const DOOMED: &str = "QUICKET_DOOMED_NODE";
+const CLIENTS: usize = 20;
+/// Events published to the room; each client also gets one direct emit first.
+const EVENTS: u64 = 2_000;
+/// Every client has this many events when A is killed.
+const KILL_AT: usize = 200;
+/// The whole scenario's bound: a hang fails here.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn main() {
+    if let Ok(spec) = std::env::var(DOOMED) {
+        return doomed_node(&spec);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let test = "every_client_resumes_on_a_surviving_node_with_the_exact_sequence";
+    runtime.block_on(async {
+        tokio::time::timeout(DEADLINE, every_client_resumes_with_the_exact_sequence())
+            .await
+            .unwrap_or_else(|_| panic!("{test} did not finish within {DEADLINE:?}"));
+    });
+    println!("test {test} ... ok\n\ntest result: ok. 1 passed; 0 failed");
+}
+
+/// The durable nodes' configuration.
+fn durable(prefix: &str) -> RedisConfig {
+    config(prefix).durable_recovery(true)
+}
+
+/// Every node's server: a new socket joins the feed and gets event 0 from its own emit; a
+/// session carried on from a dead node is in the feed already.
+fn build(builder: ServerBuilder) -> ServerBuilder {
+    builder
+        .config(recovering_server_config())
+        .on_connect(|socket: Socket| async move {
+            if !socket.recovered() {
+                socket.join("feed").unwrap();
+                socket.emit("n", 0u64).unwrap();
+            }
+        })
+}
+
+/// Node A: serves until killed.
+fn doomed_node(spec: &str) {
+    let (redis, prefix) = spec.split_once(' ').expect("redis URL and prefix");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let node = Node::start(redis, durable(prefix), build).await;
+        println!("{}", node.base);
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Node A's process, killed (SIGKILL) when dropped if the test did not kill it first.
+struct Doomed(Child);
+
+impl Doomed {
+    /// Starts node A; returns it and its HTTP base URL.
+    fn start(redis: &str, prefix: &str) -> (Self, String) {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(DOOMED, format!("{redis} {prefix}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        (Self(child), line.trim().to_owned())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Doomed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn connector(base: &str, websocket: bool) -> FallbackConnector {
+    let discovery = quicket::discover(base).await.unwrap();
+    let mut options = FallbackOptions::default();
+    if websocket {
+        options = options.websocket_only();
+    }
+    FallbackConnector::new(&discovery, &options).unwrap()
+}
+
+async fn every_client_resumes_with_the_exact_sequence() {
+    let redis = SharedRedis::get().await;
+    let prefix = unique_prefix("node-death");
+    let (mut doomed, a) = Doomed::start(redis.url(), &prefix);
+    let b = Node::start(redis.url(), durable(&prefix), build).await;
+    let c = Node::start(redis.url(), durable(&prefix), build).await;
+
+    let (got_tx, got) = mpsc::unbounded_channel::<(usize, u64)>();
+    let (resumed_tx, mut resumed) = mpsc::unbounded_channel::<(usize, bool)>();
+    let mut clients = Vec::new();
+    for index in 0..CLIENTS {
+        let websocket = index % 2 == 1;
+        // The first connection to node A, every later one through node B.
+        let connector = FirstThen::new(
+            connector(&a, websocket).await,
+            connector(&b.base, websocket).await,
+        );
+        let config: ClientConfig =
+            quick_reconnect_config().handshake_timeout(Duration::from_secs(1));
+        let (builder, mut events) = reconnect_events(config);
+        let got_tx = got_tx.clone();
+        let client = builder
+            .on("n", move |Data(n): Data<u64>| {
+                let _ = got_tx.send((index, n));
+                async {}
+            })
+            .connect(&connector)
+            .await
+            .unwrap();
+        let resumed_tx = resumed_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let ReconnectEvent::Reconnected { recovered, .. } = event {
+                    let _ = resumed_tx.send((index, recovered));
+                }
+            }
+        });
+        clients.push(client);
+    }
+    let ids: Vec<_> = clients.iter().map(|client| client.id()).collect();
+
+    let mut progress = Progress::new(got);
+    // Every client has event 0, from its own emit, before the feed starts.
+    progress.until(1).await;
+    let publisher = {
+        let server = c.server.clone();
+        tokio::spawn(async move {
+            for n in 1..=EVENTS {
+                server.to("feed").emit("n", n).unwrap();
+                // Spreads the feed over seconds, so that A dies mid-stream.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    progress.until(KILL_AT).await;
+    doomed.kill();
+    let killed = Instant::now();
+    progress.until(EVENTS as usize + 1).await;
+    let recovered_in = killed.elapsed();
+    publisher.await.unwrap();
+
+    let expected: Vec<u64> = (0..=EVENTS).collect();
+    for (index, sequence) in progress.sequences.iter().enumerate() {
+        let first_wrong = sequence
+            .iter()
+            .zip(&expected)
+            .position(|(got, want)| got != want);
+        assert!(
+            first_wrong.is_none() && sequence.len() == expected.len(),
+            "client {index}: {} events, first wrong at {first_wrong:?}",
+            sequence.len()
+        );
+    }
+    let mut resumes = vec![Vec::new(); CLIENTS];
+    while resumes.iter().any(Vec::is_empty) {
+        let (index, recovered) = resumed.recv().await.unwrap();
+        resumes[index].push(recovered);
+    }
+    for (index, resumes) in resumes.iter().enumerate() {
+        assert!(
+            resumes.iter().all(|recovered| *recovered),
+            "client {index} got a new session: {resumes:?}"
+        );
+    }
+    for (client, id) in clients.iter().zip(ids) {
+        assert_eq!(client.id(), id, "the session kept its id");
+    }
+    println!(
+        "{CLIENTS} sessions of a killed node carried on by another: {} events each, exact; \
+         the last client complete {recovered_in:?} after the kill",
+        EVENTS + 1
+    );
+}
+
+/// What each client has received so far.
+struct Progress {
+    got: mpsc::UnboundedReceiver<(usize, u64)>,
+    sequences: Vec<Vec<u64>>,
+}
+
+impl Progress {
+    fn new(got: mpsc::UnboundedReceiver<(usize, u64)>) -> Self {
+        Self {
+            got,
+            sequences: vec![Vec::new(); CLIENTS],
+        }
+    }
+
+    /// Waits until every client has at least `count` events.
+    async fn until(&mut self, count: usize) {
+        while self.sequences.iter().any(|sequence| sequence.len() < count) {
+            let (index, n) = self.got.recv().await.expect("the clients run");
+            self.sequences[index].push(n);
+        }
+    }
+}
