@@ -16,7 +16,7 @@ const USAGE: &str = "usage:
   quicket-bench rtt|fanout|connect|memory|loss|cluster [--transport wt|wt-dgram|ws|mem] [--quick] [--out DIR]
   quicket-bench migration [--transport wt|ws] [--quick] [--out DIR]
   quicket-bench hostile|metrics|scale [--quick] [--out DIR]
-  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL | --redis-cluster URL,URL,..] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off]
+  quicket-bench serve --kind quicket|udp|quinn|wt|ws [--redis URL | --redis-cluster URL,URL,..] [--cc cubic|newreno|bbr] [--config bench|defaults] [--metrics on|off] [--durable on|off]
   quicket-bench loss-inside --loss FRACTION [--quick] --out DIR   (the loss scenario runs this in its namespace)";
 
 /// A scenario of the suite.
@@ -117,6 +117,8 @@ pub(crate) struct ServeOptions {
     pub(crate) defaults: bool,
     /// A quicket server that records metrics (the Prometheus recorder, scraped at `/metrics`).
     pub(crate) metrics: bool,
+    /// A quicket node on Redis with durable recovery on.
+    pub(crate) durable: bool,
 }
 
 /// What to run, and how big.
@@ -206,6 +208,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
         congestion: CongestionControl::default(),
         defaults: false,
         metrics: false,
+        durable: false,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(USAGE)?;
@@ -227,6 +230,13 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> std::result::Result<Co
                     "on" => true,
                     "off" => false,
                     _ => return Err(format!("--metrics takes on or off\n{USAGE}")),
+                };
+            }
+            "--durable" => {
+                serve.durable = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--durable takes on or off\n{USAGE}")),
                 };
             }
             "--cc" => {

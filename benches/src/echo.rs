@@ -104,8 +104,9 @@ fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> 
 }
 
 /// `quicket-bench serve --kind quicket [--redis URL | --redis-cluster URLS] [--cc NAME]
-/// [--config defaults]`: WebTransport and WebSocket on free loopback ports; with a Redis URL
-/// (or a Redis Cluster's node URLs), one node of the cluster on it.
+/// [--config defaults] [--durable on]`: WebTransport and WebSocket on free loopback ports;
+/// with a Redis URL (or a Redis Cluster's node URLs), one node of the cluster on it, its
+/// durable log on or off.
 pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
     let config = if options.defaults {
         quicket::ServerConfig::default()
@@ -113,7 +114,11 @@ pub(crate) async fn serve(options: &crate::cli::ServeOptions) -> Result<()> {
         unlimited()
     };
     let congestion = options.congestion;
-    let bench = || quicket::redis::RedisConfig::default().prefix("quicket-bench");
+    let bench = || {
+        quicket::redis::RedisConfig::default()
+            .prefix("quicket-bench")
+            .durable_recovery(options.durable)
+    };
     let adapter = match (&options.redis, &options.redis_cluster) {
         (Some(url), _) => Some(quicket::redis::RedisAdapter::connect_with(url, bench()).await?),
         (None, Some(seeds)) => {

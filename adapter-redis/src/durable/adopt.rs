@@ -205,3 +205,183 @@ impl Durable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Test code: a panic is a failure report.
+
+    use quicket_core::adapter::{BroadcastTarget, OutgoingEvent, Room};
+
+    use super::*;
+    use crate::wire::{DurableBroadcast, Envelope, Target, kind};
+
+    /// The dead node, another node, and the session being carried on.
+    const HOLDER: u64 = 0xA;
+    const OTHER: u64 = 0xB;
+    const SID: SocketId = SocketId::from_bytes([7; 16]);
+
+    fn id(ms: u64) -> EntryId {
+        EntryId::parse(format!("{ms}-0").as_bytes()).unwrap()
+    }
+
+    /// What reaches whom, for the entries of a test log.
+    #[derive(Default)]
+    struct To {
+        rooms: &'static [&'static str],
+        except_rooms: &'static [&'static str],
+        sockets: Vec<SocketId>,
+        except_sockets: Vec<SocketId>,
+        node: Option<u64>,
+    }
+
+    /// Entry `ms` of the log, carrying event `n`, published by `HOLDER`.
+    fn entry(ms: u64, n: u64, to: To) -> (EntryId, Bytes) {
+        let mut target = BroadcastTarget::default();
+        target.rooms = to.rooms.iter().map(|room| Room::from(*room)).collect();
+        target.except_rooms = to
+            .except_rooms
+            .iter()
+            .map(|room| Room::from(*room))
+            .collect();
+        target.except_sockets = to.except_sockets;
+        let entry = DurableBroadcast {
+            target: Target::from(&target),
+            sockets: to.sockets,
+            node: to.node,
+            seq: ms,
+            event: Event::of(&OutgoingEvent::new("n", &n, false)).unwrap(),
+        };
+        let envelope = Envelope::new(kind::DURABLE, HOLDER, &entry).unwrap();
+        (id(ms), wire::encode(&envelope).unwrap())
+    }
+
+    fn anchor(after: u64, sent: u64, rooms: &[&str]) -> Anchor {
+        Anchor {
+            after: id(after),
+            sent,
+            rooms: rooms.iter().map(|room| (*room).to_owned()).collect(),
+        }
+    }
+
+    /// The numbers of the events a walk replays.
+    fn numbers(missed: Option<Vec<Event>>) -> Option<Vec<u64>> {
+        missed.map(|events| {
+            events
+                .iter()
+                .map(|event| {
+                    let payload = event.payload();
+                    let bytes = payload.get(PayloadCodec::Bincode).clone();
+                    PayloadCodec::Bincode.decode(&bytes).unwrap()
+                })
+                .collect()
+        })
+    }
+
+    fn feed() -> To {
+        To {
+            rooms: &["feed"],
+            ..To::default()
+        }
+    }
+
+    #[test]
+    fn only_what_reached_the_session_counts_and_only_what_follows_the_offset_replays() {
+        let log = [
+            entry(1, 1, feed()),
+            entry(
+                2,
+                99,
+                To {
+                    rooms: &["elsewhere"],
+                    ..To::default()
+                },
+            ),
+            entry(
+                3,
+                2,
+                To {
+                    sockets: vec![SID],
+                    node: Some(HOLDER),
+                    ..To::default()
+                },
+            ),
+            entry(
+                4,
+                99,
+                To {
+                    node: Some(OTHER),
+                    ..To::default()
+                },
+            ),
+            entry(5, 3, To::default()),
+            entry(
+                6,
+                99,
+                To {
+                    except_sockets: vec![SID],
+                    ..To::default()
+                },
+            ),
+            entry(
+                7,
+                99,
+                To {
+                    except_rooms: &["feed"],
+                    ..To::default()
+                },
+            ),
+            entry(8, 4, feed()),
+        ];
+        let anchors = [anchor(0, 0, &["feed"])];
+        let walked = |offset| numbers(walk(&anchors, &log, HOLDER, SID, offset));
+        assert_eq!(walked(0), Some(vec![1, 2, 3, 4]));
+        assert_eq!(walked(2), Some(vec![3, 4]));
+        assert_eq!(walked(4), Some(vec![]), "the client has everything");
+        assert_eq!(walked(5), None, "the client claims more than the log holds");
+    }
+
+    #[test]
+    fn a_join_counts_the_rooms_entries_only_after_its_anchor() {
+        let log = [
+            entry(
+                1,
+                99,
+                To {
+                    rooms: &["late"],
+                    ..To::default()
+                },
+            ),
+            entry(2, 1, feed()),
+            entry(
+                3,
+                2,
+                To {
+                    rooms: &["late"],
+                    ..To::default()
+                },
+            ),
+            entry(4, 99, feed()),
+        ];
+        // Joined "late" after entry 1; left "feed" after entry 3.
+        let anchors = [
+            anchor(0, 10, &["feed"]),
+            anchor(1, 10, &["feed", "late"]),
+            anchor(3, 12, &["late"]),
+        ];
+        assert_eq!(
+            numbers(walk(&anchors, &log, HOLDER, SID, 10)),
+            Some(vec![1, 2])
+        );
+    }
+
+    #[test]
+    fn anchors_that_disagree_with_the_log_carry_nothing_on() {
+        let log = [entry(1, 1, feed()), entry(2, 2, feed())];
+        // Says two events were sent by entry 1, where the log has one.
+        let anchors = [anchor(0, 0, &["feed"]), anchor(1, 2, &["feed"])];
+        assert_eq!(numbers(walk(&anchors, &log, HOLDER, SID, 0)), None);
+        // An anchor past the last entry is checked too.
+        let anchors = [anchor(0, 0, &["feed"]), anchor(2, 3, &["feed"])];
+        assert_eq!(numbers(walk(&anchors, &log, HOLDER, SID, 0)), None);
+    }
+}

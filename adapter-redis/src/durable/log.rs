@@ -178,3 +178,33 @@ fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Test code: a panic is a failure report.
+
+    use super::*;
+
+    #[test]
+    fn entry_ids_order_by_milliseconds_then_sequence() {
+        let id = |text: &str| EntryId::parse(text.as_bytes()).unwrap();
+        assert!(id("9-5") < id("10-0"));
+        assert!(id("10-0") < id("10-1"));
+        assert_eq!(id("0-0"), EntryId::default());
+        assert_eq!(id("1700000000000-3").to_string(), "1700000000000-3");
+        assert_eq!(EntryId::parse(b"10"), None);
+        assert_eq!(EntryId::parse(b"x-1"), None);
+    }
+
+    #[test]
+    fn a_told_entry_names_its_predecessor_its_id_and_its_envelope() {
+        let told = b"5-0 6-2 an envelope with spaces";
+        let (prev, id, envelope) = parse_told(told).unwrap();
+        assert_eq!(
+            (prev.to_string(), id.to_string()),
+            ("5-0".into(), "6-2".into())
+        );
+        assert_eq!(envelope, b"an envelope with spaces");
+        assert_eq!(parse_told(b"5-0 nonsense"), None);
+    }
+}

@@ -1,7 +1,9 @@
-//! `cluster`: fan-out across three quicket nodes on one Redis, and on a three-shard Redis
-//! Cluster (sharded pub/sub), against the same fan-out on one node, side by side. The
-//! publisher is on the first node; the receivers are spread over all three, so two thirds of
-//! each message's deliveries cross Redis.
+//! `cluster`: fan-out across three quicket nodes on one Redis, on one Redis with durable
+//! recovery on, and on a three-shard Redis Cluster (sharded pub/sub), against the same
+//! fan-out on one node, side by side. The publisher is on the first node; the receivers are
+//! spread over all three, so two thirds of each message's deliveries cross Redis. The durable
+//! row also gives its deliveries/s and CPU per delivery against the plain Redis row: what the
+//! durable log costs.
 
 use serde_json::Value;
 
@@ -30,7 +32,13 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             None
         }
     };
-    let mut backends = vec![(Backend::Single, vec!["--redis".to_owned(), redis.url()])];
+    let on_redis = vec!["--redis".to_owned(), redis.url()];
+    let durable = [
+        on_redis.as_slice(),
+        &["--durable".to_owned(), "on".to_owned()],
+    ]
+    .concat();
+    let mut backends = vec![(Backend::Single, on_redis), (Backend::Durable, durable)];
     if let Some(cluster) = &cluster {
         let seeds = cluster.seeds().join(",");
         backends.push((Backend::Cluster, vec!["--redis-cluster".to_owned(), seeds]));
@@ -54,10 +62,16 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
             single.stop().await;
             let one = labelled(one, transport, None);
             report.row("cluster", TABLE, with_ratios(one.clone(), &one));
+            let mut plain = None;
             for (backend, args) in &backends {
                 let three = three_nodes(args, transport, plan, saturate, report).await?;
-                let three = labelled(three, transport, Some(*backend));
-                report.row("cluster", TABLE, with_ratios(three, &one));
+                let mut three = with_ratios(labelled(three, transport, Some(*backend)), &one);
+                match backend {
+                    Backend::Single => plain = Some(three.clone()),
+                    Backend::Durable => durable_cost(&mut three, plain.as_ref()),
+                    Backend::Cluster => {}
+                }
+                report.row("cluster", TABLE, three);
             }
         }
     }
@@ -73,6 +87,8 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
 enum Backend {
     /// One Redis, classic pub/sub.
     Single,
+    /// One Redis, every reliable broadcast through the durable log.
+    Durable,
     /// A three-shard Redis Cluster, sharded pub/sub.
     Cluster,
 }
@@ -114,11 +130,28 @@ fn with_ratios(mut row: Value, one: &Value) -> Value {
     row
 }
 
+/// What the durable log costs: the durable row's deliveries/s and server CPU per delivery
+/// against the same three nodes without it (`plain`).
+fn durable_cost(row: &mut Value, plain: Option<&Value>) {
+    let Some(plain) = plain else {
+        return;
+    };
+    for (key, ratio) in [
+        ("deliveries/s", "deliveries/s vs durable off"),
+        ("server CPU µs/delivery", "CPU/delivery vs durable off"),
+    ] {
+        if let (Some(a), Some(b)) = (row[key].as_f64(), plain[key].as_f64()) {
+            row[ratio] = Value::from(a / b);
+        }
+    }
+}
+
 /// Names a fan-out row by where its nodes meet: one node alone (`None`), or three on Redis.
 fn labelled(mut row: Value, transport: Transport, backend: Option<Backend>) -> Value {
     let (where_, nodes) = match backend {
         None => ("1 node", 1),
         Some(Backend::Single) => ("3 nodes on Redis", 3),
+        Some(Backend::Durable) => ("3 nodes on Redis, durable recovery", 3),
         Some(Backend::Cluster) => ("3 nodes on a 3-shard Redis Cluster", 3),
     };
     row["stack"] = Value::from(format!("quicket {} ({where_})", transport.name()));
