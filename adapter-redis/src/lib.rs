@@ -50,8 +50,45 @@
 //! nothing can be lost or doubled in a handover. A relayed socket reports the in-process
 //! `memory` transport on A. If cross-node messages may have been lost (Redis went away, a
 //! queue overflowed), every relay ends and its client resumes again, A replaying what it
-//! missed. The buffer stays in A's memory: if A dies within the window, its sessions cannot
-//! be recovered, and their clients get new sessions (`recovered = false`).
+//! missed. The buffer stays in A's memory: without durable recovery, if A dies within the
+//! window, its sessions cannot be recovered, and their clients get new sessions
+//! (`recovered = false`).
+//!
+//! ## Durable recovery: surviving a node's death
+//!
+//! With [`RedisConfig::durable_recovery`] on (one Redis, not a Cluster), a client whose node
+//! died resumes on another node with the same socket id, the same rooms, and every reliable
+//! event it missed, once and in order, including those emitted while no node held its
+//! session:
+//! - Every reliable broadcast, and each socket's own emits, go into one log in Redis (a
+//!   stream, about [`RedisConfig::durable_log_len`] entries long), appended and told to every
+//!   node in one script. Each node delivers them in the log's order, its own broadcasts
+//!   included: a node's own sockets get its broadcasts when Redis tells them back, one round
+//!   trip later. A graceful close (`disconnect`, shutdown) writes a socket's emits first.
+//! - Each node records per session a few anchors: after entry S of the log, the session had
+//!   been sent k events and was in these rooms. They are written when a session starts,
+//!   joins or leaves a room (before any later entry is delivered), and each quarter of the
+//!   recovery window, with the window as their time to live. Nothing is written per
+//!   delivery.
+//! - A client that resumes on node B after its node A went silent for half a node TTL is
+//!   carried on there: B claims A's record of the session (one node only), walks the log
+//!   from the anchor at or before the client's offset, counting the entries that reached the
+//!   session, and replays those after the offset. B then runs its connect handler for the
+//!   socket, whose [`Socket::recovered`](quicket_core::Socket::recovered) is `true`: it
+//!   registers the handlers again; the rooms are already joined. Presence is not carried
+//!   over: the client subscribes again, and the handler tracks again what it tracked.
+//! - What the client sent is at least once: B counts the client's events as A last recorded
+//!   them, so events A handled since its last anchor write (at most a quarter window old)
+//!   are sent again by the client.
+//! - A session cannot be carried on (its client gets a new session) when the log no longer
+//!   reaches back to its anchor (trimmed past it), or when its anchors disagree with the log.
+//!   While Redis is away, broadcasts are lost, those to the node's own sockets too, and
+//!   counted in [`Health::lost_broadcasts`]; a node that missed entries reads them back from
+//!   the log when Redis returns.
+//!
+//! The cost, measured by `quicket-bench cluster` at saturation on one machine: about 15 %
+//! fewer deliveries per second and 20 to 25 % more server CPU per delivery than the same
+//! three nodes without it, and a node's own broadcasts take one more round trip to Redis.
 //!
 //! ## Redis faults
 //!

@@ -295,7 +295,9 @@ impl Durable {
     }
 
     /// The log restarted, or entries up to `after` could not be read back: this node's
-    /// sessions never had them, and every session starts its anchors again from there.
+    /// sessions never had them, and every session starts its anchors again from there. Its
+    /// record is written whether or not Redis still has it: a Redis that restarted empty
+    /// lost them all.
     fn reanchor(&self, node: &Inner, after: EntryId) {
         let mut state = lock(&self.state);
         tracing::warn!(%after, "durable entries missed; sessions anchored anew");
@@ -305,7 +307,7 @@ impl Durable {
             if let Some(journal) = state.sessions.get_mut(&sid) {
                 journal.anchors.clear();
             }
-            self.anchor(node, &mut state, sid, false);
+            self.anchor(node, &mut state, sid, true);
         }
     }
 
