@@ -98,8 +98,9 @@ impl RedisAdapter {
         let health = Arc::new(HealthState::new());
         let (bus, inbound) = Bus::connect(&deployment, &config, node, health.clone()).await?;
         let durable = if config.durable_recovery {
-            let start = durable::start(&mut bus.conn.clone(), &bus.keys).await?;
-            Some(Durable::new(start, bus.keys.durable_channel()))
+            // This node starts after the newest entry: it has no sessions yet.
+            let newest = durable::newest(&mut bus.conn.clone(), &bus.keys).await?;
+            Some(Durable::new(newest, bus.keys.durable_channel()))
         } else {
             None
         };
