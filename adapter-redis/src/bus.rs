@@ -72,20 +72,22 @@ impl Keys {
         format!("{}:presence:{{{room}}}", self.prefix)
     }
 
-    /// The durable log: a stream of every reliable broadcast, in delivery order.
+    /// The durable log: a stream of every reliable broadcast, in delivery order. It, its
+    /// newest id and its channel share a hash tag, so that on a Cluster one script on one
+    /// shard appends and tells.
     pub(crate) fn durable_log(&self) -> String {
-        format!("{}:log", self.prefix)
+        format!("{{{}:log}}", self.prefix)
     }
 
     /// The id of the durable log's newest entry, which each new entry names as its
     /// predecessor so that a node can tell when it missed one.
     pub(crate) fn durable_last(&self) -> String {
-        format!("{}:log:last", self.prefix)
+        format!("{{{}:log}}:last", self.prefix)
     }
 
     /// The channel on which each entry of the durable log is told, as it is appended.
     pub(crate) fn durable_channel(&self) -> String {
-        format!("{}#log", self.prefix)
+        format!("{{{}:log}}#told", self.prefix)
     }
 
     /// A session's anchors in the durable log.
@@ -141,9 +143,6 @@ pub enum ConnectError {
     /// Redis could not be reached, or refused a command.
     #[error("Redis: {0}")]
     Redis(String),
-    /// The configuration asks for what this deployment cannot do.
-    #[error("unsupported: {0}")]
-    Unsupported(&'static str),
 }
 
 impl From<redis::RedisError> for ConnectError {
@@ -337,7 +336,8 @@ async fn write(
                     commands.on(&key).pset_ex(&key, holder, ttl_ms).ignore();
                 }
                 Outgoing::Durable(message) => {
-                    crate::durable::append(&mut commands, &keys, log_len, &message);
+                    let sharded = conn.sharded();
+                    crate::durable::append(&mut commands, &keys, log_len, &message, sharded);
                 }
                 Outgoing::SessionGone { key } => {
                     commands.on(&key).del(&key).ignore();

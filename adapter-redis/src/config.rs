@@ -29,7 +29,8 @@ pub struct RedisConfig {
     /// Durable recovery: a client whose node dies resumes on another node with every
     /// reliable event it missed, once and in order (see the crate docs). Every reliable
     /// broadcast, and each socket's own emits, then go through a log in Redis, and reach this
-    /// node's sockets too once Redis has ordered them. One Redis only, not a Redis Cluster.
+    /// node's sockets too once Redis has ordered them. On a Redis Cluster the log lives on
+    /// one shard, which every durable broadcast then goes through.
     /// Default off.
     pub durable_recovery: bool,
     /// About how many entries the durable log keeps (Redis trims it in whole nodes). A dead

@@ -56,13 +56,13 @@
 //!
 //! ## Durable recovery: surviving a node's death
 //!
-//! With [`RedisConfig::durable_recovery`] on (one Redis, not a Cluster), a client whose node
-//! died resumes on another node with the same socket id, the same rooms, and every reliable
-//! event it missed, once and in order, including those emitted while no node held its
-//! session:
+//! With [`RedisConfig::durable_recovery`] on, a client whose node died resumes on another
+//! node with the same socket id, the same rooms, and every reliable event it missed, once and
+//! in order, including those emitted while no node held its session:
 //! - Every reliable broadcast, and each socket's own emits, go into one log in Redis (a
 //!   stream, about [`RedisConfig::durable_log_len`] entries long), appended and told to every
-//!   node in one script. Each node delivers them in the log's order, its own broadcasts
+//!   node in one script. On a Redis Cluster the log, and the channel it is told on, live on
+//!   one shard: every durable broadcast goes through it, whatever its room. Each node delivers them in the log's order, its own broadcasts
 //!   included: a node's own sockets get its broadcasts when Redis tells them back, one round
 //!   trip later. A graceful close (`disconnect`, shutdown) writes a socket's emits first.
 //! - Each node records per session a few anchors: after entry S of the log, the session had

@@ -89,11 +89,6 @@ impl RedisAdapter {
     }
 
     async fn join(deployment: Deployment, config: RedisConfig) -> Result<Self, ConnectError> {
-        if config.durable_recovery && matches!(deployment, Deployment::Cluster(_)) {
-            return Err(ConnectError::Unsupported(
-                "durable recovery needs one Redis, not a Redis Cluster",
-            ));
-        }
         let node = node_id();
         let health = Arc::new(HealthState::new());
         let (bus, inbound) = Bus::connect(&deployment, &config, node, health.clone()).await?;
@@ -244,7 +239,14 @@ impl Inner {
     async fn resubscribe(&self) {
         let mut conn = self.bus.conn.clone();
         let node_channel = self.bus.keys.node_channel(self.node);
-        for channel in [self.bus.keys.everyone(), node_channel] {
+        let durable = self
+            .durable
+            .as_ref()
+            .map(|_| self.bus.keys.durable_channel());
+        for channel in [self.bus.keys.everyone(), node_channel]
+            .into_iter()
+            .chain(durable)
+        {
             if let Err(err) = conn.subscribe(&channel).await {
                 self.health.down(&err);
                 return;

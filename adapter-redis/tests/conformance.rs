@@ -1,6 +1,6 @@
 //! The core conformance suite with the Redis adapter plugged in: each scenario's server is a
-//! fresh node of its own cluster (its own key prefix) on a real Redis, on a Redis Cluster, and
-//! on one Redis with durable recovery on.
+//! fresh node of its own cluster (its own key prefix) on a real Redis and on a Redis Cluster,
+//! with durable recovery off and on.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
 
 mod support;
@@ -62,4 +62,11 @@ mod durable {
     use super::*;
 
     quicket_testkit::conformance_tests!(OnRedis::new(false, true));
+
+    /// And with the durable log on one shard of a Redis Cluster.
+    mod on_cluster {
+        use super::*;
+
+        quicket_testkit::conformance_tests!(OnRedis::new(true, true));
+    }
 }

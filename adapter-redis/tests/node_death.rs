@@ -1,7 +1,8 @@
-//! Durable recovery across a node's death. Twenty clients, half over WebTransport and half
-//! over WebSocket, hold live sessions on node A, a process of its own, while node C
-//! publishes numbered events to their room. A is killed with SIGKILL mid-stream. Every
-//! client resumes through node B and ends with the exact sequence: no gap, no duplicate.
+//! Durable recovery across a node's death, on one Redis and on a Redis Cluster. Twenty
+//! clients, half over WebTransport and half over WebSocket, hold live sessions on node A, a
+//! process of its own, while node C publishes numbered events to their room. A is killed
+//! with SIGKILL mid-stream. Every client resumes through node B and ends with the exact
+//! sequence: no gap, no duplicate.
 //!
 //! This test binary is node A as well: started with `QUICKET_DOOMED_NODE` set, it serves a
 //! node and prints its address (so it runs without libtest's harness).
@@ -20,9 +21,9 @@ use quicket_redis::RedisConfig;
 use quicket_testkit::{quick_reconnect_config, reconnect_events, recovering_server_config};
 use tokio::sync::mpsc;
 
-use support::{FirstThen, Node, SharedRedis, config, unique_prefix};
+use support::{At, Backend, FirstThen, Node, config, unique_prefix};
 
-/// Set in node A's process: the Redis URL and the key prefix, space-separated.
+/// Set in node A's process: `single URL PREFIX`, or `cluster URL,URL,.. PREFIX`.
 const DOOMED: &str = "QUICKET_DOOMED_NODE";
 const CLIENTS: usize = 20;
 /// Events published to the room; each client also gets one direct emit first.
@@ -41,13 +42,28 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let test = "every_client_resumes_on_a_surviving_node_with_the_exact_sequence";
-    runtime.block_on(async {
-        tokio::time::timeout(DEADLINE, every_client_resumes_with_the_exact_sequence())
+    let tests = [
+        (
+            false,
+            "every_client_resumes_on_a_surviving_node_with_the_exact_sequence",
+        ),
+        (
+            true,
+            "on_a_redis_cluster_every_client_resumes_with_the_exact_sequence",
+        ),
+    ];
+    for (cluster, test) in tests {
+        runtime.block_on(async {
+            tokio::time::timeout(
+                DEADLINE,
+                every_client_resumes_with_the_exact_sequence(cluster),
+            )
             .await
             .unwrap_or_else(|_| panic!("{test} did not finish within {DEADLINE:?}"));
-    });
-    println!("test {test} ... ok\n\ntest result: ok. 1 passed; 0 failed");
+        });
+        println!("test {test} ... ok");
+    }
+    println!("\ntest result: ok. {} passed; 0 failed", tests.len());
 }
 
 /// The durable nodes' configuration.
@@ -68,16 +84,25 @@ fn build(builder: ServerBuilder) -> ServerBuilder {
         })
 }
 
-/// Node A: serves until killed.
+/// Node A: serves until killed. `spec` is what [`Doomed::start`] passes.
 fn doomed_node(spec: &str) {
-    let (redis, prefix) = spec.split_once(' ').expect("redis URL and prefix");
+    let mut words = spec.split(' ');
+    let (kind, address, prefix) = (words.next(), words.next(), words.next());
+    let at = match (kind, address) {
+        (Some("cluster"), Some(seeds)) => {
+            At::Cluster(seeds.split(',').map(str::to_owned).collect())
+        }
+        (Some("single"), Some(url)) => At::Single(url.to_owned()),
+        _ => panic!("not a node spec: {spec}"),
+    };
+    let prefix = prefix.expect("a key prefix");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let node = Node::start(redis, durable(prefix), build).await;
+        let node = Node::serve(at.adapter(durable(prefix)).await, build).await;
         println!("{}", node.base);
         std::future::pending::<()>().await;
     });
@@ -87,10 +112,14 @@ fn doomed_node(spec: &str) {
 struct Doomed(Child);
 
 impl Doomed {
-    /// Starts node A; returns it and its HTTP base URL.
-    fn start(redis: &str, prefix: &str) -> (Self, String) {
+    /// Starts node A on `at`; returns it and its HTTP base URL.
+    fn start(at: &At, prefix: &str) -> (Self, String) {
+        let spec = match at {
+            At::Single(url) => format!("single {url} {prefix}"),
+            At::Cluster(seeds) => format!("cluster {} {prefix}", seeds.join(",")),
+        };
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(DOOMED, format!("{redis} {prefix}"))
+            .env(DOOMED, spec)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -123,12 +152,14 @@ async fn connector(base: &str, websocket: bool) -> FallbackConnector {
     FallbackConnector::new(&discovery, &options).unwrap()
 }
 
-async fn every_client_resumes_with_the_exact_sequence() {
-    let redis = SharedRedis::get().await;
+/// The scenario, on one Redis or on a Redis Cluster.
+async fn every_client_resumes_with_the_exact_sequence(cluster: bool) {
+    let backend = Backend::get(cluster).await;
+    let at = backend.at();
     let prefix = unique_prefix("node-death");
-    let (mut doomed, a) = Doomed::start(redis.url(), &prefix);
-    let b = Node::start(redis.url(), durable(&prefix), build).await;
-    let c = Node::start(redis.url(), durable(&prefix), build).await;
+    let (mut doomed, a) = Doomed::start(&at, &prefix);
+    let b = Node::serve(at.adapter(durable(&prefix)).await, build).await;
+    let c = Node::serve(at.adapter(durable(&prefix)).await, build).await;
 
     let (got_tx, got) = mpsc::unbounded_channel::<(usize, u64)>();
     let (resumed_tx, mut resumed) = mpsc::unbounded_channel::<(usize, bool)>();

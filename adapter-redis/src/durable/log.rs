@@ -12,13 +12,14 @@ use crate::bus::Keys;
 use crate::link::{Batch, Link};
 use crate::wire::{self, DurableBroadcast, Envelope, kind};
 
-/// Appends an entry and tells it, naming the entry before it, so a node that missed one
-/// notices. One script, so no other entry comes between the append and the telling.
+/// Appends an entry and tells it (`PUBLISH`, or on a Cluster `SPUBLISH` on the log's shard),
+/// naming the entry before it, so a node that missed one notices. One script, so no other
+/// entry comes between the append and the telling.
 const APPEND: &str = r"
 local prev = redis.call('GET', KEYS[2]) or '0-0'
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2])
 redis.call('SET', KEYS[2], id)
-redis.call('PUBLISH', ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
+redis.call(ARGV[4], ARGV[3], prev .. ' ' .. id .. ' ' .. ARGV[2])
 return id
 ";
 
@@ -26,7 +27,13 @@ return id
 const PAGE: usize = 1024;
 
 /// Adds the append of `message`, an encoded [`Envelope`], to a batch.
-pub(crate) fn append(commands: &mut Batch, keys: &Keys, log_len: usize, message: &[u8]) {
+pub(crate) fn append(
+    commands: &mut Batch,
+    keys: &Keys,
+    log_len: usize,
+    message: &[u8],
+    sharded: bool,
+) {
     let log = keys.durable_log();
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(APPEND)
@@ -35,7 +42,8 @@ pub(crate) fn append(commands: &mut Batch, keys: &Keys, log_len: usize, message:
         .arg(keys.durable_last())
         .arg(log_len)
         .arg(message)
-        .arg(keys.durable_channel());
+        .arg(keys.durable_channel())
+        .arg(if sharded { "SPUBLISH" } else { "PUBLISH" });
     commands.add(&log, cmd);
 }
 

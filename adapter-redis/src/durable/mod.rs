@@ -131,13 +131,6 @@ impl Durable {
         if id <= state.last {
             return;
         }
-        if *origin == node.node {
-            self.echoed.send_if_modified(|echoed| {
-                let newer = entry.seq > *echoed;
-                *echoed = (*echoed).max(entry.seq);
-                newer
-            });
-        }
         if let Some(target) = entry.target_on(node.node) {
             let payload = entry.event.payload();
             let event = OutgoingEvent::new(&entry.event.name, &payload, false);
@@ -151,6 +144,14 @@ impl Durable {
         }
         state.last = id;
         drop(state);
+        if *origin == node.node {
+            // Only once it is queued: a graceful close waiting for it may then go ahead.
+            self.echoed.send_if_modified(|echoed| {
+                let newer = entry.seq > *echoed;
+                *echoed = (*echoed).max(entry.seq);
+                newer
+            });
+        }
         self.advanced.notify_waiters();
     }
 }
