@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bytes::Bytes;
 use quicket_core::relay::{RelayLink, Relayed};
@@ -30,9 +30,16 @@ const RELAY_MAX_FRAME: usize = 16 << 20;
 #[derive(Default)]
 pub(crate) struct Relays {
     next: AtomicU64,
-    routes: Mutex<HashMap<(u64, u64), mpsc::Sender<Relayed>>>,
+    routes: Mutex<HashMap<(u64, u64), Route>>,
     /// Reaches this node's own server, for relays that end here.
     server: OnceLock<MemoryConnector>,
+}
+
+/// Where what arrives for one relay goes: its local pump.
+struct Route {
+    to_pump: mpsc::Sender<Relayed>,
+    /// Whether the other end has said anything yet.
+    answered: bool,
 }
 
 /// One relay message on the wire.
@@ -104,14 +111,46 @@ pub(crate) async fn open(node: &Arc<Inner>, token: &Bytes) -> Option<RelayLink> 
     }
     let id = node.relays.next.fetch_add(1, Ordering::Relaxed) + 1;
     let link = route(node, holder, id, true);
-    send(node, holder, id, true, Body::Open).then_some(link)
+    if !send(node, holder, id, true, Body::Open) {
+        return None;
+    }
+    tokio::spawn(await_answer(Arc::downgrade(node), holder, id));
+    Some(link)
+}
+
+/// Ends a relay whose holder says nothing for as long as a live node may stay silent: it
+/// died after its last heartbeat. The client resumes again at once, and by then this node
+/// counts the holder as dead (and may carry the session on, with durable recovery).
+async fn await_answer(node: Weak<Inner>, holder: u64, id: u64) {
+    let Some(silence) = node.upgrade().map(|node| node.silence()) else {
+        return;
+    };
+    tokio::time::sleep(silence).await;
+    let Some(node) = node.upgrade() else {
+        return;
+    };
+    let mut routes = lock(&node.relays.routes);
+    if routes
+        .get(&(holder, id))
+        .is_some_and(|route| !route.answered)
+    {
+        routes.remove(&(holder, id));
+        tracing::info!(
+            holder = format_args!("{holder:016x}"),
+            "the node holding a resumed session did not answer; the relay ends"
+        );
+    }
 }
 
 /// A relay's local end: what arrives for it is routed to `back`; what its pump sends goes
 /// to `peer`, in order.
 fn route(node: &Arc<Inner>, peer: u64, id: u64, client_side: bool) -> RelayLink {
     let (back_tx, back) = mpsc::channel(RELAY_QUEUE);
-    lock(&node.relays.routes).insert((peer, id), back_tx);
+    let route = Route {
+        to_pump: back_tx,
+        answered: false,
+    };
+    lock(&node.relays.routes).insert((peer, id), route);
     let (out, mut outgoing) = mpsc::channel(RELAY_QUEUE);
     let node = node.clone();
     tokio::spawn(async move {
@@ -179,7 +218,11 @@ pub(crate) fn handle(node: &Arc<Inner>, from: u64, message: RelayMessage) {
             message,
         },
     };
-    let Some(route) = lock(&node.relays.routes).get(&key).cloned() else {
+    let route = lock(&node.relays.routes).get_mut(&key).map(|route| {
+        route.answered = true;
+        route.to_pump.clone()
+    });
+    let Some(route) = route else {
         return;
     };
     let datagram = matches!(relayed, Relayed::Datagram(_));

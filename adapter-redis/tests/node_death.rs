@@ -14,9 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quicket::{
-    ClientConfig, Data, FallbackConnector, FallbackOptions, ReconnectEvent, ServerBuilder, Socket,
-};
+use quicket::{Data, FallbackConnector, FallbackOptions, ReconnectEvent, ServerBuilder, Socket};
 use quicket_redis::RedisConfig;
 use quicket_testkit::{quick_reconnect_config, reconnect_events, recovering_server_config};
 use tokio::sync::mpsc;
@@ -27,7 +25,7 @@ use support::{At, Backend, FirstThen, Node, config, unique_prefix};
 const DOOMED: &str = "QUICKET_DOOMED_NODE";
 const CLIENTS: usize = 20;
 /// Events published to the room; each client also gets one direct emit first.
-const EVENTS: u64 = 2_000;
+const EVENTS: u64 = 4_000;
 /// Every client has this many events when A is killed.
 const KILL_AT: usize = 200;
 /// The whole scenario's bound: a hang fails here.
@@ -171,9 +169,9 @@ async fn every_client_resumes_with_the_exact_sequence(cluster: bool) {
             connector(&a, websocket).await,
             connector(&b.base, websocket).await,
         );
-        let config: ClientConfig =
-            quick_reconnect_config().handshake_timeout(Duration::from_secs(1));
-        let (builder, mut events) = reconnect_events(config);
+        // The default handshake timeout (10 s): a resume that lands on node B before B counts
+        // A as dead is relayed to A, and B ends that relay once A stays silent.
+        let (builder, mut events) = reconnect_events(quick_reconnect_config());
         let got_tx = got_tx.clone();
         let client = builder
             .on("n", move |Data(n): Data<u64>| {
@@ -198,19 +196,32 @@ async fn every_client_resumes_with_the_exact_sequence(cluster: bool) {
     let mut progress = Progress::new(got);
     // Every client has event 0, from its own emit, before the feed starts.
     progress.until(1).await;
+    let (killed_tx, mut killed) = tokio::sync::oneshot::channel::<()>();
     let publisher = {
         let server = c.server.clone();
         tokio::spawn(async move {
-            for n in 1..=EVENTS {
+            let mut n = 1;
+            // One every 2 ms until A is dead, so that it dies mid-stream...
+            while n <= EVENTS {
                 server.to("feed").emit("n", n).unwrap();
-                // Spreads the feed over seconds, so that A dies mid-stream.
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                n += 1;
+                tokio::select! {
+                    _ = &mut killed => break,
+                    () = tokio::time::sleep(Duration::from_millis(2)) => {}
+                }
+            }
+            // ...then the rest at once, before any session is carried on: each misses more
+            // events than a connection's queue holds (1,024), and its replay must not count
+            // against that bound.
+            for n in n..=EVENTS {
+                server.to("feed").emit("n", n).unwrap();
             }
         })
     };
     progress.until(KILL_AT).await;
     doomed.kill();
     let killed = Instant::now();
+    killed_tx.send(()).unwrap();
     progress.until(EVENTS as usize + 1).await;
     let recovered_in = killed.elapsed();
     publisher.await.unwrap();

@@ -177,13 +177,13 @@ impl Outbox {
         }
     }
 
-    /// Whether the session can still be resumed (its log has not overflowed).
     /// How many reliable events the log has numbered: the offset of the last one, which a
     /// client that handled them all resumes from. `None` without a log.
     pub(crate) fn events_numbered(&self) -> Option<u64> {
         self.lock().log.as_ref().map(|log| log.next_offset() - 1)
     }
 
+    /// Whether the session can still be resumed (its log has not overflowed).
     pub(crate) fn is_resumable(&self) -> bool {
         self.lock().log.as_ref().is_some_and(|log| !log.is_broken())
     }

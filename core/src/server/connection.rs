@@ -276,16 +276,28 @@ impl Server {
             Bytes::new()
         };
         let welcome = self.welcome(socket.id(), session, recovered, received);
-        if socket.core().send_frame(&welcome).is_err() {
+        let Some((adoption, offset)) = adoption else {
+            if socket.core().send_frame(&welcome).is_err() {
+                return None;
+            }
+            shared.adapter.add_socket(socket.clone());
+            return Some(socket);
+        };
+        // What the adapter replays waits in the log, as for any resume, so that a long
+        // replay does not count against the queue's bounds.
+        let outbox = &socket.core().outbox;
+        outbox.detach();
+        (adoption.install)(&socket);
+        if outbox
+            .resume(Some(codec::encode(&welcome)), Some(offset), false)
+            .is_none()
+        {
+            tracing::info!(sid = %socket.id(), "a dead node's session overflowed its buffer here");
+            shared.forget_token(&socket);
+            depart(&socket);
             return None;
         }
-        match adoption {
-            Some((adoption, offset)) => {
-                (adoption.install)(&socket);
-                tracing::debug!(sid = %socket.id(), offset, "a dead node's session carried on here");
-            }
-            None => shared.adapter.add_socket(socket.clone()),
-        }
+        tracing::debug!(sid = %socket.id(), offset, "a dead node's session carried on here");
         Some(socket)
     }
 
