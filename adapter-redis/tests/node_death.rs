@@ -26,8 +26,10 @@ const DOOMED: &str = "QUICKET_DOOMED_NODE";
 const CLIENTS: usize = 20;
 /// Events published to the room; each client also gets one direct emit first.
 const EVENTS: u64 = 4_000;
-/// Every client has this many events when A is killed.
-const KILL_AT: usize = 200;
+/// Every client has this many events when A is killed, after 2 s or more.
+const KILL_AT: usize = 1_000;
+/// The recovery window.
+const WINDOW: Duration = Duration::from_secs(6);
 /// The whole scenario's bound: a hang fails here.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -72,8 +74,12 @@ fn durable(prefix: &str) -> RedisConfig {
 /// Every node's server: a new socket joins the feed and gets event 0 from its own emit; a
 /// session carried on from a dead node is in the feed already.
 fn build(builder: ServerBuilder) -> ServerBuilder {
+    let mut config = recovering_server_config();
+    // A short window, so that each node renews its anchors every 1.5 s, and A renews them
+    // before it dies: the walk then starts from a renewed anchor.
+    config.recovery = config.recovery.map(|recovery| recovery.window(WINDOW));
     builder
-        .config(recovering_server_config())
+        .config(config)
         .on_connect(|socket: Socket| async move {
             if !socket.recovered() {
                 socket.join("feed").unwrap();

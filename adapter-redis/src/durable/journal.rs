@@ -17,6 +17,8 @@ use crate::node::{Inner, lock};
 
 /// Anchors kept per session at most; the oldest go first.
 const MAX_ANCHORS: usize = 64;
+/// Sessions whose records one hold of the lock renews.
+const REFRESH_CHUNK: usize = 256;
 
 /// "After entry `after`, the session had been sent `sent` events, and was in `rooms`."
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,35 +159,43 @@ impl Durable {
     /// A new anchor for each session whose count moved, anchors older than the window gone
     /// (the newest always stays), and every record written again: its time to live renewed.
     fn refresh(&self, node: &Inner) {
-        let mut state = lock(&self.state);
         let window = Duration::from_millis(self.ttl_ms());
-        let sids: Vec<SocketId> = state.sessions.keys().copied().collect();
-        for sid in sids {
-            let moved = state.sessions.get(&sid).is_some_and(|journal| {
-                let sent = journal.socket.events_sent().unwrap_or(0);
-                journal.anchors.back().is_none_or(|(a, _)| a.sent != sent)
-            });
-            if moved {
-                self.anchor(node, &mut state, sid, false);
+        let sids: Vec<SocketId> = lock(&self.state).sessions.keys().copied().collect();
+        // A chunk at a time, so that delivery never waits for every session's record.
+        for chunk in sids.chunks(REFRESH_CHUNK) {
+            let mut state = lock(&self.state);
+            for &sid in chunk {
+                self.refresh_one(node, &mut state, sid, window);
             }
-            if let Some(token) = state.tokens.get(&sid) {
-                let key = crate::relay::session_key(node, token);
-                let ttl_ms = self.ttl_ms().max(1);
-                node.bus
-                    .session(crate::bus::Outgoing::SessionHeld { key, sid, ttl_ms });
+        }
+    }
+
+    /// One session's part of [`Durable::refresh`].
+    fn refresh_one(&self, node: &Inner, state: &mut State, sid: SocketId, window: Duration) {
+        let moved = state.sessions.get(&sid).is_some_and(|journal| {
+            let sent = journal.socket.events_sent().unwrap_or(0);
+            journal.anchors.back().is_none_or(|(a, _)| a.sent != sent)
+        });
+        if moved {
+            self.anchor(node, state, sid, false);
+        }
+        if let Some(token) = state.tokens.get(&sid) {
+            let key = crate::relay::session_key(node, token);
+            let ttl_ms = self.ttl_ms().max(1);
+            node.bus
+                .session(crate::bus::Outgoing::SessionHeld { key, sid, ttl_ms });
+        }
+        if let Some(journal) = state.sessions.get_mut(&sid) {
+            while journal.anchors.len() > 1
+                && journal
+                    .anchors
+                    .front()
+                    .is_some_and(|(_, at)| at.elapsed() > window)
+            {
+                journal.anchors.pop_front();
             }
-            if let Some(journal) = state.sessions.get_mut(&sid) {
-                while journal.anchors.len() > 1
-                    && journal
-                        .anchors
-                        .front()
-                        .is_some_and(|(_, at)| at.elapsed() > window)
-                {
-                    journal.anchors.pop_front();
-                }
-                if !moved {
-                    self.queue_record(node, sid, journal, false);
-                }
+            if !moved {
+                self.queue_record(node, sid, journal, false);
             }
         }
     }

@@ -169,11 +169,14 @@ impl Server {
             }
             _ => None,
         };
-        if adoption.is_some() {
+        let adopted = adoption.is_some();
+        if adopted {
             failure = None;
-            meters::session_resumed();
         }
         let socket = self.open_session(handshake, link, adoption)?;
+        if adopted {
+            meters::session_resumed();
+        }
         if let Some(failure) = failure {
             meters::resume_failed(failure.name());
         }
