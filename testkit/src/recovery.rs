@@ -87,11 +87,20 @@ pub async fn reconnected(events: &mut mpsc::UnboundedReceiver<ReconnectEvent>) -
 async fn reconnected_patiently(
     events: &mut mpsc::UnboundedReceiver<ReconnectEvent>,
 ) -> (bool, u64) {
+    reconnected_noting(events, &mut Vec::new()).await
+}
+
+/// [`reconnected_patiently`], noting the events before the `Reconnected` (the attempts and
+/// why each failed), for a report when it never comes.
+async fn reconnected_noting(
+    events: &mut mpsc::UnboundedReceiver<ReconnectEvent>,
+    seen: &mut Vec<String>,
+) -> (bool, u64) {
     loop {
         match events.recv().await {
             Some(ReconnectEvent::Reconnected { recovered, lost }) => return (recovered, lost),
             Some(ReconnectEvent::Failed { attempts }) => panic!("gave up after {attempts}"),
-            Some(_) => {}
+            Some(other) => seen.push(format!("{other:?}")),
             None => panic!("the client is gone"),
         }
     }
@@ -226,10 +235,19 @@ where
         received_down.push(within("traffic", down.recv()).await.unwrap());
         let dropped = Instant::now();
         cut(&socket);
-        let (recovered, lost) =
-            tokio::time::timeout(plan.reconnect_within, reconnected_patiently(&mut events))
-                .await
-                .unwrap_or_else(|_| panic!("no reconnect within {:?}", plan.reconnect_within));
+        let mut seen = Vec::new();
+        let waited = tokio::time::timeout(
+            plan.reconnect_within,
+            reconnected_noting(&mut events, &mut seen),
+        )
+        .await;
+        let (recovered, lost) = waited.unwrap_or_else(|_| {
+            panic!(
+                "round {}: no reconnect within {:?}; the client's reconnect events: {seen:?}",
+                report.reconnects + 1,
+                plan.reconnect_within
+            )
+        });
         assert!(
             recovered,
             "round {}: the session resumed",
