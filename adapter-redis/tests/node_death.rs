@@ -207,14 +207,16 @@ async fn every_client_resumes_with_the_exact_sequence(cluster: bool) {
         let server = c.server.clone();
         tokio::spawn(async move {
             let mut n = 1;
-            // One every 2 ms until A is dead, so that it dies mid-stream...
+            // One per 2 ms tick until A is dead, so that it dies mid-stream (a pace, not a
+            // wait for anything)...
+            let mut ticks = tokio::time::interval(Duration::from_millis(2));
             while n <= EVENTS {
-                server.to("feed").emit("n", n).unwrap();
-                n += 1;
                 tokio::select! {
                     _ = &mut killed => break,
-                    () = tokio::time::sleep(Duration::from_millis(2)) => {}
+                    _ = ticks.tick() => {}
                 }
+                server.to("feed").emit("n", n).unwrap();
+                n += 1;
             }
             // ...then the rest at once, before any session is carried on: each misses more
             // events than a connection's queue holds (1,024), and its replay must not count

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::log::EntryId;
 use super::writes::Write;
 use super::{Durable, State};
+use crate::bus::Outgoing;
 use crate::node::{Inner, lock};
+use crate::relay::session_key;
 
 /// Anchors kept per session at most; the oldest go first.
 const MAX_ANCHORS: usize = 64;
@@ -180,10 +182,9 @@ impl Durable {
             self.anchor(node, state, sid, false);
         }
         if let Some(token) = state.tokens.get(&sid) {
-            let key = crate::relay::session_key(node, token);
+            let key = session_key(node, token);
             let ttl_ms = self.ttl_ms().max(1);
-            node.bus
-                .session(crate::bus::Outgoing::SessionHeld { key, sid, ttl_ms });
+            node.bus.session(Outgoing::SessionHeld { key, sid, ttl_ms });
         }
         if let Some(journal) = state.sessions.get_mut(&sid) {
             while journal.anchors.len() > 1

@@ -131,14 +131,11 @@ impl LocalAdapter {
     fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Socket)) {
         let rooms = self.read();
         let excluded = |sid: &SocketId| {
-            target.except_sockets.contains(sid)
-                || (!target.except_rooms.is_empty()
-                    && rooms.members.get(sid).is_some_and(|m| {
-                        target
-                            .except_rooms
-                            .iter()
-                            .any(|room| m.rooms.contains(room))
-                    }))
+            // The member is looked up only when some room is left out.
+            let member = (!target.except_rooms.is_empty())
+                .then(|| rooms.members.get(sid))
+                .flatten();
+            target.excludes(*sid, |room| member.is_some_and(|m| m.rooms.contains(room)))
         };
         match (target.rooms.as_slice(), target.sockets.is_empty()) {
             ([], true) => rooms

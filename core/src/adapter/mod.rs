@@ -77,8 +77,12 @@ impl BroadcastTarget {
         } else {
             self.sockets.contains(&sid) || self.rooms.iter().any(|room| in_room(room.as_str()))
         };
-        named
-            && !self.except_sockets.contains(&sid)
-            && !self.except_rooms.iter().any(|room| in_room(room.as_str()))
+        named && !self.excludes(sid, in_room)
+    }
+
+    /// Whether the target leaves out socket `sid`, given whether it is in a room.
+    pub(crate) fn excludes(&self, sid: SocketId, in_room: impl Fn(&str) -> bool) -> bool {
+        self.except_sockets.contains(&sid)
+            || self.except_rooms.iter().any(|room| in_room(room.as_str()))
     }
 }

@@ -139,10 +139,7 @@ impl Socket {
     /// How many reliable events this session has received from its client, numbered as the
     /// client counts them for a resume.
     pub fn events_received(&self) -> u64 {
-        self.inner
-            .core
-            .received
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.core.received.load(Ordering::Relaxed)
     }
 
     /// The handshake the client connected with.
