@@ -180,54 +180,13 @@ pub(super) async fn quicket_run(
     plan: Plan,
     saturate: bool,
 ) -> Result<serde_json::Value> {
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        receivers: plan.receivers,
-        deliveries: Mutex::default(),
-        progress: Notify::new(),
-    });
-    let mut receivers = Vec::with_capacity(plan.receivers);
-    for (_, target) in (0..plan.receivers).zip(targets.iter().cycle()) {
-        let shared = Arc::clone(&shared);
-        let builder = Client::builder().on("msg", move |Data(Raw(payload)): Data<Raw>| {
-            shared.deliver(&payload);
-            async {}
-        });
-        let client = target.connect(transport, builder).await?;
-        let _joined: bool = client.emit_with_ack("join", ROOM).await?;
-        receivers.push(client);
-    }
-    let publisher = targets
-        .first()
-        .ok_or("a fan-out needs a target")?
-        .connect(transport, Client::builder())
-        .await?;
-    let payload = |seq: u64, at: Duration| {
-        let mut bytes = vec![0u8; 32];
-        bytes[..8].copy_from_slice(&seq.to_le_bytes());
-        bytes[8..16].copy_from_slice(
-            &u64::try_from(at.as_nanos())
-                .unwrap_or(u64::MAX)
-                .to_le_bytes(),
-        );
-        Raw(bytes.into())
-    };
-    let cpu_of = |servers: &[&ServerProcess]| -> Result<Option<Duration>> {
-        if servers.is_empty() {
-            return Ok(None);
-        }
-        let mut total = Duration::ZERO;
-        for server in servers {
-            total += server.cpu_time()?;
-        }
-        Ok(Some(total))
-    };
+    let stage = Stage::gather(targets, transport, plan.receivers).await?;
     let cpu_before = cpu_of(servers)?;
-    let started = shared.epoch.elapsed();
-    let mut sent = 0u64;
-    let rate = (plan.offered / plan.receivers as u64).max(1);
-    while shared.epoch.elapsed() - started < plan.duration {
-        if saturate {
+    let started = stage.shared.epoch.elapsed();
+    let sent = if saturate {
+        let shared = &stage.shared;
+        let mut sent = 0u64;
+        while shared.epoch.elapsed() - started < plan.duration {
             let complete = shared
                 .deliveries
                 .lock()
@@ -238,58 +197,201 @@ pub(super) async fn quicket_run(
                     .await;
                 continue;
             }
-            publisher.emit("publish", payload(sent, shared.epoch.elapsed()))?;
-        } else {
-            let due = started + Duration::from_nanos(sent * 1_000_000_000 / rate);
-            // The timer wheel ticks in milliseconds: sleep until just before the due time,
-            // then yield until it, or the send would be late by up to a tick.
-            let early = due.saturating_sub(Duration::from_millis(1));
-            if early > shared.epoch.elapsed() {
-                tokio::time::sleep(early - shared.epoch.elapsed()).await;
-            }
-            while shared.epoch.elapsed() < due {
-                tokio::task::yield_now().await;
-            }
-            publisher.emit("publish", payload(sent, due))?;
+            stage.publish(sent, shared.epoch.elapsed())?;
+            sent += 1;
         }
-        sent += 1;
-    }
-    let elapsed = shared.epoch.elapsed() - started;
-    // Bounded wait for the stragglers.
-    let expected = sent * plan.receivers as u64;
-    let drain = Instant::now();
-    while shared
-        .deliveries
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .delivered
-        < expected
-        && drain.elapsed() < Duration::from_secs(5)
-    {
-        let _ = tokio::time::timeout(Duration::from_millis(50), shared.progress.notified()).await;
-    }
-    let cpu = match (cpu_of(servers)?, cpu_before) {
-        (Some(after), Some(before)) => Some(after - before),
-        _ => None,
+        sent
+    } else {
+        let rate = (plan.offered / plan.receivers as u64).max(1);
+        publish_in_turn(std::slice::from_ref(&stage), rate, plan.duration).await?[0]
     };
-    publisher.disconnect().await;
-    for client in receivers {
-        client.disconnect().await;
+    let elapsed = stage.shared.epoch.elapsed() - started;
+    stage.drain(sent).await;
+    let cpu = cpu_of(servers)?
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    let stack = format!("quicket {}", transport.name());
+    Ok(stage
+        .finish(&stack, plan, saturate, sent, elapsed, cpu)
+        .await)
+}
+
+/// Fixed-rate fan-outs to a room on each of `servers` at once, taking turns: message `k`
+/// goes to server `k mod n`, at the plan's rate in all. Each server's messages then lie side
+/// by side in time with the others', so a slow spell of the shared machine falls on all of
+/// them alike; each gets `plan.duration` worth of messages. One row per server, in order.
+pub(super) async fn interleaved_run(
+    servers: &[(&Target, &ServerProcess)],
+    transport: Transport,
+    plan: Plan,
+) -> Result<Vec<serde_json::Value>> {
+    let mut stages = Vec::with_capacity(servers.len());
+    for (target, _) in servers {
+        let targets = std::slice::from_ref(*target);
+        stages.push(Stage::gather(targets, transport, plan.receivers).await?);
     }
-    let d = shared
-        .deliveries
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    Ok(fanout_row(
-        &format!("quicket {}", transport.name()),
-        plan,
-        saturate,
-        sent,
-        d.delivered,
-        elapsed,
-        cpu,
-        [&d.all, &d.first, &d.last],
-    ))
+    let mut cpu_before = Vec::with_capacity(servers.len());
+    for (_, server) in servers {
+        cpu_before.push(server.cpu_time()?);
+    }
+    let started = Instant::now();
+    let rate = (plan.offered / plan.receivers as u64).max(1) * servers.len() as u64;
+    let duration = plan.duration * u32::try_from(servers.len()).unwrap_or(u32::MAX);
+    let sent = publish_in_turn(&stages, rate, duration).await?;
+    let elapsed = started.elapsed() / u32::try_from(servers.len()).unwrap_or(u32::MAX);
+    let stack = format!("quicket {}", transport.name());
+    let mut rows = Vec::with_capacity(servers.len());
+    for (((stage, sent), (_, server)), before) in
+        stages.into_iter().zip(sent).zip(servers).zip(cpu_before)
+    {
+        stage.drain(sent).await;
+        let cpu = server.cpu_time()? - before;
+        rows.push(
+            stage
+                .finish(&stack, plan, false, sent, elapsed, Some(cpu))
+                .await,
+        );
+    }
+    Ok(rows)
+}
+
+/// A room's receivers, what they saw, and the client that publishes to them.
+struct Stage {
+    shared: Arc<Shared>,
+    receivers: Vec<Client>,
+    publisher: Client,
+}
+
+impl Stage {
+    /// `receivers` clients in the room, spread over `targets` in turn, and a publisher on the
+    /// first.
+    async fn gather(targets: &[Target], transport: Transport, receivers: usize) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            epoch: Instant::now(),
+            receivers,
+            deliveries: Mutex::default(),
+            progress: Notify::new(),
+        });
+        let mut clients = Vec::with_capacity(receivers);
+        for (_, target) in (0..receivers).zip(targets.iter().cycle()) {
+            let shared = Arc::clone(&shared);
+            let builder = Client::builder().on("msg", move |Data(Raw(payload)): Data<Raw>| {
+                shared.deliver(&payload);
+                async {}
+            });
+            let client = target.connect(transport, builder).await?;
+            let _joined: bool = client.emit_with_ack("join", ROOM).await?;
+            clients.push(client);
+        }
+        let publisher = targets
+            .first()
+            .ok_or("a fan-out needs a target")?
+            .connect(transport, Client::builder())
+            .await?;
+        Ok(Self {
+            shared,
+            receivers: clients,
+            publisher,
+        })
+    }
+
+    /// Publishes message `seq`, stamped as due at `at` after the epoch.
+    fn publish(&self, seq: u64, at: Duration) -> Result<()> {
+        let mut bytes = vec![0u8; 32];
+        bytes[..8].copy_from_slice(&seq.to_le_bytes());
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        bytes[8..16].copy_from_slice(&nanos.to_le_bytes());
+        self.publisher.emit("publish", Raw(bytes.into()))?;
+        Ok(())
+    }
+
+    /// Waits, at most 5 s, for every delivery of `sent` messages.
+    async fn drain(&self, sent: u64) {
+        let expected = sent * self.shared.receivers as u64;
+        let drain = Instant::now();
+        while self.delivered() < expected && drain.elapsed() < Duration::from_secs(5) {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(50), self.shared.progress.notified())
+                    .await;
+        }
+    }
+
+    fn delivered(&self) -> u64 {
+        let deliveries = self.shared.deliveries.lock();
+        deliveries.unwrap_or_else(PoisonError::into_inner).delivered
+    }
+
+    /// Disconnects every client, and reports what they saw.
+    async fn finish(
+        self,
+        stack: &str,
+        plan: Plan,
+        saturate: bool,
+        sent: u64,
+        elapsed: Duration,
+        cpu: Option<Duration>,
+    ) -> serde_json::Value {
+        self.publisher.disconnect().await;
+        for client in self.receivers {
+            client.disconnect().await;
+        }
+        let d = self
+            .shared
+            .deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let latencies = [&d.all, &d.first, &d.last];
+        fanout_row(
+            stack,
+            plan,
+            saturate,
+            sent,
+            d.delivered,
+            elapsed,
+            cpu,
+            latencies,
+        )
+    }
+}
+
+/// Publishes on a schedule, `rate` messages a second for `duration`, to `stages` in turn;
+/// how many went to each. Latency counts from each message's due time, so a late send cannot
+/// hide its lateness (coordinated omission).
+async fn publish_in_turn(stages: &[Stage], rate: u64, duration: Duration) -> Result<Vec<u64>> {
+    let mut sent = vec![0u64; stages.len()];
+    let started = Instant::now();
+    let mut total = 0u64;
+    while started.elapsed() < duration {
+        let due = started + Duration::from_nanos(total * 1_000_000_000 / rate);
+        // The timer wheel ticks in milliseconds: sleep until just before the due time, then
+        // yield until it, or the send would be late by up to a tick.
+        let early = due.checked_sub(Duration::from_millis(1)).unwrap_or(due);
+        tokio::time::sleep_until(early.into()).await;
+        while Instant::now() < due {
+            tokio::task::yield_now().await;
+        }
+        let turn = usize::try_from(total % stages.len() as u64).unwrap_or(0);
+        let stage = &stages[turn];
+        stage.publish(
+            sent[turn],
+            due.saturating_duration_since(stage.shared.epoch),
+        )?;
+        sent[turn] += 1;
+        total += 1;
+    }
+    Ok(sent)
+}
+
+/// The CPU time of `servers` together, if any.
+fn cpu_of(servers: &[&ServerProcess]) -> Result<Option<Duration>> {
+    if servers.is_empty() {
+        return Ok(None);
+    }
+    let mut total = Duration::ZERO;
+    for server in servers {
+        total += server.cpu_time()?;
+    }
+    Ok(Some(total))
 }
 
 #[allow(clippy::too_many_arguments)]

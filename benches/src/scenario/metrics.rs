@@ -3,11 +3,14 @@
 //! recorder and one with the Prometheus recorder installed (`serve --metrics on`), beside a
 //! second server without a recorder as the control.
 //!
-//! The three run side by side and take turns in short rounds, each going first in turn, and
-//! are started afresh for every round; each figure is the median over all rounds. The
-//! machine is shared: two identical servers measured one after the other, as this scenario
-//! once did, differed by up to 40 % here, which drowned the recorder's cost. The control's
-//! ratio shows what noise is left.
+//! The three take turns request by request: a round trip to each in turn, and a fan-out
+//! message to each in turn, so that each server's samples lie side by side in time with the
+//! others' and a slow spell of the shared machine falls on all three alike. They are started
+//! afresh for every round, each going first in turn; each figure is the median over the
+//! rounds, and each ratio the median of the ratios within a round. The machine is shared: two
+//! identical servers measured one after the other differed by up to 40 % here, and by up to
+//! 13 % at p99 when they took turns a whole measure at a time, which drowned the recorder's
+//! cost. The control's ratio shows what noise is left.
 
 use serde_json::{Value, json};
 
@@ -44,13 +47,13 @@ pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()>
         // the same build for its whole life (seen here), and with 4 rounds per process two
         // slow ones still moved a run's median by 10 %.
         let servers = start_servers(round, report).await?;
-        // Each server goes first, second and last in turn.
+        // The servers take turns within each measure, each going first in turn.
         let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
         order.rotate_left(round % VARIANTS.len());
-        for variant in order {
-            let (server, target) = &servers[variant];
-            let measured = measure_round(server, target, receivers, round_trips, options.quick);
-            for (measure, round_figures) in measured.await?.into_iter().enumerate() {
+        let turns: Vec<&(ServerProcess, Target)> = order.iter().map(|&v| &servers[v]).collect();
+        let measured = measure_round(&turns, receivers, round_trips, options.quick).await?;
+        for (&variant, per_measure) in order.iter().zip(measured) {
+            for (measure, round_figures) in per_measure.into_iter().enumerate() {
                 figures[variant][measure].push(round_figures);
             }
         }
@@ -105,41 +108,39 @@ async fn start_servers(round: usize, report: &Report) -> Result<Vec<(ServerProce
     Ok(started.into_iter().map(|(_, server)| server).collect())
 }
 
-/// One round against one server, in [`MEASURES`]'s order.
+/// One round against the servers, taking turns: for each server, in their order, its figures
+/// in [`MEASURES`]'s order.
 async fn measure_round(
-    server: &ServerProcess,
-    target: &Target,
+    servers: &[&(ServerProcess, Target)],
     receivers: usize,
     round_trips: u64,
     quick: bool,
-) -> Result<Vec<Figures>> {
-    let mut figures = Vec::with_capacity(MEASURES.len());
+) -> Result<Vec<Vec<Figures>>> {
+    let mut figures = vec![Vec::with_capacity(MEASURES.len()); servers.len()];
     for transport in [Transport::Ws, Transport::Wt] {
-        let (sampler, cpu) =
-            rtt::quicket_round_trips(target, Some(server), transport, 200, round_trips).await?;
-        let summary = sampler.latencies.summary();
-        let cpu = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
-        figures.push([
-            Some(summary.p50_us / 1000.0),
-            Some(summary.p99_us / 1000.0),
-            cpu,
-        ]);
+        let pairs: Vec<_> = servers.iter().map(|(p, t)| (t, Some(p))).collect();
+        let measured = rtt::interleaved_round_trips(&pairs, transport, 200, round_trips).await?;
+        for (figures, (sampler, cpu)) in figures.iter_mut().zip(measured) {
+            let summary = sampler.latencies.summary();
+            let cpu = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / round_trips as f64);
+            figures.push([
+                Some(summary.p50_us / 1000.0),
+                Some(summary.p99_us / 1000.0),
+                cpu,
+            ]);
+        }
     }
     let plan = Plan::metrics(receivers, quick);
-    let fanout = fanout::quicket_run(
-        std::slice::from_ref(target),
-        &[server],
-        Transport::Ws,
-        plan,
-        false,
-    )
-    .await?;
-    let field = |key: &str| fanout.get(key).and_then(Value::as_f64);
-    figures.push([
-        field("p50 ms"),
-        field("p99 ms"),
-        field("server CPU µs/delivery"),
-    ]);
+    let pairs: Vec<_> = servers.iter().map(|(p, t)| (t, p)).collect();
+    let rows = fanout::interleaved_run(&pairs, Transport::Ws, plan).await?;
+    for (figures, row) in figures.iter_mut().zip(rows) {
+        let field = |key: &str| row.get(key).and_then(Value::as_f64);
+        figures.push([
+            field("p50 ms"),
+            field("p99 ms"),
+            field("server CPU µs/delivery"),
+        ]);
+    }
     Ok(figures)
 }
 

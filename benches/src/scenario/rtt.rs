@@ -144,27 +144,97 @@ pub(super) async fn quicket_round_trips(
     warmup: u64,
     count: u64,
 ) -> Result<(Sampler, Option<Duration>)> {
-    let (pongs_tx, mut pongs) = mpsc::unbounded_channel::<u64>();
-    let builder = Client::builder().on("pong", move |Data(Raw(data)): Data<Raw>| {
-        let seq = data
-            .get(..8)
-            .and_then(|s| s.try_into().ok())
-            .map(u64::from_le_bytes);
-        if let Some(seq) = seq {
-            let _ = pongs_tx.send(seq);
+    let servers = [(target, process)];
+    let mut measured = interleaved_round_trips(&servers, transport, warmup, count).await?;
+    measured.pop().ok_or_else(|| "no server measured".into())
+}
+
+/// Round trips to each of `servers` in turn, one at a time: the first server's, then the
+/// second's, and so on, `count` times after `warmup` rounds. Each server's samples then lie
+/// side by side in time with the others', so a slow spell of the shared machine falls on all
+/// of them alike. Each server's samples and CPU, in `servers`' order.
+pub(super) async fn interleaved_round_trips(
+    servers: &[(&Target, Option<&ServerProcess>)],
+    transport: Transport,
+    warmup: u64,
+    count: u64,
+) -> Result<Vec<(Sampler, Option<Duration>)>> {
+    let mut pingers = Vec::with_capacity(servers.len());
+    for (target, _) in servers {
+        pingers.push(Pinger::connect(target, transport).await?);
+    }
+    let mut discarded = Sampler::new(0, 0);
+    for _ in 0..warmup {
+        for pinger in &mut pingers {
+            pinger.once(&mut discarded).await?;
         }
-        async {}
-    });
-    let client = target.connect(transport, builder).await?;
-    let mut seq = 0u64;
-    let mut once = async |sampler: &mut Sampler| -> Result<()> {
-        seq += 1;
+    }
+    let processes = servers.iter().map(|(_, process)| *process);
+    let before: Vec<Option<Duration>> = processes
+        .clone()
+        .map(|process| process.map(ServerProcess::cpu_time).transpose())
+        .collect::<Result<_>>()?;
+    let mut samplers: Vec<Sampler> = servers.iter().map(|_| Sampler::new(0, count)).collect();
+    for _ in 0..count {
+        for (pinger, sampler) in pingers.iter_mut().zip(&mut samplers) {
+            pinger.once(sampler).await?;
+        }
+    }
+    let mut measured = Vec::with_capacity(servers.len());
+    for ((process, before), sampler) in processes.zip(before).zip(samplers) {
+        let cpu = match (process, before) {
+            (Some(process), Some(before)) => Some(process.cpu_time()? - before),
+            _ => None,
+        };
+        measured.push((sampler, cpu));
+    }
+    for pinger in pingers {
+        pinger.client.disconnect().await;
+    }
+    Ok(measured)
+}
+
+/// A client that sends 32-byte pings, numbered, one at a time.
+struct Pinger {
+    client: Client,
+    pongs: mpsc::UnboundedReceiver<u64>,
+    transport: Transport,
+    seq: u64,
+}
+
+impl Pinger {
+    async fn connect(target: &Target, transport: Transport) -> Result<Self> {
+        let (pongs_tx, pongs) = mpsc::unbounded_channel::<u64>();
+        let builder = Client::builder().on("pong", move |Data(Raw(data)): Data<Raw>| {
+            let seq = data
+                .get(..8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_le_bytes);
+            if let Some(seq) = seq {
+                let _ = pongs_tx.send(seq);
+            }
+            async {}
+        });
+        let client = target.connect(transport, builder).await?;
+        Ok(Self {
+            client,
+            pongs,
+            transport,
+            seq: 0,
+        })
+    }
+
+    /// One round trip, recorded in `sampler` (or counted lost, for a datagram).
+    async fn once(&mut self, sampler: &mut Sampler) -> Result<()> {
+        self.seq += 1;
+        let seq = self.seq;
         let mut payload = [7u8; PAYLOAD];
         payload[..8].copy_from_slice(&seq.to_le_bytes());
         let payload = Raw(bytes::Bytes::copy_from_slice(&payload));
         let started = Instant::now();
-        if transport == Transport::WtDgram {
-            client.volatile().emit("ping", payload)?;
+        if self.transport == Transport::WtDgram {
+            self.client.volatile().emit("ping", payload)?;
+            let pongs = &mut self.pongs;
             let answered = tokio::time::timeout(DATAGRAM_WAIT, async {
                 while let Some(pong) = pongs.recv().await {
                     if pong == seq {
@@ -179,26 +249,11 @@ pub(super) async fn quicket_round_trips(
                 _ => sampler.lose(),
             }
         } else {
-            let _echo: Raw = client.emit_with_ack("echo", payload).await?;
+            let _echo: Raw = self.client.emit_with_ack("echo", payload).await?;
             sampler.record(started);
         }
         Ok(())
-    };
-    let mut warm = Sampler::new(0, warmup);
-    while warm.more() {
-        once(&mut warm).await?;
     }
-    let before = process.map(ServerProcess::cpu_time).transpose()?;
-    let mut sampler = Sampler::new(0, count);
-    while sampler.more() {
-        once(&mut sampler).await?;
-    }
-    let cpu = match (process, before) {
-        (Some(process), Some(before)) => Some(process.cpu_time()? - before),
-        _ => None,
-    };
-    client.disconnect().await;
-    Ok((sampler, cpu))
 }
 
 /// Server CPU microseconds per round trip.
