@@ -133,34 +133,19 @@ impl Server {
         let resume = handshake
             .resume()
             .filter(|_| self.shared.config.recovery.is_some());
-        let resumed = match resume {
-            Some(resume) => Some(match self.take_session(resume, handshake.codec()).await {
-                Ok(socket) => self
+        let failure = match resume {
+            Some(resume) => match self.take_session(resume, handshake.codec()).await {
+                Ok(socket) => match self
                     .resume_session(&socket, resume.offset, link.clone())
                     .await
-                    .map(|()| socket),
-                Err(failure) => Err(failure),
-            }),
+                {
+                    Ok(()) => return Some(resumed_startup(socket)),
+                    Err(failure) => Some(failure),
+                },
+                Err(failure) => Some(failure),
+            },
             None => None,
         };
-        if let Some(Ok(socket)) = resumed {
-            meters::session_resumed();
-            // A connect handler the drop interrupted finishes before the reconnect handler.
-            let unfinished = socket.unfinished_startup();
-            let on_reconnect = socket
-                .reconnect_handler()
-                .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
-            let startup: Option<BoxFuture> = match (unfinished, on_reconnect) {
-                (None, on_reconnect) => on_reconnect,
-                (Some(connect), None) => Some(Box::pin(connect)),
-                (Some(connect), Some(on_reconnect)) => Some(Box::pin(async move {
-                    connect.await;
-                    on_reconnect.await;
-                })),
-            };
-            return Some((socket, startup));
-        }
-        let mut failure = resumed.and_then(Result::err);
         let adoption = match (resume, failure) {
             (Some(resume), Some(ResumeFailure::UnknownSession)) => {
                 let sessions = self.shared.adapter.sessions();
@@ -169,14 +154,16 @@ impl Server {
             }
             _ => None,
         };
-        let adopted = adoption.is_some();
-        if adopted {
-            failure = None;
-        }
-        let socket = self.open_session(handshake, link, adoption)?;
-        if adopted {
-            meters::session_resumed();
-        }
+        // A session carried on from a dead node is a resume that did not fail.
+        let failure = failure.filter(|_| adoption.is_none());
+        let socket = match adoption {
+            Some((adoption, offset)) => {
+                let socket = self.carry_on(handshake, link, adoption, offset)?;
+                meters::session_resumed();
+                socket
+            }
+            None => self.open_session(handshake, link)?,
+        };
         if let Some(failure) = failure {
             meters::resume_failed(failure.name());
         }
@@ -239,53 +226,29 @@ impl Server {
     }
 
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.
-    /// A new session for this connection, or one carrying on `adoption`'s after the client's
-    /// offset.
-    fn open_session(
+    fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
+        let log = self.replay_log();
+        let (socket, token) = self.new_socket(handshake, link, log, random_socket_id(), false);
+        let welcome = self.welcome(socket.id(), token, false, 0);
+        socket.core().send_frame(&welcome).ok()?;
+        self.shared.adapter.add_socket(socket.clone());
+        Some(socket)
+    }
+
+    /// A session a dead node held, carried on here after the client's `offset`
+    /// ([`SessionLocator::adopt`](crate::adapter::SessionLocator::adopt)).
+    fn carry_on(
         &self,
         handshake: Handshake,
         link: Link,
-        adoption: Option<(Adoption, u64)>,
+        adoption: Adoption,
+        offset: u64,
     ) -> Option<Socket> {
-        let shared = &self.shared;
-        let config = &shared.config;
-        let log = config.recovery.as_ref().map(|recovery| {
-            let log = ReplayLog::new(recovery.buffer, WhenFull::EndSession)
-                .with_budget(shared.detached_bytes.clone());
-            match &adoption {
-                Some((_, offset)) => log.continuing_after(*offset),
-                None => log,
-            }
-        });
-        let core = Arc::new(SessionCore::new(
-            handshake.codec(),
-            link,
-            config.limits.clone(),
-            log,
-            config.default_ack_timeout,
-            shared.meters.current(),
-        ));
-        let (id, received) = match &adoption {
-            Some((adoption, _)) => (adoption.id, adoption.received),
-            None => (random_socket_id(), 0),
-        };
-        core.received
-            .store(received, std::sync::atomic::Ordering::Relaxed);
-        let recovered = adoption.is_some();
-        let socket = Socket::new(id, core, handshake, Arc::clone(shared), recovered);
-        let session = if config.recovery.is_some() {
-            shared.issue_token(&socket)
-        } else {
-            Bytes::new()
-        };
-        let welcome = self.welcome(socket.id(), session, recovered, received);
-        let Some((adoption, offset)) = adoption else {
-            if socket.core().send_frame(&welcome).is_err() {
-                return None;
-            }
-            shared.adapter.add_socket(socket.clone());
-            return Some(socket);
-        };
+        let log = self.replay_log().map(|log| log.continuing_after(offset));
+        let (socket, token) = self.new_socket(handshake, link, log, adoption.id, true);
+        let received = adoption.received;
+        socket.core().received.store(received, Ordering::Relaxed);
+        let welcome = self.welcome(socket.id(), token, true, received);
         // What the adapter replays waits in the log, as for any resume, so that a long
         // replay does not count against the queue's bounds.
         let outbox = &socket.core().outbox;
@@ -296,12 +259,50 @@ impl Server {
             .is_none()
         {
             tracing::info!(sid = %socket.id(), "a dead node's session overflowed its buffer here");
-            shared.forget_token(&socket);
+            self.shared.forget_token(&socket);
             depart(&socket);
             return None;
         }
         tracing::debug!(sid = %socket.id(), offset, "a dead node's session carried on here");
         Some(socket)
+    }
+
+    /// A session's replay log, when sessions are recoverable.
+    fn replay_log(&self) -> Option<ReplayLog> {
+        let shared = &self.shared;
+        shared.config.recovery.as_ref().map(|recovery| {
+            ReplayLog::new(recovery.buffer, WhenFull::EndSession)
+                .with_budget(shared.detached_bytes.clone())
+        })
+    }
+
+    /// A socket for session `id` on this connection, and its resume token (empty unless
+    /// sessions are recoverable).
+    fn new_socket(
+        &self,
+        handshake: Handshake,
+        link: Link,
+        log: Option<ReplayLog>,
+        id: SocketId,
+        recovered: bool,
+    ) -> (Socket, Bytes) {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let core = Arc::new(SessionCore::new(
+            handshake.codec(),
+            link,
+            config.limits.clone(),
+            log,
+            config.default_ack_timeout,
+            shared.meters.current(),
+        ));
+        let socket = Socket::new(id, core, handshake, Arc::clone(shared), recovered);
+        let token = if config.recovery.is_some() {
+            shared.issue_token(&socket)
+        } else {
+            Bytes::new()
+        };
+        (socket, token)
     }
 
     /// Attaches a taken-over session to its new connection: `Welcome`, then the events the
@@ -467,6 +468,25 @@ impl Refusal {
         let _peer_gone = tokio::time::timeout(LAST_FRAME_WITHIN, sending).await;
         writer.close(reason, message).await;
     }
+}
+
+/// A resumed session and what runs before its next event: a connect handler the drop
+/// interrupted finishes first, then the reconnect handler.
+fn resumed_startup(socket: Socket) -> (Socket, Option<BoxFuture>) {
+    meters::session_resumed();
+    let unfinished = socket.unfinished_startup();
+    let on_reconnect = socket
+        .reconnect_handler()
+        .map(|on_reconnect| contain_panics(on_reconnect(socket.clone()), "reconnect"));
+    let startup: Option<BoxFuture> = match (unfinished, on_reconnect) {
+        (None, on_reconnect) => on_reconnect,
+        (Some(connect), None) => Some(Box::pin(connect)),
+        (Some(connect), Some(on_reconnect)) => Some(Box::pin(async move {
+            connect.await;
+            on_reconnect.await;
+        })),
+    };
+    (socket, startup)
 }
 
 /// A socket's exit from the server, on drop, unless its session is kept for a resume.
