@@ -20,7 +20,8 @@ pub use self::presence::{PresenceCounts, PresenceEvent, PresenceSnapshot, Presen
 pub use self::reconnect::ReconnectEvent;
 use crate::config::ClientConfig;
 use crate::endpoint::close::Close;
-use crate::endpoint::driver::Role;
+use crate::endpoint::driver::{Role, now};
+use crate::endpoint::greeting::Greeting;
 use crate::endpoint::handler::{EventContext, ExtractError, FromEvent, Handler, Handlers};
 use crate::endpoint::replay::{ReplayLog, WhenFull};
 use crate::endpoint::{Link, SessionCore};
@@ -28,7 +29,7 @@ use crate::error::{ConnectError, EmitError};
 use crate::meters::Meters;
 use crate::payload::EncodedPayload;
 use crate::payload::IntoPayload;
-use crate::transport::{Connection, Connector, FrameReader, FrameWriter, Incoming, TransportError};
+use crate::transport::{Connection, Connector, FrameReader, FrameWriter};
 
 /// How many presence events a watch buffers before it drops them.
 const PRESENCE_EVENTS: usize = 1024;
@@ -279,37 +280,21 @@ impl Dial {
             resume,
         });
         let timeout = self.config.handshake_timeout;
-        let welcome = tokio::time::timeout(timeout, async {
+        let greeting = Greeting::new(timeout, now());
+        let answer = async {
             writer.send(codec::encode(&hello)).await?;
             writer.flush().await?;
             loop {
-                match reader.recv().await? {
-                    Incoming::Frame(bytes) => break Ok::<_, ConnectError>(bytes),
-                    Incoming::Datagram(_) => continue,
+                if let Some(answer) = greeting.answer(reader.recv().await?) {
+                    return answer;
                 }
             }
-        })
-        .await
-        .map_err(|_| ConnectError::Timeout(timeout))??;
-        match codec::decode(&welcome) {
-            Ok(Frame::Welcome(welcome)) => Ok(welcome),
-            Ok(Frame::Reject(reject)) => Err(ConnectError::Rejected {
-                reason: reject.reason,
-                message: reject.message,
-                data: reject.data,
-            }),
-            // The server gave up on the handshake (its timeout, or shutting down) and said why.
-            Ok(Frame::Disconnect(bye)) => {
-                Err(ConnectError::Transport(TransportError::PeerClosed {
-                    reason: bye.reason,
-                    message: bye.message,
-                }))
+        };
+        tokio::select! {
+            answer = answer => answer,
+            () = tokio::time::sleep_until(greeting.deadline().into()) => {
+                Err(ConnectError::Timeout(timeout))
             }
-            Ok(other) => Err(ConnectError::Protocol(format!(
-                "expected Welcome, got {:?}",
-                other.tag()
-            ))),
-            Err(err) => Err(ConnectError::Protocol(err.to_string())),
         }
     }
 }

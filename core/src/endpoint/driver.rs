@@ -156,7 +156,7 @@ async fn pump<P: Role, R: FrameReader, W: FrameWriter>(
 }
 
 /// The time as the machine takes it: tokio's clock, so paused time in tests reaches it.
-fn now() -> std::time::Instant {
+pub(crate) fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 

@@ -1,6 +1,6 @@
 //! One endpoint of a connection, as QUIC names either side: what a server-side socket and a
 //! client have in common. The outbound queue, pending acks, event handlers, emitting, the
-//! connection's state machine and the driver task that runs it.
+//! handshake's and the open connection's state machines, and the driver task that runs it.
 
 pub(crate) mod acks;
 pub(crate) mod backlog;
@@ -8,6 +8,7 @@ pub(crate) mod budget;
 pub(crate) mod close;
 pub(crate) mod driver;
 mod emit;
+pub(crate) mod greeting;
 pub(crate) mod handler;
 mod machine;
 mod methods;

@@ -6,23 +6,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use metrics::Gauge;
-use quicket_proto::{Disconnect, DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use tokio::time::sleep_until;
 use tracing::Instrument;
 
-use super::handshake::{self, Handshake};
+use super::handshake::Handshake;
 use super::lifecycle::Step;
 use super::session::ResumeFailure;
 use super::{Server, ServerShared, Socket};
 use crate::adapter::Adoption;
 use crate::endpoint::close::Close;
-use crate::endpoint::driver::{Heartbeat, drive};
+use crate::endpoint::driver::{Heartbeat, drive, now};
+use crate::endpoint::greeting::{self, Greeting, Refusal};
 use crate::endpoint::handler::{BoxFuture, contain_panics};
 use crate::endpoint::replay::{ReplayLog, WhenFull};
 use crate::endpoint::{Link, SessionCore};
 use crate::meters;
-use crate::transport::{
-    Connection, ConnectionInfo, FrameReader, FrameWriter, TransportError, TransportKind,
-};
+use crate::transport::{Connection, ConnectionInfo, FrameReader, FrameWriter, TransportKind};
 
 impl Server {
     /// Runs one connection to its end: handshake, then events until it closes.
@@ -61,14 +61,14 @@ impl Server {
             _ => None,
         };
         if let Some(full) = over {
-            let refusal = Refusal::Reject(handshake::refusal(RejectReason::ServerFull, full));
-            return refusal.deliver(&mut writer, info.kind).await;
+            let refusal = greeting::refusal(RejectReason::ServerFull, full);
+            return deliver(refusal, &mut writer, info.kind).await;
         }
         let handshake = self.await_hello(&mut reader, &info).await;
         drop(handshaking);
         let handshake = match handshake {
             Ok(handshake) => handshake,
-            Err(refusal) => return refusal.deliver(&mut writer, info.kind).await,
+            Err(refusal) => return deliver(refusal, &mut writer, info.kind).await,
         };
         meters::handshake_completed(info.kind);
 
@@ -97,24 +97,20 @@ impl Server {
         }
     }
 
-    /// The client's Hello, parsed, unless the handshake timeout or a shutdown comes first.
+    /// The client's Hello, parsed, unless the handshake's deadline or a shutdown comes first.
     async fn await_hello<R: FrameReader>(
         &self,
         reader: &mut R,
         info: &ConnectionInfo,
     ) -> Result<Handshake, Refusal> {
         let shared = &self.shared;
+        let greeting = Greeting::new(shared.config.handshake_timeout, now());
         let mut shutdown = shared.shutdown.subscribe();
-        let shutting_down = || {
-            Refusal::Reject(handshake::refusal(
-                RejectReason::ShuttingDown,
-                "the server is shutting down",
-            ))
-        };
+        let shutting_down =
+            || greeting::refusal(RejectReason::ShuttingDown, "the server is shutting down");
         let handshake = tokio::select! {
-            done = tokio::time::timeout(shared.config.handshake_timeout, self.handshake(reader, info)) => {
-                done.unwrap_or(Err(Refusal::Timeout))
-            }
+            done = self.handshake(&greeting, reader, info) => done,
+            () = sleep_until(greeting.deadline().into()) => Err(Refusal::Timeout),
             _ = shutdown.wait_for(|down| *down) => Err(shutting_down()),
         };
         match handshake {
@@ -368,24 +364,17 @@ impl Server {
     /// Reads the client's `Hello` and runs the auth middleware.
     async fn handshake<R: FrameReader>(
         &self,
+        greeting: &Greeting,
         reader: &mut R,
         info: &ConnectionInfo,
     ) -> Result<Handshake, Refusal> {
         let shared = &self.shared;
-        let incoming = reader.recv().await.map_err(|err| match err {
-            TransportError::FrameTooLarge { .. } => {
-                Refusal::Unframed(DisconnectReason::FrameTooLarge, err.to_string())
-            }
-            TransportError::Malformed(_) => {
-                Refusal::Unframed(DisconnectReason::ProtocolError, err.to_string())
-            }
-            _ => Refusal::Gone,
-        })?;
-        let hello =
-            handshake::parse_hello(incoming, &shared.config.limits).map_err(Refusal::Reject)?;
+        let hello = greeting.hello(reader.recv().await, &shared.config.limits)?;
         if shared.connections.load(Ordering::Relaxed) > shared.config.max_connections {
-            let full = handshake::refusal(RejectReason::ServerFull, "the server is full");
-            return Err(Refusal::Reject(full));
+            return Err(greeting::refusal(
+                RejectReason::ServerFull,
+                "the server is full",
+            ));
         }
         let codec = hello.codec;
         let handshake = Handshake::new(hello, info.clone());
@@ -408,66 +397,22 @@ impl Server {
     }
 }
 
-/// Why a connection got no socket.
-enum Refusal {
-    /// The client went away during the handshake.
-    Gone,
-    /// The first bytes were not a frame the transport could deliver: the client gets a
-    /// `Reject{BadHandshake}` saying why, and the close carries the reason.
-    Unframed(DisconnectReason, String),
-    /// The client said nothing in time.
-    Timeout,
-    /// The client gets this `Reject` frame.
-    Reject(Box<Frame>),
-}
-
 /// How long a refused client may take to accept its last frame; it may not be reading.
 const LAST_FRAME_WITHIN: Duration = Duration::from_secs(1);
 
-impl Refusal {
-    /// Why, as a metric label: the `Reject`'s reason, else how the connection ends.
-    fn reason(&self) -> &'static str {
-        match self {
-            Refusal::Gone => DisconnectReason::TransportClosed.name(),
-            Refusal::Unframed(reason, _) => reason.name(),
-            Refusal::Timeout => DisconnectReason::HandshakeTimeout.name(),
-            Refusal::Reject(frame) => match &**frame {
-                Frame::Reject(reject) => reject.reason.name(),
-                _ => "Other",
-            },
-        }
-    }
-
-    async fn deliver<W: FrameWriter>(self, writer: &mut W, transport: TransportKind) {
-        meters::handshake_refused(transport, self.reason());
-        let (last, reason, message) = match self {
-            Refusal::Gone => return,
-            Refusal::Unframed(reason, message) => (
-                handshake::refusal(RejectReason::BadHandshake, &message),
-                reason,
-                "bad first frame",
-            ),
-            Refusal::Timeout => (
-                Box::new(Frame::Disconnect(Disconnect {
-                    reason: DisconnectReason::HandshakeTimeout,
-                    message: "no Hello in time".to_owned(),
-                })),
-                DisconnectReason::HandshakeTimeout,
-                "handshake timed out",
-            ),
-            Refusal::Reject(frame) => (
-                frame,
-                DisconnectReason::ServerDisconnect,
-                "handshake refused",
-            ),
-        };
-        let sending = async {
-            writer.send(codec::encode(&last)).await?;
-            writer.flush().await
-        };
-        let _peer_gone = tokio::time::timeout(LAST_FRAME_WITHIN, sending).await;
-        writer.close(reason, message).await;
-    }
+/// Ends a refused handshake: the client gets its last frame, if it is still there, and the
+/// close says why.
+async fn deliver<W: FrameWriter>(refusal: Refusal, writer: &mut W, transport: TransportKind) {
+    meters::handshake_refused(transport, refusal.reason());
+    let Some(last) = refusal.last_words() else {
+        return;
+    };
+    let sending = async {
+        writer.send(codec::encode(&last.frame)).await?;
+        writer.flush().await
+    };
+    let _peer_gone = tokio::time::timeout(LAST_FRAME_WITHIN, sending).await;
+    writer.close(last.reason, last.message).await;
 }
 
 /// A resumed session and what runs before its next event: a connect handler the drop

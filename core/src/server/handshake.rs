@@ -2,16 +2,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use quicket_proto::{
-    Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PayloadError, Reject, RejectReason, codec,
-};
+use quicket_proto::{Frame, Hello, PayloadCodec, PayloadError, Reject, RejectReason};
 
-use crate::config::ConnectionLimits;
 use crate::extensions::Extensions;
 use crate::payload::EncodedPayload;
 use crate::payload::{FromPayload, IntoPayload};
-use crate::transport::{ConnectionInfo, Incoming};
+use crate::transport::ConnectionInfo;
 
 /// What a client said when it connected. Auth middleware inspects it; sockets keep it.
 #[derive(Clone, Debug)]
@@ -103,90 +99,4 @@ impl Rejection {
             data,
         })
     }
-}
-
-/// The smallest frame limit a client may advertise: below it, not even a `Welcome` fits.
-const MIN_PEER_FRAME_SIZE: u32 = 1024;
-
-/// Reads the client's `Hello`, or says how to refuse it.
-pub(crate) fn parse_hello(
-    incoming: Incoming,
-    limits: &ConnectionLimits,
-) -> Result<Hello, Box<Frame>> {
-    let bytes = match incoming {
-        Incoming::Frame(bytes) => bytes,
-        Incoming::Datagram(_) => {
-            return Err(refusal(
-                RejectReason::BadHandshake,
-                "a datagram came before the handshake",
-            ));
-        }
-    };
-    let hello = match codec::decode(&bytes) {
-        Ok(Frame::Hello(hello)) => hello,
-        Ok(other) => {
-            let message = format!("expected Hello, got {:?}", other.tag());
-            return Err(refusal(RejectReason::BadHandshake, &message));
-        }
-        Err(err) => {
-            // A later version's Hello keeps its tag and `version` first (PROTOCOL.md 10.1).
-            return Err(match codec::hello_version(&bytes) {
-                Some(version) if version != PROTOCOL_VERSION => unsupported(version),
-                _ => refusal(
-                    RejectReason::BadHandshake,
-                    &format!("undecodable Hello: {err}"),
-                ),
-            });
-        }
-    };
-    if hello.version != PROTOCOL_VERSION {
-        return Err(unsupported(hello.version));
-    }
-    check_sizes(&hello, limits)?;
-    Ok(hello)
-}
-
-/// A Hello whose sizes are out of bounds: a frame limit too small for a `Welcome`, or
-/// fields larger than the server keeps. The socket keeps its Hello for its whole life, a
-/// kept session too.
-fn check_sizes(hello: &Hello, limits: &ConnectionLimits) -> Result<(), Box<Frame>> {
-    if hello.max_frame_size < MIN_PEER_FRAME_SIZE {
-        let message = format!(
-            "max_frame_size {} is below the minimum of {MIN_PEER_FRAME_SIZE}",
-            hello.max_frame_size
-        );
-        return Err(refusal(RejectReason::BadHandshake, &message));
-    }
-    for (field, len, max) in [
-        (
-            "client_name",
-            hello.client_name.len(),
-            limits.max_client_info_len,
-        ),
-        (
-            "client_version",
-            hello.client_version.len(),
-            limits.max_client_info_len,
-        ),
-        ("auth", hello.auth.len(), limits.max_auth_size),
-    ] {
-        if len > max {
-            let message = format!("{field} of {len} bytes exceeds the maximum of {max}");
-            return Err(refusal(RejectReason::BadHandshake, &message));
-        }
-    }
-    Ok(())
-}
-
-fn unsupported(version: u16) -> Box<Frame> {
-    let message = format!("protocol version {version} is not {PROTOCOL_VERSION}");
-    refusal(RejectReason::UnsupportedVersion, &message)
-}
-
-pub(crate) fn refusal(reason: RejectReason, message: &str) -> Box<Frame> {
-    Box::new(Frame::Reject(Reject {
-        reason,
-        message: message.to_owned(),
-        data: Bytes::new(),
-    }))
 }
