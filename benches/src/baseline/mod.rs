@@ -26,16 +26,19 @@ pub(crate) enum Floor {
     QuinnBidi,
     /// One wtransport bidirectional stream.
     WtStream,
+    /// wtransport datagrams.
+    WtDatagram,
     /// tokio-tungstenite binary messages.
     Ws,
 }
 
 impl Floor {
-    pub(crate) const ALL: [Floor; 5] = [
+    pub(crate) const ALL: [Floor; 6] = [
         Floor::Udp,
         Floor::QuinnDatagram,
         Floor::QuinnBidi,
         Floor::WtStream,
+        Floor::WtDatagram,
         Floor::Ws,
     ];
 
@@ -45,6 +48,7 @@ impl Floor {
             Floor::QuinnDatagram => "raw quinn datagram",
             Floor::QuinnBidi => "raw quinn bidi stream",
             Floor::WtStream => "raw wtransport stream",
+            Floor::WtDatagram => "raw wtransport datagram",
             Floor::Ws => "raw tokio-tungstenite",
         }
     }
@@ -56,6 +60,7 @@ impl Floor {
             Floor::QuinnDatagram => "quic-datagram",
             Floor::QuinnBidi => "quic-stream",
             Floor::WtStream => "wt-stream",
+            Floor::WtDatagram => "wt-datagram",
             Floor::Ws => "websocket",
         }
     }
@@ -65,7 +70,7 @@ impl Floor {
         match self {
             Floor::Udp => "udp",
             Floor::QuinnDatagram | Floor::QuinnBidi => "quinn",
-            Floor::WtStream => "wt",
+            Floor::WtStream | Floor::WtDatagram => "wt",
             Floor::Ws => "ws",
         }
     }
@@ -83,6 +88,7 @@ impl Floor {
             Floor::QuinnDatagram => quic::quinn_datagrams(server, &mut sampler).await?,
             Floor::QuinnBidi => quic::quinn_stream(server, &mut sampler).await?,
             Floor::WtStream => quic::wt_stream(server, &mut sampler).await?,
+            Floor::WtDatagram => quic::wt_datagrams(server, &mut sampler).await?,
             Floor::Ws => ws::round_trips(server, &mut sampler).await?,
         }
         Ok(sampler.latencies)

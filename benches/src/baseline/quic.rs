@@ -60,22 +60,40 @@ async fn quinn_connect(server: &ServerProcess) -> Result<quinn::Connection> {
 
 pub(super) async fn quinn_datagrams(server: &ServerProcess, sampler: &mut Sampler) -> Result<()> {
     let connection = quinn_connect(server).await?;
+    let send = |payload: Bytes| Ok(connection.send_datagram(payload)?);
+    let reply = |seq: u64| {
+        let connection = &connection;
+        async move {
+            loop {
+                let reply = connection.read_datagram().await?;
+                if reply.get(..8) == Some(&seq.to_le_bytes()[..]) {
+                    return Ok::<_, quinn::ConnectionError>(());
+                }
+            }
+        }
+    };
+    datagram_round_trips(sampler, send, reply).await
+}
+
+/// Numbered datagrams, one in flight: `send` sends one, and `reply(seq)` reads until the echo
+/// of datagram `seq` is back.
+async fn datagram_round_trips<F, E>(
+    sampler: &mut Sampler,
+    send: impl Fn(Bytes) -> Result<()>,
+    reply: impl Fn(u64) -> F,
+) -> Result<()>
+where
+    F: Future<Output = std::result::Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let mut seq = 0u64;
     while sampler.more() {
         seq += 1;
         let mut payload = [7u8; PAYLOAD];
         payload[..8].copy_from_slice(&seq.to_le_bytes());
         let started = Instant::now();
-        connection.send_datagram(Bytes::copy_from_slice(&payload))?;
-        let reply = async {
-            loop {
-                let reply = connection.read_datagram().await?;
-                if reply.len() >= 8 && reply[..8] == seq.to_le_bytes() {
-                    return Ok::<_, quinn::ConnectionError>(());
-                }
-            }
-        };
-        sampler.datagram(started, reply).await?;
+        send(Bytes::copy_from_slice(&payload))?;
+        sampler.datagram(started, reply(seq)).await?;
     }
     Ok(())
 }
@@ -103,6 +121,12 @@ pub(super) async fn serve_wt() -> Result<()> {
             let Ok(session) = request.accept().await else {
                 return;
             };
+            let datagrams = session.clone();
+            tokio::spawn(async move {
+                while let Ok(datagram) = datagrams.receive_datagram().await {
+                    let _ = datagrams.send_datagram(datagram.payload());
+                }
+            });
             while let Ok((mut send, mut recv)) = session.accept_bi().await {
                 tokio::spawn(async move {
                     let mut buffer = [0u8; PAYLOAD];
@@ -118,15 +142,37 @@ pub(super) async fn serve_wt() -> Result<()> {
 }
 
 pub(super) async fn wt_stream(server: &ServerProcess, sampler: &mut Sampler) -> Result<()> {
+    let session = wt_connect(server).await?;
+    let (mut send, mut recv) = session.open_bi().await?.await?;
+    Ok(sampler.stream(&mut send, &mut recv).await?)
+}
+
+/// Datagrams through wtransport's own API: quinn's datagrams, less what wtransport adds.
+pub(super) async fn wt_datagrams(server: &ServerProcess, sampler: &mut Sampler) -> Result<()> {
+    let session = wt_connect(server).await?;
+    let send = |payload: Bytes| Ok(session.send_datagram(payload)?);
+    let reply = |seq: u64| {
+        let session = &session;
+        async move {
+            loop {
+                let reply = session.receive_datagram().await?;
+                if reply.payload().get(..8) == Some(&seq.to_le_bytes()[..]) {
+                    return Ok::<_, wtransport::error::ConnectionError>(());
+                }
+            }
+        }
+    };
+    datagram_round_trips(sampler, send, reply).await
+}
+
+async fn wt_connect(server: &ServerProcess) -> Result<wtransport::Connection> {
     let config = wtransport::ClientConfig::builder()
         .with_bind_default()
         .with_no_cert_validation()
         .build();
     let endpoint = wtransport::Endpoint::client(config)?;
     let url = format!("https://127.0.0.1:{}/", server.port("wt")?);
-    let session = endpoint.connect(url).await?;
-    let (mut send, mut recv) = session.open_bi().await?.await?;
-    Ok(sampler.stream(&mut send, &mut recv).await?)
+    Ok(endpoint.connect(url).await?)
 }
 
 fn hex(bytes: &[u8]) -> String {
