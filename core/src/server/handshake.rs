@@ -1,4 +1,5 @@
-//! The server's side of the handshake, and what auth middleware sees of it.
+//! What auth middleware sees of a handshake, and how it refuses one; the handshake itself is
+//! `endpoint/greeting.rs`.
 
 use std::sync::Arc;
 
