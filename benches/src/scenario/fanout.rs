@@ -42,8 +42,8 @@ impl Plan {
         }
     }
 
-    /// A round of the metrics scenario: the fan-out scenario's fixed rate to `receivers`, for
-    /// half a second (quick) or a second.
+    /// A round of the metrics scenario: the fan-out scenario's fixed rate to `receivers`, half
+    /// a second (quick) or a second of messages for each server.
     pub(super) fn metrics(receivers: usize, quick: bool) -> Self {
         Plan {
             receivers,
