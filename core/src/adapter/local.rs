@@ -151,6 +151,15 @@ impl LocalAdapter {
                         .for_each(|(_, s)| visit(s));
                 }
             }
+            // A socket's own emit, routed through the adapter: no set to deduplicate.
+            ([], false) if target.sockets.len() == 1 => {
+                let sid = &target.sockets[0];
+                if let Some(member) = rooms.members.get(sid)
+                    && !excluded(sid)
+                {
+                    visit(&member.socket);
+                }
+            }
             (many, _) => {
                 let mut seen = HashSet::new();
                 for sid in &target.sockets {

@@ -178,7 +178,7 @@ impl SessionCore {
             .map_err(|err| self.push_error(err))
     }
 
-    fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
+    pub(crate) fn check_frame_size(&self, frame: &Bytes) -> Result<(), EmitError> {
         let max = self.peer_max_frame_size();
         if frame.len() > max {
             return Err(EmitError::FrameTooLarge {

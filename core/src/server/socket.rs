@@ -109,11 +109,7 @@ impl Socket {
         }
         core.check_event_name(event)?;
         let outgoing = OutgoingEvent::new(event, data, false);
-        let size = outgoing.frame(core.codec).map_err(Clone::clone)?.len();
-        let max = core.peer_max_frame_size();
-        if size > max {
-            return Err(EmitError::FrameTooLarge { size, max });
-        }
+        core.check_frame_size(outgoing.frame(core.codec).map_err(Clone::clone)?)?;
         let mut target = BroadcastTarget::default();
         target.sockets.push(self.id());
         target.local = true;
