@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use quicket_core::adapter::{
-    AckOutcome, Adoption, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceKey,
-    SessionLocator, SocketInfo, SocketsOp,
+    AckOutcome, Adoption, BoxFuture, BroadcastTarget, Member, OutgoingEvent, PresenceAdapter,
+    PresenceKey, SessionLocator, SocketInfo, SocketsOp,
 };
 use quicket_core::relay::RelayLink;
-use quicket_core::{
-    Adapter, JoinError, LocalAdapter, PayloadCodec, Room, Server, Socket, SocketId,
-};
+use quicket_core::transport::memory::MemoryListener;
+use quicket_core::{Adapter, JoinError, LocalAdapter, PayloadCodec, Room, SocketId};
 use tokio::time::Instant;
 
 use crate::bus::Outgoing;
@@ -35,14 +34,14 @@ impl Adapter for RedisAdapter {
         self
     }
 
-    fn bind(&self, server: &Server) {
-        self.inner.relays.bind(server);
+    fn relayed(&self) -> Option<MemoryListener> {
+        self.inner.relays.listener()
     }
 
-    fn add_socket(&self, socket: Socket) {
+    fn add_socket(&self, member: Member) {
         match &self.inner.durable {
-            Some(durable) => durable.add(&self.inner, socket),
-            None => self.inner.local.add_socket(socket),
+            Some(durable) => durable.add(&self.inner, member),
+            None => self.inner.local.add_socket(member),
         }
     }
 

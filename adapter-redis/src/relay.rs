@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use bytes::Bytes;
 use quicket_core::relay::{RelayLink, Relayed};
 use quicket_core::transport::Connector;
-use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector};
-use quicket_core::{DisconnectReason, Server, SocketId};
+use quicket_core::transport::memory::{self, MemoryConfig, MemoryConnector, MemoryListener};
+use quicket_core::{DisconnectReason, SocketId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -72,12 +72,10 @@ impl Relays {
         }
     }
 
-    /// Serves relays that end here on `server`.
-    pub(crate) fn bind(&self, server: &Server) {
+    /// The listener this node's server serves relays that end here from; only once.
+    pub(crate) fn listener(&self) -> Option<MemoryListener> {
         let (listener, connector) = memory::pipe(MemoryConfig::default());
-        if self.server.set(connector).is_ok() {
-            server.listen(listener);
-        }
+        self.server.set(connector).is_ok().then_some(listener)
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use quicket_core::adapter::{Adoption, BroadcastTarget, OutgoingEvent};
-use quicket_core::{PayloadCodec, Room, Socket, SocketId};
+use quicket_core::adapter::{Adoption, BroadcastTarget, Member, OutgoingEvent, SocketsOp};
+use quicket_core::{PayloadCodec, Room, SocketId};
 
 use super::log::{self, EntryId, decode_entry};
 use super::{Anchor, Durable, Journal, MAX_PENDING, Pending, Record, reaches};
@@ -60,7 +60,7 @@ pub(crate) async fn adopt(
     let missed = walk(anchors, &entries, holder, sid, offset)?;
     let rooms = newest.rooms.clone();
     let node = Arc::downgrade(node);
-    let install = Box::new(move |socket: &Socket| {
+    let install = Box::new(move |socket: &Member| {
         if let Some(node) = node.upgrade() {
             durable.install(&node, socket, &rooms, missed, guard);
         }
@@ -166,7 +166,7 @@ impl Durable {
     fn install(
         &self,
         node: &Inner,
-        socket: &Socket,
+        socket: &Member,
         rooms: &[String],
         missed: Vec<Event>,
         guard: PendingGuard,
@@ -201,7 +201,7 @@ impl Durable {
         }
         if overflowed {
             tracing::warn!(%sid, "events for a session being carried on overflowed; it ends");
-            socket.disconnect();
+            socket.apply(&SocketsOp::Disconnect);
         }
     }
 }

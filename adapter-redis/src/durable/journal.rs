@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use quicket_core::{JoinError, Room, Socket, SocketId};
+use quicket_core::adapter::Member;
+use quicket_core::{JoinError, Room, SocketId};
 use serde::{Deserialize, Serialize};
 
 use super::log::EntryId;
@@ -44,7 +45,7 @@ pub(super) struct Record {
 /// One session: its socket, which counts what it was sent, and its anchors with when each
 /// was taken.
 pub(super) struct Journal {
-    pub(super) socket: Socket,
+    pub(super) socket: Member,
     pub(super) anchors: VecDeque<(Anchor, Instant)>,
 }
 
@@ -61,7 +62,7 @@ impl Durable {
     }
 
     /// A socket connected: registered, with its first anchor.
-    pub(crate) fn add(&self, node: &Inner, socket: Socket) {
+    pub(crate) fn add(&self, node: &Inner, socket: Member) {
         let mut state = lock(&self.state);
         node.local.add_socket(socket.clone());
         if socket.events_sent().is_none() {

@@ -7,17 +7,17 @@ use quicket_proto::SocketId;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
+use super::member::Member;
 use super::{AckOutcome, OutgoingEvent};
 use crate::endpoint::acks::{AckReply, RegisterError, Waiter};
 use crate::error::AckError;
-use crate::server::Socket;
 
 /// The sockets a broadcast with acks still waits for. Dropping it, collected or not, frees
 /// their ack ids, so a caller that gives up early leaks nothing.
 pub(crate) struct AckCollector {
     id: u64,
     timeout: Duration,
-    waiting: HashMap<SocketId, Socket>,
+    waiting: HashMap<SocketId, Member>,
     outcomes: Vec<AckOutcome>,
     replies: mpsc::Receiver<(SocketId, AckReply)>,
 }
@@ -26,7 +26,7 @@ impl AckCollector {
     /// Sends `event` (which carries ack id `id`) to every recipient that can take it.
     pub(crate) fn send(
         id: u64,
-        recipients: Vec<Socket>,
+        recipients: Vec<Member>,
         event: &OutgoingEvent<'_>,
         timeout: Duration,
     ) -> Self {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 
 use super::collect::AckCollector;
+use super::member::Member;
 use super::presence::PresenceStore;
 use super::{
     AckOutcome, Adapter, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceHook,
@@ -16,7 +17,6 @@ use super::{
 use crate::error::{JoinError, PresenceError};
 use crate::meters::Class;
 use crate::payload::EncodedPayload;
-use crate::server::Socket;
 
 /// Rooms and presence in this process. The default adapter.
 ///
@@ -32,8 +32,8 @@ pub struct LocalAdapter {
 
 #[derive(Default)]
 struct Rooms {
-    members: HashMap<SocketId, Member>,
-    rooms: HashMap<Room, HashMap<SocketId, Socket>>,
+    members: HashMap<SocketId, Entry>,
+    rooms: HashMap<Room, HashMap<SocketId, Member>>,
 }
 
 impl Default for LocalAdapter {
@@ -42,8 +42,8 @@ impl Default for LocalAdapter {
     }
 }
 
-struct Member {
-    socket: Socket,
+struct Entry {
+    member: Member,
     rooms: HashSet<Room>,
 }
 
@@ -100,7 +100,7 @@ impl LocalAdapter {
         &self,
         sid: SocketId,
         room: &str,
-        f: impl FnOnce(&Member, &Room) -> T,
+        f: impl FnOnce(&Entry, &Room) -> T,
     ) -> Result<T, PresenceError> {
         let rooms = self.read();
         let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
@@ -128,7 +128,7 @@ impl LocalAdapter {
     }
 
     /// Calls `visit` once for every socket the target names.
-    fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Socket)) {
+    fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Member)) {
         let rooms = self.read();
         let excluded = |sid: &SocketId| {
             // The member is looked up only when some room is left out.
@@ -142,7 +142,7 @@ impl LocalAdapter {
                 .members
                 .iter()
                 .filter(|(sid, _)| !excluded(sid))
-                .for_each(|(_, member)| visit(&member.socket)),
+                .for_each(|(_, entry)| visit(&entry.member)),
             ([room], true) => {
                 if let Some(sockets) = rooms.rooms.get(room) {
                     sockets
@@ -154,29 +154,29 @@ impl LocalAdapter {
             // A socket's own emit, routed through the adapter: no set to deduplicate.
             ([], false) if target.sockets.len() == 1 => {
                 let sid = &target.sockets[0];
-                if let Some(member) = rooms.members.get(sid)
+                if let Some(entry) = rooms.members.get(sid)
                     && !excluded(sid)
                 {
-                    visit(&member.socket);
+                    visit(&entry.member);
                 }
             }
             (many, _) => {
                 let mut seen = HashSet::new();
                 for sid in &target.sockets {
-                    if let Some(member) = rooms.members.get(sid)
+                    if let Some(entry) = rooms.members.get(sid)
                         && !excluded(sid)
                         && seen.insert(*sid)
                     {
-                        visit(&member.socket);
+                        visit(&entry.member);
                     }
                 }
                 for room in many {
                     let Some(sockets) = rooms.rooms.get(room) else {
                         continue;
                     };
-                    for (sid, socket) in sockets {
+                    for (sid, member) in sockets {
                         if !excluded(sid) && seen.insert(*sid) {
-                            visit(socket);
+                            visit(member);
                         }
                     }
                 }
@@ -189,26 +189,26 @@ impl LocalAdapter {
 /// forward to, and what a cluster adapter calls for this node's part.
 impl LocalAdapter {
     /// A socket connected to this node.
-    pub fn add_socket(&self, socket: Socket) {
-        let member = Member {
-            socket: socket.clone(),
+    pub fn add_socket(&self, member: Member) {
+        self.codec_count(member.codec())
+            .fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            member,
             rooms: HashSet::new(),
         };
-        self.codec_count(socket.codec())
-            .fetch_add(1, Ordering::Relaxed);
-        self.write().members.insert(socket.id(), member);
+        self.write().members.insert(entry.member.id(), entry);
     }
 
     /// A socket disconnected: it leaves every room, and its presence metas go.
     pub fn remove_socket(&self, sid: SocketId) {
         let mut rooms = self.write();
-        let Some(member) = rooms.members.remove(&sid) else {
+        let Some(entry) = rooms.members.remove(&sid) else {
             return;
         };
-        self.codec_count(member.socket.codec())
+        self.codec_count(entry.member.codec())
             .fetch_sub(1, Ordering::Relaxed);
         let mut presence = self.store();
-        for room in &member.rooms {
+        for room in &entry.rooms {
             presence.remove_socket(room, sid, false);
             if let Some(sockets) = rooms.rooms.get_mut(room) {
                 sockets.remove(&sid);
@@ -220,33 +220,33 @@ impl LocalAdapter {
     }
 
     /// A socket of this node by id.
-    pub fn socket(&self, sid: SocketId) -> Option<Socket> {
-        self.read().members.get(&sid).map(|m| m.socket.clone())
+    pub fn member(&self, sid: SocketId) -> Option<Member> {
+        self.read().members.get(&sid).map(|e| e.member.clone())
     }
 
     /// Adds a socket to a room; refuses past `max_rooms` rooms.
     pub fn join(&self, sid: SocketId, room: Room, max_rooms: usize) -> Result<(), JoinError> {
         let mut rooms = self.write();
-        let member = rooms.members.get_mut(&sid).ok_or(JoinError::Disconnected)?;
-        if member.rooms.contains(&room) {
+        let entry = rooms.members.get_mut(&sid).ok_or(JoinError::Disconnected)?;
+        if entry.rooms.contains(&room) {
             return Ok(());
         }
-        if member.rooms.len() >= max_rooms {
+        if entry.rooms.len() >= max_rooms {
             return Err(JoinError::TooManyRooms { max: max_rooms });
         }
-        member.rooms.insert(room.clone());
-        let socket = member.socket.clone();
-        rooms.rooms.entry(room).or_default().insert(sid, socket);
+        entry.rooms.insert(room.clone());
+        let member = entry.member.clone();
+        rooms.rooms.entry(room).or_default().insert(sid, member);
         Ok(())
     }
 
     /// Removes a socket from a room, with its presence there.
     pub fn leave(&self, sid: SocketId, room: &str) {
         let mut rooms = self.write();
-        let Some(member) = rooms.members.get_mut(&sid) else {
+        let Some(entry) = rooms.members.get_mut(&sid) else {
             return;
         };
-        if !member.rooms.remove(room) {
+        if !entry.rooms.remove(room) {
             return;
         }
         if let Some(sockets) = rooms.rooms.get_mut(room) {
@@ -286,15 +286,18 @@ impl LocalAdapter {
     }
 
     /// The connected sockets the target names.
-    pub fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
-        let mut sockets = Vec::new();
-        self.for_each_target(target, |socket| {
-            // A socket whose disconnect handler is still running is in its rooms, but gone.
-            if socket.connected() {
-                sockets.push(socket.clone());
+    pub fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Member>> {
+        Box::pin(std::future::ready(self.connected(target)))
+    }
+
+    fn connected(&self, target: &BroadcastTarget) -> Vec<Member> {
+        let mut members = Vec::new();
+        self.for_each_target(target, |member| {
+            if member.connected() {
+                members.push(member.clone());
             }
         });
-        Box::pin(std::future::ready(sockets))
+        members
     }
 
     /// Delivers an event to every socket the target names; returns how many it reached.
@@ -304,11 +307,11 @@ impl LocalAdapter {
         }
         let (mut reached, mut bytes, mut meters) = (0, 0, None);
         let now = std::time::Instant::now();
-        self.for_each_target(target, |socket| {
-            let Ok(frame) = event.frame(socket.codec()) else {
+        self.for_each_target(target, |member| {
+            let Ok(frame) = event.frame(member.codec()) else {
                 return;
             };
-            let core = socket.core();
+            let core = member.core();
             let sent = if event.is_volatile() {
                 core.send_volatile(frame.clone())
             } else {
@@ -348,9 +351,9 @@ impl LocalAdapter {
             return Box::pin(std::future::ready(Vec::new()));
         }
         let mut recipients = Vec::new();
-        self.for_each_target(target, |socket| recipients.push(socket.clone()));
+        self.for_each_target(target, |member| recipients.push(member.clone()));
         match recipients.first() {
-            Some(socket) => socket.core().meters.broadcast(recipients.len()),
+            Some(member) => member.core().meters.broadcast(recipients.len()),
             None => crate::meters::broadcast_to_none(),
         }
         let Some(id) = event.ack_id() else {
@@ -361,14 +364,18 @@ impl LocalAdapter {
 
     /// The targeted sockets of this node, described.
     pub fn fetch_sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<SocketInfo>> {
-        let sockets = self.sockets(target);
-        Box::pin(async move { sockets.await.iter().map(SocketInfo::of).collect() })
+        let described = self
+            .connected(target)
+            .into_iter()
+            .map(|m| SocketInfo::new(m.id(), self.rooms_of(m.id()), m.data()))
+            .collect();
+        Box::pin(std::future::ready(described))
     }
 
     /// Applies `op` to every targeted socket of this node.
     pub fn sockets_op(&self, target: &BroadcastTarget, op: SocketsOp) -> BoxFuture<'_, ()> {
-        let sockets = self.sockets(target);
-        Box::pin(async move { sockets.await.iter().for_each(|socket| op.apply(socket)) })
+        let members = self.connected(target);
+        Box::pin(async move { members.iter().for_each(|member| member.apply(&op)) })
     }
 }
 
@@ -394,8 +401,8 @@ impl PresenceAdapter for LocalAdapter {
         sid: SocketId,
         meta: EncodedPayload,
     ) -> Result<(), PresenceError> {
-        self.as_member(sid, room, |member, room| {
-            let limits = member.socket.server().config.presence;
+        self.as_member(sid, room, |entry, room| {
+            let limits = entry.member.owner().presence_limits();
             self.store().track(room, key, sid, meta, &limits)
         })?
     }
@@ -407,12 +414,12 @@ impl PresenceAdapter for LocalAdapter {
 
     fn forget(&self, sid: SocketId) -> Vec<TrackedKey> {
         let rooms = self.read();
-        let Some(member) = rooms.members.get(&sid) else {
+        let Some(entry) = rooms.members.get(&sid) else {
             return Vec::new();
         };
         let mut presence = self.store();
         let mut forgotten = Vec::new();
-        for room in &member.rooms {
+        for room in &entry.rooms {
             let keys = presence.remove_socket(room, sid, false);
             forgotten.extend(
                 keys.into_iter()
@@ -423,8 +430,8 @@ impl PresenceAdapter for LocalAdapter {
     }
 
     fn subscribe(&self, room: &str, sid: SocketId) -> Result<(), PresenceError> {
-        self.as_member(sid, room, |member, room| {
-            self.store().subscribe(room, &member.socket)
+        self.as_member(sid, room, |entry, room| {
+            self.store().subscribe(room, &entry.member)
         })?
         .map_err(PresenceError::Emit)
     }

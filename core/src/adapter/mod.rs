@@ -18,13 +18,14 @@
 //! three traits with `local()` returning itself. Fire-and-forget operations are synchronous,
 //! so emits never wait on the network; queries that may need other nodes return futures.
 //!
-//! The registry stores and hands out [`Socket`] handles, which belong to the server (a handle
-//! reaches its server's configuration and connection), so this module names
-//! `server::{Server, Socket}`; it needs nothing else of the server.
+//! The registry keeps each socket as a [`Member`]: its session, to deliver to, and a link to
+//! what only its server knows (whether it is connected, its data, how it joins through the
+//! server's adapter). So this module names nothing of the server, which builds on it.
 
 mod collect;
 mod event;
 mod local;
+pub(crate) mod member;
 mod presence;
 mod presence_batch;
 mod presence_state;
@@ -39,14 +40,13 @@ use quicket_proto::SocketId;
 
 pub use self::event::{AckOutcome, OutgoingEvent};
 pub use self::local::LocalAdapter;
+pub use self::member::Member;
 pub use self::presence::{PresenceChange, PresenceHook, PresenceKey, StoredMeta, TrackedKey};
 pub use self::room::Room;
 pub use self::seam::{Adapter, Adoption, PresenceAdapter, SessionLocator};
 pub use self::sockets::{SocketInfo, SocketsOp};
 // Where adapters have always found it; it lives with the payload types.
 pub use crate::payload::EncodedPayload;
-#[cfg(doc)]
-use crate::server::Socket;
 
 /// A boxed future, as adapter queries return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -14,11 +14,11 @@ use quicket_proto::{
 };
 
 use super::Room;
+use super::member::Member;
 use super::presence_batch::{Batch, Flusher};
 use crate::config::PresenceLimits;
 use crate::error::{EmitError, PresenceError};
 use crate::payload::EncodedPayload;
-use crate::server::Socket;
 
 /// One key's metas, as listed on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ pub(crate) struct PresenceStore {
 #[derive(Default)]
 struct RoomPresence {
     keys: BTreeMap<String, Vec<StoredMeta>>,
-    subscribers: HashMap<SocketId, Socket>,
+    subscribers: HashMap<SocketId, Member>,
     /// Changes not yet told, while the room batches its diffs.
     batch: Option<Batch>,
 }
@@ -322,13 +322,13 @@ impl PresenceStore {
         removed
     }
 
-    pub(crate) fn subscribe(&mut self, room: &Room, socket: &Socket) -> Result<(), EmitError> {
+    pub(crate) fn subscribe(&mut self, room: &Room, socket: &Member) -> Result<(), EmitError> {
         let presence = self.rooms.entry(room.clone()).or_default();
         // The new state holds the batch's changes: the others hear them now, so that every
         // change after the state reaches the new subscriber too.
         presence.flush(room);
         let core = socket.core();
-        let sent = if socket.server().counts_only(room) {
+        let sent = if socket.owner().counts_only(room) {
             core.send_reliable(presence.count_frame(room))
         } else {
             let codec = socket.codec();
@@ -403,7 +403,7 @@ impl RoomPresence {
             .subscribers
             .values()
             .next()
-            .map_or(Duration::ZERO, |s| s.server().config.presence.diff_batch);
+            .map_or(Duration::ZERO, |s| s.owner().presence_limits().diff_batch);
         if !interval.is_zero() && flusher.schedule(room, interval) {
             let mut batch = Batch::default();
             batch.merge(diff);
@@ -439,7 +439,7 @@ impl RoomPresence {
     /// truth from then on, so its subscription ends instead.
     fn send(&mut self, room: &str, diff: &Diff) {
         if let Some(socket) = self.subscribers.values().next()
-            && socket.server().counts_only(room)
+            && socket.owner().counts_only(room)
         {
             let frame = self.count_frame(room);
             for socket in self.subscribers.values() {
@@ -476,7 +476,7 @@ impl RoomPresence {
     }
 }
 
-fn end(socket: &Socket, room: &str, why: &str) {
+fn end(socket: &Member, room: &str, why: &str) {
     let frame = Frame::PresenceEnd(PresenceEnd {
         room: room.to_owned(),
         message: why.to_owned(),

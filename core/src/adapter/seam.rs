@@ -8,13 +8,13 @@ use bytes::Bytes;
 use quicket_proto::{PayloadCodec, SocketId};
 
 use super::{
-    AckOutcome, BoxFuture, BroadcastTarget, LocalAdapter, OutgoingEvent, PresenceKey, Room,
+    AckOutcome, BoxFuture, BroadcastTarget, LocalAdapter, Member, OutgoingEvent, PresenceKey, Room,
     SocketInfo, SocketsOp, TrackedKey,
 };
 use crate::error::{JoinError, PresenceError};
 use crate::payload::EncodedPayload;
 use crate::relay::RelayLink;
-use crate::server::{Server, Socket};
+use crate::transport::memory::MemoryListener;
 
 /// Rooms and broadcast for one server node: this node's registry, and what fans out to the
 /// other nodes of a cluster.
@@ -32,13 +32,16 @@ pub trait Adapter: Send + Sync + 'static {
         self.local()
     }
 
-    /// The server this adapter serves, once built. A cluster adapter that relays connections
-    /// to this node serves them here (`server.listen` of an in-process listener).
-    fn bind(&self, _server: &Server) {}
+    /// The connections other nodes relay to this one, for its server to serve: asked once,
+    /// when the server is built. A cluster adapter that relays resumes to the node holding
+    /// the session answers with an in-process listener; none by default.
+    fn relayed(&self) -> Option<MemoryListener> {
+        None
+    }
 
     /// A socket connected to this node.
-    fn add_socket(&self, socket: Socket) {
-        self.local().add_socket(socket);
+    fn add_socket(&self, member: Member) {
+        self.local().add_socket(member);
     }
 
     /// A socket disconnected: it leaves every room, and its presence metas go.
@@ -47,8 +50,8 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// A socket of this node by id.
-    fn socket(&self, sid: SocketId) -> Option<Socket> {
-        self.local().socket(sid)
+    fn member(&self, sid: SocketId) -> Option<Member> {
+        self.local().member(sid)
     }
 
     /// Adds a socket to a room; refuses past `max_rooms` rooms.
@@ -68,7 +71,7 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// The connected sockets of this node a target names: a handle is only for a socket in
     /// this process; [`fetch_sockets`](Adapter::fetch_sockets) describes the whole cluster's.
-    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Socket>> {
+    fn sockets(&self, target: &BroadcastTarget) -> BoxFuture<'_, Vec<Member>> {
         self.local().sockets(target)
     }
 
@@ -210,7 +213,8 @@ pub trait SessionLocator: Send + Sync {
 /// A session whose node died, recovered by a cluster adapter
 /// ([`SessionLocator::adopt`]) for this node to carry on: the same socket id, its rooms,
 /// and every reliable event its client has not handled, in order. The server runs its
-/// connect handler for the socket, which reports [`Socket::recovered`].
+/// connect handler for the socket, which reports
+/// [`Socket::recovered`](crate::Socket::recovered).
 #[non_exhaustive]
 pub struct Adoption {
     /// The session's socket id, which it keeps.
@@ -221,12 +225,12 @@ pub struct Adoption {
     /// Registers the new socket with the adapter (as [`Adapter::add_socket`] does, which the
     /// server does not call for it), puts it in the session's rooms, and queues the events
     /// its client missed, in order.
-    pub install: Box<dyn FnOnce(&Socket) + Send>,
+    pub install: Box<dyn FnOnce(&Member) + Send>,
 }
 
 impl Adoption {
     /// An adoption of session `id`; see the fields.
-    pub fn new(id: SocketId, received: u64, install: Box<dyn FnOnce(&Socket) + Send>) -> Self {
+    pub fn new(id: SocketId, received: u64, install: Box<dyn FnOnce(&Member) + Send>) -> Self {
         Self {
             id,
             received,

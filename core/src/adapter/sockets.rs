@@ -4,7 +4,6 @@ use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 
 use super::Room;
 use crate::payload::{EncodedPayload, FromPayload};
-use crate::server::Socket;
 
 /// A socket as any node can describe it: what [`Adapter::fetch_sockets`](super::Adapter::fetch_sockets) returns, cluster-wide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +21,6 @@ impl SocketInfo {
     /// A description of a socket.
     pub fn new(id: SocketId, rooms: Vec<Room>, data: Option<EncodedPayload>) -> Self {
         Self { id, rooms, data }
-    }
-
-    /// Describes a socket of this node.
-    pub fn of(socket: &Socket) -> Self {
-        Self::new(socket.id(), socket.rooms(), socket.data_payload())
     }
 
     /// The socket's data decoded as `T`; `None` when it has none.
@@ -49,21 +43,4 @@ pub enum SocketsOp {
     Leave(Vec<Room>),
     /// Disconnect.
     Disconnect,
-}
-
-impl SocketsOp {
-    /// Applies the operation to one socket of this node.
-    pub fn apply(&self, socket: &Socket) {
-        match self {
-            Self::Join(rooms) => {
-                for room in rooms {
-                    if let Err(err) = socket.join(room.clone()) {
-                        tracing::debug!(sid = %socket.id(), %err, "could not join");
-                    }
-                }
-            }
-            Self::Leave(rooms) => rooms.iter().for_each(|room| socket.leave(room)),
-            Self::Disconnect => socket.disconnect(),
-        }
-    }
 }

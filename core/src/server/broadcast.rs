@@ -92,7 +92,8 @@ impl BroadcastOperator {
 
     /// The targeted sockets of this node, as handles.
     pub async fn sockets(&self) -> Vec<Socket> {
-        self.server.adapter.sockets(&self.target).await
+        let members = self.server.adapter.sockets(&self.target).await;
+        members.iter().filter_map(Socket::of).collect()
     }
 
     /// The targeted sockets of every node (id, rooms, data); this node's alone without a

@@ -227,7 +227,7 @@ impl Server {
         let (socket, token) = self.new_socket(handshake, link, log, random_socket_id(), false);
         let welcome = self.welcome(socket.id(), token, false, 0);
         socket.core().send_frame(&welcome).ok()?;
-        self.shared.adapter.add_socket(socket.clone());
+        self.shared.adapter.add_socket(socket.member());
         Some(socket)
     }
 
@@ -249,7 +249,7 @@ impl Server {
         // replay does not count against the queue's bounds.
         let outbox = &socket.core().outbox;
         outbox.detach();
-        (adoption.install)(&socket);
+        (adoption.install)(&socket.member());
         if outbox
             .resume(Some(codec::encode(&welcome)), Some(offset), false)
             .is_none()

@@ -5,6 +5,7 @@ mod connection;
 mod detached;
 mod handshake;
 mod lifecycle;
+mod member;
 mod session;
 mod socket;
 mod state;
@@ -250,7 +251,9 @@ impl ServerBuilder {
                 shutdown: watch::Sender::new(false),
             }),
         };
-        server.shared.adapter.bind(&server);
+        if let Some(relayed) = server.shared.adapter.relayed() {
+            server.listen(relayed);
+        }
         server
     }
 }
@@ -339,7 +342,11 @@ impl Server {
 
     /// A socket of this node by id.
     pub fn socket(&self, sid: SocketId) -> Option<Socket> {
-        self.shared.adapter.socket(sid)
+        self.shared
+            .adapter
+            .member(sid)
+            .as_ref()
+            .and_then(Socket::of)
     }
 
     /// Every room with at least one socket in it.
