@@ -42,6 +42,7 @@ impl Default for LocalAdapter {
     }
 }
 
+/// A socket of this node, with the rooms it is in.
 struct Entry {
     member: Member,
     rooms: HashSet<Room>,
@@ -103,12 +104,12 @@ impl LocalAdapter {
         f: impl FnOnce(&Entry, &Room) -> T,
     ) -> Result<T, PresenceError> {
         let rooms = self.read();
-        let member = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
-        let room = member
+        let entry = rooms.members.get(&sid).ok_or(PresenceError::Disconnected)?;
+        let room = entry
             .rooms
             .get(room)
             .ok_or_else(|| PresenceError::NotInRoom(room.to_owned()))?;
-        Ok(f(member, room))
+        Ok(f(entry, room))
     }
 
     fn codec_count(&self, codec: PayloadCodec) -> &AtomicUsize {
@@ -131,11 +132,11 @@ impl LocalAdapter {
     fn for_each_target(&self, target: &BroadcastTarget, mut visit: impl FnMut(&Member)) {
         let rooms = self.read();
         let excluded = |sid: &SocketId| {
-            // The member is looked up only when some room is left out.
-            let member = (!target.except_rooms.is_empty())
+            // The entry is looked up only when some room is left out.
+            let entry = (!target.except_rooms.is_empty())
                 .then(|| rooms.members.get(sid))
                 .flatten();
-            target.excludes(*sid, |room| member.is_some_and(|m| m.rooms.contains(room)))
+            target.excludes(*sid, |room| entry.is_some_and(|e| e.rooms.contains(room)))
         };
         match (target.rooms.as_slice(), target.sockets.is_empty()) {
             ([], true) => rooms
@@ -290,6 +291,8 @@ impl LocalAdapter {
         Box::pin(std::future::ready(self.connected(target)))
     }
 
+    /// The targeted sockets still connected: one whose disconnect handler is running is in
+    /// its rooms, but gone.
     fn connected(&self, target: &BroadcastTarget) -> Vec<Member> {
         let mut members = Vec::new();
         self.for_each_target(target, |member| {
