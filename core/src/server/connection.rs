@@ -256,7 +256,7 @@ impl Server {
         {
             tracing::info!(sid = %socket.id(), "a dead node's session overflowed its buffer here");
             self.shared.forget_token(&socket);
-            depart(&socket);
+            socket.depart();
             return None;
         }
         tracing::debug!(sid = %socket.id(), offset, "a dead node's session carried on here");
@@ -442,17 +442,9 @@ impl Drop for Departure {
         if let Some(socket) = &self.0 {
             socket.step(Step::EndAttached);
             socket.server().forget_token(socket);
-            depart(socket);
+            socket.depart();
         }
     }
-}
-
-/// Takes an ended session out of the server: its rooms, presence and handlers go.
-pub(crate) fn depart(socket: &Socket) {
-    socket.core().acks.close();
-    socket.core().outbox.end_session();
-    socket.server().adapter.remove_socket(socket.id());
-    socket.release();
 }
 
 /// Counts a connection for its whole life, handshake included, here and in the open gauge.

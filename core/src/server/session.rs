@@ -286,7 +286,7 @@ impl Server {
             self.shared.detached.remove(socket.id());
             tracing::debug!(sid = %socket.id(), "dropped session ended unresumed");
             self.finish(socket, reason).await;
-            super::connection::depart(socket);
+            socket.depart();
         }
     }
 

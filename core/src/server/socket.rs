@@ -389,9 +389,13 @@ impl Socket {
         &self.inner.server
     }
 
-    /// Drops what the application attached, which may hold clones of this socket, and
-    /// wakes whoever waits for it to close: it has left the server.
-    pub(crate) fn release(&self) {
+    /// Takes the ended session out of the server: its acks, rooms and presence go; so does
+    /// what the application attached, which may hold clones of this socket; and whoever
+    /// waits for it to close wakes.
+    pub(crate) fn depart(&self) {
+        self.inner.core.acks.close();
+        self.inner.core.outbox.end_session();
+        self.inner.server.adapter.remove_socket(self.id());
         self.inner.handlers.clear();
         self.take_disconnect_handler();
         lock(&self.inner.on_reconnect).take();
