@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use quicket_proto::{PayloadCodec, SocketId};
 
@@ -56,13 +55,13 @@ impl Member {
     /// How many reliable events the session has been sent, numbered as its client counts them
     /// for a resume; `None` when the server keeps no sessions for resuming.
     pub fn events_sent(&self) -> Option<u64> {
-        self.core.outbox.events_numbered()
+        self.core.events_sent()
     }
 
     /// How many reliable events the session has received from its client, numbered as the
     /// client counts them for a resume.
     pub fn events_received(&self) -> u64 {
-        self.core.received.load(Ordering::Relaxed)
+        self.core.events_received()
     }
 
     /// Whether a connection serves the session: a socket whose disconnect handler is still

@@ -203,7 +203,7 @@ impl Client {
         let token = self.inner.session().token.clone();
         (!token.is_empty()).then(|| Resume {
             token,
-            offset: self.inner.core.received.load(Ordering::Relaxed),
+            offset: self.inner.core.events_received(),
         })
     }
 

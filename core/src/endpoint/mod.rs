@@ -111,6 +111,17 @@ impl SessionCore {
         self.link.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Reliable events sent in this session, numbered as the peer counts them for a resume;
+    /// `None` without a replay log.
+    pub(crate) fn events_sent(&self) -> Option<u64> {
+        self.outbox.events_numbered()
+    }
+
+    /// The peer's reliable events handled in this session: our side of the resume offsets.
+    pub(crate) fn events_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn peer_max_frame_size(&self) -> usize {
         self.peer_max_frame_size.load(Ordering::Relaxed)
     }

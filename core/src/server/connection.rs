@@ -310,7 +310,7 @@ impl Server {
         link: Link,
     ) -> Result<(), ResumeFailure> {
         let core = socket.core();
-        let received = core.received.load(std::sync::atomic::Ordering::Relaxed);
+        let received = core.events_received();
         let session = self.shared.issue_token(socket);
         let welcome = codec::encode(&self.welcome(socket.id(), session, true, received));
         core.relink(link);

@@ -129,13 +129,13 @@ impl Socket {
     /// How many reliable events this session has been sent, numbered as its client counts
     /// them for a resume; `None` when the server keeps no sessions for resuming.
     pub fn events_sent(&self) -> Option<u64> {
-        self.inner.core.outbox.events_numbered()
+        self.inner.core.events_sent()
     }
 
     /// How many reliable events this session has received from its client, numbered as the
     /// client counts them for a resume.
     pub fn events_received(&self) -> u64 {
-        self.inner.core.received.load(Ordering::Relaxed)
+        self.inner.core.events_received()
     }
 
     /// The handshake the client connected with.
