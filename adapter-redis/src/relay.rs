@@ -57,7 +57,12 @@ enum Body {
     Open,
     Frame(Bytes),
     Datagram(Bytes),
-    Closed { reason: u16, message: String },
+    Closed {
+        reason: u16,
+        message: String,
+    },
+    /// A frame of one of the server's other ordered channels (PROTOCOL.md section 2.2).
+    Channel(u16, Bytes),
 }
 
 impl Relays {
@@ -157,6 +162,7 @@ fn route(node: &Arc<Inner>, peer: u64, id: u64, client_side: bool) -> RelayLink 
             let body = match relayed {
                 Relayed::Frame(frame) => Body::Frame(frame),
                 Relayed::Datagram(frame) => Body::Datagram(frame),
+                Relayed::Channel(channel, frame) => Body::Channel(channel, frame),
                 Relayed::Closed { reason, message } => {
                     closed = true;
                     Body::Closed {
@@ -211,6 +217,7 @@ pub(crate) fn handle(node: &Arc<Inner>, from: u64, message: RelayMessage) {
         Body::Open => return,
         Body::Frame(frame) => Relayed::Frame(frame),
         Body::Datagram(frame) => Relayed::Datagram(frame),
+        Body::Channel(channel, frame) => Relayed::Channel(channel, frame),
         Body::Closed { reason, message } => Relayed::Closed {
             reason: DisconnectReason::from_code(reason),
             message,

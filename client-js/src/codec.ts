@@ -5,7 +5,8 @@
  *
  * Frames are plain objects whose `type` is the Rust variant name and whose fields use the Rust
  * (snake_case) names, exactly as in `proto/vectors/frames.json`. `Bytes` fields and the socket
- * id are `Uint8Array`s; `u16`/`u32` fields are `number`s; `u64` fields are `bigint`s.
+ * id are `Uint8Array`s; `u16`/`u32` fields are `number`s; `u64` fields are `bigint`s. An
+ * `Option` and a trailing field (`Hello.channels`, `Welcome.channels`) are `null` when absent.
  *
  * @module
  */
@@ -31,6 +32,11 @@ export interface Hello {
   max_frame_size: number;
   auth: Uint8Array;
   resume: Resume | null;
+  /**
+   * The channels offered besides the reliable stream (PROTOCOL.md section 2.2). A trailing
+   * field: absent from the wire when `null`, as it is from every `Hello` of this client.
+   */
+  channels: ChannelOffer | null;
 }
 
 /** Asks to continue an earlier session (PROTOCOL.md section 10.6). */
@@ -39,6 +45,28 @@ export interface Resume {
   token: Uint8Array;
   /** How many of the server's reliable events the client has handled in that session. */
   offset: bigint;
+}
+
+/** A client's offer of channels (PROTOCOL.md section 2.2), and for a resume how far it got. */
+export interface ChannelOffer {
+  /** How many channels beside channel 0 the client accepts: a `u16`, at least 1. */
+  max_channels: number;
+  /** For a resume: each channel above 0 the client handled events of (section 10.6). */
+  offsets: ChannelOffset[];
+}
+
+/** How many of the server's reliable events a client handled on one channel. */
+export interface ChannelOffset {
+  /** The channel, a `u16` above 0. */
+  channel: number;
+  /** Its reliable events handled. */
+  offset: bigint;
+}
+
+/** The server's answer to a {@link ChannelOffer}. */
+export interface ChannelGrant {
+  /** How many channels beside channel 0 the server may open: a `u16`, 0 for none. */
+  max_channels: number;
 }
 
 /** Server → client: the handshake was accepted. */
@@ -55,6 +83,11 @@ export interface Welcome {
   recovered: boolean;
   /** How many of the client's reliable events the server has handled in this session. */
   offset: bigint;
+  /**
+   * The answer to `Hello.channels`, present only when the `Hello` had it. A trailing field:
+   * absent from the wire when `null`.
+   */
+  channels: ChannelGrant | null;
 }
 
 /** Server → client: the handshake was refused; the server then closes. */
@@ -282,11 +315,17 @@ export function encodeFrame(frame: Frame): Uint8Array {
       w.u16(frame.version).u8(codecByte(frame.codec)).string(frame.client_name);
       w.string(frame.client_version).u32(frame.max_frame_size).bytes(frame.auth);
       w.option(frame.resume, (w, r) => w.bytes(r.token).u64(r.offset));
+      // Trailing: no Option tag; absent means the frame ends here.
+      if (frame.channels != null) {
+        w.u16(frame.channels.max_channels);
+        w.seq(frame.channels.offsets, (w, o) => w.u16(o.channel).u64(o.offset));
+      }
       break;
     case "Welcome":
       if (frame.sid.length !== 16) throw new RangeError("a socket id is exactly 16 bytes");
       w.raw(frame.sid).u32(frame.ping_interval_ms).u32(frame.ping_timeout_ms);
       w.u32(frame.max_frame_size).bytes(frame.session).bool(frame.recovered).u64(frame.offset);
+      if (frame.channels != null) w.u16(frame.channels.max_channels);
       break;
     case "Reject":
       w.u16(frame.reason).string(frame.message).bytes(frame.data);
@@ -370,6 +409,10 @@ function readBody(type: FrameType, r: Reader): Frame {
         max_frame_size: r.u32(),
         auth: r.bytes(),
         resume: r.option(() => ({ token: r.bytes(), offset: r.u64() })),
+        channels: trailing(r, () => ({
+          max_channels: r.u16(),
+          offsets: r.seq(() => ({ channel: r.u16(), offset: r.u64() })),
+        })),
       };
     case "Welcome":
       return {
@@ -381,6 +424,7 @@ function readBody(type: FrameType, r: Reader): Frame {
         session: r.bytes(),
         recovered: r.bool(),
         offset: r.u64(),
+        channels: trailing(r, () => ({ max_channels: r.u16() })),
       };
     case "Reject":
       return { type, reason: r.u16(), message: r.string(), data: r.bytes() };
@@ -413,6 +457,15 @@ function readBody(type: FrameType, r: Reader): Frame {
     case "Disconnect":
       return { type, reason: r.u16(), message: r.string() };
   }
+}
+
+/**
+ * A trailing field (PROTOCOL.md section 5, "Trailing fields"): `null` when the body ends here,
+ * else the whole struct. A struct cut short is `Truncated`; bytes after it are left for
+ * `Reader.end()` to refuse as `TrailingBytes`.
+ */
+function trailing<T>(r: Reader, read: () => T): T | null {
+  return r.remaining === 0 ? null : read();
 }
 
 function readEntry(r: Reader): PresenceEntry {

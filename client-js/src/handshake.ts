@@ -40,6 +40,8 @@ export function helloFrame(auth: Uint8Array, session: Uint8Array, received: bigi
     auth,
     // An empty token means the server keeps no sessions, and then must not be asked to.
     resume: session.length > 0 ? { token: session, offset: received } : null,
+    // This client does not offer channels (PROTOCOL.md 2.2): everything arrives on channel 0.
+    channels: null,
   });
 }
 

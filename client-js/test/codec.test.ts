@@ -9,6 +9,7 @@ import {
   FrameSplitter,
   MAX_FRAME_SIZE,
   type PresenceEntry,
+  type Welcome,
   decodeFrame,
   encodeFrame,
   lengthPrefix,
@@ -78,6 +79,15 @@ function decodeErrorKind(run: () => unknown): string {
 
 describe("frames.json", () => {
   it("has vectors", () => expect(frames.length).toBeGreaterThan(50));
+
+  it("names the trailing channels field on every Hello and Welcome", () => {
+    const handshakes = frames.filter((v) => v.frame.type === "Hello" || v.frame.type === "Welcome");
+    for (const v of handshakes) expect(v.frame, v.name).toHaveProperty("channels");
+    const withChannels = handshakes.filter((v) => v.frame.channels !== null).map((v) => v.name);
+    expect(withChannels).toEqual(
+      expect.arrayContaining(["hello_channels", "hello_resume_channels", "welcome_channels"]),
+    );
+  });
 
   for (const v of frames) {
     const frame = fromVector(v.frame) as Frame;
@@ -194,19 +204,25 @@ describe("edge cases", () => {
       RangeError,
     );
     expect(() => encodeFrame({ type: "PresenceSubscribe", room: "\ud800" })).toThrow(TypeError);
-    const welcome: Frame = {
-      type: "Welcome",
-      sid: new Uint8Array(15),
-      ping_interval_ms: 0,
-      ping_timeout_ms: 0,
-      max_frame_size: 0,
-      session: new Uint8Array(0),
-      recovered: false,
-      offset: 0n,
-    };
+    const welcome = zeroWelcome(15);
     expect(() => encodeFrame(welcome)).toThrow(RangeError);
     const notBool = { ...welcome, sid: new Uint8Array(16), recovered: 1 as unknown as boolean };
     expect(() => encodeFrame(notBool)).toThrow(TypeError);
+    const wideGrant = { ...welcome, sid: new Uint8Array(16), channels: { max_channels: 65536 } };
+    expect(() => encodeFrame(wideGrant)).toThrow(RangeError);
+  });
+
+  it("reads a trailing field only when bytes remain after the field before it", () => {
+    const welcome = zeroWelcome(16);
+    const bare = encodeFrame(welcome);
+    expect(toHex(bare)).toBe(`02${"00".repeat(22)}`);
+    // One more byte is a whole ChannelGrant (a grant of 0), with no Option tag.
+    const granted = Uint8Array.from([...bare, 0x00]);
+    expect(decodeFrame(granted)).toEqual({ ...welcome, channels: { max_channels: 0 } });
+    expect(encodeFrame({ ...welcome, channels: { max_channels: 0 } })).toEqual(granted);
+    expect(decodeErrorKind(() => decodeFrame(Uint8Array.from([...granted, 0x00])))).toBe(
+      "TrailingBytes",
+    );
   });
 
   it("fails a huge element count without allocating for it", () => {
@@ -263,6 +279,16 @@ function randomFrames(seed: number, count: number): Frame[] {
       max_frame_size: boundary(2 ** 32 - 1),
       auth: bytes(),
       resume: r() < 0.5 ? null : { token: bytes(), offset: u64() },
+      channels:
+        r() < 0.5
+          ? null
+          : {
+              max_channels: boundary(65535),
+              offsets: Array.from({ length: int(3) }, () => ({
+                channel: boundary(65535),
+                offset: u64(),
+              })),
+            },
     }),
     () => ({
       type: "Welcome",
@@ -273,6 +299,7 @@ function randomFrames(seed: number, count: number): Frame[] {
       session: bytes(),
       recovered: r() < 0.5,
       offset: u64(),
+      channels: r() < 0.5 ? null : { max_channels: boundary(65535) },
     }),
     () => ({ type: "Reject", reason: boundary(65535), message: str(), data: bytes() }),
     () => ({ type: "Event", name: str(), ack: r() < 0.5 ? null : u64(), data: bytes() }),
@@ -307,12 +334,27 @@ describe("random round trips", () => {
     it(`seed ${seed}: every strict prefix of a frame is refused`, () => {
       for (const frame of randomFrames(seed, 56)) {
         const bytes = encodeFrame(frame);
+        // A frame with a trailing field is also whole without it (PROTOCOL.md section 5).
+        const bare =
+          (frame.type === "Hello" || frame.type === "Welcome") && frame.channels !== null
+            ? { ...frame, channels: null }
+            : null;
+        const bareLength = bare === null ? -1 : encodeFrame(bare).length;
         for (let n = 0; n < bytes.length; n++) {
-          expect(() => decodeFrame(bytes.subarray(0, n))).toThrow(DecodeError);
+          if (n === bareLength) expect(decodeFrame(bytes.subarray(0, n))).toEqual(bare);
+          else expect(() => decodeFrame(bytes.subarray(0, n))).toThrow(DecodeError);
         }
         const longer = new Uint8Array(bytes.length + 1);
         longer.set(bytes);
-        expect(decodeErrorKind(() => decodeFrame(longer))).toBe("TrailingBytes");
+        // After `resume` or `offset`, a 00 byte starts the trailing struct: a ChannelOffer
+        // missing its offsets, or a whole ChannelGrant of 0.
+        const expected =
+          frame.type === "Hello" && frame.channels === null
+            ? "Truncated"
+            : frame.type === "Welcome" && frame.channels === null
+              ? "no error"
+              : "TrailingBytes";
+        expect(decodeErrorKind(() => decodeFrame(longer))).toBe(expected);
       }
     });
   }
@@ -372,3 +414,18 @@ describe("payloads.json: the json codec's binary and text payloads", () => {
     expect(decoded).toEqual(Uint8Array.from([9, 9]));
   });
 });
+
+/** A Welcome of zeroes whose socket id has `sidLength` bytes (16 is valid). */
+function zeroWelcome(sidLength: number): Welcome {
+  return {
+    type: "Welcome",
+    sid: new Uint8Array(sidLength),
+    ping_interval_ms: 0,
+    ping_timeout_ms: 0,
+    max_frame_size: 0,
+    session: new Uint8Array(0),
+    recovered: false,
+    offset: 0n,
+    channels: null,
+  };
+}

@@ -27,6 +27,7 @@ export function welcome(overrides: Partial<Welcome> = {}): Welcome {
     session: new Uint8Array(0),
     recovered: false,
     offset: 0n,
+    channels: null,
     ...overrides,
   };
 }

@@ -36,6 +36,12 @@ pub struct ConnectionLimits {
     /// The largest `auth` payload a server accepts in a `Hello`, in bytes; larger is refused
     /// with `BadHandshake`. Default 8 KiB, room for a large JWT.
     pub max_auth_size: usize,
+    /// Ordered channels beside the connection's own that a client offers, and the most a
+    /// server grants (PROTOCOL.md section 2.2), where the transport has independent streams
+    /// (WebTransport): each room's events then travel on a stream of their own, so a packet
+    /// lost for one room holds back no other. Rooms share them past the limit. 0 keeps one
+    /// ordered channel. Default 16; at most 256.
+    pub max_channels: u16,
 }
 
 impl Default for ConnectionLimits {
@@ -53,6 +59,7 @@ impl Default for ConnectionLimits {
             close_timeout: Duration::from_secs(2),
             max_client_info_len: 64,
             max_auth_size: 8 << 10,
+            max_channels: 16,
         }
     }
 }

@@ -57,6 +57,7 @@ setters!(ConnectionLimits {
     close_timeout: Duration,
     max_client_info_len: usize,
     max_auth_size: usize,
+    max_channels: u16,
 });
 
 setters!(PresenceLimits {

@@ -23,6 +23,8 @@ pub enum Relayed {
     Frame(Bytes),
     /// A datagram (a whole frame), which may be dropped.
     Datagram(Bytes),
+    /// A frame of one of the server's other ordered channels (PROTOCOL.md section 2.2).
+    Channel(u16, Bytes),
     /// The connection ended, and why.
     Closed {
         /// The reason.
@@ -83,6 +85,7 @@ pub(crate) async fn pump_split<R: FrameReader, W: FrameWriter>(
             incoming = reader.recv() => {
                 let relayed = match incoming {
                     Ok(Incoming::Frame(frame)) => Relayed::Frame(frame),
+                    Ok(Incoming::Channel(channel, frame)) => Relayed::Channel(channel, frame),
                     Ok(Incoming::Datagram(datagram)) => {
                         let _dropped_when_full = link.out.try_send(Relayed::Datagram(datagram));
                         continue;
@@ -139,6 +142,9 @@ async fn write<W: FrameWriter>(
             // No datagrams here (WebSocket): a volatile frame rides the ordered channel.
             _ => frame,
         },
+        Relayed::Channel(channel, frame) => {
+            return writer.send_on(channel, frame).await.map_err(closed);
+        }
         Relayed::Closed { reason, message } => return Err((reason, message)),
     };
     writer.send(frame).await.map_err(closed)

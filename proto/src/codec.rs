@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::DecodeError;
-use crate::frame::{Frame, Tag};
+use crate::frame::{ChannelGrant, ChannelOffer, Frame, Hello, Tag, Welcome};
 use crate::limit::{decode_bounded, wire_config};
 
 /// Encodes a frame as its tag byte followed by its body.
@@ -20,8 +20,18 @@ pub fn encode(frame: &Frame) -> Bytes {
 pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
     out.push(frame.tag() as u8);
     match frame {
-        Frame::Hello(body) => write_body(body, out),
-        Frame::Welcome(body) => write_body(body, out),
+        Frame::Hello(body) => {
+            write_body(body, out);
+            if let Some(channels) = &body.channels {
+                write_body(channels, out);
+            }
+        }
+        Frame::Welcome(body) => {
+            write_body(body, out);
+            if let Some(channels) = &body.channels {
+                write_body(channels, out);
+            }
+        }
         Frame::Reject(body) => write_body(body, out),
         Frame::Event(body) => write_body(body, out),
         Frame::Ack(body) => write_body(body, out),
@@ -47,8 +57,16 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
     let (&tag_byte, body) = bytes.split_first().ok_or(DecodeError::Truncated)?;
     let tag = Tag::from_byte(tag_byte).ok_or(DecodeError::UnknownTag(tag_byte))?;
     Ok(match tag {
-        Tag::Hello => Frame::Hello(read_body(body)?),
-        Tag::Welcome => Frame::Welcome(read_body(body)?),
+        Tag::Hello => {
+            let (mut hello, channels) = read_with_trailing::<Hello, ChannelOffer>(body)?;
+            hello.channels = channels;
+            Frame::Hello(hello)
+        }
+        Tag::Welcome => {
+            let (mut welcome, channels) = read_with_trailing::<Welcome, ChannelGrant>(body)?;
+            welcome.channels = channels;
+            Frame::Welcome(welcome)
+        }
         Tag::Reject => Frame::Reject(read_body(body)?),
         Tag::Event => Frame::Event(read_body(body)?),
         Tag::Ack => Frame::Ack(read_body(body)?),
@@ -103,6 +121,26 @@ fn read_body<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, DecodeEr
         return Err(DecodeError::NonCanonical);
     }
     Ok(value)
+}
+
+/// A body and its trailing field (PROTOCOL.md section 5): after the body's last field, either
+/// nothing or exactly one `U`, with no `Option` tag.
+fn read_with_trailing<T, U>(body: &[u8]) -> Result<(T, Option<U>), DecodeError>
+where
+    T: DeserializeOwned + Serialize,
+    U: DeserializeOwned + Serialize,
+{
+    let (value, used) = decode_bounded::<T>(body)?;
+    if canonical_size(&value) != used {
+        return Err(DecodeError::NonCanonical);
+    }
+    let trailing = &body[used..];
+    let field = if trailing.is_empty() {
+        None
+    } else {
+        Some(read_body::<U>(trailing)?)
+    };
+    Ok((value, field))
 }
 
 /// The size of `value`'s canonical encoding. bincode accepts over-long varints (`fb 05 00` for

@@ -164,6 +164,36 @@ pub struct Hello {
     pub auth: Bytes,
     /// A session to resume after a drop, for connection state recovery.
     pub resume: Option<Resume>,
+    /// The channels the client accepts beside the reliable stream (PROTOCOL.md section 2.2); a
+    /// trailing field, absent from the wire when `None`.
+    #[serde(skip)]
+    pub channels: Option<ChannelOffer>,
+}
+
+/// A client's offer of channels, and for a resume how far it got on each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelOffer {
+    /// How many channels beside channel 0 the client accepts; at least 1.
+    pub max_channels: u16,
+    /// For a resume: the server's reliable events the client handled on each channel above 0.
+    /// A channel left out counts zero.
+    pub offsets: Vec<ChannelOffset>,
+}
+
+/// How many of the server's reliable events a client handled on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelOffset {
+    /// The channel, above 0.
+    pub channel: u16,
+    /// Its reliable events handled, counted from one.
+    pub offset: u64,
+}
+
+/// The server's answer to a [`ChannelOffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelGrant {
+    /// How many channels beside channel 0 the server may open; at most the offer, 0 for none.
+    pub max_channels: u16,
 }
 
 /// What a reconnecting client offers to resume.
@@ -198,6 +228,10 @@ pub struct Welcome {
     /// How many of the client's reliable events the server has handled in this session; the
     /// client sends the rest again. Zero for a new session.
     pub offset: u64,
+    /// The answer to [`Hello::channels`], present exactly when the `Hello` had one; a trailing
+    /// field, absent from the wire when `None`.
+    #[serde(skip)]
+    pub channels: Option<ChannelGrant>,
 }
 
 /// The server's refusal of a [`Hello`].

@@ -34,9 +34,10 @@ mod socket_id;
 pub use code::{DisconnectReason, RejectReason};
 pub use error::{DecodeError, PayloadError};
 pub use frame::{
-    Ack, AckError, Disconnect, Event, Frame, Hello, PROTOCOL_VERSION, Ping, Pong, PresenceCount,
-    PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState, PresenceStatePart,
-    PresenceSubscribe, PresenceUnsubscribe, Reject, Resume, Tag, Welcome,
+    Ack, AckError, ChannelGrant, ChannelOffer, ChannelOffset, Disconnect, Event, Frame, Hello,
+    PROTOCOL_VERSION, Ping, Pong, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry,
+    PresenceMeta, PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject,
+    Resume, Tag, Welcome,
 };
 pub use framing::FrameSplitter;
 pub use limit::MAX_FRAME_SIZE;

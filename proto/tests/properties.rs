@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use quicket_proto::{
-    Ack, Disconnect, DisconnectReason, Event, Frame, FrameSplitter, PayloadCodec, Ping,
-    PresenceDiff, PresenceEntry, PresenceMeta, codec,
+    Ack, ChannelOffer, ChannelOffset, Disconnect, DisconnectReason, Event, Frame, FrameSplitter,
+    Hello, PayloadCodec, Ping, PresenceDiff, PresenceEntry, PresenceMeta, codec,
 };
 
 fn bytes() -> impl Strategy<Value = Bytes> {
@@ -47,7 +47,34 @@ fn frame() -> impl Strategy<Value = Frame> {
                 joins,
                 leaves
             })),
+        (any::<u16>(), proptest::option::of(channel_offer())).prop_map(|(max, channels)| {
+            Frame::Hello(Hello {
+                version: 1,
+                codec: PayloadCodec::Json,
+                client_name: "p".into(),
+                client_version: "1".into(),
+                max_frame_size: u32::from(max),
+                auth: Bytes::new(),
+                resume: None,
+                channels,
+            })
+        }),
     ]
+}
+
+/// A trailing field: present or absent, it must round-trip without an `Option` tag.
+fn channel_offer() -> impl Strategy<Value = ChannelOffer> {
+    (
+        any::<u16>(),
+        proptest::collection::vec((any::<u16>(), any::<u64>()), 0..4),
+    )
+        .prop_map(|(max_channels, offsets)| ChannelOffer {
+            max_channels,
+            offsets: offsets
+                .into_iter()
+                .map(|(channel, offset)| ChannelOffset { channel, offset })
+                .collect(),
+        })
 }
 
 proptest! {

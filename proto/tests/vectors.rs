@@ -3,10 +3,10 @@
 
 use bytes::{Bytes, BytesMut};
 use quicket_proto::{
-    Ack, AckError, DecodeError, Disconnect, DisconnectReason, Event, Frame, FrameSplitter, Hello,
-    PayloadCodec, Ping, Pong, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry,
-    PresenceMeta, PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject,
-    RejectReason, Resume, SocketId, Welcome, codec,
+    Ack, AckError, ChannelGrant, ChannelOffer, ChannelOffset, DecodeError, Disconnect,
+    DisconnectReason, Event, Frame, FrameSplitter, Hello, PayloadCodec, Ping, Pong, PresenceCount,
+    PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState, PresenceStatePart,
+    PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason, Resume, SocketId, Welcome, codec,
 };
 use serde_json::Value;
 
@@ -64,6 +64,15 @@ fn entries(v: &Value) -> Vec<PresenceEntry> {
         .collect()
 }
 
+/// A trailing field: `null` in the vector when the frame has none. Every Hello and Welcome
+/// vector names it, so a missing key is the vector's mistake.
+fn optional<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    let field = v
+        .get(key)
+        .unwrap_or_else(|| panic!("the vector has no {key:?}"));
+    (!field.is_null()).then_some(field)
+}
+
 /// Builds the frame a vector describes, field by field.
 fn frame(v: &Value) -> Frame {
     match s(v, "type").as_str() {
@@ -82,6 +91,18 @@ fn frame(v: &Value) -> Frame {
                 token: b(&v["resume"], "token"),
                 offset: n(&v["resume"], "offset"),
             }),
+            channels: optional(v, "channels").map(|c| ChannelOffer {
+                max_channels: n(c, "max_channels") as u16,
+                offsets: c["offsets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| ChannelOffset {
+                        channel: n(o, "channel") as u16,
+                        offset: n(o, "offset"),
+                    })
+                    .collect(),
+            }),
         }),
         "Welcome" => Frame::Welcome(Welcome {
             sid: SocketId::from_bytes(unhex(&s(v, "sid")).try_into().unwrap()),
@@ -91,6 +112,9 @@ fn frame(v: &Value) -> Frame {
             session: b(v, "session"),
             recovered: v["recovered"].as_bool().unwrap(),
             offset: n(v, "offset"),
+            channels: optional(v, "channels").map(|c| ChannelGrant {
+                max_channels: n(c, "max_channels") as u16,
+            }),
         }),
         "Reject" => Frame::Reject(Reject {
             reason: RejectReason::from_code(n(v, "reason") as u16),

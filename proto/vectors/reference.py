@@ -35,18 +35,23 @@ CODEC_NAMES = {v: k for k, v in CODECS.items()}
 MAX_FRAME_SIZE = 16 << 20  # absolute cap, 16 MiB
 
 # Field kinds: "u16" "u32" "u64" varints of that width, "str", "bytes", "bool" (one byte,
-# 00 or 01), "codec" (one raw byte), "sid" (16 raw bytes), ("opt", kind), ("struct", fields), ("seq", kind).
+# 00 or 01), "codec" (one raw byte), "sid" (16 raw bytes), ("opt", kind), ("struct", fields), ("seq", kind),
+# ("trailing", kind): a trailing field (PROTOCOL.md section 5, "Trailing fields"), absent when the
+# body ends before it, else kind's bytes with no Option tag; only ever a body's last field.
 META = ("struct", [("id", "u64"), ("data", "bytes")])
 ENTRY = ("struct", [("key", "str"), ("metas", ("seq", META))])
 RESUME = ("struct", [("token", "bytes"), ("offset", "u64")])
+CHANNEL_OFFSET = ("struct", [("channel", "u16"), ("offset", "u64")])
+CHANNEL_OFFER = ("struct", [("max_channels", "u16"), ("offsets", ("seq", CHANNEL_OFFSET))])
+CHANNEL_GRANT = ("struct", [("max_channels", "u16")])
 
 BODIES = {
     "Hello": [("version", "u16"), ("codec", "codec"), ("client_name", "str"),
               ("client_version", "str"), ("max_frame_size", "u32"), ("auth", "bytes"),
-              ("resume", ("opt", RESUME))],
+              ("resume", ("opt", RESUME)), ("channels", ("trailing", CHANNEL_OFFER))],
     "Welcome": [("sid", "sid"), ("ping_interval_ms", "u32"), ("ping_timeout_ms", "u32"),
                 ("max_frame_size", "u32"), ("session", "bytes"), ("recovered", "bool"),
-                ("offset", "u64")],
+                ("offset", "u64"), ("channels", ("trailing", CHANNEL_GRANT))],
     "Reject": [("reason", "u16"), ("message", "str"), ("data", "bytes")],
     "Event": [("name", "str"), ("ack", ("opt", "u64")), ("data", "bytes")],
     "Ack": [("id", "u64"), ("data", "bytes")],
@@ -63,6 +68,9 @@ BODIES = {
     "Disconnect": [("reason", "u16"), ("message", "str")],
 }
 WIDTH = {"u16": 16, "u32": 32, "u64": 64}
+# A trailing field can only be told absent by the body ending there: one per body, and last.
+for _fields in BODIES.values():
+    assert all(k[0] != "trailing" for _, k in _fields[:-1]), _fields
 
 # --- Encoding ---------------------------------------------------------------------------------
 
@@ -100,6 +108,8 @@ def enc(kind, value):
         return raw
     if kind[0] == "opt":
         return b"\x00" if value is None else b"\x01" + enc(kind[1], value)
+    if kind[0] == "trailing":
+        return b"" if value is None else enc(kind[1], value)
     if kind[0] == "seq":
         return varint(len(value)) + b"".join(enc(kind[1], item) for item in value)
     if kind[0] == "struct":
@@ -190,6 +200,10 @@ def dec(kind, r):
         if flag > 1:
             raise DecodeError("InvalidValue")
         return dec(kind[1], r) if flag else None
+    if kind[0] == "trailing":
+        # Absent when the body ends here; otherwise the whole struct, and what follows it is
+        # TrailingBytes (decode). A partial struct runs out of input (Truncated).
+        return None if r.pos == len(r.body) else dec(kind[1], r)
     if kind[0] == "seq":
         # A count is not preallocated; too large a count runs out of input (Truncated).
         count = r.varint(64)
@@ -273,17 +287,27 @@ def entry(key, *metas):
 
 
 def hello(codec="bincode", name="quicket-rs", version="0.1.0", auth="", resume=None, v=1,
-          max_frame=1048576):
+          max_frame=1048576, channels=None):
     return {"type": "Hello", "version": v, "codec": codec, "client_name": name,
             "client_version": version, "max_frame_size": max_frame, "auth": auth,
-            "resume": resume}
+            "resume": resume, "channels": channels}
 
 
 def welcome(sid=SID, interval=25000, timeout=20000, max_frame=1048576, session="",
-            recovered=False, offset=0):
+            recovered=False, offset=0, channels=None):
     return {"type": "Welcome", "sid": sid, "ping_interval_ms": interval,
             "ping_timeout_ms": timeout, "max_frame_size": max_frame, "session": session,
-            "recovered": recovered, "offset": offset}
+            "recovered": recovered, "offset": offset, "channels": channels}
+
+
+def offer(max_channels, *offsets):
+    """A ChannelOffer; offsets as (channel, offset) pairs."""
+    return {"max_channels": max_channels,
+            "offsets": [{"channel": c, "offset": o} for c, o in offsets]}
+
+
+def grant(max_channels):
+    return {"max_channels": max_channels}
 
 
 def reject(reason, message, data=""):
@@ -314,6 +338,13 @@ def disconnect(reason, message):
     return {"type": "Disconnect", "reason": reason, "message": message}
 
 
+# Channels (section 2.2): trailing fields, also used by the malformed vectors below.
+HELLO_CHANNELS = hello(channels=offer(16))
+HELLO_RESUME_CHANNELS = hello(resume={"token": TOKEN, "offset": 40},
+                              channels=offer(16, (1, 7), (3, 300)))
+WELCOME_RECOVERED = welcome(session=TOKEN, recovered=True, offset=1000)
+WELCOME_CHANNELS = dict(WELCOME_RECOVERED, channels=grant(8))
+
 FRAMES = [
     # Hello
     ("hello_minimal", hello(name="", version="", max_frame=0)),
@@ -329,6 +360,8 @@ FRAMES = [
     ("hello_max_frame_size_65536", hello(max_frame=65536)),
     ("hello_max_frame_size_16mib_cap", hello("json", max_frame=16777216)),
     ("hello_max_frame_size_u32_max", hello(max_frame=4294967295)),
+    ("hello_channels", HELLO_CHANNELS),
+    ("hello_resume_channels", HELLO_RESUME_CHANNELS),
     # Welcome
     ("welcome_defaults", welcome()),
     ("welcome_zeros", welcome("00" * 16, 0, 0, 0)),
@@ -339,6 +372,7 @@ FRAMES = [
     ("welcome_new_session", welcome(session=TOKEN)),
     ("welcome_recovered_offset_1000", welcome(session=TOKEN, recovered=True, offset=1000)),
     ("welcome_recovered_offset_2p40", welcome(session=TOKEN, recovered=True, offset=1 << 40)),
+    ("welcome_channels", WELCOME_CHANNELS),
     # Reject
     ("reject_unauthorized", reject(1, "bad token")),
     ("reject_unsupported_version", reject(2, "unsupported protocol version")),
@@ -428,6 +462,9 @@ def H(*parts):
 
 
 EV_CHAT = encode(event("chat", 5, j('"hi"')))
+# hello_resume_channels without its last offset, {channel 3, offset 300} = 03 fb 2c 01.
+HELLO_ONE_OF_TWO_OFFSETS = encode(HELLO_RESUME_CHANNELS)[:-4]
+assert encode(HELLO_RESUME_CHANNELS)[-4:] == H("03 fb 2c 01")
 
 MALFORMED = [
     # Truncation
@@ -459,6 +496,10 @@ MALFORMED = [
     ("presence_state_meta_missing_data", H("22 01 72 01 01 6b 01 07"), "Truncated"),
     ("presence_state_count_2p40_tiny_frame", H("22 01 72 fd 00 00 00 00 00 01 00 00"), "Truncated"),
     ("presence_diff_missing_leaves", H("23 01 72 00"), "Truncated"),
+    ("hello_channels_truncated_offsets", HELLO_ONE_OF_TWO_OFFSETS, "Truncated"),
+    # A byte after `resume` starts a ChannelOffer (max_channels 0), whose offsets count is
+    # missing. (Before channels this input was the TrailingBytes vector hello_trailing_00.)
+    ("hello_channels_cut_after_max_channels", H(encode(hello()), "00"), "Truncated"),
     # Unknown tags
     ("unknown_tag_00", H("00"), "UnknownTag"),
     ("unknown_tag_04", H("04 00"), "UnknownTag"),
@@ -471,7 +512,7 @@ MALFORMED = [
     ("ping_trailing_00", H("30 05 00"), "TrailingBytes"),
     ("pong_trailing_2", H("31 00 00 00"), "TrailingBytes"),
     ("event_trailing_ff", H(EV_CHAT, "ff"), "TrailingBytes"),
-    ("hello_trailing_00", H(encode(hello()), "00"), "TrailingBytes"),
+    ("hello_channels_trailing_byte", H(encode(HELLO_CHANNELS), "00"), "TrailingBytes"),
     ("presence_diff_trailing", H("23 01 72 00 00 00"), "TrailingBytes"),
     # Invalid UTF-8
     ("event_name_c3_28", H("10 02 c3 28 00 00"), "InvalidUtf8"),
@@ -514,6 +555,8 @@ MALFORMED = [
     ("hello_max_frame_size_u32_given_fd", H("01 01 00 00 00 fd 00 00 10 00 00 00 00 00 00 00"),
      "InvalidValue"),
     ("disconnect_reason_u16_given_fd", H("3f fd 03 00 00 00 00 00 00 00 00"), "InvalidValue"),
+    ("welcome_channels_u16_too_wide", H(encode(WELCOME_RECOVERED), "fc 00 00 01 00"),
+     "InvalidValue"),
     ("welcome_interval_u32_given_fd", H("02", SID, "fd a8 61 00 00 00 00 00 00 fb 20 4e fc 00 00 10 00 00 00 00"),
      "InvalidValue"),
     ("ping_u64_given_fe", H("30 fe", "00" * 16), "InvalidValue"),

@@ -345,11 +345,16 @@ function encodeFrame(frame) {
       w.u16(frame.version).u8(codecByte(frame.codec)).string(frame.client_name);
       w.string(frame.client_version).u32(frame.max_frame_size).bytes(frame.auth);
       w.option(frame.resume, (w2, r) => w2.bytes(r.token).u64(r.offset));
+      if (frame.channels != null) {
+        w.u16(frame.channels.max_channels);
+        w.seq(frame.channels.offsets, (w2, o) => w2.u16(o.channel).u64(o.offset));
+      }
       break;
     case "Welcome":
       if (frame.sid.length !== 16) throw new RangeError("a socket id is exactly 16 bytes");
       w.raw(frame.sid).u32(frame.ping_interval_ms).u32(frame.ping_timeout_ms);
       w.u32(frame.max_frame_size).bytes(frame.session).bool(frame.recovered).u64(frame.offset);
+      if (frame.channels != null) w.u16(frame.channels.max_channels);
       break;
     case "Reject":
       w.u16(frame.reason).string(frame.message).bytes(frame.data);
@@ -423,7 +428,11 @@ function readBody(type, r) {
         client_version: r.string(),
         max_frame_size: r.u32(),
         auth: r.bytes(),
-        resume: r.option(() => ({ token: r.bytes(), offset: r.u64() }))
+        resume: r.option(() => ({ token: r.bytes(), offset: r.u64() })),
+        channels: trailing(r, () => ({
+          max_channels: r.u16(),
+          offsets: r.seq(() => ({ channel: r.u16(), offset: r.u64() }))
+        }))
       };
     case "Welcome":
       return {
@@ -434,7 +443,8 @@ function readBody(type, r) {
         max_frame_size: r.u32(),
         session: r.bytes(),
         recovered: r.bool(),
-        offset: r.u64()
+        offset: r.u64(),
+        channels: trailing(r, () => ({ max_channels: r.u16() }))
       };
     case "Reject":
       return { type, reason: r.u16(), message: r.string(), data: r.bytes() };
@@ -467,6 +477,9 @@ function readBody(type, r) {
     case "Disconnect":
       return { type, reason: r.u16(), message: r.string() };
   }
+}
+function trailing(r, read) {
+  return r.remaining === 0 ? null : read();
 }
 function readEntry(r) {
   return { key: r.string(), metas: r.seq(() => ({ id: r.u64(), data: r.bytes() })) };
@@ -1643,7 +1656,9 @@ function helloFrame(auth, session, received) {
     max_frame_size: CLIENT_MAX_FRAME_SIZE,
     auth,
     // An empty token means the server keeps no sessions, and then must not be asked to.
-    resume: session.length > 0 ? { token: session, offset: received } : null
+    resume: session.length > 0 ? { token: session, offset: received } : null,
+    // This client does not offer channels (PROTOCOL.md 2.2): everything arrives on channel 0.
+    channels: null
   });
 }
 function handshakeFailure(frame) {

@@ -68,6 +68,13 @@ impl Connection for AnyConnection {
         }
     }
 
+    fn max_channels(&self) -> u16 {
+        match self {
+            AnyConnection::Quic(quic) => quic.max_channels(),
+            AnyConnection::Ws(ws) => ws.max_channels(),
+        }
+    }
+
     fn split(
         self,
         max_frame_size: usize,
@@ -99,6 +106,13 @@ impl FrameWriter for AnyWriter {
         match self {
             AnyWriter::Quic(quic) => quic.send(frame).await,
             AnyWriter::Ws(ws) => ws.send(frame).await,
+        }
+    }
+
+    async fn send_on(&mut self, channel: u16, frame: Bytes) -> Result<(), TransportError> {
+        match self {
+            AnyWriter::Quic(quic) => quic.send_on(channel, frame).await,
+            AnyWriter::Ws(ws) => ws.send_on(channel, frame).await,
         }
     }
 

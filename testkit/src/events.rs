@@ -381,6 +381,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
             );
             assert_eq!(event_of(&bytes).as_deref(), Some("small"));
         }
+        other => panic!("a client that offered no channels got {other:?}"),
     }
 
     // One too large for a datagram either takes the reliable channel (uncongested here), or,
@@ -398,6 +399,7 @@ pub async fn volatile_uses_datagrams_when_they_fit<H: Harness>(harness: &H) {
                 Incoming::Frame(bytes) if event_of(&bytes).as_deref() == Some("large") => break,
                 Incoming::Datagram(bytes) => assert_ne!(event_of(&bytes).as_deref(), Some("large")),
                 Incoming::Frame(_) => {}
+                other => panic!("a client that offered no channels got {other:?}"),
             }
         },
         Err(quicket_core::EmitError::DatagramTooLarge { max, .. }) => {

@@ -19,6 +19,7 @@
 //! A scenario panics when the behaviour it names is broken: it is test code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod channels;
 mod events;
 mod lifecycle;
 mod limits;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use self::channels::*;
 pub use self::events::*;
 pub use self::lifecycle::*;
 pub use self::limits::*;
@@ -254,7 +256,8 @@ macro_rules! conformance_tests {
             shutdown_under_load_loses_nothing, resume_needs_the_sessions_own_token,
             presence_grace_can_be_shorter_than_the_window, resume_after_the_grace_tracks_presence_again,
             connect_handler_outlives_an_early_drop, connected_client_is_in_the_rooms_its_handler_joined,
-            unending_connect_handler_ends_with_its_session
+            unending_connect_handler_ends_with_its_session,
+            each_room_keeps_its_order_across_drops, channels_are_granted_within_the_offer
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
@@ -270,8 +273,9 @@ macro_rules! conformance_tests {
 #[cfg(test)]
 mod tests {
     /// Every module's source, as the kit is built from them.
-    const SOURCES: [&str; 12] = [
+    const SOURCES: [&str; 13] = [
         include_str!("lib.rs"),
+        include_str!("channels.rs"),
         include_str!("events.rs"),
         include_str!("lifecycle.rs"),
         include_str!("limits.rs"),

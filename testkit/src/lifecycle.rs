@@ -274,6 +274,7 @@ pub async fn client_drops_silent_server<H: Harness>(harness: &H) {
             session: bytes::Bytes::new(),
             recovered: false,
             offset: 0,
+            channels: None,
         });
         writer.send(codec::encode(&welcome)).await.expect("welcome");
         writer.flush().await.expect("flush");

@@ -41,6 +41,7 @@ impl<C: Connection> RawPeer<C> {
             max_frame_size: 1 << 20,
             auth: Bytes::new(),
             resume: None,
+            channels: None,
         })
     }
 
@@ -94,6 +95,7 @@ impl<C: Connection> RawPeer<C> {
                     return Some(codec::decode(&bytes).expect("server frames decode"));
                 }
                 Ok(Incoming::Datagram(_)) => continue,
+                Ok(other) => panic!("a raw client offers no channels, yet got {other:?}"),
                 Err(TransportError::PeerClosed { reason, .. }) => {
                     self.close_reason = Some(reason);
                     return None;

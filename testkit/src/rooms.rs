@@ -52,15 +52,22 @@ async fn join(client: &Client, room: &str) {
 
 /// The `msg` payloads received before the next `fence`: events on one connection are ordered,
 /// so a fence sent after a broadcast proves what that broadcast delivered.
-async fn before_fence(rx: &mut mpsc::Receiver<(String, String)>) -> Vec<String> {
+/// What arrived before the fence, sorted: each room's events may take a channel of their own
+/// (PROTOCOL.md section 2.2), with no order across channels, so the fence, sent to every
+/// socket, may overtake them; the wait goes on until `count` have come too.
+async fn before_fence(rx: &mut mpsc::Receiver<(String, String)>, count: usize) -> Vec<String> {
     let mut seen = Vec::new();
-    loop {
+    let mut fenced = false;
+    while !fenced || seen.len() < count {
         let (name, text) = next(rx, "an event before the fence").await;
         if name == "fence" {
-            return seen;
+            fenced = true;
+        } else {
+            seen.push(text);
         }
-        seen.push(text);
     }
+    seen.sort();
+    seen
 }
 
 /// `to`, `except`, `local` and `broadcast` reach exactly the sockets they name, once each.
@@ -114,7 +121,9 @@ pub async fn broadcast_operators<H: Harness>(harness: &H) {
         &["to-r1", "r1-or-r2", "all", "local", "from-peer", "not-a"],
     ];
     for ((_, _, rx), want) in clients.iter_mut().zip(expected) {
-        assert_eq!(before_fence(rx).await, want);
+        let mut want = want.to_vec();
+        want.sort_unstable();
+        assert_eq!(before_fence(rx, want.len()).await, want);
     }
 }
 

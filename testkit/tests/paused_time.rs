@@ -17,6 +17,7 @@ async fn next_frame<R: FrameReader>(reader: &mut R, since: Instant) -> (Frame, D
         match reader.recv().await {
             Ok(Incoming::Frame(bytes)) => return (codec::decode(&bytes).unwrap(), since.elapsed()),
             Ok(Incoming::Datagram(_)) => {}
+            Ok(other) => panic!("a raw peer offers no channels, yet got {other:?}"),
             Err(err) => panic!("the connection ended without a Disconnect: {err}"),
         }
     }

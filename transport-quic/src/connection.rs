@@ -17,6 +17,7 @@ use wtransport::error::{ConnectionError, SendDatagramError};
 use wtransport::proto::ids::QStreamId;
 use wtransport::{RecvStream, SendStream};
 
+use crate::channels::{ChannelReaders, ChannelWriters};
 use crate::close::{close_code, close_reason};
 use crate::config::QuicLimits;
 
@@ -34,24 +35,39 @@ pub struct QuicConnection {
     session: wtransport::Connection,
     send: SendStream,
     recv: RecvStream,
+    side: Side,
     close_timeout: Duration,
     goodbye_linger: Duration,
     max_incoming_datagram: usize,
+    max_uni_streams: u32,
 }
+
+/// Which end of the session this is: the server opens channel streams, the client reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// Unidirectional streams HTTP/3 keeps for itself on each side: control and QPACK's two.
+const HTTP3_UNI_STREAMS: u32 = 3;
 
 impl QuicConnection {
     pub(crate) fn new(
         session: wtransport::Connection,
         (send, recv): (SendStream, RecvStream),
         limits: &QuicLimits,
+        side: Side,
     ) -> Self {
         Self {
             session,
             send,
             recv,
+            side,
             close_timeout: limits.close_timeout,
             goodbye_linger: limits.goodbye_linger,
             max_incoming_datagram: limits.max_incoming_datagram,
+            max_uni_streams: limits.max_uni_streams,
         }
     }
 }
@@ -71,6 +87,18 @@ impl Connection for QuicConnection {
         Some(Arc::new(QuicPath(self.session.clone())))
     }
 
+    /// A server may open as many channel streams as its client allows, and grants no more
+    /// than the client offers; a client takes as many as its stream limit leaves to it.
+    fn max_channels(&self) -> u16 {
+        match self.side {
+            Side::Server => u16::MAX,
+            Side::Client => {
+                let left = self.max_uni_streams.saturating_sub(HTTP3_UNI_STREAMS);
+                u16::try_from(left).unwrap_or(u16::MAX)
+            }
+        }
+    }
+
     fn split(
         self,
         max_frame_size: usize,
@@ -80,14 +108,21 @@ impl Connection for QuicConnection {
                 session: self.session.clone(),
             }) as Arc<dyn DatagramSender>
         });
+        let channels = (self.side == Side::Client)
+            .then(|| Box::new(ChannelReaders::new(self.session.clone(), max_frame_size)));
         let reader = QuicReader {
             session: self.session.clone(),
             recv: self.recv,
             buffer: BytesMut::new(),
             splitter: FrameSplitter::new(max_frame_size),
             max_datagram: self.max_incoming_datagram,
+            channels,
+            welcomed: false,
+            goodbye: None,
+            drain_patience: self.close_timeout,
         };
         let writer = QuicWriter {
+            channels: ChannelWriters::new(self.session.clone(), WRITE_BATCH),
             session: self.session,
             send: self.send,
             batch: BytesMut::new(),
@@ -142,13 +177,21 @@ pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Receives length-prefixed frames from the stream and datagrams from the session.
+/// Receives length-prefixed frames from the stream and datagrams from the session; on a
+/// client, also the frames of the server's channel streams.
 pub struct QuicReader {
     session: wtransport::Connection,
     recv: RecvStream,
     buffer: BytesMut,
     splitter: FrameSplitter,
     max_datagram: usize,
+    channels: Option<Box<ChannelReaders>>,
+    /// Whether the reliable stream's first frame, the server's answer to our `Hello`, was
+    /// read: no channel's frame may come before it (PROTOCOL.md section 2.2).
+    welcomed: bool,
+    /// The server's `Disconnect`, held until every channel has been read to its end.
+    goodbye: Option<Bytes>,
+    drain_patience: Duration,
 }
 
 impl FrameReader for QuicReader {
@@ -159,10 +202,28 @@ impl FrameReader for QuicReader {
             buffer,
             splitter,
             max_datagram,
+            channels,
+            welcomed,
+            goodbye,
+            drain_patience,
         } = self;
         loop {
+            if let (Some(channels), Some(_)) = (channels.as_mut(), goodbye.as_ref()) {
+                if let Some((channel, frame)) = channels.drain(*drain_patience).await? {
+                    return Ok(Incoming::Channel(channel, frame));
+                }
+                let last = goodbye.take().unwrap_or_default();
+                return Ok(Incoming::Frame(last));
+            }
             match splitter.split(buffer) {
-                Ok(Some(frame)) => return Ok(Incoming::Frame(frame)),
+                Ok(Some(frame)) if *welcomed && channels.is_some() && is_goodbye(&frame) => {
+                    *goodbye = Some(frame);
+                    continue;
+                }
+                Ok(Some(frame)) => {
+                    *welcomed = true;
+                    return Ok(Incoming::Frame(frame));
+                }
                 Ok(None) => {}
                 Err(quicket_proto::DecodeError::FrameTooLarge { declared, max }) => {
                     return Err(TransportError::FrameTooLarge { declared, max });
@@ -196,9 +257,40 @@ impl FrameReader for QuicReader {
                     Ok(datagram) => return Ok(Incoming::Datagram(datagram.payload())),
                     Err(err) => return Err(session_error(err)),
                 },
+                next = next_on_channels(channels), if *welcomed && channels.is_some() => {
+                    let (channel, frame) = next?;
+                    return Ok(Incoming::Channel(channel, frame));
+                }
             }
         }
     }
+}
+
+/// The next frame of the server's channels; never, without them.
+async fn next_on_channels(
+    channels: &mut Option<Box<ChannelReaders>>,
+) -> Result<(u16, Bytes), TransportError> {
+    match channels {
+        Some(channels) => channels.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn is_goodbye(frame: &Bytes) -> bool {
+    frame.first() == Some(&(Tag::Disconnect as u8))
+}
+
+/// Whether a goodbye names a dropped path rather than an ending the application chose.
+fn is_drop(frame: &Bytes) -> bool {
+    matches!(
+        quicket_proto::codec::decode(frame),
+        Ok(quicket_proto::Frame::Disconnect(
+            quicket_proto::Disconnect {
+                reason: DisconnectReason::TransportClosed | DisconnectReason::PingTimeout,
+                ..
+            }
+        ))
+    )
 }
 
 /// Why the stream broke: the session's close reason if it is closing, else a plain close.
@@ -223,8 +315,10 @@ fn session_error(err: ConnectionError) -> TransportError {
     }
 }
 
-/// Writes length-prefixed frames to the stream, batched until the driver flushes.
+/// Writes length-prefixed frames to the stream, batched until the driver flushes; on a
+/// server, also to the channel streams it opens.
 pub struct QuicWriter {
+    channels: ChannelWriters,
     session: wtransport::Connection,
     send: SendStream,
     batch: BytesMut,
@@ -249,6 +343,11 @@ impl QuicWriter {
 
 impl FrameWriter for QuicWriter {
     async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
+        if is_goodbye(&frame) && !is_drop(&frame) {
+            // Every channel's events reach the client before it reads the goodbye. Not over
+            // a path presumed dead: nothing would acknowledge them.
+            let _late = tokio::time::timeout(self.close_timeout, self.channels.finish()).await;
+        }
         let mut prefix = [0u8; MAX_PREFIX_LEN];
         let prefix_len = write_length_prefix(frame.len(), &mut prefix);
         self.batch.extend_from_slice(&prefix[..prefix_len]);
@@ -264,8 +363,13 @@ impl FrameWriter for QuicWriter {
         Ok(())
     }
 
+    async fn send_on(&mut self, channel: u16, frame: Bytes) -> Result<(), TransportError> {
+        self.channels.send(channel, &frame).await
+    }
+
     async fn flush(&mut self) -> Result<(), TransportError> {
-        self.write_batch().await
+        self.write_batch().await?;
+        self.channels.flush().await
     }
 
     async fn close(&mut self, reason: DisconnectReason, message: &str) {
@@ -291,6 +395,7 @@ impl FrameWriter for QuicWriter {
             // Closing the session discards unacknowledged stream data; give the last frames
             // (the `Disconnect` among them) time to arrive first.
             let _late = tokio::time::timeout_at(deadline, async {
+                self.channels.finish().await;
                 let _gone = self.write_batch().await;
                 self.send.finish().await
             })

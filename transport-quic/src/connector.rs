@@ -7,7 +7,7 @@ use wtransport::endpoint::endpoint_side::Client;
 use wtransport::{ClientConfig, Endpoint};
 
 use crate::config::QuicLimits;
-use crate::connection::QuicConnection;
+use crate::connection::{QuicConnection, Side};
 use crate::error::QuicError;
 use crate::identity::CertificateHash;
 
@@ -90,6 +90,11 @@ impl Connector for QuicConnector {
         let (send, recv) = opening
             .await
             .map_err(|err| TransportError::connect_from("opening the event stream", err))?;
-        Ok(QuicConnection::new(session, (send, recv), &self.limits))
+        Ok(QuicConnection::new(
+            session,
+            (send, recv),
+            &self.limits,
+            Side::Client,
+        ))
     }
 }

@@ -37,6 +37,7 @@
 //! days and replaces it every 7; [`QuicHandle::certificate_hashes`] lists the current and the
 //! previous hash for `serverCertificateHashes`.
 
+mod channels;
 mod close;
 mod config;
 mod connection;

@@ -14,7 +14,7 @@ use wtransport::endpoint::{IncomingSession, SessionRequest as WtRequest};
 use wtransport::{Endpoint, Identity, ServerConfig};
 
 use crate::config::QuicLimits;
-use crate::connection::QuicConnection;
+use crate::connection::{QuicConnection, Side};
 use crate::error::QuicError;
 use crate::identity::{CertificateHash, ServerIdentity, Source, tls_config};
 use crate::tcp_tls::CurrentCertificate;
@@ -433,7 +433,12 @@ impl Accept {
         // The client opens the reliable stream with its `Hello`; a session that never does
         // ends with this handshake's timeout.
         let (send, recv) = session.accept_bi().await.map_err(|err| err.to_string())?;
-        Ok(QuicConnection::new(session, (send, recv), &self.limits))
+        Ok(QuicConnection::new(
+            session,
+            (send, recv),
+            &self.limits,
+            Side::Server,
+        ))
     }
 }
 

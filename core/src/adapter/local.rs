@@ -14,6 +14,7 @@ use super::{
     AckOutcome, Adapter, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceHook,
     PresenceKey, Room, SessionLocator, SocketInfo, SocketsOp, StoredMeta, TrackedKey,
 };
+use crate::endpoint::channels::ChannelKey;
 use crate::error::{JoinError, PresenceError};
 use crate::meters::Class;
 use crate::payload::EncodedPayload;
@@ -310,6 +311,8 @@ impl LocalAdapter {
         }
         let (mut reached, mut bytes, mut meters) = (0, 0, None);
         let now = std::time::Instant::now();
+        // A room's events keep to the channel of the first room named (PROTOCOL.md 2.2).
+        let channel = target.rooms.first().map(|room| ChannelKey::of(room));
         self.for_each_target(target, |member| {
             let Ok(frame) = event.frame(member.codec()) else {
                 return;
@@ -318,7 +321,7 @@ impl LocalAdapter {
             let sent = if event.is_volatile() {
                 core.send_volatile(frame.clone())
             } else {
-                core.send_event_at(frame.clone(), now).is_ok()
+                core.send_event_at(frame.clone(), now, channel).is_ok()
             };
             if sent {
                 reached += 1;

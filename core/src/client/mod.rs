@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use quicket_proto::{
-    DisconnectReason, Frame, Hello, PROTOCOL_VERSION, PayloadCodec, PresenceSubscribe,
-    PresenceUnsubscribe, Resume, SocketId, Welcome, codec,
+    ChannelOffer, ChannelOffset, DisconnectReason, Frame, Hello, PROTOCOL_VERSION, PayloadCodec,
+    PresenceSubscribe, PresenceUnsubscribe, Resume, SocketId, Welcome, codec,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -188,7 +188,7 @@ impl ClientBuilder {
             auth,
             config: self.config,
         };
-        let first = dial.attach(connection, None).await?;
+        let first = dial.attach(connection, None, Vec::new()).await?;
         let log = ReplayLog::new(dial.config.buffer, WhenFull::KeepOffline);
         let core = Arc::new(SessionCore::new(
             dial.codec,
@@ -198,6 +198,7 @@ impl ClientBuilder {
             dial.config.default_ack_timeout,
             Meters::noop(),
         ));
+        core.outbox.grant_channels(first.channels);
         let (closed_tx, closed) = watch::channel(None);
         let user = Arc::new(UserHandle(Arc::clone(&core)));
         let inner = Arc::new(ClientInner {
@@ -238,37 +239,51 @@ pub(crate) struct Dial {
 
 impl Dial {
     /// Runs the handshake over a fresh connection, asking to resume a session when `resume`
-    /// names one.
+    /// names one, after `offsets` on the server's channels.
     async fn attach<C: Connection>(
         &self,
         connection: C,
         resume: Option<Resume>,
+        offsets: Vec<ChannelOffset>,
     ) -> Result<reconnect::Attached<C::Reader, C::Writer>, ConnectError> {
         let info = connection.info();
         let path = connection.path_probe();
+        let max_channels = connection.max_channels();
+        let offered = max_channels.min(self.config.limits.max_channels);
+        let offer = (offered > 0).then_some(ChannelOffer {
+            max_channels: offered,
+            offsets,
+        });
         let (mut reader, mut writer, datagrams) =
             connection.split(self.config.limits.max_frame_size);
-        let welcome = self.handshake(&mut reader, &mut writer, resume).await?;
+        let welcome = self
+            .handshake(&mut reader, &mut writer, resume, offer)
+            .await?;
+        // A grant without an offer, or above it, is the server's mistake: take what was offered.
+        let granted = welcome.channels.map_or(0, |grant| grant.max_channels);
         let link = Link {
             info,
             datagrams,
             path,
             peer_max_frame_size: welcome.max_frame_size as usize,
+            max_channels,
         };
         Ok(reconnect::Attached {
             reader,
             writer,
             welcome,
             link,
+            channels: granted.min(offered),
         })
     }
 
-    /// Sends `Hello` and waits for `Welcome`.
+    /// Sends `Hello`, offering `channels`, and waits for `Welcome`.
     pub(crate) async fn handshake<R: FrameReader, W: FrameWriter>(
         &self,
         reader: &mut R,
         writer: &mut W,
         resume: Option<Resume>,
+        channels: Option<ChannelOffer>,
     ) -> Result<Welcome, ConnectError> {
         let hello = Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
@@ -278,6 +293,7 @@ impl Dial {
             max_frame_size: u32::try_from(self.config.limits.max_frame_size).unwrap_or(u32::MAX),
             auth: self.auth.clone(),
             resume,
+            channels,
         });
         let timeout = self.config.handshake_timeout;
         let greeting = Greeting::new(timeout, now());

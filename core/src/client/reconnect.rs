@@ -3,7 +3,6 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use quicket_proto::{DisconnectReason, Frame, PresenceSubscribe, Resume, Welcome};
@@ -59,6 +58,8 @@ pub(super) struct Attached<R, W> {
     pub(super) writer: W,
     pub(super) welcome: Welcome,
     pub(super) link: Link,
+    /// The channels the server granted.
+    pub(super) channels: u16,
 }
 
 /// The connector of a client that was handed a connection and cannot dial again.
@@ -91,7 +92,7 @@ pub(super) async fn run<C: Connection, K: Connector>(
         else {
             break;
         };
-        client.resume(&attached.welcome, attached.link.clone());
+        client.resume(&attached.welcome, attached.link.clone(), attached.channels);
         close = drive_one(&client, attached).await;
     }
     let core = &client.inner.core;
@@ -188,7 +189,12 @@ async fn redial<K: Connector>(
 ) -> Result<Redialed<K>, ConnectError> {
     tokio::time::sleep(delay).await;
     let connection = connector.connect().await?;
-    dial.attach(connection, client.resume_request()).await
+    let resume = client.resume_request();
+    let offsets = match resume {
+        Some(_) => client.inner.core.channel_offsets(),
+        None => Vec::new(),
+    };
+    dial.attach(connection, resume, offsets).await
 }
 
 impl Client {
@@ -208,13 +214,14 @@ impl Client {
     }
 
     /// Takes up the session the server's `Welcome` describes on a new connection.
-    fn resume(&self, welcome: &Welcome, link: Link) {
+    fn resume(&self, welcome: &Welcome, link: Link, channels: u16) {
         let core = &self.inner.core;
         core.relink(link);
         let lost = if welcome.recovered {
-            core.outbox.resume(None, Some(welcome.offset), true)
+            core.outbox.resume(None, Some(&[welcome.offset]), true)
         } else {
-            core.received.store(0, Ordering::Relaxed);
+            core.reset_received();
+            core.outbox.grant_channels(channels);
             core.outbox.resume(None, None, false)
         }
         .unwrap_or(0);

@@ -47,16 +47,19 @@ impl ByteBudget {
 
 /// What waits in the backlog, in arrival order.
 pub(crate) enum Inbound {
-    /// An event, with whether it counts toward the session's offset (PROTOCOL.md 10.6): it
-    /// came on the ordered channel and needs no ack; and when it was read, which its
+    /// An event, with the channel whose offset it counts toward (PROTOCOL.md 10.6) when it
+    /// does: it came on an ordered channel and needs no ack; and when it was read, which its
     /// handler's duration counts from.
-    Event(Event, bool, Instant),
+    Event(Event, Counted, Instant),
     /// A frame for the peer's own handling (presence requests), after what came before it.
     Request(Frame),
     /// An event refused for the rate limit: not handled, but counted in its place when it
     /// counts toward the session's offset.
-    Refused(bool),
+    Refused(Counted),
 }
+
+/// The ordered channel whose offset an event counts toward, if it counts.
+pub(crate) type Counted = Option<u16>;
 
 impl Inbound {
     /// Whether it is still worth handling once the connection closes: an event that wants
@@ -64,7 +67,7 @@ impl Inbound {
     pub(crate) fn survives_close(&self) -> bool {
         match self {
             Inbound::Event(event, ..) => event.ack.is_none(),
-            Inbound::Refused(counted) => *counted,
+            Inbound::Refused(counted) => counted.is_some(),
             Inbound::Request(_) => false,
         }
     }
@@ -179,7 +182,7 @@ mod tests {
                 ack: None,
                 data: Bytes::from(vec![0; size]),
             },
-            true,
+            Some(0),
             Instant::now(),
         )
     }

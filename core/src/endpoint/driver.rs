@@ -8,7 +8,6 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use futures_util::stream::FuturesUnordered;
@@ -18,7 +17,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
 use super::SessionCore;
-use super::backlog::{ByteBudget, Inbound};
+use super::backlog::{ByteBudget, Counted, Inbound};
 use super::close::Close;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
 pub(crate) use super::machine::Heartbeat;
@@ -192,8 +191,8 @@ fn take<P: Role>(peer: &P, inbound: Inbound) -> Option<BoxFuture> {
         Inbound::Refused(counted) => (None, counted),
         Inbound::Request(_) => return None,
     };
-    if counted {
-        peer.core().received.fetch_add(1, Ordering::Relaxed);
+    if let Some(channel) = counted {
+        peer.core().count_received(channel);
     }
     event.and_then(|(event, arrived)| on_event(peer, event, arrived))
 }
@@ -287,8 +286,13 @@ async fn say_goodbye<W: FrameWriter>(core: &SessionCore, writer: &mut W, close: 
 async fn write_loop<W: FrameWriter>(core: &SessionCore, writer: &mut W) -> Close {
     loop {
         match core.outbox.try_next() {
-            Some(Next::Frame(frame)) => {
-                if let Err(err) = writer.send(frame).await {
+            Some(Next::Frame(channel, frame)) => {
+                let sent = if channel == 0 {
+                    writer.send(frame).await
+                } else {
+                    writer.send_on(channel, frame).await
+                };
+                if let Err(err) = sent {
                     return failed_write(&core.outbox, err);
                 }
             }
@@ -307,7 +311,7 @@ async fn write_loop<W: FrameWriter>(core: &SessionCore, writer: &mut W) -> Close
 fn over_the_limit<P: Role>(
     peer: &P,
     event: Event,
-    counted: bool,
+    counted: Counted,
     outcome: RateExceeded,
 ) -> Result<Option<Inbound>, Close> {
     peer.core().meters.rate_limited.increment(1);
@@ -372,9 +376,18 @@ fn on_incoming<P: Role>(
     arrived: std::time::Instant,
 ) -> Result<Option<Inbound>, Close> {
     let core = peer.core();
-    let (bytes, datagram) = match incoming {
-        Incoming::Frame(bytes) => (bytes, false),
-        Incoming::Datagram(bytes) => (bytes, true),
+    let (bytes, carrier) = match incoming {
+        Incoming::Frame(bytes) => (bytes, Carrier::Channel(0)),
+        Incoming::Datagram(bytes) => (bytes, Carrier::Datagram),
+        Incoming::Channel(channel, bytes) => {
+            if channel == 0 || channel > core.outbox.channels_granted() {
+                return Err(Close::now(
+                    DisconnectReason::ProtocolError,
+                    format!("a frame on channel {channel}, which was not granted"),
+                ));
+            }
+            (bytes, Carrier::Channel(channel))
+        }
     };
     let frame = codec::decode(&bytes).map_err(|err| {
         Close::now(
@@ -382,21 +395,20 @@ fn on_incoming<P: Role>(
             format!("undecodable frame: {err}"),
         )
     })?;
-    if datagram && !matches!(frame, Frame::Event(Event { ack: None, .. })) {
+    if carrier != Carrier::Channel(0) && !matches!(frame, Frame::Event(Event { ack: None, .. })) {
         return Err(Close::now(
             DisconnectReason::ProtocolError,
-            "only events without an ack id may travel as datagrams",
+            "only events without an ack id may travel as datagrams or on channels above 0",
         ));
     }
     match frame {
         Frame::Event(event) => {
-            let class = match (datagram, event.ack) {
-                (true, _) => Class::Volatile,
-                (false, Some(_)) => Class::Ack,
-                (false, None) => Class::Reliable,
+            let (class, counted) = match (carrier, event.ack) {
+                (Carrier::Datagram, _) => (Class::Volatile, None),
+                (Carrier::Channel(_), Some(_)) => (Class::Ack, None),
+                (Carrier::Channel(channel), None) => (Class::Reliable, Some(channel)),
             };
             core.meters.event_in(class, bytes.len());
-            let counted = !datagram && event.ack.is_none();
             Ok(Some(Inbound::Event(event, counted, arrived)))
         }
         Frame::Ack(ack) => {
@@ -421,6 +433,14 @@ fn on_incoming<P: Role>(
         Frame::Disconnect(bye) => Err(Close::silent(bye.reason, bye.message)),
         other => Ok(Some(Inbound::Request(other))),
     }
+}
+
+/// What carried a frame in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carrier {
+    /// An ordered channel: 0, the connection's own, or one the server opened.
+    Channel(u16),
+    Datagram,
 }
 
 /// Starts the handler of an event read at `arrived`; its end is timed from then.

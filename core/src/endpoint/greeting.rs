@@ -50,8 +50,8 @@ impl Greeting {
     ) -> Result<Hello, Refusal> {
         let bytes = match read {
             Ok(Incoming::Frame(bytes)) => bytes,
-            Ok(Incoming::Datagram(_)) => {
-                let message = "a datagram came before the handshake";
+            Ok(Incoming::Datagram(_) | Incoming::Channel(..)) => {
+                let message = "a datagram or a channel's frame came before the handshake";
                 return Err(refusal(RejectReason::BadHandshake, message));
             }
             Err(err @ TransportError::FrameTooLarge { .. }) => {

@@ -5,6 +5,7 @@
 pub(crate) mod acks;
 pub(crate) mod backlog;
 pub(crate) mod budget;
+pub(crate) mod channels;
 pub(crate) mod close;
 pub(crate) mod driver;
 mod emit;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use quicket_proto::{Frame, PayloadCodec, codec};
 
 use self::acks::AckTable;
+use self::channels::ChannelKey;
 pub(crate) use self::emit::send_ack_error;
 pub use self::emit::{AckSender, EmitWithAck, Volatile};
 pub(crate) use self::methods::endpoint_methods;
@@ -48,6 +50,8 @@ pub(crate) struct SessionCore {
     pub(crate) default_ack_timeout: Duration,
     /// The peer's reliable events handled in this session: our side of the resume offsets.
     pub(crate) received: AtomicU64,
+    /// The same on the server's other channels, from channel 1: only a client counts them.
+    received_on_channels: Mutex<Vec<u64>>,
     /// What the server counts; no-ops on the client.
     pub(crate) meters: Arc<Meters>,
     /// The last measured round trip in microseconds; zero until one is measured.
@@ -64,6 +68,8 @@ pub(crate) struct Link {
     pub(crate) path: Option<Arc<dyn PathProbe>>,
     /// The largest frame the peer accepts.
     pub(crate) peer_max_frame_size: usize,
+    /// The channels the transport carries beside channel 0.
+    pub(crate) max_channels: u16,
 }
 
 impl SessionCore {
@@ -84,6 +90,7 @@ impl SessionCore {
             limits,
             default_ack_timeout,
             received: AtomicU64::new(0),
+            received_on_channels: Mutex::new(Vec::new()),
             meters,
             rtt_micros: AtomicU64::new(0),
             last_ping: Mutex::new(None),
@@ -117,9 +124,50 @@ impl SessionCore {
         self.outbox.events_numbered()
     }
 
-    /// The peer's reliable events handled in this session: our side of the resume offsets.
+    /// The peer's reliable events handled in this session on channel 0: our side of the
+    /// resume offsets.
     pub(crate) fn events_received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Counts a reliable event of the peer's, handled, on its channel.
+    pub(crate) fn count_received(&self, channel: u16) {
+        if channel == 0 {
+            self.received.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut counts = self.channel_counts();
+        let index = usize::from(channel) - 1;
+        if counts.len() <= index {
+            counts.resize(index + 1, 0);
+        }
+        counts[index] += 1;
+    }
+
+    /// The server's events handled on each channel above 0 that had any, for a resume.
+    pub(crate) fn channel_offsets(&self) -> Vec<quicket_proto::ChannelOffset> {
+        let counts = self.channel_counts();
+        (1..)
+            .zip(counts.iter())
+            .filter(|(_, offset)| **offset > 0)
+            .map(|(channel, offset)| quicket_proto::ChannelOffset {
+                channel,
+                offset: *offset,
+            })
+            .collect()
+    }
+
+    /// A new session: nothing handled yet, on any channel.
+    pub(crate) fn reset_received(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.channel_counts().clear();
+    }
+
+    fn channel_counts(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        // Counters only: no state a panic could leave half-updated.
+        self.received_on_channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn peer_max_frame_size(&self) -> usize {
@@ -171,21 +219,26 @@ impl SessionCore {
         }
     }
 
-    /// Queues an encoded reliable event (no ack id); it is replayed on a resume if the peer
-    /// did not handle it, and waits for one while the connection is down.
+    /// Queues an encoded reliable event (no ack id) on channel 0; it is replayed on a resume
+    /// if the peer did not handle it, and waits for one while the connection is down.
     pub(crate) fn send_event(&self, frame: Bytes) -> Result<(), EmitError> {
         let size = frame.len();
-        self.send_event_at(frame, Instant::now())?;
+        self.send_event_at(frame, Instant::now(), None)?;
         self.meters.events_out(Class::Reliable, 1, size);
         Ok(())
     }
 
-    /// [`SessionCore::send_event`] with the time already read, for a broadcast's recipients; the
-    /// broadcast counts what it sent, once for all.
-    pub(crate) fn send_event_at(&self, frame: Bytes, now: Instant) -> Result<(), EmitError> {
+    /// [`SessionCore::send_event`] with the time already read, for a broadcast's recipients,
+    /// on the channel of the room `key` names; the broadcast counts what it sent, once for all.
+    pub(crate) fn send_event_at(
+        &self,
+        frame: Bytes,
+        now: Instant,
+        key: Option<ChannelKey>,
+    ) -> Result<(), EmitError> {
         self.check_frame_size(&frame)?;
         self.outbox
-            .push_event(frame, now)
+            .push_event(frame, now, key)
             .map_err(|err| self.push_error(err))
     }
 

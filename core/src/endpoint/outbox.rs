@@ -16,8 +16,9 @@ use futures_util::task::AtomicWaker;
 use quicket_proto::DisconnectReason;
 use tokio::sync::Notify;
 
+use super::channels::{ChannelKey, ChannelMap};
 use super::close::Close;
-use super::replay::{Break, LogError, ReplayLog};
+use super::replay::{Break, LogError, Offsets, ReplayLog};
 
 /// Why a reliable frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,8 @@ pub(crate) enum PushError {
 /// What the driver takes off the queue next.
 #[derive(Debug)]
 pub(crate) enum Next {
-    Frame(Bytes),
+    /// A frame, and the ordered channel it goes on.
+    Frame(u16, Bytes),
     Closed(Close),
 }
 
@@ -50,7 +52,8 @@ pub(crate) struct Outbox {
 
 #[derive(Debug)]
 struct State {
-    frames: VecDeque<Bytes>,
+    /// Each frame with its channel.
+    frames: VecDeque<(u16, Bytes)>,
     bytes: usize,
     close: Option<Close>,
     /// Whether a connection drains the queue; not between a drop and a resume.
@@ -60,6 +63,8 @@ struct State {
     replay: (usize, usize),
     /// The session's reliable events, when sessions can be resumed.
     log: Option<ReplayLog>,
+    /// Which channel each room's events take.
+    channels: ChannelMap,
 }
 
 impl Outbox {
@@ -72,6 +77,7 @@ impl Outbox {
                 attached: true,
                 replay: (0, 0),
                 log,
+                channels: ChannelMap::default(),
             }),
             ready: AtomicWaker::new(),
             closing: Notify::new(),
@@ -86,23 +92,41 @@ impl Outbox {
         if state.close.is_some() || !state.attached {
             return Err(PushError::Closed);
         }
-        self.push_open(state, frame, None)
+        self.push_open(state, 0, frame, None)
+    }
+
+    /// Lets the session's room events take up to `granted` channels beside channel 0; the
+    /// grant of a session never changes once it has one.
+    pub(crate) fn grant_channels(&self, granted: u16) {
+        self.lock().channels.grant(granted);
+    }
+
+    /// The channels the session was granted.
+    pub(crate) fn channels_granted(&self) -> u16 {
+        self.lock().channels.granted()
     }
 
     /// Queues a reliable event (an `Event` without an ack id): it is also logged for replay.
     /// While the connection is down, or breaking, it waits in the log for a resume.
     /// `now` stamps it for the log's age bound; a broadcast reads the clock once for all.
-    pub(crate) fn push_event(&self, frame: Bytes, now: Instant) -> Result<(), PushError> {
+    /// `key` names the room whose channel it takes; `None` for channel 0.
+    pub(crate) fn push_event(
+        &self,
+        frame: Bytes,
+        now: Instant,
+        key: Option<ChannelKey>,
+    ) -> Result<(), PushError> {
         let mut state = self.lock();
+        let channel = state.channels.channel_for(key);
         let open = state.attached && state.close.is_none();
         if open {
-            return self.push_open(state, frame, Some(now));
+            return self.push_open(state, channel, frame, Some(now));
         }
         let resumable = state.close.as_ref().is_none_or(Close::is_recoverable);
         let Some(log) = state.log.as_mut().filter(|_| resumable) else {
             return Err(PushError::Closed);
         };
-        match log.push_offline(frame, now) {
+        match log.push_offline(channel, frame, now) {
             Ok(()) => Ok(()),
             Err(LogError::OfflineFull) => Err(PushError::OfflineFull),
             Err(LogError::Broken) => {
@@ -116,6 +140,7 @@ impl Outbox {
     fn push_open(
         &self,
         mut state: MutexGuard<'_, State>,
+        channel: u16,
         frame: Bytes,
         logged_at: Option<Instant>,
     ) -> Result<(), PushError> {
@@ -134,9 +159,9 @@ impl Outbox {
             return Err(PushError::Overflow);
         }
         if let (Some(now), Some(log)) = (logged_at, state.log.as_mut()) {
-            log.push_live(frame.clone(), now);
+            log.push_live(channel, frame.clone(), now);
         }
-        self.enqueue(state, frame);
+        self.enqueue(state, channel, frame);
         Ok(())
     }
 
@@ -153,9 +178,9 @@ impl Outbox {
             return false;
         }
         if let Some(log) = state.log.as_mut() {
-            log.push_live(frame.clone(), Instant::now());
+            log.push_live(0, frame.clone(), Instant::now());
         }
-        self.enqueue(state, frame);
+        self.enqueue(state, 0, frame);
         true
     }
 
@@ -199,29 +224,34 @@ impl Outbox {
     }
 
     /// Attaches a new connection: `first` (the server's `Welcome`), then the events the peer
-    /// has not handled, then live traffic. `after` is the peer's offset; `None` starts a new
-    /// numbering with the events emitted offline. Returns how many events the peer missed
-    /// for good, or `None` when a strict resume is impossible.
+    /// has not handled, then live traffic. `after` is the peer's offset on each channel;
+    /// `None` starts a new numbering with the events emitted offline. Returns how many events
+    /// the peer missed for good, or `None` when a strict resume is impossible.
     pub(crate) fn resume(
         &self,
         first: Option<Bytes>,
-        after: Option<u64>,
+        after: Option<&Offsets>,
         lossy: bool,
     ) -> Option<u64> {
         let mut state = self.lock();
         let log = state.log.as_mut()?;
         let now = Instant::now();
         let (replay, lost) = match after {
-            Some(offset) if lossy => {
+            Some(offsets) if lossy => {
+                let offset = offsets.first().copied().unwrap_or(0);
                 let lost = log.missing_after(offset);
                 let from = offset.max(log.oldest_replayable());
-                (log.resume_after(from, now).unwrap_or_default(), lost)
+                (log.resume_after(&[from], now).unwrap_or_default(), lost)
             }
-            Some(offset) => (log.resume_after(offset, now)?, 0),
+            Some(offsets) => (log.resume_after(offsets, now)?, 0),
             None => (log.restart(), 0),
         };
-        state.frames = first.into_iter().chain(replay).collect();
-        state.bytes = state.frames.iter().map(Bytes::len).sum();
+        state.frames = first
+            .map(|frame| (0, frame))
+            .into_iter()
+            .chain(replay)
+            .collect();
+        state.bytes = state.frames.iter().map(|(_, frame)| frame.len()).sum();
         state.replay = (state.frames.len(), state.bytes);
         state.close = None;
         state.attached = true;
@@ -230,10 +260,10 @@ impl Outbox {
         Some(lost)
     }
 
-    fn enqueue(&self, mut state: MutexGuard<'_, State>, frame: Bytes) {
+    fn enqueue(&self, mut state: MutexGuard<'_, State>, channel: u16, frame: Bytes) {
         let was_empty = state.frames.is_empty();
         state.bytes += frame.len();
-        state.frames.push_back(frame);
+        state.frames.push_back((channel, frame));
         drop(state);
         // The driver re-checks the queue under the lock before it sleeps, so it only needs a
         // wake-up when the queue stops being empty: one per burst, not one per frame.
@@ -265,13 +295,13 @@ impl Outbox {
     /// The next frame to write, or the close once the queue is drained (or dropped).
     pub(crate) fn try_next(&self) -> Option<Next> {
         let mut state = self.lock();
-        if let Some(frame) = state.frames.pop_front() {
+        if let Some((channel, frame)) = state.frames.pop_front() {
             state.bytes -= frame.len();
             if state.replay.0 > 0 {
                 state.replay.0 -= 1;
                 state.replay.1 -= frame.len();
             }
-            return Some(Next::Frame(frame));
+            return Some(Next::Frame(channel, frame));
         }
         state.close.clone().map(Next::Closed)
     }
@@ -388,7 +418,7 @@ mod tests {
         let outbox = Outbox::new(10, 100, None);
         outbox.push(frame(3)).ok();
         outbox.close(Close::graceful(DisconnectReason::ServerDisconnect));
-        assert!(matches!(outbox.try_next(), Some(Next::Frame(f)) if f.len() == 3));
+        assert!(matches!(outbox.try_next(), Some(Next::Frame(0, f)) if f.len() == 3));
         assert!(matches!(outbox.try_next(), Some(Next::Closed(_))));
     }
 }

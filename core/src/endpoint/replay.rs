@@ -2,7 +2,10 @@
 //! again what its peer did not handle (PROTOCOL.md section 10.6).
 //!
 //! Offsets are implicit. The log numbers events as they are pushed, from one, in the order
-//! they enter the ordered channel, which is the order the peer counts them in.
+//! they enter their ordered channel, which is the order the peer counts them in: each channel
+//! (PROTOCOL.md section 2.2) has its own numbering. The log keeps every channel's events in
+//! one queue, in the order they were sent, so its bounds and its eviction stay those of one
+//! log.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -40,11 +43,29 @@ pub(crate) enum LogError {
     OfflineFull,
 }
 
+/// A logged event: its frame, when it was sent, and its place in its channel.
+#[derive(Debug)]
+struct Entry {
+    frame: Bytes,
+    at: Instant,
+    channel: u16,
+    /// The event's offset within its channel.
+    seq: u64,
+}
+
+/// How far a peer got on each channel: index 0 is channel 0; a channel past the end counts 0.
+pub(crate) type Offsets = [u64];
+
 #[derive(Debug)]
 pub(crate) struct ReplayLog {
-    entries: VecDeque<(Bytes, Instant)>,
-    /// The offset of `entries[0]`; one more than the last offset when empty.
+    entries: VecDeque<Entry>,
+    /// The number of `entries[0]` among all events of all channels; one more than the last
+    /// when empty.
     first: u64,
+    /// Per channel: how many events it numbered, and the offset of its last event that fell
+    /// off the log (what a resume can no longer get).
+    numbered: Vec<u64>,
+    evicted: Vec<u64>,
     bytes: usize,
     /// Events from this offset on were emitted while the connection was down.
     offline_from: Option<u64>,
@@ -62,6 +83,8 @@ impl ReplayLog {
         Self {
             entries: VecDeque::new(),
             first: 1,
+            numbered: vec![0],
+            evicted: vec![0],
             bytes: 0,
             offline_from: None,
             limits,
@@ -76,6 +99,8 @@ impl ReplayLog {
     /// carried on here.
     pub(crate) fn continuing_after(mut self, offset: u64) -> Self {
         self.first = offset.saturating_add(1);
+        self.numbered[0] = offset;
+        self.evicted[0] = offset;
         self
     }
 
@@ -118,24 +143,29 @@ impl ReplayLog {
         }
     }
 
-    /// Logs an event that goes out on a live connection: the oldest fall off to make room.
-    /// Age is checked only when a resume reads the log: this runs once per recipient of every
-    /// broadcast, and the count and byte bounds already cap what it holds.
-    pub(crate) fn push_live(&mut self, frame: Bytes, now: Instant) {
+    /// Logs an event that goes out on a live connection on `channel`: the oldest fall off to
+    /// make room. Age is checked only when a resume reads the log: this runs once per
+    /// recipient of every broadcast, and the count and byte bounds already cap what it holds.
+    pub(crate) fn push_live(&mut self, channel: u16, frame: Bytes, now: Instant) {
         if self.broken.is_some() {
             return;
         }
         while !self.entries.is_empty() && !self.fits(frame.len()) {
             self.pop_front();
         }
-        self.push(frame, now);
+        self.push(channel, frame, now);
     }
 
     /// Logs an event emitted while the connection is down: it waits here for a resume.
     /// Events from before the drop make room first, oldest first: the peer has probably
     /// handled them, and a resume finds out. An event from after the drop is needed for sure,
     /// so when those alone fill the log, the policy decides.
-    pub(crate) fn push_offline(&mut self, frame: Bytes, now: Instant) -> Result<(), LogError> {
+    pub(crate) fn push_offline(
+        &mut self,
+        channel: u16,
+        frame: Bytes,
+        now: Instant,
+    ) -> Result<(), LogError> {
         if self.broken.is_some() {
             return Err(LogError::Broken);
         }
@@ -160,59 +190,78 @@ impl ReplayLog {
             self.break_session(Break::Budget);
             return Err(LogError::Broken);
         }
-        self.push(frame, now);
+        self.push(channel, frame, now);
         Ok(())
     }
 
-    /// The events after `offset`, for a resume, and marks the log live again. `None` when the
-    /// log no longer reaches back that far, or `offset` is ahead of it.
-    pub(crate) fn resume_after(&mut self, offset: u64, now: Instant) -> Option<Vec<Bytes>> {
+    /// The events after each channel's offset, in the order they were sent, for a resume, and
+    /// marks the log live again. `None` when the log no longer reaches back that far on some
+    /// channel, or an offset is ahead of it.
+    pub(crate) fn resume_after(
+        &mut self,
+        offsets: &Offsets,
+        now: Instant,
+    ) -> Option<Vec<(u16, Bytes)>> {
         if self.when_full == WhenFull::EndSession {
             self.expire(now);
         }
-        if self.broken.is_some() || offset >= self.next_offset() || offset + 1 < self.first {
+        let reachable = (0..self.numbered.len().max(offsets.len())).all(|channel| {
+            let offset = offsets.get(channel).copied().unwrap_or(0);
+            let numbered = self.numbered.get(channel).copied().unwrap_or(0);
+            let evicted = self.evicted.get(channel).copied().unwrap_or(0);
+            evicted <= offset && offset <= numbered
+        });
+        if self.broken.is_some() || !reachable {
             return None;
         }
         self.uncharge();
         self.offline_from = None;
-        let skip = usize::try_from(offset + 1 - self.first).unwrap_or(usize::MAX);
         Some(
             self.entries
                 .iter()
-                .skip(skip)
-                .map(|(frame, _)| frame.clone())
+                .filter(|entry| {
+                    entry.seq
+                        > offsets
+                            .get(usize::from(entry.channel))
+                            .copied()
+                            .unwrap_or(0)
+                })
+                .map(|entry| (entry.channel, entry.frame.clone()))
                 .collect(),
         )
     }
 
     /// How many events after `offset` are gone from the log: what a resume cannot replay.
+    /// Only the client, whose events all take channel 0, resumes this way.
     pub(crate) fn missing_after(&self, offset: u64) -> u64 {
-        self.first.saturating_sub(offset + 1)
+        self.evicted[0].saturating_sub(offset)
     }
 
-    /// The offset of the oldest event still held, less one.
+    /// The offset of the oldest event still held, less one, on channel 0.
     pub(crate) fn oldest_replayable(&self) -> u64 {
-        self.first - 1
+        self.evicted[0]
     }
 
     /// Starts a new session's numbering: only the events emitted offline survive, from one.
-    pub(crate) fn restart(&mut self) -> Vec<Bytes> {
+    pub(crate) fn restart(&mut self) -> Vec<(u16, Bytes)> {
         let offline_from = self.offline_from.take().unwrap_or(self.next_offset());
         let skip = usize::try_from(offline_from.saturating_sub(self.first)).unwrap_or(usize::MAX);
-        let kept: Vec<Bytes> = self
+        let kept: Vec<(u16, Bytes)> = self
             .entries
             .iter()
             .skip(skip)
-            .map(|(frame, _)| frame.clone())
+            .map(|entry| (entry.channel, entry.frame.clone()))
             .collect();
         let now = Instant::now();
         self.uncharge();
         self.entries.clear();
         self.bytes = 0;
         self.first = 1;
+        self.numbered = vec![0];
+        self.evicted = vec![0];
         self.broken = None;
-        for frame in &kept {
-            self.push(frame.clone(), now);
+        for (channel, frame) in &kept {
+            self.push(*channel, frame.clone(), now);
         }
         kept
     }
@@ -221,19 +270,31 @@ impl ReplayLog {
         self.entries.len() < self.limits.max_events && self.bytes + len <= self.limits.max_bytes
     }
 
-    fn push(&mut self, frame: Bytes, now: Instant) {
+    fn push(&mut self, channel: u16, frame: Bytes, now: Instant) {
+        let index = usize::from(channel);
+        if index >= self.numbered.len() {
+            self.numbered.resize(index + 1, 0);
+            self.evicted.resize(index + 1, 0);
+        }
+        self.numbered[index] += 1;
         self.bytes += frame.len();
-        self.entries.push_back((frame, now));
+        self.entries.push_back(Entry {
+            frame,
+            at: now,
+            channel,
+            seq: self.numbered[index],
+        });
     }
 
     fn pop_front(&mut self) {
-        if let Some((frame, _)) = self.entries.pop_front() {
-            self.bytes -= frame.len();
+        if let Some(entry) = self.entries.pop_front() {
+            self.bytes -= entry.frame.len();
             self.first += 1;
+            self.evicted[usize::from(entry.channel)] = entry.seq;
             if self.charged
                 && let Some(budget) = &self.budget
             {
-                budget.refund(frame.len());
+                budget.refund(entry.frame.len());
             }
         }
     }
@@ -254,8 +315,8 @@ impl ReplayLog {
     /// Drops events older than the age bound, but none from `offset` on.
     fn expire_before(&mut self, offset: u64, now: Instant) {
         let max_age: Duration = self.limits.max_age;
-        while let Some((_, at)) = self.entries.front() {
-            if self.first >= offset || now.saturating_duration_since(*at) <= max_age {
+        while let Some(entry) = self.entries.front() {
+            if self.first >= offset || now.saturating_duration_since(entry.at) <= max_age {
                 break;
             }
             self.pop_front();
@@ -267,6 +328,7 @@ impl ReplayLog {
         self.broken = Some(cause);
         self.first = self.next_offset();
         self.entries = VecDeque::new();
+        self.evicted.clone_from(&self.numbered);
         self.bytes = 0;
     }
 }
@@ -293,17 +355,68 @@ mod tests {
         let budget = Arc::new(OfflineBudget::new(1_000));
         let mut waiting = log(&budget);
         let now = Instant::now();
-        waiting.push_live(frame(300), now);
+        waiting.push_live(0, frame(300), now);
         assert_eq!(budget.used(), 0);
         waiting.detach().unwrap();
         assert_eq!(budget.used(), 300);
-        waiting.push_offline(frame(200), now).unwrap();
+        waiting.push_offline(0, frame(200), now).unwrap();
         assert_eq!(budget.used(), 500);
         assert_eq!(
-            waiting.resume_after(0, now).map(|events| events.len()),
+            waiting.resume_after(&[0], now).map(|events| events.len()),
             Some(2)
         );
         assert_eq!(budget.used(), 0, "resumed: live again");
+    }
+
+    fn names(events: Option<Vec<(u16, Bytes)>>) -> Option<Vec<(u16, usize)>> {
+        events.map(|events| {
+            events
+                .into_iter()
+                .map(|(channel, frame)| (channel, frame.len()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn each_channel_resumes_after_its_own_offset_in_the_order_sent() {
+        let mut log = ReplayLog::new(ReplayLimits::default(), WhenFull::EndSession);
+        let now = Instant::now();
+        // Frame sizes tell the events apart: channel 0 gets 1 and 4, channel 2 gets 2, 3, 5.
+        for (channel, len) in [(0, 1), (2, 2), (2, 3), (0, 4), (2, 5)] {
+            log.push_live(channel, frame(len), now);
+        }
+        assert_eq!(
+            names(log.resume_after(&[1, 0, 1], now)),
+            Some(vec![(2, 3), (0, 4), (2, 5)]),
+            "after event 1 of channel 0 and event 1 of channel 2"
+        );
+        assert_eq!(names(log.resume_after(&[2, 0, 3], now)), Some(vec![]));
+        assert_eq!(
+            log.resume_after(&[0, 0, 4], now),
+            None,
+            "ahead on channel 2"
+        );
+        assert_eq!(
+            log.resume_after(&[0, 1], now),
+            None,
+            "ahead on channel 1, never used"
+        );
+    }
+
+    #[test]
+    fn a_channel_whose_events_fell_off_cannot_resume_from_before_them() {
+        let limits = ReplayLimits::default().max_events(3);
+        let mut log = ReplayLog::new(limits, WhenFull::EndSession);
+        let now = Instant::now();
+        for (channel, len) in [(1, 1), (0, 2), (1, 3), (0, 4)] {
+            log.push_live(channel, frame(len), now);
+        }
+        // Event 1 of channel 1 fell off; channel 0 lost nothing.
+        assert_eq!(log.resume_after(&[0, 0], now), None);
+        assert_eq!(
+            names(log.resume_after(&[0, 1], now)),
+            Some(vec![(0, 2), (1, 3), (0, 4)])
+        );
     }
 
     #[test]
@@ -311,19 +424,19 @@ mod tests {
         let budget = Arc::new(OfflineBudget::new(1_000));
         let now = Instant::now();
         let mut first = log(&budget);
-        first.push_live(frame(600), now);
+        first.push_live(0, frame(600), now);
         first.detach().unwrap();
         let mut second = log(&budget);
-        second.push_live(frame(300), now);
+        second.push_live(0, frame(300), now);
         second.detach().unwrap();
         assert!(matches!(
-            second.push_offline(frame(200), now),
+            second.push_offline(0, frame(200), now),
             Err(LogError::Broken)
         ));
         assert_eq!(second.broken_by(), Some(Break::Budget));
         assert_eq!(budget.used(), 600, "only the first still holds bytes");
         let mut third = log(&budget);
-        third.push_live(frame(500), now);
+        third.push_live(0, frame(500), now);
         assert!(third.detach().is_err(), "500 more do not fit");
         assert_eq!(third.broken_by(), Some(Break::Budget));
         drop(first);

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use metrics::Gauge;
-use quicket_proto::{DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec};
+use quicket_proto::{
+    ChannelGrant, DisconnectReason, Frame, RejectReason, SocketId, Welcome, codec,
+};
 use tokio::time::sleep_until;
 use tracing::Instrument;
 
@@ -48,6 +50,7 @@ impl Server {
         let shared = &self.shared;
         let info = connection.info();
         let path = connection.path_probe();
+        let max_channels = connection.max_channels();
         let (mut reader, mut writer, datagrams) =
             connection.split(shared.config.limits.max_frame_size);
         let _slot = ConnectionSlot::take(shared, info.kind);
@@ -91,6 +94,7 @@ impl Server {
             datagrams,
             path,
             peer_max_frame_size: handshake.peer_max_frame_size(),
+            max_channels,
         };
         if let Some((socket, startup)) = self.attach(handshake, link).await {
             self.run_session(socket, startup, reader, writer).await;
@@ -130,11 +134,8 @@ impl Server {
             .resume()
             .filter(|_| self.shared.config.recovery.is_some());
         let failure = match resume {
-            Some(resume) => match self.take_session(resume, handshake.codec()).await {
-                Ok(socket) => match self
-                    .resume_session(&socket, resume.offset, link.clone())
-                    .await
-                {
+            Some(resume) => match self.take_session(resume, &handshake).await {
+                Ok(socket) => match self.resume_session(&socket, &handshake, link.clone()).await {
                     Ok(()) => return Some(resumed_startup(socket)),
                     Err(failure) => Some(failure),
                 },
@@ -224,8 +225,10 @@ impl Server {
     /// A new session: a socket with a fresh id, welcomed and added to the adapter.
     fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
         let log = self.replay_log();
+        let channels = self.grant(&handshake, &link);
         let (socket, token) = self.new_socket(handshake, link, log, random_socket_id(), false);
-        let welcome = self.welcome(socket.id(), token, false, 0);
+        socket.core().outbox.grant_channels(channels.unwrap_or(0));
+        let welcome = self.welcome(socket.id(), token, false, 0, channels);
         socket.core().send_frame(&welcome).ok()?;
         self.shared.adapter.add_socket(socket.member());
         Some(socket)
@@ -241,17 +244,19 @@ impl Server {
         offset: u64,
     ) -> Option<Socket> {
         let log = self.replay_log().map(|log| log.continuing_after(offset));
+        let channels = self.grant(&handshake, &link);
         let (socket, token) = self.new_socket(handshake, link, log, adoption.id, true);
         let received = adoption.received;
         socket.core().received.store(received, Ordering::Relaxed);
-        let welcome = self.welcome(socket.id(), token, true, received);
+        socket.core().outbox.grant_channels(channels.unwrap_or(0));
+        let welcome = self.welcome(socket.id(), token, true, received, channels);
         // What the adapter replays waits in the log, as for any resume, so that a long
         // replay does not count against the queue's bounds.
         let outbox = &socket.core().outbox;
         outbox.detach();
         (adoption.install)(&socket.member());
         if outbox
-            .resume(Some(codec::encode(&welcome)), Some(offset), false)
+            .resume(Some(codec::encode(&welcome)), Some(&[offset]), false)
             .is_none()
         {
             tracing::info!(sid = %socket.id(), "a dead node's session overflowed its buffer here");
@@ -306,30 +311,58 @@ impl Server {
     async fn resume_session(
         &self,
         socket: &Socket,
-        offset: u64,
+        handshake: &Handshake,
         link: Link,
     ) -> Result<(), ResumeFailure> {
         let core = socket.core();
         let received = core.events_received();
         let session = self.shared.issue_token(socket);
-        let welcome = codec::encode(&self.welcome(socket.id(), session, true, received));
+        let granted = core.outbox.channels_granted();
+        let channels = handshake.channel_offer().map(|_| granted);
+        let welcome = self.welcome(socket.id(), session, true, received, channels);
+        let offsets = handshake.resume_offsets(granted);
+        let carried = link.max_channels >= granted;
         core.relink(link);
-        if core
-            .outbox
-            .resume(Some(welcome), Some(offset), false)
-            .is_none()
-        {
+        let resumed = offsets.filter(|_| carried).and_then(|offsets| {
+            core.outbox
+                .resume(Some(codec::encode(&welcome)), Some(&offsets), false)
+        });
+        if resumed.is_none() {
             self.shared.forget_token(socket);
             self.end_resuming(socket).await;
-            return Err(ResumeFailure::BufferOverflowed);
+            return Err(if carried {
+                ResumeFailure::BufferOverflowed
+            } else {
+                ResumeFailure::ChannelsChanged
+            });
         }
         socket.step(Step::Resumed);
         socket.restore_presence();
-        tracing::debug!(sid = %socket.id(), offset, "session resumed");
+        tracing::debug!(sid = %socket.id(), "session resumed");
         Ok(())
     }
 
-    fn welcome(&self, sid: SocketId, session: Bytes, recovered: bool, offset: u64) -> Frame {
+    /// The channels this connection's session gets (PROTOCOL.md section 2.2): `None` when the
+    /// client offered none, else at most its offer, the transport's and the server's limits;
+    /// none on an adapter that keeps one order for everything a socket receives.
+    fn grant(&self, handshake: &Handshake, link: &Link) -> Option<u16> {
+        let offer = handshake.channel_offer()?;
+        let shared = &self.shared;
+        if shared.adapter.routes_socket_emits() {
+            return Some(0);
+        }
+        let limits = [shared.config.limits.max_channels, link.max_channels];
+        Some(limits.into_iter().fold(offer.max_channels, u16::min))
+    }
+
+    fn welcome(
+        &self,
+        sid: SocketId,
+        session: Bytes,
+        recovered: bool,
+        offset: u64,
+        channels: Option<u16>,
+    ) -> Frame {
         let config = &self.shared.config;
         Frame::Welcome(Welcome {
             sid,
@@ -339,6 +372,7 @@ impl Server {
             session,
             recovered,
             offset,
+            channels: channels.map(|max_channels| ChannelGrant { max_channels }),
         })
     }
 

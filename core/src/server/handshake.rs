@@ -57,6 +57,30 @@ impl Handshake {
         self.hello.resume.as_ref()
     }
 
+    /// The channels the client offers (PROTOCOL.md section 2.2).
+    pub(crate) fn channel_offer(&self) -> Option<&quicket_proto::ChannelOffer> {
+        self.hello.channels.as_ref()
+    }
+
+    /// How far the client got on each channel of a session granted `granted` channels,
+    /// channel 0 first, for a resume; `None` when it names a channel the session never had
+    /// with events handled on it.
+    pub(crate) fn resume_offsets(&self, granted: u16) -> Option<Vec<u64>> {
+        let mut offsets = vec![0; usize::from(granted) + 1];
+        offsets[0] = self.hello.resume.as_ref().map_or(0, |resume| resume.offset);
+        let named = self
+            .channel_offer()
+            .map_or(&[][..], |offer| &offer.offsets[..]);
+        for named in named {
+            match offsets.get_mut(usize::from(named.channel)) {
+                Some(offset) if named.channel > 0 => *offset = named.offset,
+                _ if named.offset == 0 => {}
+                _ => return None,
+            }
+        }
+        Some(offsets)
+    }
+
     /// The transport and peer address.
     pub fn connection(&self) -> &ConnectionInfo {
         &self.info

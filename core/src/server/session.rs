@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
 use super::detached::{Caps, Eviction};
+use super::handshake::Handshake;
 use super::lifecycle::{DetachedTimers, DetachedWake, Phase, Step};
 use super::{Server, ServerShared, Socket};
 use crate::config::RecoveryConfig;
@@ -31,6 +32,10 @@ pub enum ResumeFailure {
     /// The client asked for a different payload codec than the session's.
     #[error("the client changed its payload codec")]
     CodecChanged,
+    /// The client offered fewer channels than the session was granted (PROTOCOL.md section
+    /// 2.2), as a client that fell back to WebSocket does.
+    #[error("the client offered fewer channels than the session has")]
+    ChannelsChanged,
 }
 
 impl ResumeFailure {
@@ -40,6 +45,7 @@ impl ResumeFailure {
             ResumeFailure::UnknownSession => "UnknownSession",
             ResumeFailure::BufferOverflowed => "BufferOverflowed",
             ResumeFailure::CodecChanged => "CodecChanged",
+            ResumeFailure::ChannelsChanged => "ChannelsChanged",
         }
     }
 }
@@ -124,17 +130,27 @@ impl Server {
     pub(crate) async fn take_session(
         &self,
         resume: &Resume,
-        codec: quicket_proto::PayloadCodec,
+        handshake: &Handshake,
     ) -> Result<Socket, ResumeFailure> {
         let shared = &self.shared;
         let socket = shared
             .sessions
             .take(&resume.token)
             .ok_or(ResumeFailure::UnknownSession)?;
-        if socket.codec() != codec {
+        let offered = handshake
+            .channel_offer()
+            .map_or(0, |offer| offer.max_channels);
+        let changed = if socket.codec() != handshake.codec() {
+            Some(ResumeFailure::CodecChanged)
+        } else if offered < socket.core().outbox.channels_granted() {
+            Some(ResumeFailure::ChannelsChanged)
+        } else {
+            None
+        };
+        if let Some(changed) = changed {
             self.end_detached(&socket, DisconnectReason::TransportClosed)
                 .await;
-            return Err(ResumeFailure::CodecChanged);
+            return Err(changed);
         }
         if socket.phase() == Phase::Attached {
             // The client has moved on from that connection; it is stale, or a half-open

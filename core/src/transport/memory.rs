@@ -26,6 +26,10 @@ pub struct MemoryConfig {
     pub datagrams_in_flight: usize,
     /// The datagram size limit; `None` for a transport without datagrams.
     pub max_datagram_size: Option<usize>,
+    /// The ordered channels a connection carries beside channel 0 (PROTOCOL.md section 2.2),
+    /// as [`Connection::max_channels`]. The pipe keeps one order for all of them, which keeps
+    /// every channel's. Default 16.
+    pub max_channels: u16,
 }
 
 impl Default for MemoryConfig {
@@ -34,6 +38,7 @@ impl Default for MemoryConfig {
             frames_in_flight: 64,
             datagrams_in_flight: 64,
             max_datagram_size: Some(1200),
+            max_channels: 16,
         }
     }
 }
@@ -48,6 +53,12 @@ impl MemoryConfig {
     /// Sets [`MemoryConfig::max_datagram_size`].
     pub fn max_datagram_size(mut self, size: Option<usize>) -> Self {
         self.max_datagram_size = size;
+        self
+    }
+
+    /// Sets [`MemoryConfig::max_channels`].
+    pub fn max_channels(mut self, channels: u16) -> Self {
+        self.max_channels = channels;
         self
     }
 }
@@ -80,11 +91,12 @@ pub struct MemoryConnector {
 /// One end of an in-memory connection.
 #[derive(Debug)]
 pub struct MemoryConnection {
-    frames_out: mpsc::Sender<Bytes>,
-    frames_in: mpsc::Receiver<Bytes>,
+    frames_out: mpsc::Sender<(u16, Bytes)>,
+    frames_in: mpsc::Receiver<(u16, Bytes)>,
     datagrams_out: mpsc::Sender<Bytes>,
     datagrams_in: mpsc::Receiver<Bytes>,
     max_datagram_size: Option<usize>,
+    max_channels: u16,
 }
 
 impl Listener for MemoryListener {
@@ -125,6 +137,7 @@ impl MemoryConnection {
             datagrams_out,
             datagrams_in,
             max_datagram_size: config.max_datagram_size,
+            max_channels: config.max_channels,
         };
         (
             end(a_frames, a_frames_in, a_dgrams, a_dgrams_in),
@@ -139,6 +152,10 @@ impl Connection for MemoryConnection {
 
     fn info(&self) -> ConnectionInfo {
         ConnectionInfo::new(TransportKind::Memory, None)
+    }
+
+    fn max_channels(&self) -> u16 {
+        self.max_channels
     }
 
     fn split(
@@ -169,7 +186,7 @@ impl Connection for MemoryConnection {
 /// Receives frames and datagrams from the peer.
 #[derive(Debug)]
 pub struct MemoryReader {
-    frames: mpsc::Receiver<Bytes>,
+    frames: mpsc::Receiver<(u16, Bytes)>,
     datagrams: mpsc::Receiver<Bytes>,
     max_frame_size: usize,
 }
@@ -178,11 +195,16 @@ impl FrameReader for MemoryReader {
     async fn recv(&mut self) -> Result<Incoming, TransportError> {
         let incoming = tokio::select! {
             biased;
-            frame = self.frames.recv() => frame.map(Incoming::Frame),
+            frame = self.frames.recv() => frame.map(|(channel, frame)| match channel {
+                0 => Incoming::Frame(frame),
+                channel => Incoming::Channel(channel, frame),
+            }),
             Some(datagram) = self.datagrams.recv() => Some(Incoming::Datagram(datagram)),
         };
         match incoming {
-            Some(Incoming::Frame(frame)) if frame.len() > self.max_frame_size => {
+            Some(Incoming::Frame(frame) | Incoming::Channel(_, frame))
+                if frame.len() > self.max_frame_size =>
+            {
                 Err(TransportError::FrameTooLarge {
                     declared: frame.len() as u64,
                     max: self.max_frame_size,
@@ -197,13 +219,18 @@ impl FrameReader for MemoryReader {
 /// Sends reliable frames to the peer.
 #[derive(Debug)]
 pub struct MemoryWriter {
-    frames: Option<mpsc::Sender<Bytes>>,
+    frames: Option<mpsc::Sender<(u16, Bytes)>>,
 }
 
 impl FrameWriter for MemoryWriter {
     async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
+        self.send_on(0, frame).await
+    }
+
+    async fn send_on(&mut self, channel: u16, frame: Bytes) -> Result<(), TransportError> {
         let frames = self.frames.as_ref().ok_or(TransportError::Closed)?;
-        frames.send(frame).await.map_err(|_| TransportError::Closed)
+        let sent = frames.send((channel, frame)).await;
+        sent.map_err(|_| TransportError::Closed)
     }
 
     async fn close(&mut self, _reason: DisconnectReason, _message: &str) {

@@ -101,18 +101,24 @@ pub trait PathProbe: Send + Sync + 'static {
 
 /// One frame received from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Incoming {
-    /// A frame from the reliable, ordered channel.
+    /// A frame from the reliable, ordered channel: channel 0.
     Frame(Bytes),
     /// A frame that arrived as an unreliable datagram.
     Datagram(Bytes),
+    /// A frame from one of the server's other ordered channels, numbered from 1 (PROTOCOL.md
+    /// section 2.2): ordered within its channel, not with the rest.
+    Channel(u16, Bytes),
 }
 
 impl Incoming {
     /// The frame's size in bytes.
     pub fn size(&self) -> usize {
         match self {
-            Incoming::Frame(bytes) | Incoming::Datagram(bytes) => bytes.len(),
+            Incoming::Frame(bytes) | Incoming::Datagram(bytes) | Incoming::Channel(_, bytes) => {
+                bytes.len()
+            }
         }
     }
 }
@@ -230,6 +236,13 @@ pub trait Connection: Send + 'static {
         None
     }
 
+    /// How many ordered channels beside channel 0 the server may open on this connection
+    /// (PROTOCOL.md section 2.2): a transport whose connection carries independent streams
+    /// says how many it accepts. 0, the default, for one ordered channel.
+    fn max_channels(&self) -> u16 {
+        0
+    }
+
     /// Splits into halves. The reader MUST refuse frames above `max_frame_size` with
     /// [`TransportError::FrameTooLarge`] before buffering them.
     fn split(
@@ -253,6 +266,19 @@ pub trait FrameReader: Send + 'static {
 pub trait FrameWriter: Send + 'static {
     /// Queues one frame for sending, waiting while the transport applies backpressure.
     fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Queues one frame on ordered channel `channel`, numbered from 1, which the server
+    /// opens on first use. Core calls it only on a connection whose
+    /// [`Connection::max_channels`] was at least `channel`, and only on the server; the
+    /// default sends on channel 0, which keeps every channel's order.
+    fn send_on(
+        &mut self,
+        channel: u16,
+        frame: Bytes,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = channel;
+        self.send(frame)
+    }
 
     /// Pushes out whatever `send` buffered. Core calls it when its own queue runs empty.
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send {

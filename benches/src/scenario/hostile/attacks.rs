@@ -169,7 +169,7 @@ impl RawHalves {
             self.writer.flush().await.ok()?;
             match self.reader.recv().await.ok()? {
                 Incoming::Frame(bytes) => Some(bytes),
-                Incoming::Datagram(_) => None,
+                _ => None,
             }
         };
         tokio::time::timeout(STEP, step).await.ok().flatten()

@@ -27,6 +27,7 @@ fn hello() -> Hello {
         max_frame_size: 1 << 20,
         auth: Bytes::from_static(b"token"),
         resume: None,
+        channels: None,
     }
 }
 
@@ -213,6 +214,7 @@ fn welcome() -> Welcome {
         session: Bytes::new(),
         recovered: false,
         offset: 0,
+        channels: None,
     }
 }
 

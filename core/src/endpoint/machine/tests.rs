@@ -45,7 +45,7 @@ fn event(name: &str, ack: Option<u64>) -> Inbound {
         ack,
         data: Bytes::new(),
     };
-    let counted = ack.is_none();
+    let counted = ack.is_none().then_some(0);
     Inbound::Event(event, counted, Instant::now())
 }
 
