@@ -11,7 +11,7 @@
 
 import { PendingAcks } from "./acks.js";
 import { DecodeError, DisconnectReason, type Welcome, disconnectReasonName, encodeFrame } from "./codec.js";
-import { type AnyListener, dispatchFrame } from "./dispatch.js";
+import { type AnyListener, type Route, dispatchFrame } from "./dispatch.js";
 import type { DefaultEventsMap, EventNames, EventPayload, EventReply, EventsMap } from "./typed.js";
 import type { Listener } from "./emitter.js";
 import { ConnectError, EmitError } from "./errors.js";
@@ -100,6 +100,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
   /** The current transport, open or in its handshake; `null` between connections. */
   private carrier: Carrier | null = null;
   private kind: TransportName = "websocket";
+  private grantedChannels = 0;
   private pendingHandshake: PendingHandshake | null = null;
   private watchdog: Watchdog | null = null;
   private readonly listeners = new Listeners();
@@ -168,6 +169,14 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
   /** The transport in use, or last used while reconnecting. */
   get transport(): TransportName {
     return this.kind;
+  }
+
+  /**
+   * How many channels besides the connection's own the server granted (PROTOCOL.md 2.2): each
+   * room's events come on one of them, in order within the room. 0 over WebSocket.
+   */
+  get channels(): number {
+    return this.grantedChannels;
   }
 
   /** Whether a connection is open. */
@@ -292,10 +301,13 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       }
       this.carrier = carrier;
       this.kind = carrier.kind;
+      // Channels exist on WebTransport only (PROTOCOL.md 2.2); over WebSocket none is offered.
+      const offer = Math.min(this.options.maxChannels, carrier.maxChannels);
       const handshake = new PendingHandshake(this.options.timeout, {
         welcome: (welcome) => {
           this.pendingHandshake = null;
-          this.onWelcome(welcome);
+          // A grant without an offer, or above it, is the server's mistake: take the offer.
+          this.onWelcome(welcome, carrier, Math.min(offer, welcome.channels?.max_channels ?? 0));
           resolve();
         },
         failed: (err, reason) => {
@@ -307,16 +319,18 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       });
       this.pendingHandshake = handshake;
       carrier.start(this.sink(carrier));
-      handshake.send(carrier, this.session.hello(this.auth));
+      handshake.send(carrier, this.session.hello(this.auth, offer));
     });
   }
 
   /**
-   * Opens the connection. All of it runs before the frames behind `Welcome` are read, so
-   * that the replay goes out before any event a handler emits.
+   * Opens the connection, with `granted` channels besides channel 0. All of it runs before
+   * the frames behind `Welcome` are read, so that the replay goes out before any event a
+   * handler emits, and no channel's frame is handled before `Welcome`.
    */
-  private onWelcome(welcome: Welcome): void {
+  private onWelcome(welcome: Welcome, carrier: Carrier, granted: number): void {
     const reconnection = this.state === "reconnecting";
+    this.grantedChannels = granted;
     this.state = "open";
     this.session.welcomed(welcome);
     this.watchdog = Watchdog.forWelcome(welcome, (message) => {
@@ -333,6 +347,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       // After the caller's `await connect()` continuation has had a chance to add handlers.
       setTimeout(() => this.listeners.release(), 0);
     }
+    carrier.openChannels(granted);
   }
 
   // ---- inbound ----
@@ -341,8 +356,8 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
   private sink(carrier: Carrier): CarrierSink {
     const current = () => this.carrier === carrier;
     return {
-      frame: (bytes) => current() && this.inbound(carrier, bytes, false),
-      datagram: (bytes) => current() && this.inbound(carrier, bytes, true),
+      frame: (bytes, channel) => current() && this.inbound(carrier, bytes, channel),
+      datagram: (bytes) => current() && this.inbound(carrier, bytes, "datagram"),
       malformed: (err) => {
         if (!current()) return;
         if (this.pendingHandshake) {
@@ -366,20 +381,21 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
     };
   }
 
-  private inbound(carrier: Carrier, bytes: Uint8Array, datagram: boolean): void {
+  private inbound(carrier: Carrier, bytes: Uint8Array, route: Route): void {
     if (this.pendingHandshake) {
-      // Datagrams cannot come before Welcome; ignore any, as the Rust client does.
-      if (!datagram) this.pendingHandshake.reply(bytes);
+      // Datagrams cannot come before Welcome; ignore any, as the Rust client does. Channel
+      // streams are read only once Welcome is handled.
+      if (route === 0) this.pendingHandshake.reply(bytes);
       return;
     }
     if (this.state !== "open") return;
     this.watchdog?.touch();
-    this.listeners.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, datagram)));
+    this.listeners.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, route)));
   }
 
-  private onFrame(carrier: Carrier, bytes: Uint8Array, datagram: boolean): void {
+  private onFrame(carrier: Carrier, bytes: Uint8Array, route: Route): void {
     if (this.state !== "open") return;
-    dispatchFrame(bytes, datagram, {
+    dispatchFrame(bytes, route, {
       audience: this.listeners,
       answer: (reply) => {
         if (this.carrier === carrier && this.state === "open") this.outbound.send(reply);
@@ -387,7 +403,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       peerMaxFrameSize: this.outbound.peerMaxFrameSize,
       acks: this.acks,
       presences: this.presences,
-      counted: () => this.session.count(),
+      counted: (channel) => this.session.count(channel),
       control: (frame) => this.outbound.control(frame),
       close: (reason, message) => void this.close(reason, message, false),
       fail: (err, context) => this.fail(err, context),

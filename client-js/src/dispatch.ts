@@ -64,12 +64,18 @@ export interface DispatchContext {
   readonly peerMaxFrameSize: number;
 }
 
+/**
+ * How a frame came: on an ordered channel (0 for the reliable stream, 1 and above for the
+ * server's channels of PROTOCOL.md section 2.2), or as a datagram.
+ */
+export type Route = number | "datagram";
+
 /** What the frames other than `Event` act on. */
 export interface FrameContext extends DispatchContext {
   readonly acks: PendingAcks;
   readonly presences: Presences;
-  /** One of the server's numbered events arrived: see `Session.count`. */
-  counted(): void;
+  /** One of the server's numbered events arrived on `channel`: see `Session.count`. */
+  counted(channel: number): void;
   /** Sends a frame of the protocol's own; a failure has nobody to tell. */
   control(frame: Frame): void;
   /** The server closed the connection with a `Disconnect`. */
@@ -78,22 +84,26 @@ export interface FrameContext extends DispatchContext {
   fail(err: Error, context: string): void;
 }
 
-/** Acts on one frame the server sent after the handshake, by the reliable channel or not. */
-export function dispatchFrame(bytes: Uint8Array, datagram: boolean, ctx: FrameContext): void {
+/** Acts on one frame the server sent after the handshake, by the way it came. */
+export function dispatchFrame(bytes: Uint8Array, route: Route, ctx: FrameContext): void {
+  const datagram = route === "datagram";
   let frame: Frame;
   try {
     frame = decodeFrame(bytes);
   } catch (err) {
     return ctx.fail(err as DecodeError, datagram ? "undecodable datagram" : "undecodable frame");
   }
-  if (datagram && !(frame.type === "Event" && frame.ack === null)) {
-    return ctx.fail(new Error("only events without an ack id may travel as datagrams"), "bad datagram");
+  // Datagrams, and channels above 0, carry events without an ack id and nothing else.
+  if (route !== 0 && !(frame.type === "Event" && frame.ack === null)) {
+    const where = datagram ? "as datagrams" : "on channels above 0";
+    const context = datagram ? "bad datagram" : `bad frame on channel ${route}`;
+    return ctx.fail(new Error(`only events without an ack id may travel ${where}`), context);
   }
   switch (frame.type) {
     case "Event":
       // Counted whatever becomes of it (handled, no handler, bad payload): the server
-      // counts what it sent, and resumes after what the client says it has seen.
-      if (frame.ack === null && !datagram) ctx.counted();
+      // counts what it sent, on each channel, and resumes after what the client has seen.
+      if (frame.ack === null && route !== "datagram") ctx.counted(route);
       return dispatchEvent(frame, ctx);
     case "Ack":
       return ctx.acks.resolve(frame.id, frame.data);

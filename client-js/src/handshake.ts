@@ -7,10 +7,12 @@
  */
 
 import {
+  type ChannelOffer,
   DisconnectReason,
   type Frame,
   PROTOCOL_VERSION,
   RejectReason,
+  type Resume,
   type Welcome,
   decodeFrame,
   disconnectReasonName,
@@ -26,10 +28,10 @@ import { CLIENT_MAX_FRAME_SIZE, type Carrier, type OpenOptions, openCarrier } fr
 export const VERSION = "0.1.0";
 
 /**
- * The encoded `Hello`. `session` is the last `Welcome.session`; `received`, how many of the
- * server's reliable events were handled in it.
+ * The encoded `Hello`: `resume` asks to continue a session (PROTOCOL.md 10.6), `channels`
+ * offers the server channels besides the reliable stream (section 2.2); `null` for neither.
  */
-export function helloFrame(auth: Uint8Array, session: Uint8Array, received: bigint): Uint8Array {
+export function helloFrame(auth: Uint8Array, resume: Resume | null, channels: ChannelOffer | null): Uint8Array {
   return encodeFrame({
     type: "Hello",
     version: PROTOCOL_VERSION,
@@ -38,10 +40,8 @@ export function helloFrame(auth: Uint8Array, session: Uint8Array, received: bigi
     client_version: VERSION,
     max_frame_size: CLIENT_MAX_FRAME_SIZE,
     auth,
-    // An empty token means the server keeps no sessions, and then must not be asked to.
-    resume: session.length > 0 ? { token: session, offset: received } : null,
-    // This client does not offer channels (PROTOCOL.md 2.2): everything arrives on channel 0.
-    channels: null,
+    resume,
+    channels,
   });
 }
 

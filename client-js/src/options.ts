@@ -4,6 +4,7 @@
  * @module
  */
 
+import { MAX_CHANNELS } from "./channels.js";
 import type { ReconnectOptions } from "./reconnect.js";
 import type { SessionStore } from "./session.js";
 import type { TransportName } from "./transport.js";
@@ -20,6 +21,13 @@ export interface ConnectOptions extends Partial<ReconnectOptions> {
   webtransportDeadline?: number;
   /** Default timeout of {@link Socket.emitWithAck}, in ms. Default 30 000. */
   ackTimeout?: number;
+  /**
+   * How many ordered channels besides the reliable stream the client accepts on WebTransport
+   * (PROTOCOL.md section 2.2): the server may carry each room's events on a stream of its
+   * own, so that a packet lost for one room does not hold back another's. 0 offers none
+   * (everything arrives in one order); at most 65 535. Not used over WebSocket. Default 16.
+   */
+  maxChannels?: number;
   /**
    * How many of its own events without an ack the client keeps to send again after a
    * recovered drop, and, separately, how many it accepts while disconnected. Default 1 024.
@@ -47,6 +55,7 @@ export function resolveOptions(options: ConnectOptions): ResolvedOptions {
     timeout: options.timeout ?? 10_000,
     webtransportDeadline: options.webtransportDeadline ?? 3_000,
     ackTimeout: options.ackTimeout ?? 30_000,
+    maxChannels: channelCount(options.maxChannels ?? 16),
     reconnection: options.reconnection ?? true,
     reconnectionAttempts: options.reconnectionAttempts ?? Infinity,
     reconnectionDelay: options.reconnectionDelay ?? 1_000,
@@ -55,4 +64,10 @@ export function resolveOptions(options: ConnectOptions): ResolvedOptions {
     replayBufferEvents: options.replayBufferEvents ?? 1024,
     replayBufferBytes: options.replayBufferBytes ?? 4 * 1024 * 1024,
   };
+}
+
+/** `n` as a channel count: a whole number from 0 to 65 535 (NaN and below 0 are 0). */
+function channelCount(n: number): number {
+  const whole = Math.trunc(n);
+  return whole > 0 ? Math.min(whole, MAX_CHANNELS) : 0;
 }

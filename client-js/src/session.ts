@@ -1,20 +1,26 @@
 /**
  * The session a socket asks to resume after a drop (PROTOCOL.md section 10.6): what the last
- * `Welcome` said, and how far this side has read the server's reliable events. With a
- * {@link SessionStore} it outlives the page, so a reload or a crashed tab resumes it too.
+ * `Welcome` said, and how far this side has read the server's reliable events on each
+ * channel (section 2.2). With a {@link SessionStore} it outlives the page, so a reload or a
+ * crashed tab resumes it too.
  *
  * @module
  */
 
-import type { Welcome } from "./codec.js";
+import type { ChannelOffer, ChannelOffset, Welcome } from "./codec.js";
 import { helloFrame } from "./handshake.js";
 
 /** What a {@link SessionStore} keeps: enough for the next page's `Hello.resume`. */
 export interface StoredSession {
   /** The last `Welcome.session` token, as lowercase hex. */
   token: string;
-  /** The server's reliable events handled in that session, as a decimal integer. */
+  /** The server's reliable events handled in that session on channel 0, as a decimal integer. */
   offset: string;
+  /**
+   * The same for each channel above 0 with events handled (PROTOCOL.md 2.2), by channel
+   * number; absent when there are none.
+   */
+  channels?: Record<string, string>;
 }
 
 /**
@@ -65,11 +71,19 @@ function parseStored(text: string | null): StoredSession | null {
   if (!text) return null;
   const value: unknown = JSON.parse(text);
   if (typeof value !== "object" || value === null) return null;
-  const { token, offset } = value as Record<string, unknown>;
+  const { token, offset, channels } = value as Record<string, unknown>;
   if (typeof token !== "string" || !/^(?:[0-9a-f]{2})+$/.test(token)) return null;
-  if (typeof offset !== "string" || !/^[0-9]{1,20}$/.test(offset)) return null;
-  return { token, offset };
+  if (!isCount(offset)) return null;
+  if (channels === undefined) return { token, offset };
+  if (typeof channels !== "object" || channels === null) return null;
+  const entries = Object.entries(channels);
+  if (!entries.every(([channel, count]) => isChannel(channel) && isCount(count))) return null;
+  return { token, offset, channels: Object.fromEntries(entries) as Record<string, string> };
 }
+
+const isCount = (value: unknown): value is string => typeof value === "string" && /^[0-9]{1,20}$/.test(value);
+
+const isChannel = (key: string): boolean => /^[1-9][0-9]{0,4}$/.test(key) && Number(key) <= 0xffff;
 
 const toHex = (bytes: Uint8Array): string =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -83,15 +97,21 @@ export class Session {
   private wasRecovered = false;
   /** The last `Welcome.session`: what `Hello.resume` presents. */
   private token: Uint8Array = new Uint8Array(0);
-  /** The server's reliable events handled in this session: `Hello.resume.offset`. */
-  private received = 0n;
+  /**
+   * The server's reliable events handled in this session, by channel (PROTOCOL.md 2.2):
+   * channel 0's is `Hello.resume.offset`, the others' `Hello.channels.offsets`.
+   */
+  private readonly received = new Map<number, bigint>();
 
   /** Picks up the session a previous page left in `store`, if any. */
   constructor(private readonly store: SessionStore | null = null) {
     const stored = store?.load();
     if (stored) {
       this.token = fromHex(stored.token);
-      this.received = BigInt(stored.offset);
+      this.received.set(0, BigInt(stored.offset));
+      for (const [channel, count] of Object.entries(stored.channels ?? {})) {
+        this.received.set(Number(channel), BigInt(count));
+      }
     }
   }
 
@@ -110,14 +130,27 @@ export class Session {
     return this.store !== null;
   }
 
-  /** The `Hello` of the next connection, asking to resume this session when there is one. */
-  hello(auth: Uint8Array): Uint8Array {
-    return helloFrame(auth, this.token, this.received);
+  /**
+   * The `Hello` of the next connection, asking to resume this session when there is one, and
+   * offering `maxChannels` channels besides channel 0 (none when 0). A resume names the other
+   * channels' offsets even when it offers none (over WebSocket): the session then carries on
+   * over channel 0 alone (PROTOCOL.md 10.6).
+   */
+  hello(auth: Uint8Array, maxChannels: number): Uint8Array {
+    // An empty token means the server keeps no sessions, and then must not be asked to.
+    const resume = this.token.length > 0 ? { token: this.token, offset: this.handled(0) } : null;
+    const offsets = resume ? this.channelOffsets() : [];
+    const channels: ChannelOffer | null =
+      maxChannels > 0 || offsets.length > 0 ? { max_channels: maxChannels, offsets } : null;
+    return helloFrame(auth, resume, channels);
   }
 
-  /** Counts one of the server's events that the session numbers (reliable, without an ack id). */
-  count(): void {
-    this.received += 1n;
+  /**
+   * Counts one of the server's events that the session numbers (reliable, without an ack id)
+   * on `channel`.
+   */
+  count(channel: number): void {
+    this.received.set(channel, this.handled(channel) + 1n);
     this.persist();
   }
 
@@ -126,8 +159,8 @@ export class Session {
     this.sid = toHex(welcome.sid);
     this.token = welcome.session;
     this.wasRecovered = welcome.recovered;
-    // A new session's offsets start again; the old session's count means nothing to it.
-    if (!welcome.recovered) this.received = 0n;
+    // A new session's offsets start again; the old session's counts mean nothing to it.
+    if (!welcome.recovered) this.received.clear();
     this.persist();
   }
 
@@ -136,9 +169,26 @@ export class Session {
     this.store?.clear();
   }
 
+  private handled(channel: number): bigint {
+    return this.received.get(channel) ?? 0n;
+  }
+
+  /** Each channel above 0 with events handled, and how many: a resume's offsets. */
+  private channelOffsets(): ChannelOffset[] {
+    return [...this.received]
+      .filter(([channel, offset]) => channel > 0 && offset > 0n)
+      .sort(([a], [b]) => a - b)
+      .map(([channel, offset]) => ({ channel, offset }));
+  }
+
   private persist(): void {
     if (!this.store) return;
-    if (this.token.length === 0) this.store.clear();
-    else this.store.save({ token: toHex(this.token), offset: this.received.toString() });
+    if (this.token.length === 0) return this.store.clear();
+    const session: StoredSession = { token: toHex(this.token), offset: this.handled(0).toString() };
+    const offsets = this.channelOffsets();
+    if (offsets.length > 0) {
+      session.channels = Object.fromEntries(offsets.map((o) => [String(o.channel), o.offset.toString()]));
+    }
+    this.store.save(session);
   }
 }

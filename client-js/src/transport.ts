@@ -1,12 +1,14 @@
 /**
  * Discovery (`GET /quicket/info`) and the two carriers of PROTOCOL.md section 2: a
- * WebTransport session (one bidirectional stream with length-prefixed frames, plus
- * datagrams) and a WebSocket (one frame per binary message).
+ * WebTransport session (one bidirectional stream with length-prefixed frames, the server's
+ * channel streams of section 2.2, and datagrams) and a WebSocket (one frame per binary
+ * message).
  *
  * @module
  */
 
-import { DecodeError, DisconnectReason, FrameSplitter, withLengthPrefix } from "./codec.js";
+import { ChannelReader, MAX_CHANNELS } from "./channels.js";
+import { DecodeError, DisconnectReason, FrameSplitter, TAGS, withLengthPrefix } from "./codec.js";
 import { ConnectError } from "./errors.js";
 import { errorMessage, truncateUtf8 } from "./json.js";
 
@@ -40,18 +42,25 @@ const MAX_QUEUED_DATAGRAMS = 64;
 /** How long a graceful close waits for queued frames to leave. */
 const CLOSE_TIMEOUT_MS = 2000;
 
+/** How long the server's goodbye waits for its channel streams to be read to their end. */
+const GOODBYE_DRAIN_MS = 2000;
+
 /** WebTransport close codes carry a reason as `0x51540000 + code` (section 2). */
 const WT_CLOSE_CODE_BASE = 0x5154_0000;
 
 /** Where a carrier delivers what it receives. */
 export interface CarrierSink {
-  /** A frame from the reliable channel, in order, not yet decoded. */
-  frame(bytes: Uint8Array): void;
+  /**
+   * A frame from an ordered channel, in that channel's order, not yet decoded: channel 0 is
+   * the reliable stream, 1 and above the server's channels (PROTOCOL.md section 2.2).
+   */
+  frame(bytes: Uint8Array, channel: number): void;
   /** A datagram, not yet decoded. */
   datagram(bytes: Uint8Array): void;
   /**
-   * The reliable channel broke the protocol: a {@link DecodeError} from the length prefix
-   * (`FrameTooLarge` for an oversized frame), or a plain `Error` for a WebSocket text message.
+   * An ordered channel broke the protocol: a {@link DecodeError} from a length prefix
+   * (`FrameTooLarge` for an oversized frame), or a plain `Error` for a WebSocket text message
+   * or a channel stream the grant does not allow.
    */
   malformed(err: Error): void;
   /** The transport closed without our asking; `reason` is a `DisconnectReason` code. */
@@ -72,8 +81,16 @@ export interface Carrier {
   readonly kind: TransportName;
   /** The datagram limit in bytes when the carrier has datagrams, else `null`. */
   readonly datagramLimit: number | null;
+  /** How many channels besides channel 0 the carrier can take: 0 on WebSocket. */
+  readonly maxChannels: number;
   /** Starts delivering to `sink`. Anything received before is held, not lost. */
   start(sink: CarrierSink): void;
+  /**
+   * The handshake granted `granted` channels (0 for none): reads the streams the server opens
+   * for them from now on, and refuses a stream the grant does not allow. Call it once, when
+   * `Welcome` is handled: no channel's frame may be handled before (PROTOCOL.md 2.2).
+   */
+  openChannels(granted: number): void;
   /** Queues a frame on the reliable channel; `overflow` when the outbound queue is full. */
   sendReliable(frame: Uint8Array): SendResult;
   /** Sends a volatile frame if there is room (a datagram, or a frame when uncongested). */
@@ -245,7 +262,10 @@ function datagramWritable(
   throw new Error("this browser's WebTransport has no datagram writer");
 }
 
-/** A WebTransport session: frames on one bidi stream, volatile events as datagrams. */
+/**
+ * A WebTransport session: frames on one bidi stream and on the server's channel streams
+ * (channels.ts), volatile events as datagrams.
+ */
 class WebTransportCarrier implements Carrier {
   readonly kind = "webtransport";
   private readonly held = new Held();
@@ -257,6 +277,10 @@ class WebTransportCarrier implements Carrier {
   private queuedDatagrams = 0;
   /** Set once we close, or once the session is gone: nothing more is sent or reported. */
   private done = false;
+  /** The server's channel streams, once `Welcome` granted channels. */
+  private channels: ChannelReader | null = null;
+  /** Set while the server's goodbye waits for its channel streams to be read to their end. */
+  private draining: Promise<void> | null = null;
 
   constructor(
     private readonly wt: WebTransport,
@@ -275,6 +299,10 @@ class WebTransportCarrier implements Carrier {
       (n): n is number => typeof n === "number" && n > 0,
     );
     return limits.length > 0 ? Math.min(...limits) : 1200;
+  }
+
+  get maxChannels(): number {
+    return this.incomingStreams() ? MAX_CHANNELS : 0;
   }
 
   start(sink: CarrierSink): void {
@@ -320,9 +348,23 @@ class WebTransportCarrier implements Carrier {
     return "datagram";
   }
 
+  openChannels(granted: number): void {
+    const incoming = this.incomingStreams();
+    if (this.done || this.channels || !incoming) return;
+    const deliver = (call: (sink: CarrierSink) => void) => {
+      if (!this.done) this.held.call(call);
+    };
+    this.channels = new ChannelReader(granted, CLIENT_MAX_FRAME_SIZE, {
+      frame: (channel, bytes) => deliver((sink) => sink.frame(bytes, channel)),
+      malformed: (err) => deliver((sink) => sink.malformed(err)),
+    });
+    void this.channels.accept(incoming);
+  }
+
   async close(reason: number, message: string, goodbye: Uint8Array | null): Promise<void> {
     if (this.done) return;
     this.done = true;
+    this.channels?.stop();
     if (goodbye) this.writer.write(withLengthPrefix(goodbye)).catch(() => undefined);
     try {
       await withDeadline(this.writer.close(), CLOSE_TIMEOUT_MS, "closing the stream");
@@ -346,7 +388,11 @@ class WebTransportCarrier implements Carrier {
         splitter.push(value);
         for (let frame = splitter.next(); frame !== null && !this.done; frame = splitter.next()) {
           const bytes = frame;
-          this.held.call((sink) => sink.frame(bytes));
+          if (bytes[0] === TAGS.Disconnect && this.channels && this.channels.granted > 0) {
+            await this.goodbye(bytes, this.channels);
+          } else {
+            this.held.call((sink) => sink.frame(bytes, 0));
+          }
         }
       }
       await this.closedSoon();
@@ -361,6 +407,23 @@ class WebTransportCarrier implements Carrier {
     } finally {
       reader.releaseLock();
     }
+  }
+
+  /**
+   * Hands on the server's `Disconnect` once every channel stream is read to its end, so that
+   * the events the server sent before its goodbye are handled before it (PROTOCOL.md 2.2).
+   */
+  private async goodbye(bytes: Uint8Array, channels: ChannelReader): Promise<void> {
+    this.draining = channels.drain(GOODBYE_DRAIN_MS).then(() => {
+      if (!this.done) this.held.call((sink) => sink.frame(bytes, 0));
+    });
+    await this.draining;
+    this.draining = null;
+  }
+
+  /** The server's unidirectional streams, where the browser has them. */
+  private incomingStreams(): ReadableStream<ReadableStream<Uint8Array>> | undefined {
+    return (this.wt as { incomingUnidirectionalStreams?: ReadableStream }).incomingUnidirectionalStreams;
   }
 
   private async readDatagrams(): Promise<void> {
@@ -392,7 +455,13 @@ class WebTransportCarrier implements Carrier {
   /** The session ended without our asking. */
   private gone(reason: number, message: string): void {
     if (this.done) return;
+    if (this.draining) {
+      // The goodbye waiting for the channels explains this close, and is handled first.
+      void this.draining.then(() => this.gone(reason, message));
+      return;
+    }
     this.done = true;
+    this.channels?.stop();
     try {
       this.wt.close();
     } catch {
@@ -431,6 +500,7 @@ function openWebSocket(url: string, timeoutMs: number): Promise<Carrier> {
 class WebSocketCarrier implements Carrier {
   readonly kind = "websocket";
   readonly datagramLimit = null;
+  readonly maxChannels = 0;
   private readonly held = new Held();
   private done = false;
 
@@ -442,6 +512,10 @@ class WebSocketCarrier implements Carrier {
 
   start(sink: CarrierSink): void {
     this.held.set(sink);
+  }
+
+  openChannels(): void {
+    // WebSocket has channel 0 only (PROTOCOL.md 2.2).
   }
 
   sendReliable(frame: Uint8Array): SendResult {
@@ -490,7 +564,7 @@ class WebSocketCarrier implements Carrier {
       return;
     }
     const bytes = new Uint8Array(data);
-    this.held.call((sink) => sink.frame(bytes));
+    this.held.call((sink) => sink.frame(bytes, 0));
   }
 
   private gone(reason: number, message: string): void {

@@ -3,7 +3,7 @@
  * each with a scripted "server" end that speaks frames through the codec under test.
  */
 
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
 
 import {
   type Frame,
@@ -11,6 +11,7 @@ import {
   type Welcome,
   decodeFrame,
   encodeFrame,
+  lengthPrefix,
   withLengthPrefix,
 } from "../src/codec.js";
 
@@ -136,6 +137,39 @@ export class FakeWebSocket extends FakePeer {
   }
 }
 
+/**
+ * A unidirectional stream the fake server opened (PROTOCOL.md 2.2): what the test writes, the
+ * client reads, as its bytes come.
+ */
+export class FakeUniStream {
+  readonly readable: ReadableStream<Uint8Array>;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  constructor() {
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.controller = controller;
+      },
+    });
+  }
+
+  /** Raw bytes, as they are. */
+  write(bytes: Uint8Array | number[]): this {
+    this.controller.enqueue(Uint8Array.from(bytes));
+    return this;
+  }
+
+  /** A frame, with its length prefix. */
+  push(frame: Frame): this {
+    return this.write(withLengthPrefix(encodeFrame(frame)));
+  }
+
+  /** Ends the stream (QUIC's FIN). */
+  finish(): void {
+    this.controller.close();
+  }
+}
+
 /** A fake `WebTransport` session: one bidi stream and datagrams, server end scripted. */
 export class FakeWebTransport extends FakePeer {
   static instances: FakeWebTransport[] = [];
@@ -154,7 +188,10 @@ export class FakeWebTransport extends FakePeer {
     createWritable?: () => WritableStream<Uint8Array>;
     maxDatagramSize: number;
   };
+  /** The unidirectional streams the server opens, as the browser surfaces them. */
+  readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
   closeInfo: { closeCode?: number; reason?: string } | null = null;
+  private uniToClient!: ReadableStreamDefaultController<ReadableStream<Uint8Array>>;
   private toClient: ReadableStreamDefaultController<Uint8Array> | null = null;
   private datagramsToClient: ReadableStreamDefaultController<Uint8Array> | null = null;
   private resolveClosed!: (info: { closeCode?: number; reason?: string }) => void;
@@ -190,6 +227,11 @@ export class FakeWebTransport extends FakePeer {
       ...(FakeWebTransport.safari ? { createWritable: () => writable } : { writable }),
       maxDatagramSize: 1211,
     };
+    this.incomingUnidirectionalStreams = new ReadableStream({
+      start: (controller) => {
+        this.uniToClient = controller;
+      },
+    });
   }
 
   async createBidirectionalStream(): Promise<{
@@ -230,6 +272,17 @@ export class FakeWebTransport extends FakePeer {
   /** Sends a datagram to the client. */
   sendDatagram(frame: Frame): void {
     this.datagramsToClient?.enqueue(encodeFrame(frame));
+  }
+
+  /**
+   * Opens a unidirectional stream to the client, beginning with `channel`'s number (a `u16`
+   * varint, written like a length prefix) unless it is `null`.
+   */
+  openUni(channel: number | null): FakeUniStream {
+    const stream = new FakeUniStream();
+    this.uniToClient.enqueue(stream.readable);
+    if (channel !== null) stream.write(lengthPrefix(channel));
+    return stream;
   }
 }
 
@@ -281,4 +334,24 @@ export async function until(check: () => boolean, ms = 1000): Promise<void> {
     if (Date.now() - start > ms) throw new Error("condition not met in time");
     await tick(1);
   }
+}
+
+/**
+ * Fake timers for every test of a file, and the sockets it opens, disconnected after each
+ * test with the clock run out; `advance` runs the clock `ms` forward, with every promise job
+ * due meanwhile.
+ */
+export function fakeClock(): { opened: { disconnect(): Promise<unknown> }[]; advance: (ms: number) => Promise<unknown> } {
+  const opened: { disconnect(): Promise<unknown> }[] = [];
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(async () => {
+    for (const socket of opened.splice(0)) void socket.disconnect();
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+  });
+  return { opened, advance: (ms: number) => vi.advanceTimersByTimeAsync(ms) };
 }

@@ -3,7 +3,7 @@
  * on fake timers: every delay is the one the client chose, and nothing waits on real time.
  */
 
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import type { Frame } from "../src/codec.js";
 import {
@@ -16,7 +16,7 @@ import {
   webStorageSession,
 } from "../src/index.js";
 import { Backoff } from "../src/reconnect.js";
-import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome } from "./fakes.js";
+import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock } from "./fakes.js";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const URL = "http://127.0.0.1:8080";
@@ -27,22 +27,7 @@ const SID_B = new Uint8Array(16).fill(0xbb);
 
 const wtInfo = { ...INFO, webtransport: "https://127.0.0.1:4433/quicket", maxDatagramSize: 1200 };
 
-const opened: Socket[] = [];
-
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(async () => {
-  for (const socket of opened.splice(0)) void socket.disconnect();
-  await vi.runAllTimersAsync();
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-  vi.unstubAllGlobals();
-});
-
-/** Runs the fake clock `ms` forward, with every promise job due meanwhile. */
-const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+const { opened, advance } = fakeClock();
 
 /** The server end of the latest WebSocket. */
 const lastServer = (): FakeWebSocket => FakeWebSocket.instances.at(-1)!;

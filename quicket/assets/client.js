@@ -1080,19 +1080,22 @@ function eventNameError(name) {
   if (nameBytes <= MAX_EVENT_NAME_BYTES) return null;
   return `event name of ${nameBytes} bytes exceeds the maximum of ${MAX_EVENT_NAME_BYTES}`;
 }
-function dispatchFrame(bytes, datagram, ctx) {
+function dispatchFrame(bytes, route, ctx) {
+  const datagram = route === "datagram";
   let frame;
   try {
     frame = decodeFrame(bytes);
   } catch (err) {
     return ctx.fail(err, datagram ? "undecodable datagram" : "undecodable frame");
   }
-  if (datagram && !(frame.type === "Event" && frame.ack === null)) {
-    return ctx.fail(new Error("only events without an ack id may travel as datagrams"), "bad datagram");
+  if (route !== 0 && !(frame.type === "Event" && frame.ack === null)) {
+    const where = datagram ? "as datagrams" : "on channels above 0";
+    const context = datagram ? "bad datagram" : `bad frame on channel ${route}`;
+    return ctx.fail(new Error(`only events without an ack id may travel ${where}`), context);
   }
   switch (frame.type) {
     case "Event":
-      if (frame.ack === null && !datagram) ctx.counted();
+      if (frame.ack === null && route !== "datagram") ctx.counted(route);
       return dispatchEvent(frame, ctx);
     case "Ack":
       return ctx.acks.resolve(frame.id, frame.data);
@@ -1283,12 +1286,171 @@ function toError(err) {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+// src/channels.ts
+var LATE_STREAM_GRACE_MS = 50;
+var MAX_CHANNELS = 65535;
+function readChannelNumber(bytes) {
+  const first = bytes[0];
+  if (first === void 0) return null;
+  if (first < 251) return { channel: first, length: 1 };
+  if (first !== 251) {
+    throw new DecodeError("InvalidValue", `channel number marker 0x${first.toString(16)}`);
+  }
+  if (bytes.length < 3) return null;
+  const channel = bytes[1] | bytes[2] << 8;
+  if (channel < 251) throw new DecodeError("NonCanonical", "a channel number not in its shortest form");
+  return { channel, length: 3 };
+}
+function delay(ms) {
+  let timer;
+  const elapsed = new Promise((resolve) => timer = setTimeout(() => resolve(false), ms));
+  return { elapsed, cancel: () => clearTimeout(timer) };
+}
+function concat(a, b) {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+var ChannelReader = class {
+  constructor(granted, maxFrameSize, sink) {
+    this.granted = granted;
+    this.maxFrameSize = maxFrameSize;
+    this.sink = sink;
+  }
+  granted;
+  maxFrameSize;
+  sink;
+  /** The channels whose stream came, each once. */
+  seen = /* @__PURE__ */ new Set();
+  /** Readers of the channel streams being read, and of `incomingUnidirectionalStreams`. */
+  readers = /* @__PURE__ */ new Set();
+  /** Streams surfaced and not yet read to their end. */
+  open = 0;
+  /** Wakes a drain: a stream surfaced or ended. */
+  wake = null;
+  stopped = false;
+  /** Reads every stream `incoming` yields, each on its own, until it ends or {@link stop}. */
+  async accept(incoming) {
+    const reader = incoming.getReader();
+    this.readers.add(reader);
+    try {
+      for (; ; ) {
+        const { value, done } = await reader.read();
+        if (done || this.stopped) return;
+        this.open += 1;
+        void this.read(value);
+        this.notify();
+      }
+    } catch {
+    } finally {
+      this.readers.delete(reader);
+      reader.releaseLock();
+    }
+  }
+  /**
+   * After the server's goodbye: resolves once every stream surfaced so far is read to its end
+   * and no other surfaced within a short grace, or after `patienceMs` at the latest.
+   */
+  async drain(patienceMs) {
+    const deadline = delay(patienceMs);
+    try {
+      while (!this.stopped) {
+        const waits = [
+          new Promise((resolve) => this.wake = () => resolve(true)),
+          deadline.elapsed
+        ];
+        const grace = this.open === 0 ? delay(LATE_STREAM_GRACE_MS) : null;
+        if (grace) waits.push(grace.elapsed);
+        const woke = await Promise.race(waits);
+        grace?.cancel();
+        if (!woke) return;
+      }
+    } finally {
+      deadline.cancel();
+      this.wake = null;
+    }
+  }
+  /** Stops reading: nothing more is delivered. */
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const reader of this.readers) reader.cancel().catch(() => void 0);
+    this.readers.clear();
+    this.notify();
+  }
+  notify() {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+  /** Reads one stream: its channel number, then its frames, in order. */
+  async read(stream) {
+    const reader = stream.getReader();
+    this.readers.add(reader);
+    const splitter = new FrameSplitter(this.maxFrameSize);
+    let channel = null;
+    let head = new Uint8Array(0);
+    try {
+      for (; ; ) {
+        let chunk;
+        try {
+          const { value, done } = await reader.read();
+          if (done) break;
+          chunk = value;
+        } catch {
+          return;
+        }
+        if (this.stopped) return;
+        if (channel === null) {
+          head = concat(head, chunk);
+          const number = readChannelNumber(head);
+          if (number === null) continue;
+          channel = this.admit(number.channel);
+          chunk = head.subarray(number.length);
+        }
+        splitter.push(chunk);
+        for (let frame = splitter.next(); frame !== null && !this.stopped; frame = splitter.next()) {
+          this.sink.frame(channel, frame);
+        }
+      }
+      if (!this.stopped && (splitter.buffered > 0 || channel === null && head.length > 0)) {
+        throw new DecodeError("Truncated", "a channel's stream ended inside a frame");
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.readers.delete(reader);
+      reader.releaseLock();
+      this.open -= 1;
+      this.notify();
+    }
+  }
+  /** `channel`, once checked against the grant and the streams seen so far. */
+  admit(channel) {
+    if (channel === 0) throw new Error("a stream for channel 0");
+    if (channel > this.granted) {
+      throw new Error(`a stream for channel ${channel}, above the grant of ${this.granted}`);
+    }
+    if (this.seen.has(channel)) throw new Error(`a second stream for channel ${channel}`);
+    this.seen.add(channel);
+    return channel;
+  }
+  fail(err) {
+    if (this.stopped) return;
+    this.stop();
+    this.sink.malformed(err);
+  }
+};
+
 // src/transport.ts
 var CLIENT_MAX_FRAME_SIZE = 1024 * 1024;
 var MAX_QUEUED_FRAMES = 1024;
 var MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 var MAX_QUEUED_DATAGRAMS = 64;
 var CLOSE_TIMEOUT_MS = 2e3;
+var GOODBYE_DRAIN_MS = 2e3;
 var WT_CLOSE_CODE_BASE = 1364459520;
 async function discover(base, timeoutMs) {
   const url = new URL("/quicket/info", base);
@@ -1433,6 +1595,10 @@ var WebTransportCarrier = class {
   queuedDatagrams = 0;
   /** Set once we close, or once the session is gone: nothing more is sent or reported. */
   done = false;
+  /** The server's channel streams, once `Welcome` granted channels. */
+  channels = null;
+  /** Set while the server's goodbye waits for its channel streams to be read to their end. */
+  draining = null;
   /** The smaller of the browser's and the server's datagram limits (1200 when neither says). */
   get datagramLimit() {
     const browser = this.wt.datagrams.maxDatagramSize;
@@ -1440,6 +1606,9 @@ var WebTransportCarrier = class {
       (n) => typeof n === "number" && n > 0
     );
     return limits.length > 0 ? Math.min(...limits) : 1200;
+  }
+  get maxChannels() {
+    return this.incomingStreams() ? MAX_CHANNELS : 0;
   }
   start(sink) {
     this.held.set(sink);
@@ -1477,9 +1646,22 @@ var WebTransportCarrier = class {
     this.datagrams.write(frame).then(written, written);
     return "datagram";
   }
+  openChannels(granted) {
+    const incoming = this.incomingStreams();
+    if (this.done || this.channels || !incoming) return;
+    const deliver = (call) => {
+      if (!this.done) this.held.call(call);
+    };
+    this.channels = new ChannelReader(granted, CLIENT_MAX_FRAME_SIZE, {
+      frame: (channel, bytes) => deliver((sink) => sink.frame(bytes, channel)),
+      malformed: (err) => deliver((sink) => sink.malformed(err))
+    });
+    void this.channels.accept(incoming);
+  }
   async close(reason, message, goodbye) {
     if (this.done) return;
     this.done = true;
+    this.channels?.stop();
     if (goodbye) this.writer.write(withLengthPrefix(goodbye)).catch(() => void 0);
     try {
       await withDeadline(this.writer.close(), CLOSE_TIMEOUT_MS, "closing the stream");
@@ -1500,7 +1682,11 @@ var WebTransportCarrier = class {
         splitter.push(value);
         for (let frame = splitter.next(); frame !== null && !this.done; frame = splitter.next()) {
           const bytes = frame;
-          this.held.call((sink) => sink.frame(bytes));
+          if (bytes[0] === TAGS.Disconnect && this.channels && this.channels.granted > 0) {
+            await this.goodbye(bytes, this.channels);
+          } else {
+            this.held.call((sink) => sink.frame(bytes, 0));
+          }
         }
       }
       await this.closedSoon();
@@ -1515,6 +1701,21 @@ var WebTransportCarrier = class {
     } finally {
       reader.releaseLock();
     }
+  }
+  /**
+   * Hands on the server's `Disconnect` once every channel stream is read to its end, so that
+   * the events the server sent before its goodbye are handled before it (PROTOCOL.md 2.2).
+   */
+  async goodbye(bytes, channels) {
+    this.draining = channels.drain(GOODBYE_DRAIN_MS).then(() => {
+      if (!this.done) this.held.call((sink) => sink.frame(bytes, 0));
+    });
+    await this.draining;
+    this.draining = null;
+  }
+  /** The server's unidirectional streams, where the browser has them. */
+  incomingStreams() {
+    return this.wt.incomingUnidirectionalStreams;
   }
   async readDatagrams() {
     const reader = this.wt.datagrams.readable.getReader();
@@ -1542,7 +1743,12 @@ var WebTransportCarrier = class {
   /** The session ended without our asking. */
   gone(reason, message) {
     if (this.done) return;
+    if (this.draining) {
+      void this.draining.then(() => this.gone(reason, message));
+      return;
+    }
     this.done = true;
+    this.channels?.stop();
     try {
       this.wt.close();
     } catch {
@@ -1583,10 +1789,13 @@ var WebSocketCarrier = class {
   ws;
   kind = "websocket";
   datagramLimit = null;
+  maxChannels = 0;
   held = new Held();
   done = false;
   start(sink) {
     this.held.set(sink);
+  }
+  openChannels() {
   }
   sendReliable(frame) {
     if (this.done || this.ws.readyState !== WebSocket.OPEN) return "closed";
@@ -1629,7 +1838,7 @@ var WebSocketCarrier = class {
       return;
     }
     const bytes = new Uint8Array(data);
-    this.held.call((sink) => sink.frame(bytes));
+    this.held.call((sink) => sink.frame(bytes, 0));
   }
   gone(reason, message) {
     if (this.done) return;
@@ -1646,7 +1855,7 @@ function reasonFromWsCode(code) {
 
 // src/handshake.ts
 var VERSION = "0.1.0";
-function helloFrame(auth, session, received) {
+function helloFrame(auth, resume, channels) {
   return encodeFrame({
     type: "Hello",
     version: PROTOCOL_VERSION,
@@ -1655,10 +1864,8 @@ function helloFrame(auth, session, received) {
     client_version: VERSION,
     max_frame_size: CLIENT_MAX_FRAME_SIZE,
     auth,
-    // An empty token means the server keeps no sessions, and then must not be asked to.
-    resume: session.length > 0 ? { token: session, offset: received } : null,
-    // This client does not offer channels (PROTOCOL.md 2.2): everything arrives on channel 0.
-    channels: null
+    resume,
+    channels
   });
 }
 function handshakeFailure(frame) {
@@ -1793,6 +2000,7 @@ function resolveOptions(options) {
     timeout: options.timeout ?? 1e4,
     webtransportDeadline: options.webtransportDeadline ?? 3e3,
     ackTimeout: options.ackTimeout ?? 3e4,
+    maxChannels: channelCount(options.maxChannels ?? 16),
     reconnection: options.reconnection ?? true,
     reconnectionAttempts: options.reconnectionAttempts ?? Infinity,
     reconnectionDelay: options.reconnectionDelay ?? 1e3,
@@ -1801,6 +2009,10 @@ function resolveOptions(options) {
     replayBufferEvents: options.replayBufferEvents ?? 1024,
     replayBufferBytes: options.replayBufferBytes ?? 4 * 1024 * 1024
   };
+}
+function channelCount(n) {
+  const whole = Math.trunc(n);
+  return whole > 0 ? Math.min(whole, MAX_CHANNELS) : 0;
 }
 
 // src/replay.ts
@@ -2106,13 +2318,13 @@ var Reconnector = class {
     clearTimeout(this.timer);
     this.timer = void 0;
   }
-  next(delay) {
+  next(delay2) {
     if (this.attempts >= this.options.reconnectionAttempts) {
       this.stop();
       this.hooks.gaveUp();
       return;
     }
-    this.timer = later(() => void this.run(), delay);
+    this.timer = later(() => void this.run(), delay2);
   }
   async run() {
     this.timer = void 0;
@@ -2165,11 +2377,17 @@ function parseStored(text) {
   if (!text) return null;
   const value = JSON.parse(text);
   if (typeof value !== "object" || value === null) return null;
-  const { token, offset } = value;
+  const { token, offset, channels } = value;
   if (typeof token !== "string" || !/^(?:[0-9a-f]{2})+$/.test(token)) return null;
-  if (typeof offset !== "string" || !/^[0-9]{1,20}$/.test(offset)) return null;
-  return { token, offset };
+  if (!isCount(offset)) return null;
+  if (channels === void 0) return { token, offset };
+  if (typeof channels !== "object" || channels === null) return null;
+  const entries = Object.entries(channels);
+  if (!entries.every(([channel, count]) => isChannel(channel) && isCount(count))) return null;
+  return { token, offset, channels: Object.fromEntries(entries) };
 }
+var isCount = (value) => typeof value === "string" && /^[0-9]{1,20}$/.test(value);
+var isChannel = (key) => /^[1-9][0-9]{0,4}$/.test(key) && Number(key) <= 65535;
 var toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 var fromHex = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (pair) => parseInt(pair, 16));
 var Session = class {
@@ -2179,7 +2397,10 @@ var Session = class {
     const stored = store?.load();
     if (stored) {
       this.token = fromHex(stored.token);
-      this.received = BigInt(stored.offset);
+      this.received.set(0, BigInt(stored.offset));
+      for (const [channel, count] of Object.entries(stored.channels ?? {})) {
+        this.received.set(Number(channel), BigInt(count));
+      }
     }
   }
   store;
@@ -2187,8 +2408,11 @@ var Session = class {
   wasRecovered = false;
   /** The last `Welcome.session`: what `Hello.resume` presents. */
   token = new Uint8Array(0);
-  /** The server's reliable events handled in this session: `Hello.resume.offset`. */
-  received = 0n;
+  /**
+   * The server's reliable events handled in this session, by channel (PROTOCOL.md 2.2):
+   * channel 0's is `Hello.resume.offset`, the others' `Hello.channels.offsets`.
+   */
+  received = /* @__PURE__ */ new Map();
   /** The socket id of the last `Welcome`, as 32 lowercase hex digits; empty before it. */
   get id() {
     return this.sid;
@@ -2201,13 +2425,24 @@ var Session = class {
   get persistent() {
     return this.store !== null;
   }
-  /** The `Hello` of the next connection, asking to resume this session when there is one. */
-  hello(auth) {
-    return helloFrame(auth, this.token, this.received);
+  /**
+   * The `Hello` of the next connection, asking to resume this session when there is one, and
+   * offering `maxChannels` channels besides channel 0 (none when 0). A resume names the other
+   * channels' offsets even when it offers none (over WebSocket): the session then carries on
+   * over channel 0 alone (PROTOCOL.md 10.6).
+   */
+  hello(auth, maxChannels) {
+    const resume = this.token.length > 0 ? { token: this.token, offset: this.handled(0) } : null;
+    const offsets = resume ? this.channelOffsets() : [];
+    const channels = maxChannels > 0 || offsets.length > 0 ? { max_channels: maxChannels, offsets } : null;
+    return helloFrame(auth, resume, channels);
   }
-  /** Counts one of the server's events that the session numbers (reliable, without an ack id). */
-  count() {
-    this.received += 1n;
+  /**
+   * Counts one of the server's events that the session numbers (reliable, without an ack id)
+   * on `channel`.
+   */
+  count(channel) {
+    this.received.set(channel, this.handled(channel) + 1n);
     this.persist();
   }
   /** Takes on a new connection's session, resumed or new. */
@@ -2215,17 +2450,29 @@ var Session = class {
     this.sid = toHex(welcome.sid);
     this.token = welcome.session;
     this.wasRecovered = welcome.recovered;
-    if (!welcome.recovered) this.received = 0n;
+    if (!welcome.recovered) this.received.clear();
     this.persist();
   }
   /** The session ended for good: a later page must not ask for it. */
   ended() {
     this.store?.clear();
   }
+  handled(channel) {
+    return this.received.get(channel) ?? 0n;
+  }
+  /** Each channel above 0 with events handled, and how many: a resume's offsets. */
+  channelOffsets() {
+    return [...this.received].filter(([channel, offset]) => channel > 0 && offset > 0n).sort(([a], [b]) => a - b).map(([channel, offset]) => ({ channel, offset }));
+  }
   persist() {
     if (!this.store) return;
-    if (this.token.length === 0) this.store.clear();
-    else this.store.save({ token: toHex(this.token), offset: this.received.toString() });
+    if (this.token.length === 0) return this.store.clear();
+    const session = { token: toHex(this.token), offset: this.handled(0).toString() };
+    const offsets = this.channelOffsets();
+    if (offsets.length > 0) {
+      session.channels = Object.fromEntries(offsets.map((o) => [String(o.channel), o.offset.toString()]));
+    }
+    this.store.save(session);
   }
 };
 
@@ -2286,6 +2533,7 @@ var Socket = class _Socket {
   /** The current transport, open or in its handshake; `null` between connections. */
   carrier = null;
   kind = "websocket";
+  grantedChannels = 0;
   pendingHandshake = null;
   watchdog = null;
   listeners = new Listeners();
@@ -2315,6 +2563,13 @@ var Socket = class _Socket {
   /** The transport in use, or last used while reconnecting. */
   get transport() {
     return this.kind;
+  }
+  /**
+   * How many channels besides the connection's own the server granted (PROTOCOL.md 2.2): each
+   * room's events come on one of them, in order within the room. 0 over WebSocket.
+   */
+  get channels() {
+    return this.grantedChannels;
   }
   /** Whether a connection is open. */
   get connected() {
@@ -2411,10 +2666,11 @@ var Socket = class _Socket {
       }
       this.carrier = carrier;
       this.kind = carrier.kind;
+      const offer = Math.min(this.options.maxChannels, carrier.maxChannels);
       const handshake = new PendingHandshake(this.options.timeout, {
         welcome: (welcome) => {
           this.pendingHandshake = null;
-          this.onWelcome(welcome);
+          this.onWelcome(welcome, carrier, Math.min(offer, welcome.channels?.max_channels ?? 0));
           resolve();
         },
         failed: (err, reason) => {
@@ -2426,15 +2682,17 @@ var Socket = class _Socket {
       });
       this.pendingHandshake = handshake;
       carrier.start(this.sink(carrier));
-      handshake.send(carrier, this.session.hello(this.auth));
+      handshake.send(carrier, this.session.hello(this.auth, offer));
     });
   }
   /**
-   * Opens the connection. All of it runs before the frames behind `Welcome` are read, so
-   * that the replay goes out before any event a handler emits.
+   * Opens the connection, with `granted` channels besides channel 0. All of it runs before
+   * the frames behind `Welcome` are read, so that the replay goes out before any event a
+   * handler emits, and no channel's frame is handled before `Welcome`.
    */
-  onWelcome(welcome) {
+  onWelcome(welcome, carrier, granted) {
     const reconnection = this.state === "reconnecting";
+    this.grantedChannels = granted;
     this.state = "open";
     this.session.welcomed(welcome);
     this.watchdog = Watchdog.forWelcome(welcome, (message) => {
@@ -2450,14 +2708,15 @@ var Socket = class _Socket {
     } else {
       setTimeout(() => this.listeners.release(), 0);
     }
+    carrier.openChannels(granted);
   }
   // ---- inbound ----
   /** Where `carrier` delivers; silent once it is no longer the current one. */
   sink(carrier) {
     const current = () => this.carrier === carrier;
     return {
-      frame: (bytes) => current() && this.inbound(carrier, bytes, false),
-      datagram: (bytes) => current() && this.inbound(carrier, bytes, true),
+      frame: (bytes, channel) => current() && this.inbound(carrier, bytes, channel),
+      datagram: (bytes) => current() && this.inbound(carrier, bytes, "datagram"),
       malformed: (err) => {
         if (!current()) return;
         if (this.pendingHandshake) {
@@ -2479,18 +2738,18 @@ var Socket = class _Socket {
       if (this.carrier === carrier) task();
     };
   }
-  inbound(carrier, bytes, datagram) {
+  inbound(carrier, bytes, route) {
     if (this.pendingHandshake) {
-      if (!datagram) this.pendingHandshake.reply(bytes);
+      if (route === 0) this.pendingHandshake.reply(bytes);
       return;
     }
     if (this.state !== "open") return;
     this.watchdog?.touch();
-    this.listeners.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, datagram)));
+    this.listeners.deliver(this.bound(carrier, () => this.onFrame(carrier, bytes, route)));
   }
-  onFrame(carrier, bytes, datagram) {
+  onFrame(carrier, bytes, route) {
     if (this.state !== "open") return;
-    dispatchFrame(bytes, datagram, {
+    dispatchFrame(bytes, route, {
       audience: this.listeners,
       answer: (reply) => {
         if (this.carrier === carrier && this.state === "open") this.outbound.send(reply);
@@ -2498,7 +2757,7 @@ var Socket = class _Socket {
       peerMaxFrameSize: this.outbound.peerMaxFrameSize,
       acks: this.acks,
       presences: this.presences,
-      counted: () => this.session.count(),
+      counted: (channel) => this.session.count(channel),
       control: (frame) => this.outbound.control(frame),
       close: (reason, message) => void this.close(reason, message, false),
       fail: (err, context) => this.fail(err, context)

@@ -1,12 +1,13 @@
 //! Head-of-line blocking: the latency of small events in room A at a client that also
 //! receives a bulk stream in room B on the same connection. A packet lost from B's stream
-//! stalls A's events behind it wherever both share one ordered byte stream.
+//! stalls A's events behind it wherever both share one ordered byte stream: on WebSocket,
+//! and on WebTransport with one channel; with channels, each room has a stream of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use quicket::{Client, Data, Raw};
+use quicket::{Client, ClientConfig, ConnectionLimits, Data, Raw};
 use tokio::sync::Notify;
 
 use crate::cli::{Result, Transport};
@@ -93,10 +94,13 @@ impl Receiver {
 }
 
 /// One run over `transport`: a receiver in both rooms, a small publisher and a bulk publisher.
+/// `one_channel` has the receiver offer no channels (PROTOCOL.md section 2.2), so that both
+/// rooms share its connection's one ordered stream, as before channels.
 pub(super) async fn run(
     target: &Target,
     transport: Transport,
     plan: HolPlan,
+    one_channel: bool,
 ) -> Result<HolOutcome> {
     let receiver = Arc::new(Receiver {
         epoch: Instant::now(),
@@ -106,13 +110,19 @@ pub(super) async fn run(
         progress: Notify::new(),
     });
     let shared = Arc::clone(&receiver);
+    let mut config = ClientConfig::default();
+    if one_channel {
+        config = config.limits(ConnectionLimits::default().max_channels(0));
+    }
     let client = target
         .connect(
             transport,
-            Client::builder().on("msg", move |Data(Raw(payload)): Data<Raw>| {
-                shared.receive(&payload);
-                async {}
-            }),
+            Client::builder()
+                .config(config)
+                .on("msg", move |Data(Raw(payload)): Data<Raw>| {
+                    shared.receive(&payload);
+                    async {}
+                }),
         )
         .await?;
     for (_, room) in CAST_ROOMS {

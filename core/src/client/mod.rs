@@ -250,7 +250,9 @@ impl Dial {
         let path = connection.path_probe();
         let max_channels = connection.max_channels();
         let offered = max_channels.min(self.config.limits.max_channels);
-        let offer = (offered > 0).then_some(ChannelOffer {
+        // Offsets are named even where no channel is wanted: a session that had channels
+        // carries on over channel 0 alone from them (PROTOCOL.md section 10.6).
+        let offer = (offered > 0 || !offsets.is_empty()).then_some(ChannelOffer {
             max_channels: offered,
             offsets,
         });

@@ -217,11 +217,13 @@ impl Client {
     fn resume(&self, welcome: &Welcome, link: Link, channels: u16) {
         let core = &self.inner.core;
         core.relink(link);
+        // A session resumed where its channels cannot go on keeps channel 0 alone, and the
+        // counts of the others as they were (PROTOCOL.md section 10.6).
+        core.outbox.grant_channels(channels);
         let lost = if welcome.recovered {
             core.outbox.resume(None, Some(&[welcome.offset]), true)
         } else {
             core.reset_received();
-            core.outbox.grant_channels(channels);
             core.outbox.resume(None, None, false)
         }
         .unwrap_or(0);

@@ -233,6 +233,23 @@ impl Outbox {
         after: Option<&Offsets>,
         lossy: bool,
     ) -> Option<u64> {
+        self.resume_with(first, after, lossy, false)
+    }
+
+    /// [`resume`](Self::resume) on a connection that carries channel 0 alone, for a session
+    /// that had more: what the peer missed on any channel, and everything after, goes on
+    /// channel 0 (see [`ReplayLog::resume_merged`]).
+    pub(crate) fn resume_merged(&self, first: Bytes, after: &Offsets) -> Option<u64> {
+        self.resume_with(Some(first), Some(after), false, true)
+    }
+
+    fn resume_with(
+        &self,
+        first: Option<Bytes>,
+        after: Option<&Offsets>,
+        lossy: bool,
+        merged: bool,
+    ) -> Option<u64> {
         let mut state = self.lock();
         let log = state.log.as_mut()?;
         let now = Instant::now();
@@ -243,9 +260,13 @@ impl Outbox {
                 let from = offset.max(log.oldest_replayable());
                 (log.resume_after(&[from], now).unwrap_or_default(), lost)
             }
+            Some(offsets) if merged => (log.resume_merged(offsets, now)?, 0),
             Some(offsets) => (log.resume_after(offsets, now)?, 0),
             None => (log.restart(), 0),
         };
+        if merged {
+            state.channels.grant(0);
+        }
         state.frames = first
             .map(|frame| (0, frame))
             .into_iter()

@@ -231,6 +231,32 @@ impl ReplayLog {
         )
     }
 
+    /// [`resume_after`](Self::resume_after) for a connection that carries channel 0 alone
+    /// (PROTOCOL.md section 10.6): the events after each channel's offset, in the order they
+    /// were sent, all become channel 0's, numbered on from its offset, and so does every later
+    /// event. The other channels keep the counts the peer reported.
+    pub(crate) fn resume_merged(
+        &mut self,
+        offsets: &Offsets,
+        now: Instant,
+    ) -> Option<Vec<(u16, Bytes)>> {
+        let replay = self.resume_after(offsets, now)?;
+        let offset_of = |channel: u16| offsets.get(usize::from(channel)).copied().unwrap_or(0);
+        let mut next = offset_of(0);
+        for entry in &mut self.entries {
+            if entry.seq > offset_of(entry.channel) {
+                next += 1;
+                entry.channel = 0;
+                entry.seq = next;
+            }
+        }
+        for (channel, numbered) in self.numbered.iter_mut().enumerate().skip(1) {
+            *numbered = offsets.get(channel).copied().unwrap_or(0);
+        }
+        self.numbered[0] = next;
+        Some(replay.into_iter().map(|(_, frame)| (0, frame)).collect())
+    }
+
     /// How many events after `offset` are gone from the log: what a resume cannot replay.
     /// Only the client, whose events all take channel 0, resumes this way.
     pub(crate) fn missing_after(&self, offset: u64) -> u64 {
@@ -400,6 +426,32 @@ mod tests {
             log.resume_after(&[0, 1], now),
             None,
             "ahead on channel 1, never used"
+        );
+    }
+
+    #[test]
+    fn a_resume_onto_channel_0_alone_renumbers_what_it_replays_and_what_follows() {
+        let mut log = ReplayLog::new(ReplayLimits::default(), WhenFull::EndSession);
+        let now = Instant::now();
+        for (channel, len) in [(0, 1), (2, 2), (2, 3), (0, 4), (2, 5)] {
+            log.push_live(channel, frame(len), now);
+        }
+        // The peer handled 0:1 and 2:1; it gets 3, 4 and 5, as channel 0's events 2 to 4.
+        assert_eq!(
+            names(log.resume_merged(&[1, 0, 1], now)),
+            Some(vec![(0, 3), (0, 4), (0, 5)])
+        );
+        log.push_live(0, frame(6), now);
+        assert_eq!(names(log.resume_after(&[4, 0, 1], now)), Some(vec![(0, 6)]));
+        assert_eq!(
+            names(log.resume_after(&[2, 0, 1], now)),
+            Some(vec![(0, 4), (0, 5), (0, 6)]),
+            "channel 2 keeps the count the peer reported"
+        );
+        assert_eq!(
+            log.resume_after(&[1, 0, 2], now),
+            None,
+            "nothing more on channel 2"
         );
     }
 

@@ -318,23 +318,25 @@ impl Server {
         let received = core.events_received();
         let session = self.shared.issue_token(socket);
         let granted = core.outbox.channels_granted();
-        let channels = handshake.channel_offer().map(|_| granted);
-        let welcome = self.welcome(socket.id(), session, true, received, channels);
-        let offsets = handshake.resume_offsets(granted);
-        let carried = link.max_channels >= granted;
+        // A connection that cannot carry the session's channels (WebSocket, a smaller offer)
+        // carries on with channel 0 alone (PROTOCOL.md section 10.6).
+        let merged = self.grant(handshake, &link).unwrap_or(0) < granted;
+        let kept = if merged { 0 } else { granted };
+        let channels = handshake.channel_offer().map(|_| kept);
+        let welcome = codec::encode(&self.welcome(socket.id(), session, true, received, channels));
+        let offsets = handshake.resume_offsets();
         core.relink(link);
-        let resumed = offsets.filter(|_| carried).and_then(|offsets| {
-            core.outbox
-                .resume(Some(codec::encode(&welcome)), Some(&offsets), false)
+        let resumed = offsets.and_then(|offsets| {
+            if merged {
+                core.outbox.resume_merged(welcome, &offsets)
+            } else {
+                core.outbox.resume(Some(welcome), Some(&offsets), false)
+            }
         });
         if resumed.is_none() {
             self.shared.forget_token(socket);
             self.end_resuming(socket).await;
-            return Err(if carried {
-                ResumeFailure::BufferOverflowed
-            } else {
-                ResumeFailure::ChannelsChanged
-            });
+            return Err(ResumeFailure::BufferOverflowed);
         }
         socket.step(Step::Resumed);
         socket.restore_presence();

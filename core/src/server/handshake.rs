@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use quicket_proto::{Frame, Hello, PayloadCodec, PayloadError, Reject, RejectReason};
 
+use crate::endpoint::channels::MAX_CHANNELS;
 use crate::extensions::Extensions;
 use crate::payload::EncodedPayload;
 use crate::payload::{FromPayload, IntoPayload};
@@ -62,21 +63,21 @@ impl Handshake {
         self.hello.channels.as_ref()
     }
 
-    /// How far the client got on each channel of a session granted `granted` channels,
-    /// channel 0 first, for a resume; `None` when it names a channel the session never had
-    /// with events handled on it.
-    pub(crate) fn resume_offsets(&self, granted: u16) -> Option<Vec<u64>> {
-        let mut offsets = vec![0; usize::from(granted) + 1];
-        offsets[0] = self.hello.resume.as_ref().map_or(0, |resume| resume.offset);
+    /// How far the client got on each channel, channel 0 first, for a resume; `None` when it
+    /// names a channel above any a session may have. The session's log says whether it can
+    /// resume from them.
+    pub(crate) fn resume_offsets(&self) -> Option<Vec<u64>> {
         let named = self
             .channel_offer()
             .map_or(&[][..], |offer| &offer.offsets[..]);
-        for named in named {
-            match offsets.get_mut(usize::from(named.channel)) {
-                Some(offset) if named.channel > 0 => *offset = named.offset,
-                _ if named.offset == 0 => {}
-                _ => return None,
-            }
+        let highest = named.iter().map(|named| named.channel).max().unwrap_or(0);
+        if highest > MAX_CHANNELS {
+            return None;
+        }
+        let mut offsets = vec![0; usize::from(highest) + 1];
+        offsets[0] = self.hello.resume.as_ref().map_or(0, |resume| resume.offset);
+        for named in named.iter().filter(|named| named.channel > 0) {
+            offsets[usize::from(named.channel)] = named.offset;
         }
         Some(offsets)
     }

@@ -32,10 +32,6 @@ pub enum ResumeFailure {
     /// The client asked for a different payload codec than the session's.
     #[error("the client changed its payload codec")]
     CodecChanged,
-    /// The client offered fewer channels than the session was granted (PROTOCOL.md section
-    /// 2.2), as a client that fell back to WebSocket does.
-    #[error("the client offered fewer channels than the session has")]
-    ChannelsChanged,
 }
 
 impl ResumeFailure {
@@ -45,7 +41,6 @@ impl ResumeFailure {
             ResumeFailure::UnknownSession => "UnknownSession",
             ResumeFailure::BufferOverflowed => "BufferOverflowed",
             ResumeFailure::CodecChanged => "CodecChanged",
-            ResumeFailure::ChannelsChanged => "ChannelsChanged",
         }
     }
 }
@@ -137,20 +132,10 @@ impl Server {
             .sessions
             .take(&resume.token)
             .ok_or(ResumeFailure::UnknownSession)?;
-        let offered = handshake
-            .channel_offer()
-            .map_or(0, |offer| offer.max_channels);
-        let changed = if socket.codec() != handshake.codec() {
-            Some(ResumeFailure::CodecChanged)
-        } else if offered < socket.core().outbox.channels_granted() {
-            Some(ResumeFailure::ChannelsChanged)
-        } else {
-            None
-        };
-        if let Some(changed) = changed {
+        if socket.codec() != handshake.codec() {
             self.end_detached(&socket, DisconnectReason::TransportClosed)
                 .await;
-            return Err(changed);
+            return Err(ResumeFailure::CodecChanged);
         }
         if socket.phase() == Phase::Attached {
             // The client has moved on from that connection; it is stale, or a half-open

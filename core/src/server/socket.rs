@@ -252,6 +252,14 @@ impl Socket {
         self.broadcast().to(room)
     }
 
+    /// Targets every socket in `room`, this one included, as socketioxide's `within` does.
+    /// What the members of a room must all see in one order goes this way: a room's events
+    /// keep to one channel (PROTOCOL.md section 2.2), while the socket's own emits take
+    /// another.
+    pub fn within(&self, room: impl Into<Room>) -> BroadcastOperator {
+        BroadcastOperator::new(Arc::clone(&self.inner.server), BroadcastTarget::default()).to(room)
+    }
+
     /// Targets every other socket except those in `room`.
     pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
         self.broadcast().except(room)

@@ -189,9 +189,9 @@ async fn say(socket: Socket, Data(text): Data<String>, ack: AckSender) {
         from,
         text: text.chars().take(2000).collect(),
     };
-    // Everyone else, then the sender: each connection sees the lines in one order.
-    let _ = socket.to(ROOM).emit("line", &line);
-    let _ = socket.emit("line", &line);
+    // One broadcast to the room, the sender included: a room's events keep to one channel, so
+    // every connection sees the lines in one order.
+    let _ = socket.within(ROOM).emit("line", &line);
     let _ = ack.send(());
 }
 
