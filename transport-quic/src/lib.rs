@@ -4,6 +4,10 @@
 //! behind length prefixes; volatile frames travel as QUIC datagrams. A volatile emit larger
 //! than the path's datagram limit is an error for the emitter, never a silent drop.
 //!
+//! A client that offers channels (PROTOCOL.md section 2.2; the Rust and browser clients offer
+//! 16) gets each room's events on a unidirectional stream the server opens for that room, so
+//! a packet lost for one room holds back no other room's events.
+//!
 //! # A server and a client
 //!
 //! ```no_run
