@@ -154,6 +154,25 @@ impl ChannelReaders {
         }
     }
 
+    /// A frame already read off some channel's stream, without touching the network: the
+    /// reader takes these before it waits on the session, so a burst read in one chunk costs
+    /// no poll of QUIC per frame.
+    pub(crate) fn buffered(&mut self) -> Result<Option<(u16, Bytes)>, TransportError> {
+        let count = self.streams.len();
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let stream = &mut self.streams[index];
+            let (Some(channel), true) = (stream.channel, stream.counted) else {
+                continue;
+            };
+            if let Some(frame) = stream.split(&self.splitter)? {
+                self.next = index + 1;
+                return Ok(Some((channel, frame)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The next frame from any channel. Cancel safe: what was read stays buffered.
     pub(crate) async fn next(&mut self) -> Result<(u16, Bytes), TransportError> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
@@ -237,15 +256,10 @@ impl ChannelIn {
     ) -> Poll<Result<(u16, Bytes), TransportError>> {
         loop {
             if let Some(channel) = self.channel {
-                match splitter.split(&mut self.buffer) {
+                match self.split(splitter) {
                     Ok(Some(frame)) => return Poll::Ready(Ok((channel, frame))),
                     Ok(None) => {}
-                    Err(quicket_proto::DecodeError::FrameTooLarge { declared, max }) => {
-                        return Poll::Ready(Err(TransportError::FrameTooLarge { declared, max }));
-                    }
-                    Err(err) => {
-                        return Poll::Ready(Err(TransportError::Malformed(err.to_string())));
-                    }
+                    Err(err) => return Poll::Ready(Err(err)),
                 }
             } else if let Some(header) = self.header() {
                 match header {
@@ -277,6 +291,16 @@ impl ChannelIn {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+
+    /// The next whole frame in the buffer, if there is one.
+    fn split(&mut self, splitter: &FrameSplitter) -> Result<Option<Bytes>, TransportError> {
+        splitter.split(&mut self.buffer).map_err(|err| match err {
+            quicket_proto::DecodeError::FrameTooLarge { declared, max } => {
+                TransportError::FrameTooLarge { declared, max }
+            }
+            err => TransportError::Malformed(err.to_string()),
+        })
     }
 
     /// The stream's channel number, once its varint is here (PROTOCOL.md section 2.2).

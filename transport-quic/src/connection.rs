@@ -215,6 +215,11 @@ impl FrameReader for QuicReader {
                 let last = goodbye.take().unwrap_or_default();
                 return Ok(Incoming::Frame(last));
             }
+            if let Some(channels) = channels.as_mut().filter(|_| *welcomed)
+                && let Some((channel, frame)) = channels.buffered()?
+            {
+                return Ok(Incoming::Channel(channel, frame));
+            }
             match splitter.split(buffer) {
                 Ok(Some(frame)) if *welcomed && channels.is_some() && is_goodbye(&frame) => {
                     *goodbye = Some(frame);
