@@ -281,7 +281,7 @@ impl ChannelIn {
                 std::pin::pin!(chunk).poll(cx)
             };
             match read {
-                Poll::Ready(Ok(Some(chunk))) => self.buffer.extend_from_slice(&chunk.bytes),
+                Poll::Ready(Ok(Some(chunk))) => self.take(&chunk.bytes, splitter),
                 Poll::Ready(Ok(None)) => self.finished = true,
                 // Reset, or the session is closing: nothing more will come on this channel.
                 Poll::Ready(Err(_)) => {
@@ -291,6 +291,18 @@ impl ChannelIn {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+
+    /// Appends a chunk read off the stream. Frames split off share the buffer's allocation, so
+    /// an emptied buffer starts a fresh one sized to need, as the reliable stream's reader
+    /// does: growing the old one would copy into a new allocation of its whole capacity.
+    fn take(&mut self, chunk: &[u8], splitter: &FrameSplitter) {
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+        }
+        let missing = splitter.missing(&self.buffer).unwrap_or(0);
+        self.buffer.reserve(missing.max(chunk.len()));
+        self.buffer.extend_from_slice(chunk);
     }
 
     /// The next whole frame in the buffer, if there is one.
