@@ -316,7 +316,11 @@ impl ReplayLog {
         if let Some(entry) = self.entries.pop_front() {
             self.bytes -= entry.frame.len();
             self.first += 1;
-            self.evicted[usize::from(entry.channel)] = entry.seq;
+            // After a resume onto channel 0 alone, the log may hold channel 0's events out of
+            // order for a while (renumbered ones before older ones); what a resume needs is the
+            // highest offset gone.
+            let evicted = &mut self.evicted[usize::from(entry.channel)];
+            *evicted = (*evicted).max(entry.seq);
             if self.charged
                 && let Some(budget) = &self.budget
             {
@@ -452,6 +456,32 @@ mod tests {
             log.resume_after(&[1, 0, 2], now),
             None,
             "nothing more on channel 2"
+        );
+    }
+
+    #[test]
+    fn after_a_merge_an_evicted_event_is_never_offered_again_whatever_the_log_order() {
+        let limits = ReplayLimits::default().max_events(3);
+        let mut log = ReplayLog::new(limits, WhenFull::EndSession);
+        let now = Instant::now();
+        // Channel 2's event comes first in the log, channel 0's second; the peer handled the
+        // latter only. Merged, the former becomes channel 0's event 2, ahead of event 1.
+        log.push_live(2, frame(1), now);
+        log.push_live(0, frame(2), now);
+        assert_eq!(
+            names(log.resume_merged(&[1, 0, 0], now)),
+            Some(vec![(0, 1)])
+        );
+        log.push_live(0, frame(3), now);
+        // One more pushes out the renumbered event 2 of channel 0: a peer at 1 can no longer
+        // resume, before and after the older event 1 leaves too.
+        log.push_live(0, frame(4), now);
+        assert_eq!(log.resume_after(&[1], now), None);
+        log.push_live(0, frame(5), now);
+        assert_eq!(log.resume_after(&[1], now), None, "event 2 stays gone");
+        assert_eq!(
+            names(log.resume_after(&[3], now)),
+            Some(vec![(0, 4), (0, 5)])
         );
     }
 
