@@ -9,15 +9,8 @@ import { describe, expect, it, vi } from "vitest";
 import { type Event, type Frame, type Welcome, decodeFrame, encodeFrame, withLengthPrefix } from "../src/codec.js";
 import { type ConnectOptions, type Socket, connect, webStorageSession } from "../src/index.js";
 import { Session } from "../src/session.js";
-import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock } from "./fakes.js";
+import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock, T1, T2, T3, SID_B, URL, json, wtInfo } from "./fakes.js";
 
-const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-const URL = "http://127.0.0.1:8080";
-const T1 = new Uint8Array(16).fill(1);
-const T2 = new Uint8Array(16).fill(2);
-const T3 = new Uint8Array(16).fill(3);
-const SID_B = new Uint8Array(16).fill(0xbb);
-const wtInfo = { ...INFO, webtransport: "https://127.0.0.1:4433/quicket", maxDatagramSize: 1200 };
 
 /** A Welcome with the session token `session`, granting `granted` channels. */
 const granting = (granted: number, overrides: Partial<Welcome> = {}): Welcome =>

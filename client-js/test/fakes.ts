@@ -302,6 +302,19 @@ export const INFO: Info = {
   maxDatagramSize: null,
 };
 
+/** A JSON payload's bytes. */
+export const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+/** The page's origin, where discovery is read. */
+export const URL = "http://127.0.0.1:8080";
+/** Session tokens, one per `Welcome` of a test. */
+export const T1 = new Uint8Array(16).fill(1);
+export const T2 = new Uint8Array(16).fill(2);
+export const T3 = new Uint8Array(16).fill(3);
+/** A second socket id, for a new session. */
+export const SID_B = new Uint8Array(16).fill(0xbb);
+/** Discovery that offers WebTransport beside WebSocket. */
+export const wtInfo = { ...INFO, webtransport: "https://127.0.0.1:4433/quicket", maxDatagramSize: 1200 };
+
 /** Installs the fakes; `webtransport` says whether `WebTransport` exists at all. */
 export function install(info: Info = INFO, webtransport = false): { fetched: string[] } {
   const fetched: string[] = [];

@@ -16,16 +16,8 @@ import {
   webStorageSession,
 } from "../src/index.js";
 import { Backoff } from "../src/reconnect.js";
-import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock } from "./fakes.js";
+import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock, T1, T2, T3, SID_B, URL, json, wtInfo } from "./fakes.js";
 
-const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-const URL = "http://127.0.0.1:8080";
-const T1 = new Uint8Array(16).fill(1);
-const T2 = new Uint8Array(16).fill(2);
-const T3 = new Uint8Array(16).fill(3);
-const SID_B = new Uint8Array(16).fill(0xbb);
-
-const wtInfo = { ...INFO, webtransport: "https://127.0.0.1:4433/quicket", maxDatagramSize: 1200 };
 
 const { opened, advance } = fakeClock();
 

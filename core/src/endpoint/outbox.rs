@@ -6,6 +6,7 @@
 //! refused once the queue is half full, so they are always dropped before reliable ones.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -48,6 +49,8 @@ pub(crate) struct Outbox {
     closing: Notify,
     max_frames: usize,
     max_bytes: usize,
+    /// [`ChannelMap::granted`] of `state`, readable without the lock.
+    granted: AtomicU16,
 }
 
 #[derive(Debug)]
@@ -83,6 +86,7 @@ impl Outbox {
             closing: Notify::new(),
             max_frames: max_frames.max(2),
             max_bytes: max_bytes.max(2),
+            granted: AtomicU16::new(0),
         }
     }
 
@@ -98,12 +102,16 @@ impl Outbox {
     /// Lets the session's room events take up to `granted` channels beside channel 0; the
     /// grant of a session never changes once it has one.
     pub(crate) fn grant_channels(&self, granted: u16) {
-        self.lock().channels.grant(granted);
+        let mut state = self.lock();
+        state.channels.grant(granted);
+        self.granted
+            .store(state.channels.granted(), Ordering::Relaxed);
     }
 
-    /// The channels the session was granted.
+    /// The channels the session was granted. Read for every frame a channel brings, so
+    /// without the queue's lock.
     pub(crate) fn channels_granted(&self) -> u16 {
-        self.lock().channels.granted()
+        self.granted.load(Ordering::Relaxed)
     }
 
     /// Queues a reliable event (an `Event` without an ack id): it is also logged for replay.
@@ -266,6 +274,7 @@ impl Outbox {
         };
         if merged {
             state.channels.grant(0);
+            self.granted.store(0, Ordering::Relaxed);
         }
         state.frames = first
             .map(|frame| (0, frame))
