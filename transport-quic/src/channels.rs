@@ -4,11 +4,13 @@
 //! A packet lost on one channel's stream holds back that stream alone; the others are read on.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use quicket_core::transport::TransportError;
 use quicket_proto::FrameSplitter;
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
@@ -115,7 +117,9 @@ fn closed(_: ConnectionError) -> TransportError {
     TransportError::Closed
 }
 
-type Accepting = Pin<Box<dyn Future<Output = Result<RecvStream, ConnectionError>> + Send>>;
+/// A stream being accepted: `Err` when the session closes, or when wtransport's driver task
+/// is gone without a result (its runtime shutting down), which it reports by panicking.
+type Accepting = Pin<Box<dyn Future<Output = Result<RecvStream, ()>> + Send>>;
 
 /// The client's side: the channel streams the server opened, read as their bytes come.
 pub(crate) struct ChannelReaders {
@@ -224,7 +228,7 @@ impl ChannelReaders {
             let session = self.session.clone();
             let accepting = self
                 .accepting
-                .get_or_insert_with(|| Box::pin(async move { session.accept_uni().await }));
+                .get_or_insert_with(|| Box::pin(accept_uni(session)));
             match accepting.as_mut().poll(cx) {
                 Poll::Ready(Ok(recv)) => {
                     self.accepting = None;
@@ -244,6 +248,14 @@ impl ChannelReaders {
                 Poll::Pending => return,
             }
         }
+    }
+}
+
+async fn accept_uni(session: wtransport::Connection) -> Result<RecvStream, ()> {
+    let accepting = AssertUnwindSafe(async move { session.accept_uni().await });
+    match accepting.catch_unwind().await {
+        Ok(accepted) => accepted.map_err(drop),
+        Err(_panic) => Err(()),
     }
 }
 
