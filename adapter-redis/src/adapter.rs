@@ -102,7 +102,12 @@ impl Adapter for RedisAdapter {
     /// Delivers to this node's sockets and publishes once for every other node; returns how
     /// many of this node's sockets it reached.
     fn broadcast(&self, target: &BroadcastTarget, event: &OutgoingEvent<'_>) -> usize {
-        if let Some(durable) = self.inner.durable.as_ref().filter(|_| !event.is_volatile()) {
+        if let Some(durable) = self
+            .inner
+            .durable
+            .as_ref()
+            .filter(|_| event.delivery().is_reliable())
+        {
             return durable::publish(&self.inner, durable, target, event);
         }
         let reached = self.inner.local.broadcast(target, event);

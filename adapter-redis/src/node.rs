@@ -336,7 +336,9 @@ impl Inner {
     /// Delivers another node's broadcast to this node's sockets.
     fn deliver(&self, broadcast: &Broadcast) {
         let payload = broadcast.event.payload();
-        let event = OutgoingEvent::new(&broadcast.event.name, &payload, broadcast.event.volatile);
+        let event = OutgoingEvent::new(&broadcast.event.name, &payload, false)
+            .with_seq(broadcast.event.seq)
+            .with_delivery(broadcast.event.delivery.delivery());
         self.local.broadcast(&broadcast.target.local(), &event);
     }
 

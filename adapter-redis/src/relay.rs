@@ -63,6 +63,8 @@ enum Body {
     },
     /// A frame of one of the server's other ordered channels (PROTOCOL.md section 2.2).
     Channel(u16, Bytes),
+    /// The frame of a single-frame stream (PROTOCOL.md section 2.3).
+    Alone(Bytes),
 }
 
 impl Relays {
@@ -163,6 +165,7 @@ fn route(node: &Arc<Inner>, peer: u64, id: u64, client_side: bool) -> RelayLink 
                 Relayed::Frame(frame) => Body::Frame(frame),
                 Relayed::Datagram(frame) => Body::Datagram(frame),
                 Relayed::Channel(channel, frame) => Body::Channel(channel, frame),
+                Relayed::Alone(frame) => Body::Alone(frame),
                 Relayed::Closed { reason, message } => {
                     closed = true;
                     Body::Closed {
@@ -218,6 +221,7 @@ pub(crate) fn handle(node: &Arc<Inner>, from: u64, message: RelayMessage) {
         Body::Frame(frame) => Relayed::Frame(frame),
         Body::Datagram(frame) => Relayed::Datagram(frame),
         Body::Channel(channel, frame) => Relayed::Channel(channel, frame),
+        Body::Alone(frame) => Relayed::Alone(frame),
         Body::Closed { reason, message } => Relayed::Closed {
             reason: DisconnectReason::from_code(reason),
             message,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use quicket_core::adapter::{
     AckOutcome, BroadcastTarget, EncodedPayload, OutgoingEvent, SocketInfo, SocketsOp, StoredMeta,
 };
-use quicket_core::{AckError, PayloadCodec, PayloadError, Room, SocketId};
+use quicket_core::{AckError, Delivery, PayloadCodec, PayloadError, Room, SocketId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -121,16 +121,51 @@ impl Target {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Event {
     pub(crate) name: String,
-    pub(crate) volatile: bool,
+    pub(crate) delivery: Class,
+    /// The origin's sequence number, for the classes that stamp one.
+    pub(crate) seq: u64,
     bincode: Bytes,
     json: Bytes,
+}
+
+/// [`Delivery`] as nodes tell each other; every node runs the same version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Class {
+    Ordered,
+    Volatile,
+    Unordered,
+    Sequenced,
+    Latest(String),
+}
+
+impl Class {
+    fn of(delivery: &Delivery) -> Self {
+        match delivery {
+            Delivery::Volatile => Class::Volatile,
+            Delivery::Unordered => Class::Unordered,
+            Delivery::Sequenced => Class::Sequenced,
+            Delivery::Latest(key) => Class::Latest(key.clone()),
+            _ => Class::Ordered,
+        }
+    }
+
+    pub(crate) fn delivery(&self) -> Delivery {
+        match self {
+            Class::Ordered => Delivery::Ordered,
+            Class::Volatile => Delivery::Volatile,
+            Class::Unordered => Delivery::Unordered,
+            Class::Sequenced => Delivery::Sequenced,
+            Class::Latest(key) => Delivery::Latest(key.clone()),
+        }
+    }
 }
 
 impl Event {
     pub(crate) fn of(event: &OutgoingEvent<'_>) -> Result<Self, PayloadError> {
         Ok(Self {
             name: event.name().to_owned(),
-            volatile: event.is_volatile(),
+            delivery: Class::of(event.delivery()),
+            seq: event.seq(),
             bincode: event.payload(PayloadCodec::Bincode)?,
             json: event.payload(PayloadCodec::Json)?,
         })

@@ -1,7 +1,9 @@
 /**
  * The server's channels beside the reliable stream (PROTOCOL.md section 2.2): on WebTransport,
  * unidirectional streams the server opens, each beginning with its channel's number (a `u16`
- * varint, section 4) and then carrying length-prefixed frames like the reliable stream.
+ * varint, section 4) and then carrying length-prefixed frames like the reliable stream. A
+ * stream numbered 0 is a single-frame stream of the delivery classes (section 2.3): exactly
+ * one frame, then its end.
  *
  * Each stream is read by a loop of its own: a channel whose bytes are held back (a lost
  * packet) holds back nothing else, and within a stream frames are delivered in order.
@@ -18,6 +20,8 @@ import { DecodeError, FrameSplitter } from "./codec.js";
  */
 const LATE_STREAM_GRACE_MS = 50;
 
+const SECOND_FRAME = "a single-frame stream with more than one frame";
+
 /** The largest `u16`: the most channels a client can offer. */
 export const MAX_CHANNELS = 0xffff;
 
@@ -25,6 +29,8 @@ export const MAX_CHANNELS = 0xffff;
 export interface ChannelSink {
   /** A frame of `channel` (1 to the grant), in that channel's order, not yet decoded. */
   frame(channel: number, bytes: Uint8Array): void;
+  /** The frame of a single-frame stream, on arrival, not yet decoded. */
+  single(bytes: Uint8Array): void;
   /** A stream broke the protocol: the connection is to close (`ProtocolError`, `FrameTooLarge`). */
   malformed(err: Error): void;
 }
@@ -62,7 +68,10 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The channel streams of one WebTransport session, granted `granted` channels. */
+/**
+ * The channel streams of one WebTransport session, granted `granted` channels, and its
+ * single-frame streams when `classes` were agreed too.
+ */
 export class ChannelReader {
   /** The channels whose stream came, each once. */
   private readonly seen = new Set<number>();
@@ -73,13 +82,21 @@ export class ChannelReader {
   /** Wakes a drain: a stream surfaced or ended. */
   private wake: (() => void) | null = null;
   private stopped = false;
+  /**
+   * Whether streams numbered 0 are single-frame streams: a server opens them only to a
+   * client that agreed the classes and showed it reads streams, by a grant of channels.
+   */
+  private readonly singles: boolean;
 
   constructor(
     /** How many channels beside channel 0 the handshake granted. */
     readonly granted: number,
+    classes: boolean,
     private readonly maxFrameSize: number,
     private readonly sink: ChannelSink,
-  ) {}
+  ) {
+    this.singles = classes && granted > 0;
+  }
 
   /** Reads every stream `incoming` yields, each on its own, until it ends or {@link stop}. */
   async accept(incoming: ReadableStream<ReadableStream<Uint8Array>>): Promise<void> {
@@ -147,6 +164,7 @@ export class ChannelReader {
     this.readers.add(reader);
     const splitter = new FrameSplitter(this.maxFrameSize);
     let channel: number | null = null;
+    let single = false;
     let head: Uint8Array = new Uint8Array(0);
     try {
       for (;;) {
@@ -168,8 +186,16 @@ export class ChannelReader {
         }
         splitter.push(chunk);
         for (let frame = splitter.next(); frame !== null && !this.stopped; frame = splitter.next()) {
-          this.sink.frame(channel, frame);
+          if (channel > 0) {
+            this.sink.frame(channel, frame);
+            continue;
+          }
+          if (single) throw new Error(SECOND_FRAME);
+          single = true;
+          this.sink.single(frame);
         }
+        // Not waiting for a second frame whole: the first byte after the frame breaks the rule.
+        if (single && splitter.buffered > 0) throw new Error(SECOND_FRAME);
       }
       if (!this.stopped && (splitter.buffered > 0 || (channel === null && head.length > 0))) {
         throw new DecodeError("Truncated", "a channel's stream ended inside a frame");
@@ -184,9 +210,12 @@ export class ChannelReader {
     }
   }
 
-  /** `channel`, once checked against the grant and the streams seen so far. */
+  /** `channel`, once checked against the grant and the streams seen so far; 0 for a single-frame stream. */
   private admit(channel: number): number {
-    if (channel === 0) throw new Error("a stream for channel 0");
+    if (channel === 0) {
+      if (this.singles) return 0;
+      throw new Error("a stream numbered 0 without the delivery classes and a channel granted");
+    }
     if (channel > this.granted) {
       throw new Error(`a stream for channel ${channel}, above the grant of ${this.granted}`);
     }

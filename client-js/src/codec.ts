@@ -33,8 +33,8 @@ export interface Hello {
   auth: Uint8Array;
   resume: Resume | null;
   /**
-   * The channels offered besides the reliable stream (PROTOCOL.md section 2.2). A trailing
-   * field: absent from the wire when `null`, as it is from every `Hello` of this client.
+   * The channels and delivery classes offered (PROTOCOL.md sections 2.2 and 2.3). A trailing
+   * field: absent from the wire when `null`.
    */
   channels: ChannelOffer | null;
 }
@@ -47,12 +47,17 @@ export interface Resume {
   offset: bigint;
 }
 
-/** A client's offer of channels (PROTOCOL.md section 2.2), and for a resume how far it got. */
+/**
+ * A client's offer of channels (PROTOCOL.md section 2.2) and delivery classes (section 2.3),
+ * and for a resume how far it got.
+ */
 export interface ChannelOffer {
-  /** How many channels beside channel 0 the client accepts: a `u16`, at least 1. */
+  /** How many channels beside channel 0 the client accepts: a `u16`, 0 for none. */
   max_channels: number;
   /** For a resume: each channel above 0 the client handled events of (section 10.6). */
   offsets: ChannelOffset[];
+  /** Whether the client takes the delivery classes. */
+  classes: boolean;
 }
 
 /** How many of the server's reliable events a client handled on one channel. */
@@ -67,6 +72,8 @@ export interface ChannelOffset {
 export interface ChannelGrant {
   /** How many channels beside channel 0 the server may open: a `u16`, 0 for none. */
   max_channels: number;
+  /** Whether both sides use the delivery classes. */
+  classes: boolean;
 }
 
 /** Server → client: the handshake was accepted. */
@@ -104,6 +111,19 @@ export interface Event {
   type: "Event";
   name: string;
   ack: bigint | null;
+  data: Uint8Array;
+}
+
+/**
+ * Either way: a value of the delivery classes *sequenced* (`key` empty) and *latest value*
+ * (PROTOCOL.md section 2.3), handled as an event `name` unless one with a higher `seq` for
+ * the same `name` and `key` was handled already.
+ */
+export interface Sequenced {
+  type: "Sequenced";
+  name: string;
+  key: string;
+  seq: bigint;
   data: Uint8Array;
 }
 
@@ -216,6 +236,7 @@ export type Frame =
   | Event
   | Ack
   | AckError
+  | Sequenced
   | PresenceSubscribe
   | PresenceUnsubscribe
   | PresenceState
@@ -238,6 +259,7 @@ export const TAGS = {
   Event: 0x10,
   Ack: 0x11,
   AckError: 0x12,
+  Sequenced: 0x13,
   PresenceSubscribe: 0x20,
   PresenceUnsubscribe: 0x21,
   PresenceState: 0x22,
@@ -319,13 +341,14 @@ export function encodeFrame(frame: Frame): Uint8Array {
       if (frame.channels != null) {
         w.u16(frame.channels.max_channels);
         w.seq(frame.channels.offsets, (w, o) => w.u16(o.channel).u64(o.offset));
+        w.bool(frame.channels.classes);
       }
       break;
     case "Welcome":
       if (frame.sid.length !== 16) throw new RangeError("a socket id is exactly 16 bytes");
       w.raw(frame.sid).u32(frame.ping_interval_ms).u32(frame.ping_timeout_ms);
       w.u32(frame.max_frame_size).bytes(frame.session).bool(frame.recovered).u64(frame.offset);
-      if (frame.channels != null) w.u16(frame.channels.max_channels);
+      if (frame.channels != null) w.u16(frame.channels.max_channels).bool(frame.channels.classes);
       break;
     case "Reject":
       w.u16(frame.reason).string(frame.message).bytes(frame.data);
@@ -338,6 +361,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
       break;
     case "AckError":
       w.u64(frame.id).string(frame.message);
+      break;
+    case "Sequenced":
+      w.string(frame.name).string(frame.key).u64(frame.seq).bytes(frame.data);
       break;
     case "PresenceSubscribe":
     case "PresenceUnsubscribe":
@@ -412,6 +438,7 @@ function readBody(type: FrameType, r: Reader): Frame {
         channels: trailing(r, () => ({
           max_channels: r.u16(),
           offsets: r.seq(() => ({ channel: r.u16(), offset: r.u64() })),
+          classes: r.bool(),
         })),
       };
     case "Welcome":
@@ -424,7 +451,7 @@ function readBody(type: FrameType, r: Reader): Frame {
         session: r.bytes(),
         recovered: r.bool(),
         offset: r.u64(),
-        channels: trailing(r, () => ({ max_channels: r.u16() })),
+        channels: trailing(r, () => ({ max_channels: r.u16(), classes: r.bool() })),
       };
     case "Reject":
       return { type, reason: r.u16(), message: r.string(), data: r.bytes() };
@@ -434,6 +461,8 @@ function readBody(type: FrameType, r: Reader): Frame {
       return { type, id: r.u64(), data: r.bytes() };
     case "AckError":
       return { type, id: r.u64(), message: r.string() };
+    case "Sequenced":
+      return { type, name: r.string(), key: r.string(), seq: r.u64(), data: r.bytes() };
     case "PresenceSubscribe":
     case "PresenceUnsubscribe":
       return { type, room: r.string() };

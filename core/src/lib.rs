@@ -76,10 +76,11 @@ pub use crate::config::{
     ClientConfig, ConnectionLimits, PresenceLimits, RateExceeded, RateLimit, ReconnectConfig,
     RecoveryConfig, ReplayLimits, ServerConfig,
 };
+pub use crate::endpoint::classes::Delivery;
 pub use crate::endpoint::handler::{
     Data, EventContext, EventName, ExtractError, FromEvent, Handler,
 };
-pub use crate::endpoint::{AckSender, EmitWithAck, Volatile};
+pub use crate::endpoint::{AckSender, Classed, EmitWithAck};
 pub use crate::error::{AckError, ConnectError, EmitError, JoinError, PresenceError, with_causes};
 pub use crate::extensions::Extensions;
 pub use crate::meters::describe_metrics;

@@ -33,6 +33,7 @@ pub(crate) const ACK_TIMEOUTS: &str = "quicket_ack_timeouts_total";
 pub(crate) const SLOW_CONSUMERS: &str = "quicket_slow_consumer_disconnects_total";
 pub(crate) const VOLATILE_DROPPED: &str = "quicket_volatile_dropped_total";
 pub(crate) const RATE_LIMITED: &str = "quicket_events_rate_limited_total";
+pub(crate) const SEQUENCED_STALE: &str = "quicket_sequenced_stale_total";
 pub(crate) const HANDLER_DURATION: &str = "quicket_handler_duration_seconds";
 pub(crate) const RTT: &str = "quicket_rtt_seconds";
 
@@ -161,6 +162,12 @@ const ALL: &[(&str, Kind, Unit, &str)] = &[
         "Volatile events not sent, by reason (queue_full, too_large: over the datagram or frame limit).",
     ),
     (
+        SEQUENCED_STALE,
+        Kind::Counter,
+        Unit::Count,
+        "Sequenced and latest-value events received after a newer one of their name and key, and dropped.",
+    ),
+    (
         RATE_LIMITED,
         Kind::Counter,
         Unit::Count,
@@ -260,6 +267,7 @@ pub(crate) struct Meters {
     volatile_dropped: [Counter; 2],
     pub(crate) slow_consumers: Counter,
     pub(crate) rate_limited: Counter,
+    sequenced_stale: Counter,
     pub(crate) handler_duration: Histogram,
     rtt: [Histogram; 3],
     recipients: Histogram,
@@ -280,6 +288,7 @@ impl Meters {
             ],
             slow_consumers: counter!(SLOW_CONSUMERS),
             rate_limited: counter!(RATE_LIMITED),
+            sequenced_stale: counter!(SEQUENCED_STALE),
             handler_duration: histogram!(HANDLER_DURATION),
             rtt: [
                 histogram!(RTT, "transport" => "webtransport"),
@@ -320,6 +329,11 @@ impl Meters {
 
     pub(crate) fn volatile_dropped(&self, why: VolatileDrop) {
         self.volatile_dropped[why as usize].increment(1);
+    }
+
+    /// A sequenced event dropped on arrival for a newer one.
+    pub(crate) fn sequenced_stale(&self) {
+        self.sequenced_stale.increment(1);
     }
 
     /// How many sockets a broadcast went to.

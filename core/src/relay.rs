@@ -25,6 +25,8 @@ pub enum Relayed {
     Datagram(Bytes),
     /// A frame of one of the server's other ordered channels (PROTOCOL.md section 2.2).
     Channel(u16, Bytes),
+    /// The frame of a single-frame stream (PROTOCOL.md section 2.3).
+    Alone(Bytes),
     /// The connection ended, and why.
     Closed {
         /// The reason.
@@ -86,6 +88,7 @@ pub(crate) async fn pump_split<R: FrameReader, W: FrameWriter>(
                 let relayed = match incoming {
                     Ok(Incoming::Frame(frame)) => Relayed::Frame(frame),
                     Ok(Incoming::Channel(channel, frame)) => Relayed::Channel(channel, frame),
+                    Ok(Incoming::Alone(frame)) => Relayed::Alone(frame),
                     Ok(Incoming::Datagram(datagram)) => {
                         let _dropped_when_full = link.out.try_send(Relayed::Datagram(datagram));
                         continue;
@@ -145,6 +148,9 @@ async fn write<W: FrameWriter>(
         Relayed::Channel(channel, frame) => {
             return writer.send_on(channel, frame).await.map_err(closed);
         }
+        // The key of a latest value stays behind on the holder: past a relay, a stale value's
+        // stream is not reset, and the client's sequence check drops it instead.
+        Relayed::Alone(frame) => return writer.send_alone(frame, None).await.map_err(closed),
         Relayed::Closed { reason, message } => return Err((reason, message)),
     };
     writer.send(frame).await.map_err(closed)

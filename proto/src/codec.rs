@@ -34,6 +34,7 @@ pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {
         }
         Frame::Reject(body) => write_body(body, out),
         Frame::Event(body) => write_body(body, out),
+        Frame::Sequenced(body) => write_body(body, out),
         Frame::Ack(body) => write_body(body, out),
         Frame::AckError(body) => write_body(body, out),
         Frame::PresenceSubscribe(body) => write_body(body, out),
@@ -69,6 +70,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
         }
         Tag::Reject => Frame::Reject(read_body(body)?),
         Tag::Event => Frame::Event(read_body(body)?),
+        Tag::Sequenced => Frame::Sequenced(read_body(body)?),
         Tag::Ack => Frame::Ack(read_body(body)?),
         Tag::AckError => Frame::AckError(read_body(body)?),
         Tag::PresenceSubscribe => Frame::PresenceSubscribe(read_body(body)?),
@@ -101,6 +103,7 @@ pub fn hello_version(frame: &[u8]) -> Option<u16> {
 fn frame_size_hint(frame: &Frame) -> usize {
     16 + match frame {
         Frame::Event(event) => event.name.len() + event.data.len(),
+        Frame::Sequenced(event) => event.name.len() + event.key.len() + event.data.len(),
         Frame::Ack(ack) => ack.data.len(),
         _ => 48,
     }
@@ -167,6 +170,23 @@ pub fn encode_event(name: &str, ack: Option<u64>, data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Encodes a [`Sequenced`](crate::Sequenced) frame from borrowed parts, as
+/// [`encode_event`] does an `Event`.
+pub fn encode_sequenced(name: &str, key: &str, seq: u64, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(24 + name.len() + key.len() + data.len());
+    out.push(Tag::Sequenced as u8);
+    write_body(
+        &SequencedRef {
+            name,
+            key,
+            seq,
+            data: ByteSlice(data),
+        },
+        &mut out,
+    );
+    Bytes::from(out)
+}
+
 /// Encodes an [`Ack`](crate::Ack) frame from borrowed parts.
 pub fn encode_ack(id: u64, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(12 + data.len());
@@ -185,6 +205,14 @@ pub fn encode_ack(id: u64, data: &[u8]) -> Bytes {
 struct EventRef<'a> {
     name: &'a str,
     ack: Option<u64>,
+    data: ByteSlice<'a>,
+}
+
+#[derive(Serialize)]
+struct SequencedRef<'a> {
+    name: &'a str,
+    key: &'a str,
+    seq: u64,
     data: ByteSlice<'a>,
 }
 

@@ -26,6 +26,9 @@ pub enum Frame {
     Reject(Reject),
     /// Either way: a named event, optionally asking for an acknowledgement.
     Event(Event),
+    /// Either way: a named event stamped with a sequence number, which the receiver drops when
+    /// it has already handled a newer one of the same name and key (PROTOCOL.md section 2.3).
+    Sequenced(Sequenced),
     /// Either way: a successful reply to an event that carried an ack id.
     Ack(Ack),
     /// Either way: a failed reply to an event that carried an ack id.
@@ -70,6 +73,8 @@ pub enum Tag {
     Reject = 0x03,
     /// [`Frame::Event`]
     Event = 0x10,
+    /// [`Frame::Sequenced`]
+    Sequenced = 0x13,
     /// [`Frame::Ack`]
     Ack = 0x11,
     /// [`Frame::AckError`]
@@ -98,13 +103,14 @@ pub enum Tag {
 
 impl Tag {
     /// Every tag, in wire order.
-    pub const ALL: [Tag; 16] = [
+    pub const ALL: [Tag; 17] = [
         Tag::Hello,
         Tag::Welcome,
         Tag::Reject,
         Tag::Event,
         Tag::Ack,
         Tag::AckError,
+        Tag::Sequenced,
         Tag::PresenceSubscribe,
         Tag::PresenceUnsubscribe,
         Tag::PresenceState,
@@ -131,6 +137,7 @@ impl Frame {
             Frame::Welcome(_) => Tag::Welcome,
             Frame::Reject(_) => Tag::Reject,
             Frame::Event(_) => Tag::Event,
+            Frame::Sequenced(_) => Tag::Sequenced,
             Frame::Ack(_) => Tag::Ack,
             Frame::AckError(_) => Tag::AckError,
             Frame::PresenceSubscribe(_) => Tag::PresenceSubscribe,
@@ -170,14 +177,18 @@ pub struct Hello {
     pub channels: Option<ChannelOffer>,
 }
 
-/// A client's offer of channels, and for a resume how far it got on each.
+/// What a client accepts beyond one ordered stream: channels and delivery classes; for a
+/// resume, also how far it got on each channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelOffer {
-    /// How many channels beside channel 0 the client accepts; at least 1.
+    /// How many channels beside channel 0 the client accepts; 0 for none.
     pub max_channels: u16,
     /// For a resume: the server's reliable events the client handled on each channel above 0.
     /// A channel left out counts zero.
     pub offsets: Vec<ChannelOffset>,
+    /// Whether the client speaks the delivery classes (PROTOCOL.md section 2.3): it handles
+    /// [`Sequenced`] frames, and unidirectional streams that carry a single frame.
+    pub classes: bool,
 }
 
 /// How many of the server's reliable events a client handled on one channel.
@@ -194,6 +205,9 @@ pub struct ChannelOffset {
 pub struct ChannelGrant {
     /// How many channels beside channel 0 the server may open; at most the offer, 0 for none.
     pub max_channels: u16,
+    /// Whether both sides use the delivery classes: `true` only when the offer said so and the
+    /// server speaks them too.
+    pub classes: bool,
 }
 
 /// What a reconnecting client offers to resume.
@@ -253,6 +267,21 @@ pub struct Event {
     pub name: String,
     /// When present, the receiver MUST answer with an [`Ack`] or [`AckError`] of this id.
     pub ack: Option<u64>,
+    /// The event's payload, encoded with the connection's codec.
+    pub data: Bytes,
+}
+
+/// A named event that only its newest matters for: the receiver drops it when it has handled a
+/// `Sequenced` of the same `name` and `key` with a higher or equal `seq`. It never asks for an
+/// acknowledgement, and never counts toward a session's offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequenced {
+    /// The event's name; handlers are registered by it.
+    pub name: String,
+    /// What the value is of, within the name (an entity, a sensor); empty for the name alone.
+    pub key: String,
+    /// Increases with every value the sender emits for a name and key.
+    pub seq: u64,
     /// The event's payload, encoded with the connection's codec.
     pub data: Bytes,
 }

@@ -37,7 +37,7 @@ pub use frame::{
     Ack, AckError, ChannelGrant, ChannelOffer, ChannelOffset, Disconnect, Event, Frame, Hello,
     PROTOCOL_VERSION, Ping, Pong, PresenceCount, PresenceDiff, PresenceEnd, PresenceEntry,
     PresenceMeta, PresenceState, PresenceStatePart, PresenceSubscribe, PresenceUnsubscribe, Reject,
-    Resume, Tag, Welcome,
+    Resume, Sequenced, Tag, Welcome,
 };
 pub use framing::FrameSplitter;
 pub use limit::MAX_FRAME_SIZE;

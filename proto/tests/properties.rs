@@ -67,8 +67,10 @@ fn channel_offer() -> impl Strategy<Value = ChannelOffer> {
     (
         any::<u16>(),
         proptest::collection::vec((any::<u16>(), any::<u64>()), 0..4),
+        any::<bool>(),
     )
-        .prop_map(|(max_channels, offsets)| ChannelOffer {
+        .prop_map(|(max_channels, offsets, classes)| ChannelOffer {
+            classes,
             max_channels,
             offsets: offsets
                 .into_iter()

@@ -6,7 +6,8 @@ use quicket_proto::{
     Ack, AckError, ChannelGrant, ChannelOffer, ChannelOffset, DecodeError, Disconnect,
     DisconnectReason, Event, Frame, FrameSplitter, Hello, PayloadCodec, Ping, Pong, PresenceCount,
     PresenceDiff, PresenceEnd, PresenceEntry, PresenceMeta, PresenceState, PresenceStatePart,
-    PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason, Resume, SocketId, Welcome, codec,
+    PresenceSubscribe, PresenceUnsubscribe, Reject, RejectReason, Resume, Sequenced, SocketId,
+    Welcome, codec,
 };
 use serde_json::Value;
 
@@ -102,6 +103,7 @@ fn frame(v: &Value) -> Frame {
                         offset: n(o, "offset"),
                     })
                     .collect(),
+                classes: c["classes"].as_bool().unwrap(),
             }),
         }),
         "Welcome" => Frame::Welcome(Welcome {
@@ -114,6 +116,7 @@ fn frame(v: &Value) -> Frame {
             offset: n(v, "offset"),
             channels: optional(v, "channels").map(|c| ChannelGrant {
                 max_channels: n(c, "max_channels") as u16,
+                classes: c["classes"].as_bool().unwrap(),
             }),
         }),
         "Reject" => Frame::Reject(Reject {
@@ -124,6 +127,12 @@ fn frame(v: &Value) -> Frame {
         "Event" => Frame::Event(Event {
             name: s(v, "name"),
             ack: v["ack"].as_u64(),
+            data: b(v, "data"),
+        }),
+        "Sequenced" => Frame::Sequenced(Sequenced {
+            name: s(v, "name"),
+            key: s(v, "key"),
+            seq: n(v, "seq"),
             data: b(v, "data"),
         }),
         "Ack" => Frame::Ack(Ack {
@@ -187,6 +196,10 @@ fn every_frame_vector_encodes_and_decodes_byte_for_byte() {
         if let Frame::Event(event) = &expected {
             let borrowed = codec::encode_event(&event.name, event.ack, &event.data);
             assert_eq!(hex(&borrowed), s(v, "hex"), "encode_event {name}");
+        }
+        if let Frame::Sequenced(event) = &expected {
+            let borrowed = codec::encode_sequenced(&event.name, &event.key, event.seq, &event.data);
+            assert_eq!(hex(&borrowed), s(v, "hex"), "encode_sequenced {name}");
         }
         if let Frame::Ack(ack) = &expected {
             assert_eq!(

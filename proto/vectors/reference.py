@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 TAGS = {
     "Hello": 0x01, "Welcome": 0x02, "Reject": 0x03,
-    "Event": 0x10, "Ack": 0x11, "AckError": 0x12,
+    "Event": 0x10, "Ack": 0x11, "AckError": 0x12, "Sequenced": 0x13,
     "PresenceSubscribe": 0x20, "PresenceUnsubscribe": 0x21, "PresenceState": 0x22,
     "PresenceDiff": 0x23, "PresenceEnd": 0x24, "PresenceStatePart": 0x25,
     "PresenceCount": 0x26,
@@ -42,8 +42,9 @@ META = ("struct", [("id", "u64"), ("data", "bytes")])
 ENTRY = ("struct", [("key", "str"), ("metas", ("seq", META))])
 RESUME = ("struct", [("token", "bytes"), ("offset", "u64")])
 CHANNEL_OFFSET = ("struct", [("channel", "u16"), ("offset", "u64")])
-CHANNEL_OFFER = ("struct", [("max_channels", "u16"), ("offsets", ("seq", CHANNEL_OFFSET))])
-CHANNEL_GRANT = ("struct", [("max_channels", "u16")])
+CHANNEL_OFFER = ("struct", [("max_channels", "u16"), ("offsets", ("seq", CHANNEL_OFFSET)),
+                            ("classes", "bool")])
+CHANNEL_GRANT = ("struct", [("max_channels", "u16"), ("classes", "bool")])
 
 BODIES = {
     "Hello": [("version", "u16"), ("codec", "codec"), ("client_name", "str"),
@@ -54,6 +55,7 @@ BODIES = {
                 ("offset", "u64"), ("channels", ("trailing", CHANNEL_GRANT))],
     "Reject": [("reason", "u16"), ("message", "str"), ("data", "bytes")],
     "Event": [("name", "str"), ("ack", ("opt", "u64")), ("data", "bytes")],
+    "Sequenced": [("name", "str"), ("key", "str"), ("seq", "u64"), ("data", "bytes")],
     "Ack": [("id", "u64"), ("data", "bytes")],
     "AckError": [("id", "u64"), ("message", "str")],
     "PresenceSubscribe": [("room", "str")],
@@ -300,14 +302,14 @@ def welcome(sid=SID, interval=25000, timeout=20000, max_frame=1048576, session="
             "recovered": recovered, "offset": offset, "channels": channels}
 
 
-def offer(max_channels, *offsets):
+def offer(max_channels, *offsets, classes=True):
     """A ChannelOffer; offsets as (channel, offset) pairs."""
     return {"max_channels": max_channels,
-            "offsets": [{"channel": c, "offset": o} for c, o in offsets]}
+            "offsets": [{"channel": c, "offset": o} for c, o in offsets], "classes": classes}
 
 
-def grant(max_channels):
-    return {"max_channels": max_channels}
+def grant(max_channels, classes=True):
+    return {"max_channels": max_channels, "classes": classes}
 
 
 def reject(reason, message, data=""):
@@ -316,6 +318,10 @@ def reject(reason, message, data=""):
 
 def event(name, ack=None, data=""):
     return {"type": "Event", "name": name, "ack": ack, "data": data}
+
+
+def sequenced(name, key, seq, data=""):
+    return {"type": "Sequenced", "name": name, "key": key, "seq": seq, "data": data}
 
 
 def ack(id_, data=""):
@@ -362,6 +368,8 @@ FRAMES = [
     ("hello_max_frame_size_u32_max", hello(max_frame=4294967295)),
     ("hello_channels", HELLO_CHANNELS),
     ("hello_resume_channels", HELLO_RESUME_CHANNELS),
+    ("hello_channels_without_classes", hello(channels=offer(16, classes=False))),
+    ("hello_classes_without_channels", hello("json", "quicket-js", channels=offer(0))),
     # Welcome
     ("welcome_defaults", welcome()),
     ("welcome_zeros", welcome("00" * 16, 0, 0, 0)),
@@ -373,6 +381,7 @@ FRAMES = [
     ("welcome_recovered_offset_1000", welcome(session=TOKEN, recovered=True, offset=1000)),
     ("welcome_recovered_offset_2p40", welcome(session=TOKEN, recovered=True, offset=1 << 40)),
     ("welcome_channels", WELCOME_CHANNELS),
+    ("welcome_channels_without_classes", welcome(channels=grant(4, classes=False))),
     # Reject
     ("reject_unauthorized", reject(1, "bad token")),
     ("reject_unsupported_version", reject(2, "unsupported protocol version")),
@@ -395,6 +404,10 @@ FRAMES = [
     ("event_name_h_e_acute", event("hé", None, j("1"))),
     ("event_name_emoji", event("🎉", 7, j("[1,2]"))),
     ("event_name_cjk", event("聊天", None, "")),
+    # Sequenced (section 2.3)
+    ("sequenced_no_key", sequenced("pos", "", 1, j("[1,2]"))),
+    ("sequenced_key_seq_2p40", sequenced("snapshot", "match-7", 1 << 40, "00ff")),
+    ("sequenced_seq_u64_max", sequenced("t", "sensor/3", 18446744073709551615)),
     ("event_name_250_bytes", event("n" * 250)),
     ("event_name_251_bytes", event("n" * 251)),
     ("event_data_251_bytes", event("x", None, "ab" * 251)),
@@ -462,9 +475,10 @@ def H(*parts):
 
 
 EV_CHAT = encode(event("chat", 5, j('"hi"')))
-# hello_resume_channels without its last offset, {channel 3, offset 300} = 03 fb 2c 01.
-HELLO_ONE_OF_TWO_OFFSETS = encode(HELLO_RESUME_CHANNELS)[:-4]
-assert encode(HELLO_RESUME_CHANNELS)[-4:] == H("03 fb 2c 01")
+# hello_resume_channels without its last offset, {channel 3, offset 300} = 03 fb 2c 01, and
+# the classes byte after it.
+HELLO_ONE_OF_TWO_OFFSETS = encode(HELLO_RESUME_CHANNELS)[:-5]
+assert encode(HELLO_RESUME_CHANNELS)[-5:] == H("03 fb 2c 01 01")
 
 MALFORMED = [
     # Truncation
@@ -500,10 +514,14 @@ MALFORMED = [
     # A byte after `resume` starts a ChannelOffer (max_channels 0), whose offsets count is
     # missing. (Before channels this input was the TrailingBytes vector hello_trailing_00.)
     ("hello_channels_cut_after_max_channels", H(encode(hello()), "00"), "Truncated"),
+    # A ChannelOffer without its classes byte.
+    ("hello_channels_cut_before_classes", encode(HELLO_CHANNELS)[:-1], "Truncated"),
+    # Sequenced "pos", key "", seq 1, and no data.
+    ("sequenced_missing_data", H("13 03 70 6f 73 00 01"), "Truncated"),
     # Unknown tags
     ("unknown_tag_00", H("00"), "UnknownTag"),
     ("unknown_tag_04", H("04 00"), "UnknownTag"),
-    ("unknown_tag_13", H("13 01 00"), "UnknownTag"),
+    ("unknown_tag_14", H("14 01 00"), "UnknownTag"),
     ("unknown_tag_27", H("27 00 00"), "UnknownTag"),
     ("unknown_tag_32", H("32 00"), "UnknownTag"),
     ("unknown_tag_3e", H("3e 00"), "UnknownTag"),
@@ -514,6 +532,9 @@ MALFORMED = [
     ("event_trailing_ff", H(EV_CHAT, "ff"), "TrailingBytes"),
     ("hello_channels_trailing_byte", H(encode(HELLO_CHANNELS), "00"), "TrailingBytes"),
     ("presence_diff_trailing", H("23 01 72 00 00 00"), "TrailingBytes"),
+    ("hello_channels_classes_02", H(encode(HELLO_CHANNELS)[:-1], "02"), "InvalidValue"),
+    # Sequenced "pos", key "", seq 5 as fb 05 00, no data.
+    ("sequenced_seq_non_canonical", H("13 03 70 6f 73 00 fb 05 00 00"), "NonCanonical"),
     # Invalid UTF-8
     ("event_name_c3_28", H("10 02 c3 28 00 00"), "InvalidUtf8"),
     ("event_name_lone_continuation", H("10 01 80 00 00"), "InvalidUtf8"),

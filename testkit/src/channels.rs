@@ -121,6 +121,7 @@ pub async fn channels_are_granted_within_the_offer<H: Harness>(harness: &H) {
     let offer = ChannelOffer {
         max_channels: 2,
         offsets: Vec::new(),
+        classes: false,
     };
     let hello = Hello {
         channels: Some(offer),

@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod channels;
+mod classes;
 mod events;
 mod lifecycle;
 mod limits;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use self::channels::*;
+pub use self::classes::*;
 pub use self::events::*;
 pub use self::lifecycle::*;
 pub use self::limits::*;
@@ -257,7 +259,9 @@ macro_rules! conformance_tests {
             presence_grace_can_be_shorter_than_the_window, resume_after_the_grace_tracks_presence_again,
             connect_handler_outlives_an_early_drop, connected_client_is_in_the_rooms_its_handler_joined,
             unending_connect_handler_ends_with_its_session,
-            each_room_keeps_its_order_across_drops, channels_are_granted_within_the_offer
+            each_room_keeps_its_order_across_drops, channels_are_granted_within_the_offer,
+            every_class_reaches_the_client, client_sequenced_emits_never_go_backwards,
+            the_server_drops_stale_sequenced_values, a_peer_without_classes_gets_plain_events
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
@@ -273,9 +277,10 @@ macro_rules! conformance_tests {
 #[cfg(test)]
 mod tests {
     /// Every module's source, as the kit is built from them.
-    const SOURCES: [&str; 13] = [
+    const SOURCES: [&str; 14] = [
         include_str!("lib.rs"),
         include_str!("channels.rs"),
+        include_str!("classes.rs"),
         include_str!("events.rs"),
         include_str!("lifecycle.rs"),
         include_str!("limits.rs"),

@@ -3,6 +3,7 @@
 //!
 //! A packet lost on one channel's stream holds back that stream alone; the others are read on.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use quicket_core::transport::TransportError;
 use quicket_proto::FrameSplitter;
 use quicket_proto::framing::{MAX_PREFIX_LEN, write_length_prefix};
 use wtransport::error::ConnectionError;
-use wtransport::{RecvStream, SendStream};
+use wtransport::{RecvStream, SendStream, VarInt};
 
 /// Most bytes read from one channel's stream per poll.
 const READ_CHUNK: usize = 16 * 1024;
@@ -25,12 +26,20 @@ const READ_CHUNK: usize = 16 * 1024;
 /// goodbye, so the streams are already here; only the HTTP/3 layer may still be routing them.
 const LATE_STREAM_GRACE: Duration = Duration::from_millis(50);
 
-/// The server's side: a stream per channel, opened on first use, with its write batch.
+/// Single-frame streams whose acknowledgement a goodbye waits for, at most; past it the
+/// oldest are no longer waited for.
+const MAX_UNACKED_ALONE: usize = 256;
+
+/// The server's side: a stream per channel, opened on first use, with its write batch; and
+/// the single-frame streams of the delivery classes (PROTOCOL.md section 2.3).
 pub(crate) struct ChannelWriters {
     session: wtransport::Connection,
     /// Index `channel - 1`.
     streams: Vec<Option<ChannelOut>>,
     batch_limit: usize,
+    /// Single-frame streams sent and perhaps not yet acknowledged, oldest first, with the key
+    /// of the latest value each carries: a newer value of the key resets its stream.
+    alone: VecDeque<(Option<u64>, SendStream)>,
 }
 
 struct ChannelOut {
@@ -44,7 +53,42 @@ impl ChannelWriters {
             session,
             streams: Vec::new(),
             batch_limit,
+            alone: VecDeque::new(),
         }
+    }
+
+    /// Sends `frame` alone on a new stream, resetting the stream of the value it supersedes.
+    pub(crate) async fn send_alone(
+        &mut self,
+        frame: &Bytes,
+        supersedes: Option<u64>,
+    ) -> Result<(), TransportError> {
+        if let Some(key) = supersedes
+            && let Some(index) = self.alone.iter().position(|(k, _)| *k == Some(key))
+            && let Some((_, mut stale)) = self.alone.remove(index)
+        {
+            // Already acknowledged, it cannot be reset; nothing is lost either way.
+            let _acknowledged = stale.reset(VarInt::from_u32(0));
+        }
+        let opening = self.session.open_uni().await.map_err(closed)?;
+        let mut send = opening.await.map_err(|_| TransportError::Closed)?;
+        let mut prefix = [0u8; MAX_PREFIX_LEN];
+        let prefix_len = write_length_prefix(frame.len(), &mut prefix);
+        let mut bytes = BytesMut::with_capacity(1 + prefix_len + frame.len());
+        // Channel number 0: a single-frame stream.
+        bytes.extend_from_slice(&[0]);
+        bytes.extend_from_slice(&prefix[..prefix_len]);
+        bytes.extend_from_slice(frame);
+        send.write_all(&bytes)
+            .await
+            .map_err(|_| TransportError::Closed)?;
+        // quinn's own finish, which does not wait for the acknowledgement as wtransport's does.
+        let _finished = send.quic_stream_mut().finish();
+        if self.alone.len() >= MAX_UNACKED_ALONE {
+            self.alone.pop_front();
+        }
+        self.alone.push_back((supersedes, send));
+        Ok(())
     }
 
     /// Queues `frame` on `channel`'s stream, opening it first if need be.
@@ -97,6 +141,9 @@ impl ChannelWriters {
             }
         }
         self.streams.clear();
+        for (_, mut send) in self.alone.drain(..) {
+            let _gone = send.finish().await;
+        }
     }
 }
 
@@ -136,8 +183,10 @@ pub(crate) struct ChannelReaders {
 }
 
 struct ChannelIn {
-    /// `None` until the stream's header is read.
+    /// `None` until the stream's header is read; 0 for a single-frame stream.
     channel: Option<u16>,
+    /// For a single-frame stream, whether its frame was taken.
+    taken: bool,
     /// Whether its channel is among those seen.
     counted: bool,
     recv: RecvStream,
@@ -166,7 +215,7 @@ impl ChannelReaders {
         for step in 0..count {
             let index = (self.next + step) % count;
             let stream = &mut self.streams[index];
-            let (Some(channel), true) = (stream.channel, stream.counted) else {
+            let Some(channel) = stream.channel.filter(|c| *c == 0 || stream.counted) else {
                 continue;
             };
             if let Some(frame) = stream.split(&self.splitter)? {
@@ -205,7 +254,7 @@ impl ChannelReaders {
             let index = (self.next + step) % count;
             let stream = &mut self.streams[index];
             let polled = stream.poll_frame(cx, &self.splitter);
-            if let (Some(channel), false) = (stream.channel, stream.counted) {
+            if let (Some(channel @ 1..), false) = (stream.channel, stream.counted) {
                 if self.seen.contains(&channel) {
                     return Poll::Ready(Err(malformed("a second stream for one channel")));
                 }
@@ -234,6 +283,7 @@ impl ChannelReaders {
                     self.accepting = None;
                     self.streams.push(ChannelIn {
                         channel: None,
+                        taken: false,
                         counted: false,
                         recv,
                         buffer: BytesMut::new(),
@@ -319,12 +369,19 @@ impl ChannelIn {
 
     /// The next whole frame in the buffer, if there is one.
     fn split(&mut self, splitter: &FrameSplitter) -> Result<Option<Bytes>, TransportError> {
-        splitter.split(&mut self.buffer).map_err(|err| match err {
+        let frame = splitter.split(&mut self.buffer).map_err(|err| match err {
             quicket_proto::DecodeError::FrameTooLarge { declared, max } => {
                 TransportError::FrameTooLarge { declared, max }
             }
             err => TransportError::Malformed(err.to_string()),
-        })
+        })?;
+        if frame.is_some() && self.channel == Some(0) {
+            if self.taken {
+                return Err(malformed("a single-frame stream with a second frame"));
+            }
+            self.taken = true;
+        }
+        Ok(frame)
     }
 
     /// The stream's channel number, once its varint is here (PROTOCOL.md section 2.2).
@@ -342,9 +399,6 @@ impl ChannelIn {
             0xFB => return None,
             _ => return Some(Err(malformed("a channel stream without a channel number"))),
         };
-        if channel == 0 {
-            return Some(Err(malformed("a stream for channel 0")));
-        }
         let _header = self.buffer.split_to(used);
         Some(Ok(channel))
     }

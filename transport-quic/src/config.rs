@@ -28,7 +28,8 @@ pub struct QuicLimits {
     /// Unidirectional streams a peer may have open at once; HTTP/3 needs three of its own.
     /// quinn keeps state for every stream a peer may open, so each one costs an idle session
     /// memory. On a client, the rest are the channels it offers (PROTOCOL.md section 2.2).
-    /// Default 4; 19 in [`QuicLimits::client`], room for 16 channels.
+    /// Default 4; 119 in [`QuicLimits::client`], room for 16 channels and 100 single-frame
+    /// streams at once (PROTOCOL.md sections 2.2 and 2.3).
     pub max_uni_streams: u32,
     /// A connection with no packet for this long is dropped. Default 30 s.
     pub idle_timeout: Duration,
@@ -173,7 +174,7 @@ impl QuicLimits {
         Self {
             keep_alive: Duration::from_secs(1),
             // HTTP/3's three, and one per channel the server may open (core offers 16).
-            max_uni_streams: 3 + 16,
+            max_uni_streams: 3 + 16 + 100,
             max_incoming_datagram: usize::MAX,
             ..Self::default()
         }

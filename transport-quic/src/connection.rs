@@ -210,7 +210,7 @@ impl FrameReader for QuicReader {
         loop {
             if let (Some(channels), Some(_)) = (channels.as_mut(), goodbye.as_ref()) {
                 if let Some((channel, frame)) = channels.drain(*drain_patience).await? {
-                    return Ok(Incoming::Channel(channel, frame));
+                    return Ok(on_channel(channel, frame));
                 }
                 let last = goodbye.take().unwrap_or_default();
                 return Ok(Incoming::Frame(last));
@@ -218,7 +218,7 @@ impl FrameReader for QuicReader {
             if let Some(channels) = channels.as_mut().filter(|_| *welcomed)
                 && let Some((channel, frame)) = channels.buffered()?
             {
-                return Ok(Incoming::Channel(channel, frame));
+                return Ok(on_channel(channel, frame));
             }
             match splitter.split(buffer) {
                 Ok(Some(frame)) if *welcomed && channels.is_some() && is_goodbye(&frame) => {
@@ -264,10 +264,18 @@ impl FrameReader for QuicReader {
                 },
                 next = next_on_channels(channels), if *welcomed && channels.is_some() => {
                     let (channel, frame) = next?;
-                    return Ok(Incoming::Channel(channel, frame));
+                    return Ok(on_channel(channel, frame));
                 }
             }
         }
+    }
+}
+
+/// A frame off a stream the server opened: channel 0's is a single-frame stream's.
+fn on_channel(channel: u16, frame: Bytes) -> Incoming {
+    match channel {
+        0 => Incoming::Alone(frame),
+        channel => Incoming::Channel(channel, frame),
     }
 }
 
@@ -370,6 +378,14 @@ impl FrameWriter for QuicWriter {
 
     async fn send_on(&mut self, channel: u16, frame: Bytes) -> Result<(), TransportError> {
         self.channels.send(channel, &frame).await
+    }
+
+    async fn send_alone(
+        &mut self,
+        frame: Bytes,
+        supersedes: Option<u64>,
+    ) -> Result<(), TransportError> {
+        self.channels.send_alone(&frame, supersedes).await
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {

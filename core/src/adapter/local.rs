@@ -14,9 +14,10 @@ use super::{
     AckOutcome, Adapter, BoxFuture, BroadcastTarget, OutgoingEvent, PresenceAdapter, PresenceHook,
     PresenceKey, Room, SessionLocator, SocketInfo, SocketsOp, StoredMeta, TrackedKey,
 };
+use crate::endpoint::SessionCore;
 use crate::endpoint::channels::ChannelKey;
+use crate::endpoint::classes::Delivery;
 use crate::error::{JoinError, PresenceError};
-use crate::meters::Class;
 use crate::payload::EncodedPayload;
 
 /// Rooms and presence in this process. The default adapter.
@@ -313,15 +314,17 @@ impl LocalAdapter {
         let now = std::time::Instant::now();
         // A room's events keep to the channel of the first room named (PROTOCOL.md 2.2).
         let channel = target.rooms.first().map(|room| ChannelKey::of(room));
+        let ordered = *event.delivery() == Delivery::Ordered;
         self.for_each_target(target, |member| {
             let Ok(frame) = event.frame(member.codec()) else {
                 return;
             };
             let core = member.core();
-            let sent = if event.is_volatile() {
-                core.send_volatile(frame.clone())
-            } else {
+            // The default class is the hot path: one push, no class to weigh.
+            let sent = if ordered {
                 core.send_event_at(frame.clone(), now, channel).is_ok()
+            } else {
+                core.send_outgoing(event, now, channel).unwrap_or(false)
             };
             if sent {
                 reached += 1;
@@ -332,11 +335,7 @@ impl LocalAdapter {
         });
         match meters {
             Some(meters) => {
-                let class = if event.is_volatile() {
-                    Class::Volatile
-                } else {
-                    Class::Reliable
-                };
+                let class = SessionCore::class_of(event.delivery());
                 meters.events_out(class, reached, bytes);
                 meters.broadcast(reached);
             }

@@ -252,9 +252,11 @@ impl Dial {
         let offered = max_channels.min(self.config.limits.max_channels);
         // Offsets are named even where no channel is wanted: a session that had channels
         // carries on over channel 0 alone from them (PROTOCOL.md section 10.6).
-        let offer = (offered > 0 || !offsets.is_empty()).then_some(ChannelOffer {
+        // The delivery classes are always offered, so the offer always goes (section 2.3).
+        let offer = Some(ChannelOffer {
             max_channels: offered,
             offsets,
+            classes: true,
         });
         let (mut reader, mut writer, datagrams) =
             connection.split(self.config.limits.max_frame_size);
@@ -269,6 +271,8 @@ impl Dial {
             path,
             peer_max_frame_size: welcome.max_frame_size as usize,
             max_channels,
+            classes: welcome.channels.is_some_and(|grant| grant.classes),
+            server: false,
         };
         Ok(reconnect::Attached {
             reader,

@@ -22,7 +22,7 @@ use super::close::Close;
 use super::handler::{BoxFuture, EventContext, Handlers, contain_panics_then};
 pub(crate) use super::machine::Heartbeat;
 use super::machine::{LastWord, Machine, Wake};
-use super::outbox::{Next, Outbox};
+use super::outbox::{Next, Outbox, Route};
 use crate::config::{RateExceeded, RateLimit};
 use crate::error::AckError;
 use crate::meters::Class;
@@ -286,11 +286,11 @@ async fn say_goodbye<W: FrameWriter>(core: &SessionCore, writer: &mut W, close: 
 async fn write_loop<W: FrameWriter>(core: &SessionCore, writer: &mut W) -> Close {
     loop {
         match core.outbox.try_next() {
-            Some(Next::Frame(channel, frame)) => {
-                let sent = if channel == 0 {
-                    writer.send(frame).await
-                } else {
-                    writer.send_on(channel, frame).await
+            Some(Next::Frame(route, frame)) => {
+                let sent = match route {
+                    Route::Channel(0) => writer.send(frame).await,
+                    Route::Channel(channel) => writer.send_on(channel, frame).await,
+                    Route::Alone(supersedes) => writer.send_alone(frame, supersedes).await,
                 };
                 if let Err(err) = sent {
                     return failed_write(&core.outbox, err);
@@ -388,6 +388,13 @@ fn on_incoming<P: Role>(
             }
             (bytes, Carrier::Channel(channel))
         }
+        Incoming::Alone(bytes) if core.accepts_alone() => (bytes, Carrier::Alone),
+        Incoming::Alone(_) => {
+            return Err(Close::now(
+                DisconnectReason::ProtocolError,
+                "a single-frame stream without the delivery classes and a channel granted",
+            ));
+        }
     };
     let frame = codec::decode(&bytes).map_err(|err| {
         Close::now(
@@ -395,21 +402,47 @@ fn on_incoming<P: Role>(
             format!("undecodable frame: {err}"),
         )
     })?;
-    if carrier != Carrier::Channel(0) && !matches!(frame, Frame::Event(Event { ack: None, .. })) {
+    let carried = match (&frame, carrier) {
+        (_, Carrier::Channel(0)) | (Frame::Event(Event { ack: None, .. }), _) => true,
+        (Frame::Sequenced(_), Carrier::Datagram | Carrier::Alone) => true,
+        _ => false,
+    };
+    if !carried {
         return Err(Close::now(
             DisconnectReason::ProtocolError,
-            "only events without an ack id may travel as datagrams or on channels above 0",
+            "a frame where it may not travel: only events without an ack id and sequenced \
+             events leave channel 0",
         ));
     }
     match frame {
         Frame::Event(event) => {
             let (class, counted) = match (carrier, event.ack) {
                 (Carrier::Datagram, _) => (Class::Volatile, None),
+                (Carrier::Alone, _) => (Class::Reliable, None),
                 (Carrier::Channel(_), Some(_)) => (Class::Ack, None),
                 (Carrier::Channel(channel), None) => (Class::Reliable, Some(channel)),
             };
             core.meters.event_in(class, bytes.len());
             Ok(Some(Inbound::Event(event, counted, arrived)))
+        }
+        Frame::Sequenced(stamped) => {
+            if !core.classes() {
+                return Err(Close::now(
+                    DisconnectReason::ProtocolError,
+                    "a sequenced event without the delivery classes",
+                ));
+            }
+            if !core.admit_sequenced(&stamped.name, &stamped.key, stamped.seq) {
+                core.meters.sequenced_stale();
+                return Ok(None);
+            }
+            core.meters.event_in(Class::Volatile, bytes.len());
+            let event = Event {
+                name: stamped.name,
+                ack: None,
+                data: stamped.data,
+            };
+            Ok(Some(Inbound::Event(event, None, arrived)))
         }
         Frame::Ack(ack) => {
             core.meters.ack_received(true);
@@ -441,6 +474,8 @@ enum Carrier {
     /// An ordered channel: 0, the connection's own, or one the server opened.
     Channel(u16),
     Datagram,
+    /// A single-frame stream.
+    Alone,
 }
 
 /// Starts the handler of an event read at `arrived`; its end is timed from then.

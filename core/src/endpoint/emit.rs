@@ -1,4 +1,4 @@
-//! Emitting with acknowledgements and volatile emits, and answering acks.
+//! Emitting with acknowledgements, and answering acks.
 
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -91,23 +91,6 @@ struct CancelOnDrop<'a> {
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         self.acks.cancel(self.id);
-    }
-}
-
-/// Emits that may be dropped: as a datagram where the transport has them and the frame fits,
-/// else on the reliable channel unless the connection's queue is congested.
-pub struct Volatile<'a> {
-    core: &'a SessionCore,
-}
-
-impl<'a> Volatile<'a> {
-    pub(crate) fn new(core: &'a SessionCore) -> Self {
-        Self { core }
-    }
-
-    /// Emits an event that may be dropped. An `Ok` does not mean it was delivered.
-    pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<(), EmitError> {
-        self.core.emit_volatile(event, &data)
     }
 }
 

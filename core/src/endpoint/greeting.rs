@@ -50,7 +50,7 @@ impl Greeting {
     ) -> Result<Hello, Refusal> {
         let bytes = match read {
             Ok(Incoming::Frame(bytes)) => bytes,
-            Ok(Incoming::Datagram(_) | Incoming::Channel(..)) => {
+            Ok(Incoming::Datagram(_) | Incoming::Channel(..) | Incoming::Alone(_)) => {
                 let message = "a datagram or a channel's frame came before the handshake";
                 return Err(refusal(RejectReason::BadHandshake, message));
             }

@@ -91,8 +91,29 @@ macro_rules! endpoint_methods {
         }
 
         /// Emits that may be dropped under congestion, and travel as datagrams where they fit.
-        pub fn volatile(&self) -> $crate::Volatile<'_> {
-            $crate::Volatile::new(&self.inner.core)
+        pub fn volatile(&self) -> $crate::Classed<'_> {
+            $crate::Classed::new(&self.inner.core, $crate::Delivery::Volatile)
+        }
+
+        /// Emits that are reliable while the connection lives but keep no order: over
+        /// WebTransport each has a stream of its own, so a lost packet holds back that event
+        /// alone. A resume does not replay them. Where they cannot travel so, they go in order.
+        pub fn unordered(&self) -> $crate::Classed<'_> {
+            $crate::Classed::new(&self.inner.core, $crate::Delivery::Unordered)
+        }
+
+        #[doc = concat!("Emits that may be dropped, and that the ", $peer, " never handles after a newer one of")]
+        /// the same name: datagrams stamped with a sequence number (PROTOCOL.md section 2.3).
+        pub fn sequenced(&self) -> $crate::Classed<'_> {
+            $crate::Classed::new(&self.inner.core, $crate::Delivery::Sequenced)
+        }
+
+        /// Emits of a value that only its newest matters for, per event name and `key` (a
+        /// game snapshot, a sensor's reading): over WebTransport from a server, each value has a
+        /// stream of its own, which a newer one resets, so nobody waits for a stale value's
+        /// retransmission; everywhere an older value is dropped once a newer one was handled.
+        pub fn latest(&self, key: impl Into<String>) -> $crate::Classed<'_> {
+            $crate::Classed::new(&self.inner.core, $crate::Delivery::Latest(key.into()))
         }
     };
 }

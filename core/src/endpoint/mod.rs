@@ -6,6 +6,8 @@ pub(crate) mod acks;
 pub(crate) mod backlog;
 pub(crate) mod budget;
 pub(crate) mod channels;
+mod classed;
+pub(crate) mod classes;
 pub(crate) mod close;
 pub(crate) mod driver;
 mod emit;
@@ -14,6 +16,7 @@ pub(crate) mod handler;
 mod machine;
 mod methods;
 pub(crate) mod outbox;
+pub(crate) mod outgoing;
 pub(crate) mod rate;
 pub(crate) mod replay;
 
@@ -26,8 +29,10 @@ use quicket_proto::{Frame, PayloadCodec, codec};
 
 use self::acks::AckTable;
 use self::channels::ChannelKey;
+pub use self::classed::Classed;
+use self::classes::{Freshness, MAX_REMEMBERED};
 pub(crate) use self::emit::send_ack_error;
-pub use self::emit::{AckSender, EmitWithAck, Volatile};
+pub use self::emit::{AckSender, EmitWithAck};
 pub(crate) use self::methods::endpoint_methods;
 use self::outbox::{Outbox, PushError};
 use self::replay::ReplayLog;
@@ -57,6 +62,8 @@ pub(crate) struct SessionCore {
     /// The last measured round trip in microseconds; zero until one is measured.
     rtt_micros: AtomicU64,
     last_ping: Mutex<Option<(u64, Instant)>>,
+    /// The newest `Sequenced` value handled for each name and key.
+    freshness: Mutex<Freshness>,
 }
 
 /// What belongs to the connection rather than the session.
@@ -70,6 +77,10 @@ pub(crate) struct Link {
     pub(crate) peer_max_frame_size: usize,
     /// The channels the transport carries beside channel 0.
     pub(crate) max_channels: u16,
+    /// Whether the handshake agreed the delivery classes (PROTOCOL.md section 2.3).
+    pub(crate) classes: bool,
+    /// Whether this end is the server's, which opens the streams.
+    pub(crate) server: bool,
 }
 
 impl SessionCore {
@@ -94,6 +105,7 @@ impl SessionCore {
             meters,
             rtt_micros: AtomicU64::new(0),
             last_ping: Mutex::new(None),
+            freshness: Mutex::new(Freshness::new(MAX_REMEMBERED)),
         }
     }
 
@@ -113,7 +125,7 @@ impl SessionCore {
         self.link().datagrams.clone()
     }
 
-    fn link(&self) -> std::sync::RwLockReadGuard<'_, Link> {
+    pub(crate) fn link(&self) -> std::sync::RwLockReadGuard<'_, Link> {
         // Replaced whole, never left half-written.
         self.link.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -208,7 +220,7 @@ impl SessionCore {
         Ok(())
     }
 
-    fn push_error(&self, err: PushError) -> EmitError {
+    pub(crate) fn push_error(&self, err: PushError) -> EmitError {
         match err {
             PushError::Closed => EmitError::Disconnected,
             PushError::Overflow => {
@@ -281,7 +293,7 @@ impl SessionCore {
         if frame.len() > self.peer_max_frame_size() {
             return Err(Some(VolatileDrop::TooLarge));
         }
-        if self.outbox.push_volatile(frame) {
+        if self.outbox.push_droppable(frame, true) {
             Ok(())
         } else if self.outbox.is_closing() {
             Err(None)

@@ -32,11 +32,20 @@ pub(crate) enum PushError {
     OfflineFull,
 }
 
+/// Where a queued frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// An ordered channel: 0, or one the server opened (PROTOCOL.md section 2.2).
+    Channel(u16),
+    /// A single-frame stream (section 2.3); with a key, superseding the last frame of that key.
+    Alone(Option<u64>),
+}
+
 /// What the driver takes off the queue next.
 #[derive(Debug)]
 pub(crate) enum Next {
-    /// A frame, and the ordered channel it goes on.
-    Frame(u16, Bytes),
+    /// A frame, and where it goes.
+    Frame(Route, Bytes),
     Closed(Close),
 }
 
@@ -55,8 +64,8 @@ pub(crate) struct Outbox {
 
 #[derive(Debug)]
 struct State {
-    /// Each frame with its channel.
-    frames: VecDeque<(u16, Bytes)>,
+    /// Each frame with its route.
+    frames: VecDeque<(Route, Bytes)>,
     bytes: usize,
     close: Option<Close>,
     /// Whether a connection drains the queue; not between a drop and a resume.
@@ -96,7 +105,32 @@ impl Outbox {
         if state.close.is_some() || !state.attached {
             return Err(PushError::Closed);
         }
-        self.push_open(state, 0, frame, None)
+        self.push_open(state, Route::Channel(0), frame, None)
+    }
+
+    /// Queues a frame that the peer does not count (a single-frame stream's, a `Sequenced`),
+    /// outside the replay log. It counts against the bounds like any reliable frame; a frame
+    /// that supersedes one still queued takes its place instead.
+    pub(crate) fn push_unlogged(&self, route: Route, frame: Bytes) -> Result<(), PushError> {
+        let mut state = self.lock();
+        if state.close.is_some() || !state.attached {
+            return Err(PushError::Closed);
+        }
+        if let Route::Alone(Some(_)) = route {
+            let replay = state.replay.0;
+            let queued = state
+                .frames
+                .iter_mut()
+                .skip(replay)
+                .find(|(r, _)| *r == route);
+            if let Some((_, stale)) = queued {
+                let old = std::mem::replace(stale, frame);
+                let grown = stale.len();
+                state.bytes = state.bytes - old.len() + grown;
+                return Ok(());
+            }
+        }
+        self.push_open(state, route, frame, None)
     }
 
     /// Lets the session's room events take up to `granted` channels beside channel 0; the
@@ -128,7 +162,7 @@ impl Outbox {
         let channel = state.channels.channel_for(key);
         let open = state.attached && state.close.is_none();
         if open {
-            return self.push_open(state, channel, frame, Some(now));
+            return self.push_open(state, Route::Channel(channel), frame, Some(now));
         }
         let resumable = state.close.as_ref().is_none_or(Close::is_recoverable);
         let Some(log) = state.log.as_mut().filter(|_| resumable) else {
@@ -148,7 +182,7 @@ impl Outbox {
     fn push_open(
         &self,
         mut state: MutexGuard<'_, State>,
-        channel: u16,
+        route: Route,
         frame: Bytes,
         logged_at: Option<Instant>,
     ) -> Result<(), PushError> {
@@ -166,16 +200,19 @@ impl Outbox {
             self.wake_all();
             return Err(PushError::Overflow);
         }
-        if let (Some(now), Some(log)) = (logged_at, state.log.as_mut()) {
+        if let (Some(now), Some(log), Route::Channel(channel)) =
+            (logged_at, state.log.as_mut(), route)
+        {
             log.push_live(channel, frame.clone(), now);
         }
-        self.enqueue(state, channel, frame);
+        self.enqueue(state, route, frame);
         Ok(())
     }
 
-    /// Queues a volatile frame if the queue is less than half full; returns whether it did.
-    /// The peer counts it like any event on the ordered channel, so it is logged too.
-    pub(crate) fn push_volatile(&self, frame: Bytes) -> bool {
+    /// Queues a frame that may be dropped if the queue is less than half full; returns whether
+    /// it did. A volatile `Event` is `logged`: the peer counts it like any event on the
+    /// ordered channel. A `Sequenced` frame is not.
+    pub(crate) fn push_droppable(&self, frame: Bytes, logged: bool) -> bool {
         let mut state = self.lock();
         let (replay_frames, replay_bytes) = state.replay;
         if state.close.is_some()
@@ -185,10 +222,10 @@ impl Outbox {
         {
             return false;
         }
-        if let Some(log) = state.log.as_mut() {
+        if let Some(log) = state.log.as_mut().filter(|_| logged) {
             log.push_live(0, frame.clone(), Instant::now());
         }
-        self.enqueue(state, 0, frame);
+        self.enqueue(state, Route::Channel(0), frame);
         true
     }
 
@@ -280,6 +317,7 @@ impl Outbox {
             .map(|frame| (0, frame))
             .into_iter()
             .chain(replay)
+            .map(|(channel, frame)| (Route::Channel(channel), frame))
             .collect();
         state.bytes = state.frames.iter().map(|(_, frame)| frame.len()).sum();
         state.replay = (state.frames.len(), state.bytes);
@@ -290,10 +328,10 @@ impl Outbox {
         Some(lost)
     }
 
-    fn enqueue(&self, mut state: MutexGuard<'_, State>, channel: u16, frame: Bytes) {
+    fn enqueue(&self, mut state: MutexGuard<'_, State>, route: Route, frame: Bytes) {
         let was_empty = state.frames.is_empty();
         state.bytes += frame.len();
-        state.frames.push_back((channel, frame));
+        state.frames.push_back((route, frame));
         drop(state);
         // The driver re-checks the queue under the lock before it sleeps, so it only needs a
         // wake-up when the queue stops being empty: one per burst, not one per frame.
@@ -325,13 +363,13 @@ impl Outbox {
     /// The next frame to write, or the close once the queue is drained (or dropped).
     pub(crate) fn try_next(&self) -> Option<Next> {
         let mut state = self.lock();
-        if let Some((channel, frame)) = state.frames.pop_front() {
+        if let Some((route, frame)) = state.frames.pop_front() {
             state.bytes -= frame.len();
             if state.replay.0 > 0 {
                 state.replay.0 -= 1;
                 state.replay.1 -= frame.len();
             }
-            return Some(Next::Frame(channel, frame));
+            return Some(Next::Frame(route, frame));
         }
         state.close.clone().map(Next::Closed)
     }
@@ -410,7 +448,9 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use super::super::replay::WhenFull;
     use super::*;
+    use crate::config::ReplayLimits;
 
     fn frame(len: usize) -> Bytes {
         Bytes::from(vec![0u8; len])
@@ -419,10 +459,10 @@ mod tests {
     #[test]
     fn volatile_frames_are_refused_before_reliable_ones_overflow() {
         let outbox = Outbox::new(4, 1 << 20, None);
-        assert!(outbox.push_volatile(frame(1)));
-        assert!(outbox.push_volatile(frame(1)));
+        assert!(outbox.push_droppable(frame(1), true));
+        assert!(outbox.push_droppable(frame(1), true));
         assert!(
-            !outbox.push_volatile(frame(1)),
+            !outbox.push_droppable(frame(1), true),
             "half full: volatile dropped"
         );
         assert_eq!(outbox.push(frame(1)), Ok(()));
@@ -433,6 +473,46 @@ mod tests {
             Some(Next::Closed(close)) => assert_eq!(close.reason, DisconnectReason::SlowConsumer),
             other => panic!("expected the slow-consumer close, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_latest_value_takes_the_place_of_the_one_it_supersedes_while_both_are_queued() {
+        let outbox = Outbox::new(10, 100, None);
+        assert_eq!(
+            outbox.push_unlogged(Route::Alone(Some(7)), frame(5)),
+            Ok(())
+        );
+        assert_eq!(outbox.push_unlogged(Route::Alone(None), frame(1)), Ok(()));
+        assert_eq!(
+            outbox.push_unlogged(Route::Alone(Some(7)), frame(3)),
+            Ok(())
+        );
+        assert_eq!(
+            outbox.push_unlogged(Route::Alone(Some(8)), frame(2)),
+            Ok(())
+        );
+        let mut taken = Vec::new();
+        while let Some(Next::Frame(route, f)) = outbox.try_next() {
+            taken.push((route, f.len()));
+        }
+        assert_eq!(
+            taken,
+            [
+                (Route::Alone(Some(7)), 3),
+                (Route::Alone(None), 1),
+                (Route::Alone(Some(8)), 2)
+            ],
+            "key 7's newer value in the older one's place; nothing else moves"
+        );
+    }
+
+    #[test]
+    fn unlogged_frames_stay_out_of_the_replay_log() {
+        let log = ReplayLog::new(ReplayLimits::default(), WhenFull::KeepOffline);
+        let outbox = Outbox::new(10, 100, Some(log));
+        outbox.push_unlogged(Route::Alone(None), frame(4)).ok();
+        outbox.push_unlogged(Route::Channel(0), frame(4)).ok();
+        assert_eq!(outbox.events_numbered(), Some(0));
     }
 
     #[test]
@@ -448,7 +528,9 @@ mod tests {
         let outbox = Outbox::new(10, 100, None);
         outbox.push(frame(3)).ok();
         outbox.close(Close::graceful(DisconnectReason::ServerDisconnect));
-        assert!(matches!(outbox.try_next(), Some(Next::Frame(0, f)) if f.len() == 3));
+        assert!(
+            matches!(outbox.try_next(), Some(Next::Frame(Route::Channel(0), f)) if f.len() == 3)
+        );
         assert!(matches!(outbox.try_next(), Some(Next::Closed(_))));
     }
 }

@@ -11,6 +11,7 @@ use quicket_proto::SocketId;
 use super::{ServerShared, Socket};
 use crate::adapter::{BroadcastTarget, OutgoingEvent, Room, SocketInfo, SocketsOp};
 use crate::endpoint::acks::next_ack_id;
+use crate::endpoint::classes::Delivery;
 use crate::error::{AckError, EmitError};
 use crate::payload::{FromPayload, IntoPayload};
 
@@ -20,7 +21,7 @@ use crate::payload::{FromPayload, IntoPayload};
 pub struct BroadcastOperator {
     server: Arc<ServerShared>,
     target: BroadcastTarget,
-    volatile: bool,
+    delivery: Delivery,
     timeout: Option<Duration>,
 }
 
@@ -29,7 +30,7 @@ impl BroadcastOperator {
         Self {
             server,
             target,
-            volatile: false,
+            delivery: Delivery::Ordered,
             timeout: None,
         }
     }
@@ -53,8 +54,34 @@ impl BroadcastOperator {
     }
 
     /// Emits may be dropped for congested sockets, and travel as datagrams where they fit.
-    pub fn volatile(mut self) -> Self {
-        self.volatile = true;
+    pub fn volatile(self) -> Self {
+        self.delivery(Delivery::Volatile)
+    }
+
+    /// Emits are reliable while each connection lives but keep no order: over WebTransport
+    /// each goes on a stream of its own, so a lost packet holds back that event alone. A
+    /// resume does not replay them.
+    pub fn unordered(self) -> Self {
+        self.delivery(Delivery::Unordered)
+    }
+
+    /// Emits may be dropped, and no socket handles one after a newer one of the same name:
+    /// datagrams stamped with a sequence number (PROTOCOL.md section 2.3).
+    pub fn sequenced(self) -> Self {
+        self.delivery(Delivery::Sequenced)
+    }
+
+    /// Emits a value that only its newest matters for, per event name and `key`: over
+    /// WebTransport each value goes on a stream of its own, which a newer value resets, so no
+    /// socket waits for a stale value's retransmission; an older value is never handled after
+    /// a newer one.
+    pub fn latest(self, key: impl Into<String>) -> Self {
+        self.delivery(Delivery::Latest(key.into()))
+    }
+
+    /// Emits with delivery class `delivery`.
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
 
@@ -68,7 +95,7 @@ impl BroadcastOperator {
     /// many sockets it reached.
     pub fn emit(&self, event: &str, data: impl IntoPayload) -> Result<usize, EmitError> {
         self.check_name(event)?;
-        let outgoing = OutgoingEvent::new(event, &data, self.volatile);
+        let outgoing = OutgoingEvent::new(event, &data, false).with_delivery(self.delivery.clone());
         let reached = self.server.adapter.broadcast(&self.target, &outgoing);
         match outgoing.encode_error() {
             Some(err) => Err(err.into()),

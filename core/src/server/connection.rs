@@ -95,6 +95,8 @@ impl Server {
             path,
             peer_max_frame_size: handshake.peer_max_frame_size(),
             max_channels,
+            classes: handshake.channel_offer().is_some_and(|offer| offer.classes),
+            server: true,
         };
         if let Some((socket, startup)) = self.attach(handshake, link).await {
             self.run_session(socket, startup, reader, writer).await;
@@ -226,9 +228,10 @@ impl Server {
     fn open_session(&self, handshake: Handshake, link: Link) -> Option<Socket> {
         let log = self.replay_log();
         let channels = self.grant(&handshake, &link);
+        let classes = link.classes;
         let (socket, token) = self.new_socket(handshake, link, log, random_socket_id(), false);
         socket.core().outbox.grant_channels(channels.unwrap_or(0));
-        let welcome = self.welcome(socket.id(), token, false, 0, channels);
+        let welcome = self.welcome(socket.id(), token, false, 0, channels, classes);
         socket.core().send_frame(&welcome).ok()?;
         self.shared.adapter.add_socket(socket.member());
         Some(socket)
@@ -245,11 +248,12 @@ impl Server {
     ) -> Option<Socket> {
         let log = self.replay_log().map(|log| log.continuing_after(offset));
         let channels = self.grant(&handshake, &link);
+        let classes = link.classes;
         let (socket, token) = self.new_socket(handshake, link, log, adoption.id, true);
         let received = adoption.received;
         socket.core().received.store(received, Ordering::Relaxed);
         socket.core().outbox.grant_channels(channels.unwrap_or(0));
-        let welcome = self.welcome(socket.id(), token, true, received, channels);
+        let welcome = self.welcome(socket.id(), token, true, received, channels, classes);
         // What the adapter replays waits in the log, as for any resume, so that a long
         // replay does not count against the queue's bounds.
         let outbox = &socket.core().outbox;
@@ -323,7 +327,8 @@ impl Server {
         let merged = self.grant(handshake, &link).unwrap_or(0) < granted;
         let kept = if merged { 0 } else { granted };
         let channels = handshake.channel_offer().map(|_| kept);
-        let welcome = codec::encode(&self.welcome(socket.id(), session, true, received, channels));
+        let welcome = self.welcome(socket.id(), session, true, received, channels, link.classes);
+        let welcome = codec::encode(&welcome);
         let offsets = handshake.resume_offsets();
         core.relink(link);
         let resumed = offsets.and_then(|offsets| {
@@ -364,6 +369,7 @@ impl Server {
         recovered: bool,
         offset: u64,
         channels: Option<u16>,
+        classes: bool,
     ) -> Frame {
         let config = &self.shared.config;
         Frame::Welcome(Welcome {
@@ -374,7 +380,10 @@ impl Server {
             session,
             recovered,
             offset,
-            channels: channels.map(|max_channels| ChannelGrant { max_channels }),
+            channels: channels.map(|max_channels| ChannelGrant {
+                max_channels,
+                classes,
+            }),
         })
     }
 

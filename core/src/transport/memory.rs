@@ -183,6 +183,9 @@ impl Connection for MemoryConnection {
     }
 }
 
+/// The label of a single-frame stream's frame; channels stop far below it.
+const ALONE: u16 = u16::MAX;
+
 /// Receives frames and datagrams from the peer.
 #[derive(Debug)]
 pub struct MemoryReader {
@@ -197,12 +200,13 @@ impl FrameReader for MemoryReader {
             biased;
             frame = self.frames.recv() => frame.map(|(channel, frame)| match channel {
                 0 => Incoming::Frame(frame),
+                ALONE => Incoming::Alone(frame),
                 channel => Incoming::Channel(channel, frame),
             }),
             Some(datagram) = self.datagrams.recv() => Some(Incoming::Datagram(datagram)),
         };
         match incoming {
-            Some(Incoming::Frame(frame) | Incoming::Channel(_, frame))
+            Some(Incoming::Frame(frame) | Incoming::Channel(_, frame) | Incoming::Alone(frame))
                 if frame.len() > self.max_frame_size =>
             {
                 Err(TransportError::FrameTooLarge {
@@ -231,6 +235,15 @@ impl FrameWriter for MemoryWriter {
         let frames = self.frames.as_ref().ok_or(TransportError::Closed)?;
         let sent = frames.send((channel, frame)).await;
         sent.map_err(|_| TransportError::Closed)
+    }
+
+    async fn send_alone(
+        &mut self,
+        frame: Bytes,
+        _supersedes: Option<u64>,
+    ) -> Result<(), TransportError> {
+        // The pipe loses nothing, so no stream of its own is ever held back: a label is enough.
+        self.send_on(ALONE, frame).await
     }
 
     async fn close(&mut self, _reason: DisconnectReason, _message: &str) {

@@ -110,15 +110,19 @@ pub enum Incoming {
     /// A frame from one of the server's other ordered channels, numbered from 1 (PROTOCOL.md
     /// section 2.2): ordered within its channel, not with the rest.
     Channel(u16, Bytes),
+    /// The one frame of a single-frame stream (PROTOCOL.md section 2.3): in no order with
+    /// anything else.
+    Alone(Bytes),
 }
 
 impl Incoming {
     /// The frame's size in bytes.
     pub fn size(&self) -> usize {
         match self {
-            Incoming::Frame(bytes) | Incoming::Datagram(bytes) | Incoming::Channel(_, bytes) => {
-                bytes.len()
-            }
+            Incoming::Frame(bytes)
+            | Incoming::Datagram(bytes)
+            | Incoming::Channel(_, bytes)
+            | Incoming::Alone(bytes) => bytes.len(),
         }
     }
 }
@@ -277,6 +281,20 @@ pub trait FrameWriter: Send + 'static {
         frame: Bytes,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         let _ = channel;
+        self.send(frame)
+    }
+
+    /// Sends one frame on a stream of its own, which the server opens (PROTOCOL.md section
+    /// 2.3), so that a lost packet holds back this frame alone. A frame with a `supersedes`
+    /// key replaces the last one sent with the same key: the transport may reset that one's
+    /// stream if it is still unacknowledged. Core calls it only on the server, on a connection
+    /// granted channels and the delivery classes; the default sends on channel 0.
+    fn send_alone(
+        &mut self,
+        frame: Bytes,
+        supersedes: Option<u64>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = supersedes;
         self.send(frame)
     }
 
