@@ -90,6 +90,12 @@ fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> 
                     let _ = ack.send(tracked.is_some());
                 },
             );
+            socket.on(
+                "pump",
+                |socket: Socket, Data(plan): Data<Pump>| async move {
+                    tokio::spawn(pump(socket, plan));
+                },
+            );
             socket.on("cast", |socket: Socket, Data(data): Data<Raw>| async move {
                 let room = CAST_ROOMS
                     .iter()
@@ -101,6 +107,39 @@ fn server_on(builder: quicket::ServerBuilder, config: quicket::ServerConfig) -> 
             });
         })
         .build()
+}
+
+/// What `pump` asks the server for: `count` values of `size` bytes, one every `every_us`,
+/// to the asking socket alone, as latest values of one key or as sequenced events.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Pump {
+    pub(crate) latest: bool,
+    pub(crate) count: u32,
+    pub(crate) every_us: u32,
+    pub(crate) size: u32,
+}
+
+/// Sends a pump's values as `state` events: each starts with its index and the wall-clock
+/// nanoseconds it left at, which the receiver, on the same host, compares with its own.
+async fn pump(socket: Socket, plan: Pump) {
+    let mut ticks =
+        tokio::time::interval(std::time::Duration::from_micros(u64::from(plan.every_us)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut payload = vec![0u8; (plan.size as usize).max(16)];
+    for index in 0..u64::from(plan.count) {
+        ticks.tick().await;
+        payload[..8].copy_from_slice(&index.to_le_bytes());
+        payload[8..16].copy_from_slice(&crate::stats::wall_nanos().to_le_bytes());
+        let value = Raw(bytes::Bytes::copy_from_slice(&payload));
+        let sent = if plan.latest {
+            socket.latest("k").emit("state", value)
+        } else {
+            socket.sequenced().emit("state", value)
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 /// `quicket-bench serve --kind quicket [--redis URL | --redis-cluster URLS] [--cc NAME]

@@ -76,3 +76,12 @@ impl Latencies {
             .collect()
     }
 }
+
+/// Nanoseconds since the Unix epoch: a clock two processes on one host share.
+pub(crate) fn wall_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}

@@ -217,6 +217,11 @@ mod migrating_guide {}
 #[doc = include_str!("../../docs/deployment.md")]
 mod deployment_guide {}
 
+/// Compiles every Rust block of the delivery classes guide as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/delivery-classes.md")]
+mod delivery_classes_guide {}
+
 /// Compiles the metrics reference's example as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/metrics.md")]

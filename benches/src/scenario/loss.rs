@@ -12,7 +12,7 @@ use std::time::Duration;
 use quicket_quic::CongestionControl;
 use serde_json::{Value, json};
 
-use super::{fanout, hol, paced, rtt, start_server_with};
+use super::{fanout, hol, paced, rtt, staleness, start_server_with};
 use crate::cli::{Result, RunOptions, Transport};
 use crate::echo::Target;
 use crate::netns::LossyNamespace;
@@ -29,6 +29,8 @@ pub(crate) const VOLATILE_TABLE: &str =
 pub(crate) const HOL_TABLE: &str =
     "Head-of-line: 32-byte events in room A beside 1.6 MB/s in room B, same connection";
 pub(crate) const FANOUT_TABLE: &str = "Fan-out through packet loss (reliable, fixed rate)";
+pub(crate) const STALENESS_TABLE: &str =
+    "Latest values (2 KiB every 10 ms) and sequenced events (64 B every 2 ms) through packet loss";
 const TARGETS_TABLE: &str = "Loss: the targets, as ratios of this run";
 
 pub(super) async fn run(options: &RunOptions, report: &mut Report) -> Result<()> {
@@ -89,6 +91,7 @@ pub(crate) async fn inside(loss: f64, options: &RunOptions, report: &mut Report)
     };
     let hol_plan = hol::HolPlan::new(options.quick);
     let fanout_plan = fanout::Plan::lossy(options.quick);
+    let staleness_plan = staleness::Plan::new(options.quick);
     let mut ws_done = false;
     for congestion in CongestionControl::ALL {
         let server = start_server_with(
@@ -123,6 +126,13 @@ pub(crate) async fn inside(loss: f64, options: &RunOptions, report: &mut Report)
             hol_row(&target, cell, hol_plan, false, report).await?;
             if transport == Transport::Wt {
                 hol_row(&target, cell, hol_plan, true, report).await?;
+            }
+            // The classes ride QUIC's streams and datagrams, whatever paces them: the
+            // default controller is enough.
+            if congestion == CongestionControl::default() {
+                for pump in [staleness_plan.latest, staleness_plan.sequenced] {
+                    staleness_row(&target, cell, pump, report).await?;
+                }
             }
             let mut row = fanout::quicket_run(
                 std::slice::from_ref(&target),
@@ -241,6 +251,36 @@ async fn hol_row(
     Ok(())
 }
 
+async fn staleness_row(
+    target: &Target,
+    cell: Cell,
+    pump: crate::echo::Pump,
+    report: &mut Report,
+) -> Result<()> {
+    let outcome = staleness::run(target, cell.transport, pump).await?;
+    let s = outcome.staleness.summary();
+    let every_ms = f64::from(pump.every_us) / 1000.0;
+    let class = if pump.latest { "latest" } else { "sequenced" };
+    // Sequenced events ride datagrams on WebTransport, and the row says so.
+    let carrier = match cell.transport {
+        Transport::Wt if !pump.latest => Transport::WtDgram,
+        other => other,
+    };
+    report.row(
+        "loss",
+        STALENESS_TABLE,
+        json!({
+            "stack": format!("quicket {}", carrier.name()), "class": class,
+            "cc": cell.cc(), "loss %": cell.percent, "every ms": every_ms,
+            "handled %": 100.0 * outcome.handled as f64 / outcome.sent.max(1) as f64,
+            "staleness p50 ms": s.p50_us / 1000.0, "staleness p99 ms": s.p99_us / 1000.0,
+            "p99 / interval": s.p99_us / 1000.0 / every_ms,
+            "backwards": outcome.backwards,
+        }),
+    );
+    Ok(())
+}
+
 /// `into` with `from`'s columns added after its own.
 fn merge(into: &mut Value, from: Value) {
     if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
@@ -264,6 +304,13 @@ fn targets(report: &mut Report) {
         "quicket websocket",
     );
     let tcp = "kernel TCP";
+    let class = |stack: &str, class: &str, key: &str| {
+        report.rows(STALENESS_TABLE).find_map(|row| {
+            (row["stack"] == stack && row["class"] == class && row["loss %"].as_f64() == Some(5.0))
+                .then(|| row[key].as_f64())
+                .flatten()
+        })
+    };
     let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b.max(1e-9));
     let rows = [
         (
@@ -303,6 +350,24 @@ fn targets(report: &mut Report) {
             ratio(
                 find(HOL_TABLE, wt, "cubic", 5.0, "A p99 ms"),
                 find(HOL_TABLE, wt_one, "cubic", 5.0, "A p99 ms"),
+            ),
+            "< 1",
+        ),
+        (
+            "latest value: WebTransport staleness p99 in send intervals, 5 % loss",
+            class(wt, "latest", "p99 / interval"),
+            "≤ 3",
+        ),
+        (
+            "sequenced: WebTransport events handled after a newer one, 5 % loss",
+            class("quicket webtransport-datagram", "sequenced", "backwards"),
+            "0",
+        ),
+        (
+            "latest value: WebTransport staleness p99 / WebSocket's, 5 % loss",
+            ratio(
+                class(wt, "latest", "staleness p99 ms"),
+                class(ws, "latest", "staleness p99 ms"),
             ),
             "< 1",
         ),

@@ -14,6 +14,7 @@ mod paced;
 mod redis;
 mod rtt;
 mod scale;
+mod staleness;
 
 use crate::cli::{Result, RunOptions, Scenario};
 use crate::process::ServerProcess;

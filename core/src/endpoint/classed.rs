@@ -73,18 +73,8 @@ impl SessionCore {
         now: Instant,
         key: Option<ChannelKey>,
     ) -> Result<bool, EmitError> {
-        let plain = || {
-            event
-                .frame(self.codec)
-                .map(Clone::clone)
-                .map_err(Clone::clone)
-        };
-        let stamped = || {
-            event
-                .stamped(self.codec)
-                .map(Clone::clone)
-                .map_err(Clone::clone)
-        };
+        let plain = || event.frame(self.codec).cloned().map_err(Clone::clone);
+        let stamped = || event.stamped(self.codec).cloned().map_err(Clone::clone);
         let link = self.link();
         let (classes, server) = (link.classes, link.server);
         let datagrams = link.datagrams.clone();

@@ -402,11 +402,12 @@ fn on_incoming<P: Role>(
             format!("undecodable frame: {err}"),
         )
     })?;
-    let carried = match (&frame, carrier) {
-        (_, Carrier::Channel(0)) | (Frame::Event(Event { ack: None, .. }), _) => true,
-        (Frame::Sequenced(_), Carrier::Datagram | Carrier::Alone) => true,
-        _ => false,
-    };
+    let carried = matches!(
+        (&frame, carrier),
+        (_, Carrier::Channel(0))
+            | (Frame::Event(Event { ack: None, .. }), _)
+            | (Frame::Sequenced(_), Carrier::Datagram | Carrier::Alone)
+    );
     if !carried {
         return Err(Close::now(
             DisconnectReason::ProtocolError,
