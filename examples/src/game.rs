@@ -66,19 +66,16 @@ pub struct Input {
     pub dy: i8,
 }
 
-/// `snap`, volatile: the match at one tick, or one part of it.
+/// `snap`, a latest value per match: the match at one tick.
 ///
-/// A snapshot that would not fit one datagram is split by players into parts that do; each
-/// part carries the tick's `seq`, so a client draws whatever parts of the newest tick arrived.
+/// On WebTransport each snapshot takes a stream of its own, whatever its size, and the server
+/// resets a snapshot's stream when the next tick's is out: a lost packet is never waited for.
+/// A client never handles a snapshot older than one it drew.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The tick, increasing by one per tick of the match.
     pub seq: u64,
-    /// This part's index.
-    pub part: u8,
-    /// How many parts the tick has.
-    pub parts: u8,
-    /// `[id, x, y]` of each player in this part.
+    /// `[id, x, y]` of each player.
     pub players: Vec<(u16, i16, i16)>,
 }
 
@@ -124,34 +121,4 @@ pub struct MatchView {
     pub seq: u64,
     /// Its players.
     pub players: Vec<PlayerView>,
-}
-
-/// Players per snapshot part. A part must fit one datagram a browser accepts
-/// ([`quicket::BROWSER_DATAGRAM_LIMIT`], a whole frame) even in JSON with every number at its
-/// widest, so a bigger match is split into parts rather than sent as a reliable keyframe: a
-/// lost part costs one tick of some players, never a stall.
-pub const PLAYERS_PER_PART: usize = 48;
-
-/// Room for a frame's header and the event name around a part's payload.
-pub const FRAME_OVERHEAD: usize = 48;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_widest_part_fits_a_browser_datagram_in_json() {
-        let widest = Snapshot {
-            seq: u64::MAX,
-            part: u8::MAX,
-            parts: u8::MAX,
-            players: vec![(u16::MAX, i16::MIN, i16::MIN); PLAYERS_PER_PART],
-        };
-        let json = serde_json::to_vec(&widest).expect("a snapshot serializes");
-        assert!(
-            json.len() + FRAME_OVERHEAD <= quicket::BROWSER_DATAGRAM_LIMIT,
-            "{} bytes of JSON",
-            json.len()
-        );
-    }
 }

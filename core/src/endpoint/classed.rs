@@ -83,7 +83,7 @@ impl SessionCore {
         match event.delivery() {
             Delivery::Ordered => self.send_event_at(plain()?, now, key).map(|()| true),
             Delivery::Volatile => Ok(self.send_volatile(plain()?)),
-            Delivery::Unordered if alone => self.push_alone(plain()?, None),
+            Delivery::Unordered if alone => self.push_alone(plain()?),
             Delivery::Unordered => self.send_event_at(plain()?, now, key).map(|()| true),
             Delivery::Sequenced if !classes => Ok(self.send_volatile(plain()?)),
             Delivery::Sequenced => {
@@ -95,7 +95,7 @@ impl SessionCore {
                     return Ok(datagrams.send(frame).is_ok());
                 }
                 if alone {
-                    return self.push_alone(frame, None);
+                    return self.push_alone(frame);
                 }
                 Ok(self.outbox.push_droppable(frame, false))
             }
@@ -105,22 +105,25 @@ impl SessionCore {
             Delivery::Latest(value_key) => {
                 let frame = stamped()?;
                 self.check_frame_size(&frame)?;
-                if alone {
-                    let slot = latest_slot(event.name(), value_key);
-                    return self.push_alone(frame, Some(slot));
-                }
+                let slot = latest_slot(event.name(), value_key);
+                let route = if alone {
+                    Route::Alone(Some(slot))
+                } else {
+                    Route::Superseding(slot)
+                };
                 self.outbox
-                    .push_unlogged(Route::Channel(0), frame)
+                    .push_unlogged(route, frame)
                     .map(|()| true)
                     .map_err(|err| self.push_error(err))
             }
         }
     }
 
-    fn push_alone(&self, frame: bytes::Bytes, supersedes: Option<u64>) -> Result<bool, EmitError> {
+    /// Queues a frame for a stream of its own, which nothing supersedes.
+    fn push_alone(&self, frame: bytes::Bytes) -> Result<bool, EmitError> {
         self.check_frame_size(&frame)?;
         self.outbox
-            .push_unlogged(Route::Alone(supersedes), frame)
+            .push_unlogged(Route::Alone(None), frame)
             .map(|()| true)
             .map_err(|err| self.push_error(err))
     }

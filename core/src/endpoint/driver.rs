@@ -288,7 +288,7 @@ async fn write_loop<W: FrameWriter>(core: &SessionCore, writer: &mut W) -> Close
         match core.outbox.try_next() {
             Some(Next::Frame(route, frame)) => {
                 let sent = match route {
-                    Route::Channel(0) => writer.send(frame).await,
+                    Route::Channel(0) | Route::Superseding(_) => writer.send(frame).await,
                     Route::Channel(channel) => writer.send_on(channel, frame).await,
                     Route::Alone(supersedes) => writer.send_alone(frame, supersedes).await,
                 };

@@ -39,6 +39,20 @@ pub(crate) enum Route {
     Channel(u16),
     /// A single-frame stream (section 2.3); with a key, superseding the last frame of that key.
     Alone(Option<u64>),
+    /// Channel 0, where a stream per value is not to be had (WebSocket), for a latest value
+    /// that takes the place of its key's value still queued: a slow reader holds one per key.
+    Superseding(u64),
+}
+
+impl Route {
+    /// The key whose queued frame this one replaces.
+    fn supersedes(self) -> Option<u64> {
+        match self {
+            Route::Alone(key) => key,
+            Route::Superseding(key) => Some(key),
+            Route::Channel(_) => None,
+        }
+    }
 }
 
 /// What the driver takes off the queue next.
@@ -116,7 +130,7 @@ impl Outbox {
         if state.close.is_some() || !state.attached {
             return Err(PushError::Closed);
         }
-        if let Route::Alone(Some(_)) = route {
+        if route.supersedes().is_some() {
             let replay = state.replay.0;
             let queued = state
                 .frames
@@ -504,6 +518,23 @@ mod tests {
             ],
             "key 7's newer value in the older one's place; nothing else moves"
         );
+    }
+
+    #[test]
+    fn a_latest_value_on_channel_0_supersedes_its_keys_queued_value_too() {
+        let outbox = Outbox::new(3, 100, None);
+        for len in 1..=10 {
+            let pushed = outbox.push_unlogged(Route::Superseding(1), frame(len));
+            assert_eq!(
+                pushed,
+                Ok(()),
+                "one queued value per key, however slow the reader"
+            );
+        }
+        assert!(
+            matches!(outbox.try_next(), Some(Next::Frame(Route::Superseding(1), f)) if f.len() == 10)
+        );
+        assert!(outbox.try_next().is_none());
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl Bot {
                 dx: heading.0,
                 dy: heading.1,
             };
-            let _ = self.client.volatile().emit("input", input);
+            let _ = self.client.sequenced().emit("input", input);
         }
     }
 

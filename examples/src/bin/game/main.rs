@@ -1,6 +1,7 @@
 //! A multiplayer game: an authoritative server simulating at 30 Hz, a canvas page steered by
-//! the keyboard, and native bots. Snapshots travel as volatile datagrams: a lost one is
-//! replaced by the next a thirtieth of a second later, so nothing waits for a retransmission.
+//! the keyboard, and native bots. Snapshots are latest values (docs/delivery-classes.md): each
+//! takes a stream of its own, reset once the next tick's is out, so nothing waits for a stale
+//! retransmission. Inputs are sequenced datagrams; the match's feed is unordered.
 //!
 //! `cargo run --release -p quicket-examples --bin game -- --bots 20`, then open the printed URL.
 //! Flags: `--http PORT` (default 8080), `--quic PORT` (default 4433), `--bots N` (default 0),
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use quicket::ws::axum::Json;
 use quicket::ws::axum::routing::get;
-use quicket::{AckSender, Data, DisconnectReason, Server, ServerConfig, Socket};
+use quicket::{AckSender, BroadcastOperator, Data, DisconnectReason, Server, ServerConfig, Socket};
 use quicket_examples::game::{Input, JoinMatch, LOBBY, MATCHES, PlayerMeta, TICK_HZ, match_room};
 use quicket_examples::web::{Flags, Listen, page_routes};
 
@@ -87,14 +88,22 @@ async fn on_connect(socket: Socket, world: Shared) {
     );
     let steering = world.clone();
     socket.on("input", move |socket: Socket, Data(input): Data<Input>| {
-        lock(&steering).input(socket.id(), input);
+        let seq = input.seq;
+        if lock(&steering).input(socket.id(), input) {
+            // The page shows how long an input takes to be applied; only the newest matters.
+            let _ = socket.sequenced().emit("applied", seq);
+        }
         async {}
     });
     socket.on("ping", |ack: AckSender| async move {
         let _ = ack.send("pong");
     });
     socket.on_disconnect(move |socket: Socket, _reason: DisconnectReason| {
-        lock(&world).leave(socket.id());
+        if let Some(game) = lock(&world).leave(socket.id())
+            && let Some(Playing(name)) = socket.extensions().get::<Playing>()
+        {
+            notice(&socket.to(match_room(game)), format!("{name} left"));
+        }
         async {}
     });
 }
@@ -137,6 +146,7 @@ fn join(socket: &Socket, world: &Shared, request: JoinMatch, ack: AckSender) {
         });
     match entered {
         Ok(()) => {
+            notice(&socket.within(match_room(game)), format!("{name} joined"));
             socket.extensions().insert(Playing(name));
             let _ = ack.send(&joined);
         }
@@ -147,12 +157,18 @@ fn join(socket: &Socket, world: &Shared, request: JoinMatch, ack: AckSender) {
     }
 }
 
+/// A line of a match's feed: every player must see it, in whatever order, so it is unordered
+/// and no lost packet holds up the snapshots or another notice.
+fn notice(room: &BroadcastOperator, line: String) {
+    let _ = room.clone().unordered().emit("notice", line);
+}
+
 /// The name a socket plays under, kept in its extensions.
 #[derive(Clone)]
 struct Playing(String);
 
-/// Steps the world [`TICK_HZ`] times a second and sends each match its snapshot, a volatile
-/// broadcast encoded once per codec whatever the number of players.
+/// Steps the world [`TICK_HZ`] times a second and sends each match its snapshot, a latest
+/// value broadcast encoded once per codec whatever the number of players.
 async fn tick(server: Server, world: Shared) {
     let rooms: Vec<(&str, String)> = MATCHES.iter().map(|&m| (m, match_room(m))).collect();
     let mut interval = tokio::time::interval(Duration::from_secs(1) / TICK_HZ);
@@ -160,13 +176,11 @@ async fn tick(server: Server, world: Shared) {
     loop {
         interval.tick().await;
         let snapshots = lock(&world).step();
-        for (game, parts) in snapshots {
+        for (game, snapshot) in snapshots {
             let Some((_, room)) = rooms.iter().find(|(name, _)| *name == game) else {
                 continue;
             };
-            for part in &parts {
-                let _ = server.to(room).volatile().emit("snap", part);
-            }
+            let _ = server.to(room).latest("world").emit("snap", &snapshot);
         }
     }
 }

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use quicket::SocketId;
 use quicket_examples::game::{
-    Input, Joined, MATCH_CAPACITY, MATCHES, MatchView, PLAYERS_PER_PART, PlayerView, SPEED,
-    Snapshot, TICK_HZ, WORLD,
+    Input, Joined, MATCH_CAPACITY, MATCHES, MatchView, PlayerView, SPEED, Snapshot, TICK_HZ, WORLD,
 };
 
 /// Colours players get in turn, chosen to stand out on a dark field.
@@ -124,25 +123,28 @@ impl World {
             .find_map(|m| m.players.remove(&sid).map(|_| m.name))
     }
 
-    /// Applies `input` unless a newer one was applied already: inputs travel as datagrams,
-    /// which may arrive out of order.
-    pub(crate) fn input(&mut self, sid: SocketId, input: Input) {
+    /// Applies `input` unless a newer one was applied already; whether it was. Inputs are
+    /// sequenced, so the transport drops older ones; a client without the delivery classes
+    /// sends them volatile, and those may arrive out of order.
+    pub(crate) fn input(&mut self, sid: SocketId, input: Input) -> bool {
         let Some(player) = self
             .matches
             .iter_mut()
             .find_map(|m| m.players.get_mut(&sid))
         else {
-            return;
+            return false;
         };
-        if input.seq > player.input_seq {
-            player.input_seq = input.seq;
-            player.dx = input.dx.clamp(-1, 1);
-            player.dy = input.dy.clamp(-1, 1);
+        if input.seq <= player.input_seq {
+            return false;
         }
+        player.input_seq = input.seq;
+        player.dx = input.dx.clamp(-1, 1);
+        player.dy = input.dy.clamp(-1, 1);
+        true
     }
 
-    /// Moves every player one tick; each match with players and its snapshot, in parts.
-    pub(crate) fn step(&mut self) -> Vec<(&'static str, Vec<Snapshot>)> {
+    /// Moves every player one tick; each match with players and its snapshot.
+    pub(crate) fn step(&mut self) -> Vec<(&'static str, Snapshot)> {
         let mut out = Vec::new();
         for game in &mut self.matches {
             if game.players.is_empty() {
@@ -160,7 +162,11 @@ impl World {
                 })
                 .collect();
             players.sort_unstable_by_key(|&(id, ..)| id);
-            out.push((game.name, split(game.seq, &players)));
+            let snapshot = Snapshot {
+                seq: game.seq,
+                players,
+            };
+            out.push((game.name, snapshot));
         }
         out
     }
@@ -199,22 +205,6 @@ pub(crate) fn color_of(id: u16) -> &'static str {
     PALETTE[usize::from(id) % PALETTE.len()]
 }
 
-/// One tick's players in parts of at most [`PLAYERS_PER_PART`].
-fn split(seq: u64, players: &[(u16, i16, i16)]) -> Vec<Snapshot> {
-    let chunks = players.chunks(PLAYERS_PER_PART);
-    let parts = u8::try_from(chunks.len()).unwrap_or(u8::MAX);
-    chunks
-        .take(usize::from(u8::MAX))
-        .zip(0..)
-        .map(|(chunk, part)| Snapshot {
-            seq,
-            part,
-            parts,
-            players: chunk.to_vec(),
-        })
-        .collect()
-}
-
 /// `value` scaled from `0..1000` onto `0..=max`, away from the walls.
 fn clamp_to(value: u32, max: i16) -> i16 {
     let margin = 40;
@@ -225,20 +215,6 @@ fn clamp_to(value: u32, max: i16) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_big_match_is_split_into_parts_that_each_fit() {
-        let players: Vec<_> = (0..100).map(|id| (id, 1, 2)).collect();
-        let parts = split(7, &players);
-        assert_eq!(parts.len(), 3);
-        assert!(parts.iter().all(|p| p.seq == 7 && p.parts == 3));
-        assert!(parts.iter().all(|p| p.players.len() <= PLAYERS_PER_PART));
-        let ids: Vec<u16> = parts
-            .iter()
-            .flat_map(|p| p.players.iter().map(|q| q.0))
-            .collect();
-        assert_eq!(ids, (0..100).collect::<Vec<_>>());
-    }
 
     #[test]
     fn an_older_input_does_not_undo_a_newer_one() {

@@ -1,5 +1,6 @@
 //! Simulated IoT devices: native clients over WebTransport, one connection each, sharing one
-//! UDP socket. Each sends a reading a second as a volatile datagram, now and then an alert
+//! UDP socket. Each sends a reading a second as a sequenced datagram (the server never handles
+//! a reading older than one it has; docs/delivery-classes.md), now and then an alert
 //! (reliable, resent until acked), and acks the commands it gets.
 //!
 //! `cargo run --release -p quicket-examples --bin iot-devices -- --count 1000`
@@ -143,7 +144,7 @@ async fn run(client: &Client, n: usize, tally: &Arc<Tally>, seconds: u64) {
         let v = value as f32;
         bump(&tally.readings);
         if client
-            .volatile()
+            .sequenced()
             .emit("reading", Reading { n: reading, v })
             .is_err()
         {

@@ -1,4 +1,4 @@
-//! An IoT fleet's server: devices stream readings as volatile datagrams, raise alerts that
+//! An IoT fleet's server: devices stream readings as sequenced datagrams, raise alerts that
 //! are acked and acted on exactly once, and take commands; dashboards watch it live.
 //!
 //! `cargo run --release -p quicket-examples --bin iot`, then open the printed URL, and start
@@ -227,7 +227,8 @@ async fn command(socket: Socket, fleet: Arc<Fleet>, command: Command, ack: AckSe
     });
 }
 
-/// Sends dashboards the stats of each second.
+/// Sends dashboards the stats of each second, as a latest value: a dashboard that fell behind
+/// gets the newest second, not a backlog.
 async fn report(server: Server, fleet: Arc<Fleet>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -237,6 +238,7 @@ async fn report(server: Server, fleet: Arc<Fleet>) {
         let online = server.presence(DEVICES).await.len();
         let _ = server
             .to(DASHBOARD)
+            .latest("fleet")
             .emit("stats", fleet.stats(online, true));
     }
 }
