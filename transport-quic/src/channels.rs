@@ -407,3 +407,6 @@ impl ChannelIn {
 fn malformed(message: &str) -> TransportError {
     TransportError::Malformed(message.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

@@ -32,7 +32,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 /// An established WebTransport session with its reliable stream.
 pub struct QuicConnection {
-    session: wtransport::Connection,
+    pub(crate) session: wtransport::Connection,
     send: SendStream,
     recv: RecvStream,
     side: Side,
