@@ -10,6 +10,7 @@
  */
 
 import { PendingAcks } from "./acks.js";
+import { Freshness } from "./classes.js";
 import { DecodeError, DisconnectReason, type Welcome, disconnectReasonName, encodeFrame } from "./codec.js";
 import { type AnyListener, type Route, dispatchFrame } from "./dispatch.js";
 import type { DefaultEventsMap, EventNames, EventPayload, EventReply, EventsMap } from "./typed.js";
@@ -40,6 +41,14 @@ export type { DefaultEventsMap, EventNames, EventPayload, EventReply, EventsMap 
 
 /** The most acknowledgements this side awaits at once. */
 const MAX_PENDING_ACKS = 1024;
+
+/**
+ * Emits of one delivery class: `socket.volatile`, `socket.unordered`, `socket.sequenced`,
+ * `socket.latest(key)`.
+ */
+export interface ClassEmitter<Emit extends EventsMap = DefaultEventsMap> {
+  emit<E extends EventNames<Emit>>(event: E, data?: EventPayload<Emit[E]>): void;
+}
 
 /**
  * Connects to a quicket server: reads `GET {url}/quicket/info`, tries WebTransport (within
@@ -101,6 +110,10 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
   private carrier: Carrier | null = null;
   private kind: TransportName = "websocket";
   private grantedChannels = 0;
+  /** Whether the last handshake agreed the delivery classes (PROTOCOL.md 2.3). */
+  private classes = false;
+  /** Kept across connections: the server's clock numbers every connection's values alike. */
+  private readonly freshness = new Freshness();
   private pendingHandshake: PendingHandshake | null = null;
   private watchdog: Watchdog | null = null;
   private readonly listeners = new Listeners();
@@ -118,6 +131,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
     this.outbound = new Outbound(options, {
       carrier: () => this.carrier,
       state: () => this.state,
+      classes: () => this.classes,
       overflowed: () => void this.close(DisconnectReason.SlowConsumer, "outbound queue full", true),
       report: (err) => this.listeners.report(err, false),
     });
@@ -252,8 +266,46 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
    * {@link DatagramTooLargeError} when the frame does not fit one), on WebSocket as a frame
    * unless the send buffer is congested. Dropped silently while disconnected.
    */
-  get volatile(): { emit<E extends EventNames<Emit>>(event: E, data?: EventPayload<Emit[E]>): void } {
+  get volatile(): ClassEmitter<Emit> {
     return { emit: (event, data) => this.outbound.emitVolatile(event, data) };
+  }
+
+  /**
+   * Reliable emits that need no order (PROTOCOL.md 2.3). A client never opens streams
+   * (section 2.2), so from this side they travel as {@link Socket.emit}'s do: in order, and
+   * sent again after a drop.
+   */
+  get unordered(): ClassEmitter<Emit> {
+    return { emit: (event, data) => this.outbound.emit(event, data) };
+  }
+
+  /**
+   * Emits that may be dropped and are never handled after a newer one of the same name
+   * (PROTOCOL.md 2.3): a `Sequenced` frame stamped from this client's clock, as a datagram,
+   * or on the connection's stream when larger than a datagram or over WebSocket. Dropped
+   * silently while disconnected. Where the server did not agree the delivery classes, a
+   * {@link Socket.volatile} emit.
+   */
+  get sequenced(): ClassEmitter<Emit> {
+    return { emit: (event, data) => this.outbound.emitSequenced(event, null, data) };
+  }
+
+  /**
+   * Emits the newest value of `key` (an entity, a sensor) for an event name: the server never
+   * handles a value older than one it handled for the same name and key (PROTOCOL.md 2.3).
+   * Sent as {@link Socket.sequenced} is, with the key. Where the server did not agree the
+   * delivery classes, an ordinary reliable {@link Socket.emit}.
+   */
+  latest(key: string): ClassEmitter<Emit> {
+    return { emit: (event, data) => this.outbound.emitSequenced(event, key, data) };
+  }
+
+  /**
+   * How many of the server's sequenced and latest values this socket dropped because a newer
+   * one of the same name and key had already been handled: a count of values that came late.
+   */
+  get staleDropped(): number {
+    return this.freshness.stale;
   }
 
   /**
@@ -331,6 +383,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
   private onWelcome(welcome: Welcome, carrier: Carrier, granted: number): void {
     const reconnection = this.state === "reconnecting";
     this.grantedChannels = granted;
+    this.classes = welcome.channels?.classes === true;
     this.state = "open";
     this.session.welcomed(welcome);
     this.watchdog = Watchdog.forWelcome(welcome, (message) => {
@@ -347,7 +400,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       // After the caller's `await connect()` continuation has had a chance to add handlers.
       setTimeout(() => this.listeners.release(), 0);
     }
-    carrier.openChannels(granted);
+    carrier.openChannels(granted, this.classes);
   }
 
   // ---- inbound ----
@@ -357,6 +410,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
     const current = () => this.carrier === carrier;
     return {
       frame: (bytes, channel) => current() && this.inbound(carrier, bytes, channel),
+      single: (bytes) => current() && this.inbound(carrier, bytes, "single"),
       datagram: (bytes) => current() && this.inbound(carrier, bytes, "datagram"),
       malformed: (err) => {
         if (!current()) return;
@@ -403,6 +457,7 @@ export class Socket<Listen extends EventsMap = DefaultEventsMap, Emit extends Ev
       peerMaxFrameSize: this.outbound.peerMaxFrameSize,
       acks: this.acks,
       presences: this.presences,
+      freshness: this.classes ? this.freshness : null,
       counted: (channel) => this.session.count(channel),
       control: (frame) => this.outbound.control(frame),
       close: (reason, message) => void this.close(reason, message, false),

@@ -7,6 +7,7 @@
  */
 
 import type { PendingAcks } from "./acks.js";
+import type { Freshness } from "./classes.js";
 import { DecodeError, type Event, type Frame, decodeFrame, encodeFrame } from "./codec.js";
 import { AckError, EmitError } from "./errors.js";
 import { decodePayload, encodePayload, errorMessage, sendableMessage } from "./json.js";
@@ -66,14 +67,17 @@ export interface DispatchContext {
 
 /**
  * How a frame came: on an ordered channel (0 for the reliable stream, 1 and above for the
- * server's channels of PROTOCOL.md section 2.2), or as a datagram.
+ * server's channels of PROTOCOL.md section 2.2), as a datagram, or alone on a single-frame
+ * stream (section 2.3).
  */
-export type Route = number | "datagram";
+export type Route = number | "datagram" | "single";
 
 /** What the frames other than `Event` act on. */
 export interface FrameContext extends DispatchContext {
   readonly acks: PendingAcks;
   readonly presences: Presences;
+  /** The newest `Sequenced` values handled; `null` when the handshake did not agree the classes. */
+  readonly freshness: Freshness | null;
   /** One of the server's numbered events arrived on `channel`: see `Session.count`. */
   counted(channel: number): void;
   /** Sends a frame of the protocol's own; a failure has nobody to tell. */
@@ -93,18 +97,19 @@ export function dispatchFrame(bytes: Uint8Array, route: Route, ctx: FrameContext
   } catch (err) {
     return ctx.fail(err as DecodeError, datagram ? "undecodable datagram" : "undecodable frame");
   }
-  // Datagrams, and channels above 0, carry events without an ack id and nothing else.
-  if (route !== 0 && !(frame.type === "Event" && frame.ack === null)) {
-    const where = datagram ? "as datagrams" : "on channels above 0";
-    const context = datagram ? "bad datagram" : `bad frame on channel ${route}`;
-    return ctx.fail(new Error(`only events without an ack id may travel ${where}`), context);
-  }
+  const misrouted = carriedWrongly(frame, route);
+  if (misrouted) return ctx.fail(new Error(misrouted), datagram ? "bad datagram" : "bad frame");
   switch (frame.type) {
     case "Event":
       // Counted whatever becomes of it (handled, no handler, bad payload): the server
       // counts what it sent, on each channel, and resumes after what the client has seen.
-      if (frame.ack === null && route !== "datagram") ctx.counted(route);
+      // What came alone or as a datagram is outside any order, and no resume replays it.
+      if (frame.ack === null && typeof route === "number") ctx.counted(route);
       return dispatchEvent(frame, ctx);
+    case "Sequenced":
+      if (!ctx.freshness) return ctx.fail(new Error("a Sequenced frame without the delivery classes"), "");
+      if (!ctx.freshness.admit(frame.name, frame.key, frame.seq)) return;
+      return dispatchEvent({ type: "Event", name: frame.name, ack: null, data: frame.data }, ctx);
     case "Ack":
       return ctx.acks.resolve(frame.id, frame.data);
     case "AckError":
@@ -127,6 +132,19 @@ export function dispatchFrame(bytes: Uint8Array, route: Route, ctx: FrameContext
     default:
       ctx.fail(new Error(`a server may not send ${frame.type} frames after the handshake`), "");
   }
+}
+
+/**
+ * Why `frame` may not come the way it did, or `null`: channel 0 carries anything; events
+ * without an ack id go anywhere; `Sequenced` also as a datagram or on a single-frame stream.
+ */
+function carriedWrongly(frame: Frame, route: Route): string | null {
+  if (route === 0 || (frame.type === "Event" && frame.ack === null)) return null;
+  const loose = route === "datagram" || route === "single";
+  if (loose && frame.type === "Sequenced") return null;
+  const what = loose ? "events without an ack id and Sequenced frames" : "events without an ack id";
+  const where = route === "datagram" ? "as datagrams" : route === "single" ? "on single-frame streams" : `on channel ${route}`;
+  return `only ${what} may travel ${where}, not ${frame.type === "Event" ? "an event with an ack id" : frame.type}`;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -29,7 +29,8 @@ export const VERSION = "0.1.0";
 
 /**
  * The encoded `Hello`: `resume` asks to continue a session (PROTOCOL.md 10.6), `channels`
- * offers the server channels besides the reliable stream (section 2.2); `null` for neither.
+ * offers the server channels besides the reliable stream and the delivery classes (sections
+ * 2.2 and 2.3); `null` for neither.
  */
 export function helloFrame(auth: Uint8Array, resume: Resume | null, channels: ChannelOffer | null): Uint8Array {
   return encodeFrame({

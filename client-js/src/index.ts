@@ -19,6 +19,7 @@ export { connect, Socket, VERSION } from "./client.js";
 export type {
   AckCallback,
   AnyListener,
+  ClassEmitter,
   ConnectOptions,
   DefaultEventsMap,
   DisconnectDetails,

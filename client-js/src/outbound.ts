@@ -6,6 +6,7 @@
  * @module
  */
 
+import { nextSeq } from "./classes.js";
 import { type Frame, MAX_FRAME_SIZE, type Welcome, encodeFrame } from "./codec.js";
 import { eventNameError } from "./dispatch.js";
 import { DatagramTooLargeError, EmitError } from "./errors.js";
@@ -24,6 +25,8 @@ export interface OutboundHost {
   /** The current transport, open or still in its handshake; `null` between connections. */
   carrier(): Carrier | null;
   state(): SocketState;
+  /** Whether the last handshake agreed the delivery classes (PROTOCOL.md 2.3). */
+  classes(): boolean;
   /** The transport's queue is full: the connection is to close as a slow consumer. */
   overflowed(): void;
   /** An error nobody called for; see `Socket`'s `error` event. */
@@ -89,6 +92,35 @@ export class Outbound {
     if (carrier.sendVolatile(frame) === "reliable") this.replay.record(frame);
   }
 
+  /**
+   * A value of the sequenced class (`latest` null) or of the latest-value class for the key
+   * `latest`; see `Socket.sequenced` and `Socket.latest`.
+   */
+  emitSequenced(event: string, latest: string | null, data: unknown): void {
+    // Degraded as PROTOCOL.md 2.3 says: a sequenced value may be dropped, a latest one may not.
+    if (!this.host.classes()) return latest === null ? this.emitVolatile(event, data) : this.emit(event, data);
+    const frame = encodeFrame({
+      type: "Sequenced",
+      name: this.named(event),
+      key: latest ?? "",
+      seq: nextSeq(),
+      data: encodePayload(data),
+    });
+    this.checkSize(frame);
+    const carrier = this.host.carrier();
+    // Never held nor replayed: the next value supersedes one missed while disconnected.
+    if (this.host.state() !== "open" || !carrier) return;
+    // Never recorded either: the server does not count Sequenced frames in the offsets.
+    const limit = carrier.datagramLimit;
+    // A latest value must arrive, or the newest might never: the connection's stream. So must a
+    // sequenced one larger than a datagram. Dropped, rather than a reason to close, when full.
+    if (latest !== null || (limit !== null && frame.length > limit)) {
+      carrier.sendReliable(frame);
+    } else {
+      carrier.sendVolatile(frame); // a datagram, or WebSocket's channel 0 unless congested
+    }
+  }
+
   /** Sends a frame that is never replayed (acks, presence, control) on the open connection. */
   send(frame: Uint8Array): void {
     if (this.host.state() !== "open") throw new EmitError("Disconnected", "the connection is closed");
@@ -132,9 +164,14 @@ export class Outbound {
   }
 
   private eventFrame(event: string, ack: bigint | null, data: unknown): Uint8Array {
+    return encodeFrame({ type: "Event", name: this.named(event), ack, data: encodePayload(data) });
+  }
+
+  /** `event`, unless it is too long to name an event. */
+  private named(event: string): string {
     const badName = eventNameError(event);
     if (badName !== null) throw new EmitError("EventNameTooLong", badName);
-    return encodeFrame({ type: "Event", name: event, ack, data: encodePayload(data) });
+    return event;
   }
 
   private checkSize(frame: Uint8Array): void {

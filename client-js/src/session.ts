@@ -131,17 +131,16 @@ export class Session {
   }
 
   /**
-   * The `Hello` of the next connection, asking to resume this session when there is one, and
-   * offering `maxChannels` channels besides channel 0 (none when 0). A resume names the other
-   * channels' offsets even when it offers none (over WebSocket): the session then carries on
-   * over channel 0 alone (PROTOCOL.md 10.6).
+   * The `Hello` of the next connection, asking to resume this session when there is one,
+   * offering `maxChannels` channels besides channel 0 (none when 0) and always the delivery
+   * classes (PROTOCOL.md 2.3). A resume names the other channels' offsets even when it offers
+   * none (over WebSocket): the session then carries on over channel 0 alone (section 10.6).
    */
   hello(auth: Uint8Array, maxChannels: number): Uint8Array {
     // An empty token means the server keeps no sessions, and then must not be asked to.
     const resume = this.token.length > 0 ? { token: this.token, offset: this.handled(0) } : null;
     const offsets = resume ? this.channelOffsets() : [];
-    const channels: ChannelOffer | null =
-      maxChannels > 0 || offsets.length > 0 ? { max_channels: maxChannels, offsets } : null;
+    const channels: ChannelOffer = { max_channels: maxChannels, offsets, classes: true };
     return helloFrame(auth, resume, channels);
   }
 

@@ -55,6 +55,8 @@ export interface CarrierSink {
    * the reliable stream, 1 and above the server's channels (PROTOCOL.md section 2.2).
    */
   frame(bytes: Uint8Array, channel: number): void;
+  /** The frame of a single-frame stream (PROTOCOL.md section 2.3), not yet decoded. */
+  single(bytes: Uint8Array): void;
   /** A datagram, not yet decoded. */
   datagram(bytes: Uint8Array): void;
   /**
@@ -86,11 +88,12 @@ export interface Carrier {
   /** Starts delivering to `sink`. Anything received before is held, not lost. */
   start(sink: CarrierSink): void;
   /**
-   * The handshake granted `granted` channels (0 for none): reads the streams the server opens
-   * for them from now on, and refuses a stream the grant does not allow. Call it once, when
-   * `Welcome` is handled: no channel's frame may be handled before (PROTOCOL.md 2.2).
+   * The handshake granted `granted` channels (0 for none), and agreed the delivery `classes`
+   * or not: reads the streams the server opens for them from now on, single-frame streams
+   * included, and refuses a stream the grant does not allow. Call it once, when `Welcome` is
+   * handled: no stream's frame may be handled before (PROTOCOL.md 2.2).
    */
-  openChannels(granted: number): void;
+  openChannels(granted: number, classes: boolean): void;
   /** Queues a frame on the reliable channel; `overflow` when the outbound queue is full. */
   sendReliable(frame: Uint8Array): SendResult;
   /** Sends a volatile frame if there is room (a datagram, or a frame when uncongested). */
@@ -348,14 +351,15 @@ class WebTransportCarrier implements Carrier {
     return "datagram";
   }
 
-  openChannels(granted: number): void {
+  openChannels(granted: number, classes: boolean): void {
     const incoming = this.incomingStreams();
     if (this.done || this.channels || !incoming) return;
     const deliver = (call: (sink: CarrierSink) => void) => {
       if (!this.done) this.held.call(call);
     };
-    this.channels = new ChannelReader(granted, CLIENT_MAX_FRAME_SIZE, {
+    this.channels = new ChannelReader(granted, classes, CLIENT_MAX_FRAME_SIZE, {
       frame: (channel, bytes) => deliver((sink) => sink.frame(bytes, channel)),
+      single: (bytes) => deliver((sink) => sink.single(bytes)),
       malformed: (err) => deliver((sink) => sink.malformed(err)),
     });
     void this.channels.accept(incoming);

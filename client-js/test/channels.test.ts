@@ -12,9 +12,12 @@ import { Session } from "../src/session.js";
 import { FakePeer, FakeWebSocket, FakeWebTransport, INFO, install, welcome, fakeClock, T1, T2, T3, SID_B, URL, json, wtInfo } from "./fakes.js";
 
 
-/** A Welcome with the session token `session`, granting `granted` channels. */
+/**
+ * A Welcome with the session token `session`, granting `granted` channels and not the
+ * delivery classes (classes.test.ts has those).
+ */
 const granting = (granted: number, overrides: Partial<Welcome> = {}): Welcome =>
-  welcome({ session: T1, channels: { max_channels: granted }, ...overrides });
+  welcome({ session: T1, channels: { max_channels: granted, classes: false }, ...overrides });
 
 /** An event `name` with the JSON payload `n`, without an ack id unless given. */
 const ev = (name: string, n: number, ack: bigint | null = null): Event => ({ type: "Event", name, ack, data: json(n) });
@@ -53,18 +56,18 @@ async function dropAndReconnect(socket: Socket, reply: Frame): Promise<void> {
 const only = (log: string[], prefix: string) => log.filter((line) => line.startsWith(prefix));
 
 describe("the offer and the grant", () => {
-  it("offers maxChannels channels over WebTransport, 16 by default, and none for 0", async () => {
-    expect((await openWt()).wt.sent("Hello")[0]!.channels).toEqual({ max_channels: 16, offsets: [] });
-    expect((await openWt({ maxChannels: 3 })).wt.sent("Hello")[0]!.channels).toEqual({ max_channels: 3, offsets: [] });
-    expect((await openWt({ maxChannels: 0 })).wt.sent("Hello")[0]!.channels).toBeNull();
+  it("offers maxChannels channels over WebTransport, 16 by default, and none for 0, with the classes", async () => {
+    expect((await openWt()).wt.sent("Hello")[0]!.channels).toEqual({ max_channels: 16, offsets: [], classes: true });
+    expect((await openWt({ maxChannels: 3 })).wt.sent("Hello")[0]!.channels).toEqual({ max_channels: 3, offsets: [], classes: true });
+    expect((await openWt({ maxChannels: 0 })).wt.sent("Hello")[0]!.channels).toEqual({ max_channels: 0, offsets: [], classes: true });
   });
 
-  it("offers no channels over WebSocket", async () => {
+  it("offers no channels over WebSocket, and the classes", async () => {
     install(wtInfo, true);
     const pending = connect(URL, { transports: ["websocket"], maxChannels: 8 });
     await advance(1); // the fake WebSocket opens on a timer
     opened.push(await pending);
-    expect(FakeWebSocket.instances[0]!.sent("Hello")[0]!.channels).toBeNull();
+    expect(FakeWebSocket.instances[0]!.sent("Hello")[0]!.channels).toEqual({ max_channels: 0, offsets: [], classes: true });
   });
 
   it("reads the streams of the channels granted, and closes with ProtocolError on one above the grant", async () => {
@@ -182,6 +185,7 @@ describe("offsets", () => {
         { channel: 1, offset: 3n },
         { channel: 3, offset: 1n },
       ],
+      classes: true,
     });
   });
 
@@ -197,7 +201,7 @@ describe("offsets", () => {
     await dropAndReconnect(socket, granting(4, { sid: SID_B, session: T3, recovered: false }));
     const resumed = lastWt().sent("Hello")[0]!;
     expect(resumed.resume).toEqual({ token: T2, offset: 1n });
-    expect(resumed.channels).toEqual({ max_channels: 16, offsets: [{ channel: 1, offset: 3n }] });
+    expect(resumed.channels).toEqual({ max_channels: 16, offsets: [{ channel: 1, offset: 3n }], classes: true });
     expect(socket.recovered).toBe(false);
     lastWt().openUni(2).push(ev("two", 1));
     await advance(1);
@@ -205,7 +209,7 @@ describe("offsets", () => {
     await dropAndReconnect(socket, granting(4, { session: T1, recovered: true }));
     const renewed = lastWt().sent("Hello")[0]!;
     expect(renewed.resume).toEqual({ token: T3, offset: 0n });
-    expect(renewed.channels).toEqual({ max_channels: 16, offsets: [{ channel: 2, offset: 1n }] });
+    expect(renewed.channels).toEqual({ max_channels: 16, offsets: [{ channel: 2, offset: 1n }], classes: true });
   });
 
   it("keeps each channel's count in a stored session, for the next page's resume", async () => {
@@ -225,7 +229,7 @@ describe("offsets", () => {
     const next = await openWt({ session: webStorageSession("chat", storage) }, granting(4, { session: T2, recovered: true }));
     const hello = next.wt.sent("Hello")[0]!;
     expect(hello.resume).toEqual({ token: T1, offset: 1n });
-    expect(hello.channels).toEqual({ max_channels: 16, offsets: [{ channel: 2, offset: 2n }] });
+    expect(hello.channels).toEqual({ max_channels: 16, offsets: [{ channel: 2, offset: 2n }], classes: true });
   });
 });
 
@@ -293,21 +297,21 @@ describe("a session that falls back to one channel", () => {
     session.count(2);
     const hello = decodeFrame(session.hello(new Uint8Array(0), 0));
     expect(hello.type === "Hello" && hello.resume).toEqual({ token: T1, offset: 1n });
-    expect(hello.type === "Hello" && hello.channels).toEqual({ max_channels: 0, offsets: [{ channel: 2, offset: 2n }] });
+    expect(hello.type === "Hello" && hello.channels).toEqual({ max_channels: 0, offsets: [{ channel: 2, offset: 2n }], classes: true });
 
     // Carried on over channel 0 alone: later events count there, the others keep theirs.
     session.welcomed(granting(0, { session: T2, recovered: true }));
     session.count(0);
     const next = decodeFrame(session.hello(new Uint8Array(0), 0));
     expect(next.type === "Hello" && next.resume).toEqual({ token: T2, offset: 2n });
-    expect(next.type === "Hello" && next.channels).toEqual({ max_channels: 0, offsets: [{ channel: 2, offset: 2n }] });
+    expect(next.type === "Hello" && next.channels).toEqual({ max_channels: 0, offsets: [{ channel: 2, offset: 2n }], classes: true });
   });
 
-  it("offers nothing over WebSocket when it has no channel's offsets", () => {
+  it("offers no channels and no offsets over WebSocket when it has no channel's offsets", () => {
     const session = new Session();
     session.welcomed(welcome({ session: T1 }));
     session.count(0);
     const hello = decodeFrame(session.hello(new Uint8Array(0), 0));
-    expect(hello.type === "Hello" && hello.channels).toBeNull();
+    expect(hello.type === "Hello" && hello.channels).toEqual({ max_channels: 0, offsets: [], classes: true });
   });
 });

@@ -71,7 +71,7 @@ describe("connect over WebSocket", () => {
         max_frame_size: 1048576,
         auth: json({ token: "abc" }),
         resume: null,
-        channels: null,
+        channels: { max_channels: 0, offsets: [], classes: true },
       },
     ]);
     expect(socket.id).toBe(SID_HEX);

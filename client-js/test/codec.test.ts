@@ -92,8 +92,20 @@ describe("frames.json", () => {
     for (const v of handshakes) expect(v.frame, v.name).toHaveProperty("channels");
     const withChannels = handshakes.filter((v) => v.frame.channels !== null).map((v) => v.name);
     expect(withChannels).toEqual(
-      expect.arrayContaining(["hello_channels", "hello_resume_channels", "welcome_channels"]),
+      expect.arrayContaining([
+        "hello_channels",
+        "hello_resume_channels",
+        "hello_channels_without_classes",
+        "hello_classes_without_channels",
+        "welcome_channels",
+        "welcome_channels_without_classes",
+      ]),
     );
+  });
+
+  it("has the Sequenced vectors, a seq of 2^64 − 1 among them", () => {
+    const sequenced = frames.filter((v) => v.frame.type === "Sequenced").map((v) => fromVector(v.frame));
+    expect(sequenced).toContainEqual(expect.objectContaining({ seq: 2n ** 64n - 1n }));
   });
 
   for (const v of frames) {

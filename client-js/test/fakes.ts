@@ -168,6 +168,11 @@ export class FakeUniStream {
   finish(): void {
     this.controller.close();
   }
+
+  /** The server resets the stream (QUIC's RESET_STREAM): a read fails. */
+  reset(): void {
+    this.controller.error(new Error("the stream was reset"));
+  }
 }
 
 /** A fake `WebTransport` session: one bidi stream and datagrams, server end scripted. */

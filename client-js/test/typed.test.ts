@@ -54,6 +54,13 @@ describe("typed event maps", () => {
     // @ts-expect-error: no such event
     socket.emit("sya", "hello");
     socket.volatile.emit("pos", { x: 1, y: 2 });
+    socket.unordered.emit("say", "again");
+    socket.sequenced.emit("pos", { x: 2, y: 2 });
+    socket.latest("ada").emit("pos", { x: 3, y: 2 });
+    // @ts-expect-error: pos takes a point
+    socket.sequenced.emit("pos", "here");
+    // @ts-expect-error: no such event
+    socket.latest("ada").emit("po", { x: 3, y: 2 });
 
     const reply = await socket.emitWithAck("join", "ada");
     const room: string = reply.room;
@@ -65,7 +72,8 @@ describe("typed event maps", () => {
     await tick(1);
     expect(heard).toEqual([{ from: "bob", text: "hi" }]);
     const names = server.sent("Event").map((event) => event.name);
-    expect(names).toEqual(["say", "say", "sya", "pos", "join"]);
+    // No delivery classes granted (the fake's Welcome has no channels): sent as events.
+    expect(names).toEqual(["say", "say", "sya", "pos", "say", "pos", "pos", "pos", "po", "join"]);
     await socket.disconnect();
   });
 

@@ -290,6 +290,7 @@ var TAGS = {
   Event: 16,
   Ack: 17,
   AckError: 18,
+  Sequenced: 19,
   PresenceSubscribe: 32,
   PresenceUnsubscribe: 33,
   PresenceState: 34,
@@ -348,13 +349,14 @@ function encodeFrame(frame) {
       if (frame.channels != null) {
         w.u16(frame.channels.max_channels);
         w.seq(frame.channels.offsets, (w2, o) => w2.u16(o.channel).u64(o.offset));
+        w.bool(frame.channels.classes);
       }
       break;
     case "Welcome":
       if (frame.sid.length !== 16) throw new RangeError("a socket id is exactly 16 bytes");
       w.raw(frame.sid).u32(frame.ping_interval_ms).u32(frame.ping_timeout_ms);
       w.u32(frame.max_frame_size).bytes(frame.session).bool(frame.recovered).u64(frame.offset);
-      if (frame.channels != null) w.u16(frame.channels.max_channels);
+      if (frame.channels != null) w.u16(frame.channels.max_channels).bool(frame.channels.classes);
       break;
     case "Reject":
       w.u16(frame.reason).string(frame.message).bytes(frame.data);
@@ -367,6 +369,9 @@ function encodeFrame(frame) {
       break;
     case "AckError":
       w.u64(frame.id).string(frame.message);
+      break;
+    case "Sequenced":
+      w.string(frame.name).string(frame.key).u64(frame.seq).bytes(frame.data);
       break;
     case "PresenceSubscribe":
     case "PresenceUnsubscribe":
@@ -431,7 +436,8 @@ function readBody(type, r) {
         resume: r.option(() => ({ token: r.bytes(), offset: r.u64() })),
         channels: trailing(r, () => ({
           max_channels: r.u16(),
-          offsets: r.seq(() => ({ channel: r.u16(), offset: r.u64() }))
+          offsets: r.seq(() => ({ channel: r.u16(), offset: r.u64() })),
+          classes: r.bool()
         }))
       };
     case "Welcome":
@@ -444,7 +450,7 @@ function readBody(type, r) {
         session: r.bytes(),
         recovered: r.bool(),
         offset: r.u64(),
-        channels: trailing(r, () => ({ max_channels: r.u16() }))
+        channels: trailing(r, () => ({ max_channels: r.u16(), classes: r.bool() }))
       };
     case "Reject":
       return { type, reason: r.u16(), message: r.string(), data: r.bytes() };
@@ -454,6 +460,8 @@ function readBody(type, r) {
       return { type, id: r.u64(), data: r.bytes() };
     case "AckError":
       return { type, id: r.u64(), message: r.string() };
+    case "Sequenced":
+      return { type, name: r.string(), key: r.string(), seq: r.u64(), data: r.bytes() };
     case "PresenceSubscribe":
     case "PresenceUnsubscribe":
       return { type, room: r.string() };
@@ -777,6 +785,47 @@ var PendingAcks = class {
   }
 };
 
+// src/classes.ts
+var MAX_REMEMBERED = 4096;
+var lastSeq = 0n;
+function nextSeq() {
+  const now2 = BigInt(Date.now()) * 1000n;
+  lastSeq = now2 > lastSeq ? now2 : lastSeq + 1n;
+  return lastSeq;
+}
+var Freshness = class {
+  constructor(max = MAX_REMEMBERED) {
+    this.max = max;
+  }
+  max;
+  newest = /* @__PURE__ */ new Map();
+  dropped = 0;
+  /** How many values were dropped as stale. */
+  get stale() {
+    return this.dropped;
+  }
+  /** Whether a value stamped `seq` is newer than any handled for `name` and `key`; if so it is now the newest. */
+  admit(name, key, seq) {
+    const pair = `${name.length}:${name}${key}`;
+    const newest = this.newest.get(pair);
+    if (newest !== void 0 && seq <= newest) {
+      this.dropped += 1;
+      return false;
+    }
+    if (newest === void 0 && this.newest.size >= this.max) this.forgetOldest();
+    this.newest.set(pair, seq);
+    return true;
+  }
+  forgetOldest() {
+    let oldest;
+    let lowest;
+    for (const [pair, seq] of this.newest) {
+      if (lowest === void 0 || seq < lowest) [oldest, lowest] = [pair, seq];
+    }
+    if (oldest !== void 0) this.newest.delete(oldest);
+  }
+};
+
 // src/emitter.ts
 var Emitter = class {
   listeners = /* @__PURE__ */ new Map();
@@ -1088,15 +1137,16 @@ function dispatchFrame(bytes, route, ctx) {
   } catch (err) {
     return ctx.fail(err, datagram ? "undecodable datagram" : "undecodable frame");
   }
-  if (route !== 0 && !(frame.type === "Event" && frame.ack === null)) {
-    const where = datagram ? "as datagrams" : "on channels above 0";
-    const context = datagram ? "bad datagram" : `bad frame on channel ${route}`;
-    return ctx.fail(new Error(`only events without an ack id may travel ${where}`), context);
-  }
+  const misrouted = carriedWrongly(frame, route);
+  if (misrouted) return ctx.fail(new Error(misrouted), datagram ? "bad datagram" : "bad frame");
   switch (frame.type) {
     case "Event":
-      if (frame.ack === null && route !== "datagram") ctx.counted(route);
+      if (frame.ack === null && typeof route === "number") ctx.counted(route);
       return dispatchEvent(frame, ctx);
+    case "Sequenced":
+      if (!ctx.freshness) return ctx.fail(new Error("a Sequenced frame without the delivery classes"), "");
+      if (!ctx.freshness.admit(frame.name, frame.key, frame.seq)) return;
+      return dispatchEvent({ type: "Event", name: frame.name, ack: null, data: frame.data }, ctx);
     case "Ack":
       return ctx.acks.resolve(frame.id, frame.data);
     case "AckError":
@@ -1120,6 +1170,14 @@ function dispatchFrame(bytes, route, ctx) {
     default:
       ctx.fail(new Error(`a server may not send ${frame.type} frames after the handshake`), "");
   }
+}
+function carriedWrongly(frame, route) {
+  if (route === 0 || frame.type === "Event" && frame.ack === null) return null;
+  const loose = route === "datagram" || route === "single";
+  if (loose && frame.type === "Sequenced") return null;
+  const what = loose ? "events without an ack id and Sequenced frames" : "events without an ack id";
+  const where = route === "datagram" ? "as datagrams" : route === "single" ? "on single-frame streams" : `on channel ${route}`;
+  return `only ${what} may travel ${where}, not ${frame.type === "Event" ? "an event with an ack id" : frame.type}`;
 }
 function isThenable(value) {
   return typeof value?.then === "function";
@@ -1288,6 +1346,7 @@ function toError(err) {
 
 // src/channels.ts
 var LATE_STREAM_GRACE_MS = 50;
+var SECOND_FRAME = "a single-frame stream with more than one frame";
 var MAX_CHANNELS = 65535;
 function readChannelNumber(bytes) {
   const first = bytes[0];
@@ -1314,10 +1373,11 @@ function concat(a, b) {
   return out;
 }
 var ChannelReader = class {
-  constructor(granted, maxFrameSize, sink) {
+  constructor(granted, classes, maxFrameSize, sink) {
     this.granted = granted;
     this.maxFrameSize = maxFrameSize;
     this.sink = sink;
+    this.singles = classes && granted > 0;
   }
   granted;
   maxFrameSize;
@@ -1331,6 +1391,11 @@ var ChannelReader = class {
   /** Wakes a drain: a stream surfaced or ended. */
   wake = null;
   stopped = false;
+  /**
+   * Whether streams numbered 0 are single-frame streams: a server opens them only to a
+   * client that agreed the classes and showed it reads streams, by a grant of channels.
+   */
+  singles;
   /** Reads every stream `incoming` yields, each on its own, until it ends or {@link stop}. */
   async accept(incoming) {
     const reader = incoming.getReader();
@@ -1391,6 +1456,7 @@ var ChannelReader = class {
     this.readers.add(reader);
     const splitter = new FrameSplitter(this.maxFrameSize);
     let channel = null;
+    let single = false;
     let head = new Uint8Array(0);
     try {
       for (; ; ) {
@@ -1412,8 +1478,15 @@ var ChannelReader = class {
         }
         splitter.push(chunk);
         for (let frame = splitter.next(); frame !== null && !this.stopped; frame = splitter.next()) {
-          this.sink.frame(channel, frame);
+          if (channel > 0) {
+            this.sink.frame(channel, frame);
+            continue;
+          }
+          if (single) throw new Error(SECOND_FRAME);
+          single = true;
+          this.sink.single(frame);
         }
+        if (single && splitter.buffered > 0) throw new Error(SECOND_FRAME);
       }
       if (!this.stopped && (splitter.buffered > 0 || channel === null && head.length > 0)) {
         throw new DecodeError("Truncated", "a channel's stream ended inside a frame");
@@ -1427,9 +1500,12 @@ var ChannelReader = class {
       this.notify();
     }
   }
-  /** `channel`, once checked against the grant and the streams seen so far. */
+  /** `channel`, once checked against the grant and the streams seen so far; 0 for a single-frame stream. */
   admit(channel) {
-    if (channel === 0) throw new Error("a stream for channel 0");
+    if (channel === 0) {
+      if (this.singles) return 0;
+      throw new Error("a stream numbered 0 without the delivery classes and a channel granted");
+    }
     if (channel > this.granted) {
       throw new Error(`a stream for channel ${channel}, above the grant of ${this.granted}`);
     }
@@ -1646,14 +1722,15 @@ var WebTransportCarrier = class {
     this.datagrams.write(frame).then(written, written);
     return "datagram";
   }
-  openChannels(granted) {
+  openChannels(granted, classes) {
     const incoming = this.incomingStreams();
     if (this.done || this.channels || !incoming) return;
     const deliver = (call) => {
       if (!this.done) this.held.call(call);
     };
-    this.channels = new ChannelReader(granted, CLIENT_MAX_FRAME_SIZE, {
+    this.channels = new ChannelReader(granted, classes, CLIENT_MAX_FRAME_SIZE, {
       frame: (channel, bytes) => deliver((sink) => sink.frame(bytes, channel)),
+      single: (bytes) => deliver((sink) => sink.single(bytes)),
       malformed: (err) => deliver((sink) => sink.malformed(err))
     });
     void this.channels.accept(incoming);
@@ -2153,6 +2230,29 @@ var Outbound = class {
     if (limit === null && this.replay.waiting > 0) return;
     if (carrier.sendVolatile(frame) === "reliable") this.replay.record(frame);
   }
+  /**
+   * A value of the sequenced class (`latest` null) or of the latest-value class for the key
+   * `latest`; see `Socket.sequenced` and `Socket.latest`.
+   */
+  emitSequenced(event, latest, data) {
+    if (!this.host.classes()) return latest === null ? this.emitVolatile(event, data) : this.emit(event, data);
+    const frame = encodeFrame({
+      type: "Sequenced",
+      name: this.named(event),
+      key: latest ?? "",
+      seq: nextSeq(),
+      data: encodePayload(data)
+    });
+    this.checkSize(frame);
+    const carrier = this.host.carrier();
+    if (this.host.state() !== "open" || !carrier) return;
+    const limit = carrier.datagramLimit;
+    if (latest !== null || limit !== null && frame.length > limit) {
+      carrier.sendReliable(frame);
+    } else {
+      carrier.sendVolatile(frame);
+    }
+  }
   /** Sends a frame that is never replayed (acks, presence, control) on the open connection. */
   send(frame) {
     if (this.host.state() !== "open") throw new EmitError("Disconnected", "the connection is closed");
@@ -2189,9 +2289,13 @@ var Outbound = class {
     this.replay.clear();
   }
   eventFrame(event, ack, data) {
+    return encodeFrame({ type: "Event", name: this.named(event), ack, data: encodePayload(data) });
+  }
+  /** `event`, unless it is too long to name an event. */
+  named(event) {
     const badName = eventNameError(event);
     if (badName !== null) throw new EmitError("EventNameTooLong", badName);
-    return encodeFrame({ type: "Event", name: event, ack, data: encodePayload(data) });
+    return event;
   }
   checkSize(frame) {
     if (frame.length > this.maxFrameSize) {
@@ -2426,15 +2530,15 @@ var Session = class {
     return this.store !== null;
   }
   /**
-   * The `Hello` of the next connection, asking to resume this session when there is one, and
-   * offering `maxChannels` channels besides channel 0 (none when 0). A resume names the other
-   * channels' offsets even when it offers none (over WebSocket): the session then carries on
-   * over channel 0 alone (PROTOCOL.md 10.6).
+   * The `Hello` of the next connection, asking to resume this session when there is one,
+   * offering `maxChannels` channels besides channel 0 (none when 0) and always the delivery
+   * classes (PROTOCOL.md 2.3). A resume names the other channels' offsets even when it offers
+   * none (over WebSocket): the session then carries on over channel 0 alone (section 10.6).
    */
   hello(auth, maxChannels) {
     const resume = this.token.length > 0 ? { token: this.token, offset: this.handled(0) } : null;
     const offsets = resume ? this.channelOffsets() : [];
-    const channels = maxChannels > 0 || offsets.length > 0 ? { max_channels: maxChannels, offsets } : null;
+    const channels = { max_channels: maxChannels, offsets, classes: true };
     return helloFrame(auth, resume, channels);
   }
   /**
@@ -2505,6 +2609,7 @@ var Socket = class _Socket {
     this.outbound = new Outbound(options, {
       carrier: () => this.carrier,
       state: () => this.state,
+      classes: () => this.classes,
       overflowed: () => void this.close(DisconnectReason.SlowConsumer, "outbound queue full", true),
       report: (err) => this.listeners.report(err, false)
     });
@@ -2534,6 +2639,10 @@ var Socket = class _Socket {
   carrier = null;
   kind = "websocket";
   grantedChannels = 0;
+  /** Whether the last handshake agreed the delivery classes (PROTOCOL.md 2.3). */
+  classes = false;
+  /** Kept across connections: the server's clock numbers every connection's values alike. */
+  freshness = new Freshness();
   pendingHandshake = null;
   watchdog = null;
   listeners = new Listeners();
@@ -2627,6 +2736,40 @@ var Socket = class _Socket {
     return { emit: (event, data) => this.outbound.emitVolatile(event, data) };
   }
   /**
+   * Reliable emits that need no order (PROTOCOL.md 2.3). A client never opens streams
+   * (section 2.2), so from this side they travel as {@link Socket.emit}'s do: in order, and
+   * sent again after a drop.
+   */
+  get unordered() {
+    return { emit: (event, data) => this.outbound.emit(event, data) };
+  }
+  /**
+   * Emits that may be dropped and are never handled after a newer one of the same name
+   * (PROTOCOL.md 2.3): a `Sequenced` frame stamped from this client's clock, as a datagram,
+   * or on the connection's stream when larger than a datagram or over WebSocket. Dropped
+   * silently while disconnected. Where the server did not agree the delivery classes, a
+   * {@link Socket.volatile} emit.
+   */
+  get sequenced() {
+    return { emit: (event, data) => this.outbound.emitSequenced(event, null, data) };
+  }
+  /**
+   * Emits the newest value of `key` (an entity, a sensor) for an event name: the server never
+   * handles a value older than one it handled for the same name and key (PROTOCOL.md 2.3).
+   * Sent as {@link Socket.sequenced} is, with the key. Where the server did not agree the
+   * delivery classes, an ordinary reliable {@link Socket.emit}.
+   */
+  latest(key) {
+    return { emit: (event, data) => this.outbound.emitSequenced(event, key, data) };
+  }
+  /**
+   * How many of the server's sequenced and latest values this socket dropped because a newer
+   * one of the same name and key had already been handled: a count of values that came late.
+   */
+  get staleDropped() {
+    return this.freshness.stale;
+  }
+  /**
    * Follows a room's presence (the socket must be in the room; the server ends the
    * subscription otherwise). Returns the running subscription for that room if there is one.
    * The subscription is renewed after every reconnection.
@@ -2693,6 +2836,7 @@ var Socket = class _Socket {
   onWelcome(welcome, carrier, granted) {
     const reconnection = this.state === "reconnecting";
     this.grantedChannels = granted;
+    this.classes = welcome.channels?.classes === true;
     this.state = "open";
     this.session.welcomed(welcome);
     this.watchdog = Watchdog.forWelcome(welcome, (message) => {
@@ -2708,7 +2852,7 @@ var Socket = class _Socket {
     } else {
       setTimeout(() => this.listeners.release(), 0);
     }
-    carrier.openChannels(granted);
+    carrier.openChannels(granted, this.classes);
   }
   // ---- inbound ----
   /** Where `carrier` delivers; silent once it is no longer the current one. */
@@ -2716,6 +2860,7 @@ var Socket = class _Socket {
     const current = () => this.carrier === carrier;
     return {
       frame: (bytes, channel) => current() && this.inbound(carrier, bytes, channel),
+      single: (bytes) => current() && this.inbound(carrier, bytes, "single"),
       datagram: (bytes) => current() && this.inbound(carrier, bytes, "datagram"),
       malformed: (err) => {
         if (!current()) return;
@@ -2757,6 +2902,7 @@ var Socket = class _Socket {
       peerMaxFrameSize: this.outbound.peerMaxFrameSize,
       acks: this.acks,
       presences: this.presences,
+      freshness: this.classes ? this.freshness : null,
       counted: (channel) => this.session.count(channel),
       control: (frame) => this.outbound.control(frame),
       close: (reason, message) => void this.close(reason, message, false),
