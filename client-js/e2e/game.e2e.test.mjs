@@ -1,5 +1,7 @@
 // End-to-end: the game example. One headless Chromium page and 20 native bots play one match
-// for 5 s over WebTransport, then again with the page forced onto WebSocket.
+// for 5 s over WebTransport, then again with the page forced onto WebSocket. Each delivery
+// class is checked in the browser: snapshots are latest values, inputs and their `applied`
+// answers sequenced, the match feed's notices unordered.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -32,7 +34,8 @@ async function onServer(name) {
 
 /**
  * The server's view of the page's player once it has applied the page's newest input (or a
- * newer one): inputs are datagrams, so a key change reaches the simulation a moment later.
+ * newer one): inputs are sequenced datagrams, so a key change reaches the simulation a moment
+ * later.
  */
 async function applied(page, name) {
   const seq = await page.evaluate(() => window.game.inputSeq);
@@ -59,6 +62,29 @@ async function steer(page, name, key, axis, sign, distance) {
   assert.equal(moved[other], from[other], `${key} moved only ${axis}`);
   assert.equal(stopped[other], from[other], `${key} moved only ${axis}`);
   return `${key} ${from[axis]}→${stopped[axis]}`;
+}
+
+/** Waits until the page's match feed has `line`; the feed. */
+async function notice(page, line) {
+  return until(async () => {
+    const notices = await page.evaluate(() => window.game.notices);
+    return notices.includes(line) ? notices : null;
+  }, `the notice "${line}"`);
+}
+
+/**
+ * A second player joins the page's match from a second socket in the page (the same
+ * transport), then leaves with a goodbye: the page's feed must show both.
+ */
+async function visitor(page, name) {
+  await page.evaluate(async (name) => {
+    const { connect } = await import("/quicket/client.js");
+    window.visitor = await connect(location.origin);
+    await window.visitor.emitWithAck("join", { match: "arena", name });
+  }, name);
+  await notice(page, `${name} joined`);
+  await page.evaluate(() => window.visitor.disconnect());
+  return notice(page, `${name} left`);
 }
 
 /** Checks that every player the page knows of is drawn: each one's centre pixel is coloured. */
@@ -101,6 +127,11 @@ for (const [transport, noWebTransport] of [
     await page.goto(`${server.base}/?name=${name}&match=arena`);
     await page.waitForSelector("body[data-ready=true]", { timeout: WAIT });
     assert.equal(await page.evaluate(() => window.game.transport), transport);
+    // Channels are streams the server opens: WebTransport only.
+    const channels = await page.evaluate(() => window.game.socket.channels);
+    assert.equal(channels, transport === "webtransport" ? 16 : 0, "the channel grant");
+    // The server's join notice goes to the whole match room, the joiner included.
+    await notice(page, `${name} joined`);
     const start = (await onServer(name)).player;
     assert.ok(start, "the server has the page's player");
 
@@ -111,13 +142,31 @@ for (const [transport, noWebTransport] of [
       await steer(page, name, horizontal[0], "x", horizontal[1], 120),
       await steer(page, name, vertical[0], "y", vertical[1], 90),
     ];
+    // The server answers each input it applies with `applied` (sequenced): the page gets the
+    // answer to the newest input the server applied, or a newer one.
+    const appliedSeq = (await applied(page, name)).input_seq;
+    await until(
+      () => page.evaluate((seq) => window.game.lastApplied >= seq && window.game.inputLag !== null, appliedSeq),
+      `the page to get applied ${appliedSeq}`,
+    );
+    const feed = await visitor(page, `bo-${transport}`);
     await until(async () => (await onServer(name)).player.sent >= TICKS, `${TICKS} ticks of play`);
 
-    const seen = await page.evaluate(() => ({ received: window.game.received, stale: window.game.stale }));
+    const seen = await page.evaluate(() => {
+      const { received, expected, stale, staleDropped, applied, appliedBackwards, inputLag } = window.game;
+      return { received, expected, stale, staleDropped, applied, appliedBackwards, inputLag };
+    });
     const { player, bots } = await onServer(name);
     const share = seen.received / player.sent;
     assert.equal(bots, BOTS, "the page and the bots share the match");
+    // Latest values: a snapshot superseded before it arrived is reset, not retransmitted, but
+    // on loopback nearly all arrive.
     assert.ok(share >= 0.9, `received ${seen.received} of ${player.sent} snapshots`);
+    // Each snapshot the page handled was newer than the one before: latest values never go back.
+    assert.equal(seen.stale, 0, "snapshots handled no newer than the one before");
+    // And each `applied` the page handled was greater than the one before.
+    assert.ok(seen.applied > 0, "the page got applied answers");
+    assert.equal(seen.appliedBackwards, 0, "applied answers handled no newer than the one before");
 
     const lobby = await page.textContent("#lobby");
     assert.ok(lobby.includes(name) && lobby.includes("bot-00"), `the lobby lists the players: ${lobby}`);
@@ -127,8 +176,9 @@ for (const [transport, noWebTransport] of [
     await page.screenshot({ path: shot });
     const hud = await page.textContent("#hud");
     report.push(
-      `game over ${transport}: received ${seen.received}/${player.sent} snapshots (${(share * 100).toFixed(1)} %), ` +
-        `${seen.stale} stale; ${moves.join(", ")}; ${drawn.drawn}/${drawn.known} players drawn; HUD "${hud.replace(/\s+/g, " ").trim()}"; ${shot}`,
+      `game over ${transport} (${channels} channels): received ${seen.received}/${player.sent} snapshots (${(share * 100).toFixed(1)} %), ` +
+        `${seen.expected - seen.received} of ${seen.expected} ticks missed, ${seen.stale} handled out of order, ${seen.staleDropped} stale dropped by the client; ` +
+        `${seen.applied} applied, input lag ${seen.inputLag.toFixed(1)} ms; notices ${JSON.stringify(feed)}; ${moves.join(", ")}; ${drawn.drawn}/${drawn.known} players drawn; HUD "${hud.replace(/\s+/g, " ").trim()}"; ${shot}`,
     );
   });
 }

@@ -118,12 +118,17 @@ test("1,000 devices: telemetry, alerts, presence on the dashboard, a group comma
   assert.equal(offline.length, 100);
   assert.ok(offline.every((id) => Number(id.slice(4)) >= 900), "the killed devices are the offline ones");
   await dashboard.screenshot({ path: path.join(output, "iot-900.png") });
+  // The stats are latest values: over the whole run the dashboard never handled a second
+  // older than one it had handled.
+  const statsSeen = await dashboard.evaluate(() => ({ handled: window.iot.statsHandled, backwards: window.iot.statsBackwards }));
+  assert.ok(statsSeen.handled > 1, `the dashboard handled ${statsSeen.handled} stats`);
+  assert.equal(statsSeen.backwards, 0, "stats handled no later than the one before");
 
   report.push(
     `iot: 1,000 devices online on the dashboard ${allOnline} ms after start; ` +
       `telemetry ${delivered.readings}/${readingsSent} (${(telemetry * 100).toFixed(2)} %); ` +
       `alerts ${alertsRaised} raised, ${a.alerts_acked + b.alerts_acked} acked, ${delivered.alerts} acted on, ${delivered.duplicate_alerts} resends; ` +
-      `command #${command.id} to g3: ${acked}/${sent} acked; 100 killed → server presence 900 after ${serverNoticed} ms (bound ${bound} ms), dashboard after ${noticed} ms`,
+      `stats: ${statsSeen.handled} handled, ${statsSeen.backwards} out of order; command #${command.id} to g3: ${acked}/${sent} acked; 100 killed → server presence 900 after ${serverNoticed} ms (bound ${bound} ms), dashboard after ${noticed} ms`,
     `iot server: peak RSS ${(used.peakKib / 1024).toFixed(1)} MiB, CPU ${(used.cpuSeconds - before.cpuSeconds).toFixed(2)} s over ${wall.toFixed(1)} s ` +
       `(${((100 * (used.cpuSeconds - before.cpuSeconds)) / wall).toFixed(0)} % of one core); screenshots ${output}/iot-1000.png, iot-900.png`,
   );

@@ -55,7 +55,8 @@ pub struct Joined {
     pub tick_hz: u32,
 }
 
-/// `input`, volatile: the direction held. The server keeps the newest `seq` only.
+/// `input`, sequenced: the direction held. The server keeps the newest `seq` only, and answers
+/// each newly applied one with `applied` (sequenced too), so a page can show its input lag.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Input {
     /// Increases with every input a client sends.

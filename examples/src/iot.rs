@@ -45,7 +45,8 @@ pub struct Auth {
     pub group: String,
 }
 
-/// `reading`, volatile, once a second from each device.
+/// `reading`, sequenced, once a second from each device: the server never handles a reading
+/// older than one it already has.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Reading {
     /// The device's reading count, from 1.
