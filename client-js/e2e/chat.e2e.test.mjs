@@ -195,6 +195,36 @@ test("volatile: most of 500 position updates arrive, none corrupted, oversized i
   await watcher.context().close();
 });
 
+test("latest values: the newest status arrives over WebTransport and WebSocket, never an older one after it", async () => {
+  const sender = await openChat("stat-out");
+  const watchers = [await openChat("stat-wt"), await openChat("stat-ws", { noWebTransport: true })];
+  assert.equal(await transportOf(watchers[1]), "websocket");
+  for (const watcher of watchers) {
+    await watcher.evaluate(() => {
+      window.statuses = [];
+      window.chat.on("status", ([name, text]) => name === "stat-out" && window.statuses.push(Number(text.slice(1))));
+    });
+  }
+  const COUNT = 200;
+  // From the page a latest value takes the connection's stream, so the newest always arrives.
+  await sender.evaluate(async (count) => {
+    for (let n = 0; n < count; n++) {
+      window.chat.latest("status").emit("status", `s${n}`);
+      if (n % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }, COUNT);
+  const seen = [];
+  for (const watcher of watchers) {
+    await watcher.waitForFunction((last) => window.statuses.includes(last), COUNT - 1, { timeout: WAIT });
+    const statuses = await watcher.evaluate(() => window.statuses);
+    assert.ok(statuses.every((n, i) => i === 0 || n > statuses[i - 1]), `never backwards: ${statuses}`);
+    seen.push(`${statuses.length} over ${await transportOf(watcher)}`);
+  }
+  report.push(`latest: of ${COUNT} statuses the watchers handled ${seen.join(" and ")}, increasing, the newest last`);
+  await sender.context().close();
+  for (const watcher of watchers) await watcher.context().close();
+});
+
 test("binary data crosses from a WebTransport page to a WebSocket page as a Uint8Array", async () => {
   const sender = await openChat("bytes-out");
   const watcher = await openChat("bytes-in", { noWebTransport: true });

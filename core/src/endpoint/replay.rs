@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -43,14 +43,17 @@ pub(crate) enum LogError {
     OfflineFull,
 }
 
-/// A logged event: its frame, when it was sent, and its place in its channel.
+/// A logged event: its frame, when it was sent, and its place in its channel. Every recipient
+/// of every broadcast logs one, so it is kept to 48 bytes: a fan-out streams through them.
 #[derive(Debug)]
 struct Entry {
     frame: Bytes,
-    at: Instant,
-    channel: u16,
     /// The event's offset within its channel.
     seq: u64,
+    /// When it was sent, in milliseconds after the log's `epoch`. It stops counting after 49
+    /// days; a log that old is bounded by its count and bytes alone.
+    at: u32,
+    channel: u16,
 }
 
 /// How far a peer got on each channel: index 0 is channel 0; a channel past the end counts 0.
@@ -59,6 +62,8 @@ pub(crate) type Offsets = [u64];
 #[derive(Debug)]
 pub(crate) struct ReplayLog {
     entries: VecDeque<Entry>,
+    /// What entries' times count from.
+    epoch: Instant,
     /// The number of `entries[0]` among all events of all channels; one more than the last
     /// when empty.
     first: u64,
@@ -82,6 +87,7 @@ impl ReplayLog {
     pub(crate) fn new(limits: ReplayLimits, when_full: WhenFull) -> Self {
         Self {
             entries: VecDeque::new(),
+            epoch: Instant::now(),
             first: 1,
             numbered: vec![0],
             evicted: vec![0],
@@ -306,10 +312,16 @@ impl ReplayLog {
         self.bytes += frame.len();
         self.entries.push_back(Entry {
             frame,
-            at: now,
-            channel,
             seq: self.numbered[index],
+            at: self.millis(now),
+            channel,
         });
+    }
+
+    /// `now` as an entry's time.
+    fn millis(&self, now: Instant) -> u32 {
+        let since = now.saturating_duration_since(self.epoch).as_millis();
+        u32::try_from(since).unwrap_or(u32::MAX)
     }
 
     fn pop_front(&mut self) {
@@ -344,9 +356,10 @@ impl ReplayLog {
 
     /// Drops events older than the age bound, but none from `offset` on.
     fn expire_before(&mut self, offset: u64, now: Instant) {
-        let max_age: Duration = self.limits.max_age;
+        let max_age = self.limits.max_age.as_millis();
+        let now = self.millis(now);
         while let Some(entry) = self.entries.front() {
-            if self.first >= offset || now.saturating_duration_since(entry.at) <= max_age {
+            if self.first >= offset || u128::from(now.saturating_sub(entry.at)) <= max_age {
                 break;
             }
             self.pop_front();
@@ -370,7 +383,38 @@ impl Drop for ReplayLog {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    #[test]
+    fn an_entry_stays_within_48_bytes() {
+        assert!(size_of::<Entry>() <= 48, "{} bytes", size_of::<Entry>());
+    }
+
+    #[test]
+    fn an_event_older_than_the_age_bound_is_not_replayed() {
+        let limits = ReplayLimits {
+            max_age: Duration::from_secs(10),
+            ..ReplayLimits::default()
+        };
+        let mut log = ReplayLog::new(limits, WhenFull::EndSession);
+        let start = log.epoch;
+        log.push_live(0, frame(1), start);
+        log.push_live(0, frame(1), start + Duration::from_secs(5));
+        log.push_live(0, frame(1), start + Duration::from_secs(9));
+        let replay = log.resume_after(&[0], start + Duration::from_millis(15_500));
+        assert_eq!(
+            replay, None,
+            "the first two are past the bound: no strict resume from 0"
+        );
+        let replay = log.resume_after(&[2], start + Duration::from_millis(15_500));
+        assert_eq!(
+            replay.map(|events| events.len()),
+            Some(1),
+            "the third is within it"
+        );
+    }
 
     fn frame(len: usize) -> Bytes {
         Bytes::from(vec![0; len])

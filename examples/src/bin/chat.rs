@@ -77,6 +77,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let _ = socket.to(ROOM).volatile().emit("pos", position);
                 },
             );
+            // A user's status line ("away", "typing…"): only the newest matters, so it is a
+            // latest value per user, and nobody ever sees an older status after a newer one.
+            socket.on(
+                "status",
+                |socket: Socket, Data(text): Data<String>| async move {
+                    if let Some(User(name)) = socket.extensions().get::<User>() {
+                        let status = (name.clone(), text);
+                        let _ = socket.to(ROOM).latest(name).emit("status", status);
+                    }
+                },
+            );
             socket.on_disconnect(|socket: Socket, _reason: DisconnectReason| async move {
                 let Some(User(name)) = socket.extensions().get::<User>() else {
                     return;
