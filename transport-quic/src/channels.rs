@@ -274,10 +274,11 @@ impl ChannelReaders {
     /// Takes in every stream the server opened so far.
     fn poll_accept(&mut self, cx: &mut Context<'_>) {
         while !self.closing {
-            let session = self.session.clone();
+            // Cloned only when a new accept starts, not on every poll of the reader.
+            let session = &self.session;
             let accepting = self
                 .accepting
-                .get_or_insert_with(|| Box::pin(accept_uni(session)));
+                .get_or_insert_with(|| Box::pin(accept_uni(session.clone())));
             match accepting.as_mut().poll(cx) {
                 Poll::Ready(Ok(recv)) => {
                     self.accepting = None;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use quicket_proto::{PayloadCodec, PayloadError, SocketId};
 
 use super::collect::AckCollector;
@@ -124,7 +125,7 @@ impl LocalAdapter {
     fn encode_for_every_codec(&self, event: &OutgoingEvent<'_>) -> Result<(), PayloadError> {
         for codec in PayloadCodec::ALL {
             if self.codec_count(codec).load(Ordering::Relaxed) > 0 {
-                event.frame(codec).map_err(PayloadError::clone)?;
+                event.encoded(codec).map_err(PayloadError::clone)?;
             }
         }
         Ok(())
@@ -316,19 +317,22 @@ impl LocalAdapter {
         let channel = target.rooms.first().map(|room| ChannelKey::of(room));
         let ordered = *event.delivery() == Delivery::Ordered;
         self.for_each_target(target, |member| {
-            let Ok(frame) = event.frame(member.codec()) else {
-                return;
-            };
             let core = member.core();
             // The default class is the hot path: one push, no class to weigh.
             let sent = if ordered {
-                core.send_event_at(frame.clone(), now, channel).is_ok()
+                let frame = event.frame(member.codec()).ok();
+                frame
+                    .filter(|frame| {
+                        core.send_event_at(Bytes::clone(frame), now, channel)
+                            .is_ok()
+                    })
+                    .map(Bytes::len)
             } else {
-                core.send_outgoing(event, now, channel).unwrap_or(false)
+                core.send_outgoing(event, now, channel).ok().flatten()
             };
-            if sent {
+            if let Some(size) = sent {
                 reached += 1;
-                bytes += frame.len();
+                bytes += size;
                 // Every socket of a server shares them: counted once, not per recipient.
                 meters.get_or_insert_with(|| Arc::clone(&core.meters));
             }

@@ -33,8 +33,7 @@ impl<'a> Classed<'a> {
         }
         core.check_event_name(event)?;
         let outgoing = OutgoingEvent::new(event, &data, false).with_delivery(self.delivery.clone());
-        let size = outgoing.frame(core.codec).map_err(Clone::clone)?.len();
-        if core.send_outgoing(&outgoing, Instant::now(), None)? {
+        if let Some(size) = core.send_outgoing(&outgoing, Instant::now(), None)? {
             core.meters
                 .events_out(SessionCore::class_of(&self.delivery), 1, size);
         }
@@ -65,45 +64,43 @@ impl SessionCore {
 
     /// Sends `event` by its delivery class, degraded where this connection cannot carry the
     /// class (PROTOCOL.md section 2.3). `key` names the room whose channel an ordered event
-    /// takes. `Ok(true)` when it left for the transport, `Ok(false)` when a droppable class
-    /// was dropped. The caller counts what it sent.
+    /// takes. The size of the frame that left for the transport, or `None` when a droppable
+    /// class was dropped. The caller counts what it sent.
     pub(crate) fn send_outgoing(
         &self,
         event: &OutgoingEvent<'_>,
         now: Instant,
         key: Option<ChannelKey>,
-    ) -> Result<bool, EmitError> {
-        let plain = || event.frame(self.codec).cloned().map_err(Clone::clone);
-        let stamped = || event.stamped(self.codec).cloned().map_err(Clone::clone);
+    ) -> Result<Option<usize>, EmitError> {
         let link = self.link();
         let (classes, server) = (link.classes, link.server);
         let datagrams = link.datagrams.clone();
         drop(link);
-        let alone = server && self.accepts_alone();
-        match event.delivery() {
-            Delivery::Ordered => self.send_event_at(plain()?, now, key).map(|()| true),
-            Delivery::Volatile => Ok(self.send_volatile(plain()?)),
-            Delivery::Unordered if alone => self.push_alone(plain()?),
-            Delivery::Unordered => self.send_event_at(plain()?, now, key).map(|()| true),
-            Delivery::Sequenced if !classes => Ok(self.send_volatile(plain()?)),
+        let alone = server && classes && self.outbox.channels_granted() > 0;
+        let frame = if classes {
+            event.stamped(self.codec)
+        } else {
+            event.frame(self.codec)
+        };
+        let frame = frame.cloned().map_err(Clone::clone)?;
+        let size = frame.len();
+        let sent = match event.delivery() {
+            Delivery::Volatile => self.send_volatile(frame),
+            Delivery::Sequenced if !classes => self.send_volatile(frame),
+            Delivery::Unordered if alone => self.push_alone(frame)?,
             Delivery::Sequenced => {
-                let frame = stamped()?;
                 self.check_frame_size(&frame)?;
-                let fits = datagrams.as_ref().filter(|d| frame.len() <= d.max_size());
+                let fits = datagrams.as_ref().filter(|d| size <= d.max_size());
                 if let Some(datagrams) = fits {
                     // A datagram may be lost anyway; a failed one is just that.
-                    return Ok(datagrams.send(frame).is_ok());
+                    datagrams.send(frame).is_ok()
+                } else if alone {
+                    self.push_alone(frame)?
+                } else {
+                    self.outbox.push_droppable(frame, false)
                 }
-                if alone {
-                    return self.push_alone(frame);
-                }
-                Ok(self.outbox.push_droppable(frame, false))
             }
-            Delivery::Latest(_) if !classes => {
-                self.send_event_at(plain()?, now, key).map(|()| true)
-            }
-            Delivery::Latest(value_key) => {
-                let frame = stamped()?;
+            Delivery::Latest(value_key) if classes => {
                 self.check_frame_size(&frame)?;
                 let slot = latest_slot(event.name(), value_key);
                 let route = if alone {
@@ -113,10 +110,16 @@ impl SessionCore {
                 };
                 self.outbox
                     .push_unlogged(route, frame)
-                    .map(|()| true)
-                    .map_err(|err| self.push_error(err))
+                    .map_err(|err| self.push_error(err))?;
+                true
             }
-        }
+            // Ordered, and unordered or latest where they degrade to it.
+            _ => {
+                self.send_event_at(frame, now, key)?;
+                true
+            }
+        };
+        Ok(sent.then_some(size))
     }
 
     /// Queues a frame for a stream of its own, which nothing supersedes.

@@ -17,6 +17,8 @@ pub struct OutgoingEvent<'a> {
     /// The sequence number of a class that stamps one, the same for every recipient.
     seq: u64,
     ack: Option<u64>,
+    /// The payload per codec, encoded once whichever frames carry it.
+    payloads: [OnceLock<Result<Bytes, PayloadError>>; PayloadCodec::COUNT],
     frames: [OnceLock<Result<Bytes, PayloadError>>; PayloadCodec::COUNT],
     /// The `Sequenced` frames, for the classes that stamp.
     stamped: [OnceLock<Result<Bytes, PayloadError>>; PayloadCodec::COUNT],
@@ -35,6 +37,7 @@ impl<'a> OutgoingEvent<'a> {
             },
             seq: 0,
             ack: None,
+            payloads: Default::default(),
             frames: Default::default(),
             stamped: Default::default(),
         }
@@ -90,9 +93,10 @@ impl<'a> OutgoingEvent<'a> {
 
     /// The first payload encoding error, if a codec in use could not encode the payload.
     pub fn encode_error(&self) -> Option<PayloadError> {
-        self.frames
-            .iter()
-            .find_map(|cell| cell.get().and_then(|frame| frame.as_ref().err().cloned()))
+        self.payloads.iter().find_map(|cell| {
+            cell.get()
+                .and_then(|payload| payload.as_ref().err().cloned())
+        })
     }
 
     /// Whether it is a volatile event.
@@ -102,15 +106,22 @@ impl<'a> OutgoingEvent<'a> {
 
     /// The payload, encoded with `codec`: what a remote node needs to deliver it.
     pub fn payload(&self, codec: PayloadCodec) -> Result<Bytes, PayloadError> {
-        self.payload.encode(codec)
+        self.encoded(codec).cloned().map_err(Clone::clone)
+    }
+
+    /// The payload encoded with `codec`, on first use, then shared by every frame.
+    pub(crate) fn encoded(&self, codec: PayloadCodec) -> Result<&Bytes, &PayloadError> {
+        self.payloads[codec.index()]
+            .get_or_init(|| self.payload.encode(codec))
+            .as_ref()
     }
 
     /// The whole frame for sockets that use `codec`; encoded on first use, then shared.
     pub fn frame(&self, codec: PayloadCodec) -> Result<&Bytes, &PayloadError> {
         self.frames[codec.index()]
             .get_or_init(|| {
-                let payload = self.payload.encode(codec)?;
-                Ok(codec::encode_event(self.name, self.ack, &payload))
+                let payload = self.encoded(codec).map_err(Clone::clone)?;
+                Ok(codec::encode_event(self.name, self.ack, payload))
             })
             .as_ref()
     }
@@ -123,8 +134,8 @@ impl<'a> OutgoingEvent<'a> {
         };
         self.stamped[codec.index()]
             .get_or_init(|| {
-                let payload = self.payload.encode(codec)?;
-                Ok(codec::encode_sequenced(self.name, key, self.seq, &payload))
+                let payload = self.encoded(codec).map_err(Clone::clone)?;
+                Ok(codec::encode_sequenced(self.name, key, self.seq, payload))
             })
             .as_ref()
     }
